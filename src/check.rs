@@ -1,0 +1,227 @@
+//! The invariant checker: a debugging aid that walks the whole structure and verifies the invariants of
+//! docs/DESIGN.md that can be seen in it. Tests call it after every operation; it costs O(entries + chunks)
+//! per live snapshot, so it is not for production paths.
+//!
+//! What it cannot see — whether a value a snapshot can reach was modified in place — the differential tests
+//! check instead, by comparing every live snapshot with the reference model after every operation.
+
+use crate::error::InvariantViolation;
+use crate::hash::composite_hash;
+use crate::snapshot::reclaim::Garbage;
+use crate::sync::{MutexOps, Primitives};
+use crate::table::directory::{DirView, Directory};
+use crate::table::node::NodePtr;
+use crate::StateTable;
+use core::hash::{BuildHasher, Hash};
+use std::collections::HashSet;
+
+fn violation(invariant: &'static str, detail: String) -> Result<(), InvariantViolation> {
+    Err(InvariantViolation { invariant, detail })
+}
+
+impl<K, N, S, H, P> StateTable<K, N, S, H, P>
+where
+    K: Hash + Eq + Clone,
+    N: Hash + Eq + Clone,
+    S: Clone,
+    H: BuildHasher,
+    P: Primitives,
+{
+    /// Walks the table, its retire queue and every live snapshot, and checks invariants I1, I2, I5, I7–I11 of
+    /// docs/DESIGN.md: versions are ordered; every chunk and node reachable from a live snapshot is older than
+    /// the snapshot and still allocated (live or retired, never freed); the snapshot holds as many entries as when
+    /// it was taken; sizes match; every entry sits in the right directory and bucket for the current rehash index;
+    /// no `(key, namespace)` appears twice; the published bounds match the live set.
+    ///
+    /// A debugging aid: O(entries + chunks) per live snapshot.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        let v = self.version;
+        let mut live_nodes: HashSet<usize> = HashSet::new();
+        let mut live_chunks: HashSet<usize> = HashSet::new();
+        let mut keys: HashSet<(&K, &N)> = HashSet::new();
+
+        let old_capacity = self.primary.capacity;
+        let rehash_index = self.rehash.as_ref().map(|r| r.index);
+        let mut dirs: Vec<(&str, &Directory<K, N, S, P>)> = vec![("primary", &self.primary)];
+        if let Some(r) = &self.rehash {
+            dirs.push(("new", &r.new));
+        }
+        for (name, dir) in dirs {
+            for chunk in &dir.chunks {
+                if chunk.version > v {
+                    return violation(
+                        "I1",
+                        format!("{name} chunk version {} > table version {v}", chunk.version),
+                    );
+                }
+                if !live_chunks.insert(chunk.heads as usize) {
+                    return violation(
+                        "I5",
+                        format!("{name} chunk {:p} appears twice", chunk.heads),
+                    );
+                }
+            }
+            let mut count = 0usize;
+            for b in 0..dir.capacity {
+                let mut n = dir.head(b);
+                while !n.is_null() {
+                    if !live_nodes.insert(n as usize) {
+                        return violation(
+                            "I5",
+                            format!("node {n:p} reachable twice from the live table"),
+                        );
+                    }
+                    // SAFETY: live nodes are valid (I5); `&self` excludes writes.
+                    let node = unsafe { &*n };
+                    if node.version() > v {
+                        return violation(
+                            "I1",
+                            format!("node version {} > table version {v}", node.version()),
+                        );
+                    }
+                    if composite_hash(&self.hash_builder, &node.key, &node.namespace) != node.hash {
+                        return violation("I10", "stored hash differs from the key's hash".into());
+                    }
+                    let old_bucket = node.hash as usize & (old_capacity - 1);
+                    let placed = match (name, rehash_index) {
+                        ("primary", None) => old_bucket == b,
+                        ("primary", Some(rh)) => old_bucket == b && old_bucket >= rh,
+                        (_, Some(rh)) => dir.bucket(node.hash) == b && old_bucket <= rh,
+                        _ => false,
+                    };
+                    if !placed {
+                        return violation(
+                            "I10",
+                            format!("entry with hash {:#x} in {name} bucket {b} (rehash index {rehash_index:?})", node.hash),
+                        );
+                    }
+                    if !keys.insert((&node.key, &node.namespace)) {
+                        return violation(
+                            "I11",
+                            format!("a (key, namespace) appears twice (bucket {b} of {name})"),
+                        );
+                    }
+                    count += 1;
+                    n = node.next();
+                }
+            }
+            if count != dir.len {
+                return violation(
+                    "I10",
+                    format!("{name} holds {count} entries but counts {}", dir.len),
+                );
+            }
+        }
+
+        let mut retired_nodes: HashSet<usize> = HashSet::new();
+        let mut retired_chunks: HashSet<usize> = HashSet::new();
+        let mut last_tag = 0u32;
+        let mut result = Ok(());
+        self.retired.for_each(|tag, g| {
+            if result.is_err() {
+                return;
+            }
+            if tag < last_tag || tag > v {
+                result = violation(
+                    "I1",
+                    format!("retire tag {tag} out of order (previous {last_tag}, V = {v})"),
+                );
+            }
+            last_tag = tag;
+            let (kind, addr, fresh) = match g {
+                Garbage::Node(n) => ("node", *n as usize, retired_nodes.insert(*n as usize)),
+                Garbage::Chunk(c, _) => ("chunk", *c as usize, retired_chunks.insert(*c as usize)),
+            };
+            if !fresh || live_nodes.contains(&addr) || live_chunks.contains(&addr) {
+                result = violation(
+                    "I5",
+                    format!("retired {kind} {addr:#x} is also live or retired twice"),
+                );
+            }
+        });
+        result?;
+
+        self.shared.registry.with_lock(|registry| {
+            let expected = registry.bounds();
+            let published = self.shared.load_bounds();
+            if published != expected {
+                return violation(
+                    "I8",
+                    format!(
+                        "published bounds {published:?} differ from the live set's {expected:?}"
+                    ),
+                );
+            }
+            for (&s, &view_ptr) in &registry.live {
+                if s > v {
+                    return violation("I1", format!("live snapshot {s} > table version {v}"));
+                }
+                // SAFETY: a registered view is owned by a live snapshot, which removes it under this mutex before
+                // dropping it.
+                let view = unsafe { &*view_ptr };
+                let mut count = 0usize;
+                for dir in view.dir_views() {
+                    count += check_snapshot_dir(
+                        s,
+                        dir,
+                        &live_chunks,
+                        &retired_chunks,
+                        &live_nodes,
+                        &retired_nodes,
+                    )?;
+                }
+                if count != view.len {
+                    return violation(
+                        "I9",
+                        format!("snapshot {s} reaches {count} entries but had {}", view.len),
+                    );
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Checks one directory of snapshot `s`; returns the number of entries it reaches.
+fn check_snapshot_dir<K, N, S, P: Primitives>(
+    s: u32,
+    dir: DirView<'_, K, N, S, P>,
+    live_chunks: &HashSet<usize>,
+    retired_chunks: &HashSet<usize>,
+    live_nodes: &HashSet<usize>,
+    retired_nodes: &HashSet<usize>,
+) -> Result<usize, InvariantViolation> {
+    let mut count = 0;
+    for (c, chunk) in dir.chunks.iter().enumerate() {
+        let addr = chunk.heads as usize;
+        if !live_chunks.contains(&addr) && !retired_chunks.contains(&addr) {
+            violation("I7", format!("snapshot {s} reaches freed chunk {addr:#x}"))?;
+        }
+        if chunk.version >= s {
+            violation(
+                "I2",
+                format!("snapshot {s} reaches chunk of version {}", chunk.version),
+            )?;
+        }
+        for slot in 0..dir.chunk_len {
+            // SAFETY: the chunk is allocated (checked just above).
+            let mut n: NodePtr<K, N, S, P> = unsafe { dir.head(c, slot) };
+            while !n.is_null() {
+                if !live_nodes.contains(&(n as usize)) && !retired_nodes.contains(&(n as usize)) {
+                    violation("I7", format!("snapshot {s} reaches freed node {n:p}"))?;
+                }
+                // SAFETY: the node is allocated (checked just above).
+                let node = unsafe { &*n };
+                if node.version() >= s {
+                    violation(
+                        "I2",
+                        format!("snapshot {s} reaches node of version {}", node.version()),
+                    )?;
+                }
+                count += 1;
+                n = node.next();
+            }
+        }
+    }
+    Ok(count)
+}

@@ -1,0 +1,118 @@
+//! Retired nodes and chunks, freed when no live snapshot can see them (I6, I7, I13).
+//!
+//! This is what the JVM's garbage collector did for the seed. Reclamation is per snapshot version, not per
+//! entry: each retired object carries the table version `e` at which it left the live structure; tags only
+//! grow (I1), so the queue is FIFO and the writer frees from its front while `tag < O` (oldest live snapshot).
+
+use crate::sync::Primitives;
+use crate::table::directory::{free_chunk, Head};
+use crate::table::node::{Node, NodePtr};
+use std::collections::VecDeque;
+
+/// One retired allocation.
+pub(crate) enum Garbage<K, N, S, P: Primitives> {
+    /// A node unlinked from the live structure; owns its key, namespace and state.
+    Node(NodePtr<K, N, S, P>),
+    /// A replaced chunk of bucket heads (`len` heads); owns no node.
+    Chunk(*mut Head<K, N, S, P>, usize),
+}
+
+impl<K, N, S, P: Primitives> Garbage<K, N, S, P> {
+    /// # Safety
+    /// No live snapshot can reach it (I7); freed once (I5).
+    unsafe fn free(self) {
+        match self {
+            // SAFETY: per the caller.
+            Garbage::Node(n) => unsafe { Node::free(n) },
+            // SAFETY: per the caller.
+            Garbage::Chunk(heads, len) => unsafe { free_chunk::<K, N, S, P>(heads, len) },
+        }
+    }
+}
+
+/// Counters of the copy-on-write work done, for tests and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CowStats {
+    /// Nodes copied because a live snapshot could see them (entry copies, chain-prefix copies, rehash copies).
+    pub node_copies: u64,
+    /// Chunks of the bucket directory copied because a live snapshot could see them.
+    pub chunk_copies: u64,
+    /// Objects retired (kept for live snapshots instead of freed at once).
+    pub retired: u64,
+    /// Retired objects freed so far.
+    pub reclaimed: u64,
+}
+
+/// The writer's FIFO of retired objects.
+pub(crate) struct RetireQueue<K, N, S, P: Primitives> {
+    items: VecDeque<(u32, Garbage<K, N, S, P>)>,
+    pub(crate) stats: CowStats,
+}
+
+impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
+    pub(crate) fn new() -> Self {
+        RetireQueue {
+            items: VecDeque::new(),
+            stats: CowStats::default(),
+        }
+    }
+
+    /// Retires `g` at table version `tag` (I6).
+    #[inline]
+    pub(crate) fn retire(&mut self, tag: u32, g: Garbage<K, N, S, P>) {
+        debug_assert!(
+            self.items.back().is_none_or(|(t, _)| *t <= tag),
+            "retire tags must not decrease (I1)"
+        );
+        self.items.push_back((tag, g));
+        self.stats.retired += 1;
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Frees every retired object whose tag is below `oldest`, the oldest live snapshot version (I7).
+    ///
+    /// The caller must have read `oldest` with an `Acquire` load of the bounds (or under the mutex), so that the
+    /// releasing threads' reads happen-before these frees (I8).
+    pub(crate) fn reclaim(&mut self, oldest: u32) {
+        while let Some((tag, _)) = self.items.front() {
+            #[cfg(cow_mutant = "free_too_early")]
+            let reachable = *tag > oldest;
+            #[cfg(not(cow_mutant = "free_too_early"))]
+            let reachable = *tag >= oldest;
+            if reachable {
+                break;
+            }
+            let (_, g) = self.items.pop_front().expect("front exists");
+            // SAFETY: every snapshot that could reach `g` has version <= tag < oldest, so it is released (I7);
+            // the queue owns `g` (I5).
+            unsafe { g.free() };
+            self.stats.reclaimed += 1;
+        }
+    }
+
+    /// Calls `f` on every retired object with its tag (for the invariant checker).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u32, &Garbage<K, N, S, P>)) {
+        for (tag, g) in &self.items {
+            f(*tag, g);
+        }
+    }
+}
+
+impl<K, N, S, P: Primitives> Drop for RetireQueue<K, N, S, P> {
+    fn drop(&mut self) {
+        while let Some((_, g)) = self.items.pop_front() {
+            // SAFETY: the queue is dropped by the table only when no snapshot is live, or as part of the orphans
+            // freed by the last release (I13): nothing in it is reachable any more; it owns each item (I5).
+            unsafe { g.free() };
+        }
+    }
+}

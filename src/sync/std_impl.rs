@@ -1,0 +1,69 @@
+//! The std implementation of the seam: plain std types, zero cost.
+
+use super::{ArcOps, AtomicU64Ops, MutexOps, Ordering, Primitives, UnsafeCellOps};
+
+/// The default primitives: `std::sync` and `std::cell`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdSync;
+
+// SAFETY: every associated type is the std type itself (or a transparent wrapper), so it has exactly the std
+// semantics the trait's contract asks for.
+unsafe impl Primitives for StdSync {
+    type AtomicU64 = std::sync::atomic::AtomicU64;
+    type Mutex<T> = std::sync::Mutex<T>;
+    type Arc<T> = std::sync::Arc<T>;
+    type UnsafeCell<T> = StdCell<T>;
+}
+
+impl AtomicU64Ops for std::sync::atomic::AtomicU64 {
+    #[inline]
+    fn new(v: u64) -> Self {
+        std::sync::atomic::AtomicU64::new(v)
+    }
+    #[inline]
+    fn load(&self, order: Ordering) -> u64 {
+        std::sync::atomic::AtomicU64::load(self, order)
+    }
+    #[inline]
+    fn store(&self, v: u64, order: Ordering) {
+        std::sync::atomic::AtomicU64::store(self, v, order)
+    }
+}
+
+impl<T> MutexOps<T> for std::sync::Mutex<T> {
+    fn new(t: T) -> Self {
+        std::sync::Mutex::new(t)
+    }
+    fn with_lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut guard = self
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+impl<T> ArcOps<T> for std::sync::Arc<T> {
+    fn new(t: T) -> Self {
+        std::sync::Arc::new(t)
+    }
+}
+
+/// `std::cell::UnsafeCell` with loom's `with` / `with_mut` API (the tokio pattern).
+#[derive(Debug)]
+#[repr(transparent)]
+pub struct StdCell<T>(std::cell::UnsafeCell<T>);
+
+impl<T> UnsafeCellOps<T> for StdCell<T> {
+    #[inline(always)]
+    fn new(t: T) -> Self {
+        StdCell(std::cell::UnsafeCell::new(t))
+    }
+    #[inline(always)]
+    fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+    #[inline(always)]
+    fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}

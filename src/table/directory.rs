@@ -1,0 +1,240 @@
+//! The bucket array of one sub-table, as a directory of versioned chunks.
+//!
+//! A chunk holds `min(capacity, CHUNK_LEN)` bucket heads. The directory holds one [`ChunkRef`] (pointer and
+//! version) per chunk. A snapshot copies only the directory; the writer copies a chunk the first time it writes
+//! a bucket head in it while a live snapshot can see it (I2, I3).
+
+use super::node::{Node, NodePtr};
+use crate::snapshot::reclaim::{Garbage, RetireQueue};
+use crate::sync::{Primitives, UnsafeCellOps};
+use core::ptr;
+
+/// log2 of the number of bucket heads per chunk (for tables at least that large).
+pub(crate) const CHUNK_BITS: u32 = 9;
+
+/// A bucket head.
+pub(crate) type Head<K, N, S, P> = <P as Primitives>::UnsafeCell<NodePtr<K, N, S, P>>;
+
+/// One directory slot: a chunk of bucket heads and the table version it was created (or copied) at.
+pub(crate) struct ChunkRef<K, N, S, P: Primitives> {
+    pub(crate) heads: *mut Head<K, N, S, P>,
+    pub(crate) version: u32,
+}
+
+impl<K, N, S, P: Primitives> Clone for ChunkRef<K, N, S, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, N, S, P: Primitives> Copy for ChunkRef<K, N, S, P> {}
+
+/// Allocates a chunk of `len` empty heads.
+fn alloc_chunk<K, N, S, P: Primitives>(len: usize) -> *mut Head<K, N, S, P> {
+    let heads: Box<[Head<K, N, S, P>]> = (0..len)
+        .map(|_| Head::<K, N, S, P>::new(ptr::null_mut()))
+        .collect();
+    Box::into_raw(heads) as *mut Head<K, N, S, P>
+}
+
+/// Frees a chunk's head array (never the nodes it points to, I5).
+///
+/// # Safety
+/// `heads` came from `alloc_chunk(len)`, is freed once, and no live snapshot can reach it (I7).
+pub(crate) unsafe fn free_chunk<K, N, S, P: Primitives>(heads: *mut Head<K, N, S, P>, len: usize) {
+    // SAFETY: per the caller, this is the unique owner of a `Box<[Head]>` of length `len`.
+    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(heads, len)) });
+}
+
+/// A read-only description of a directory: what a snapshot keeps and what iteration walks.
+pub(crate) struct DirView<'a, K, N, S, P: Primitives> {
+    pub(crate) chunks: &'a [ChunkRef<K, N, S, P>],
+    pub(crate) chunk_len: usize,
+}
+
+impl<K, N, S, P: Primitives> Clone for DirView<'_, K, N, S, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, N, S, P: Primitives> Copy for DirView<'_, K, N, S, P> {}
+
+impl<K, N, S, P: Primitives> DirView<'_, K, N, S, P> {
+    /// Reads bucket head `slot` of chunk `chunk`.
+    ///
+    /// # Safety
+    /// The chunk is valid (I7) and not written concurrently (I3).
+    #[inline]
+    pub(crate) unsafe fn head(&self, chunk: usize, slot: usize) -> NodePtr<K, N, S, P> {
+        debug_assert!(slot < self.chunk_len);
+        // SAFETY: per the caller; `slot < chunk_len` is the chunk's length.
+        unsafe { (*self.chunks[chunk].heads.add(slot)).with(|h| *h) }
+    }
+}
+
+/// The bucket array of one sub-table.
+pub(crate) struct Directory<K, N, S, P: Primitives> {
+    pub(crate) chunks: Vec<ChunkRef<K, N, S, P>>,
+    /// Number of buckets, a power of two (0 only for the empty placeholder).
+    pub(crate) capacity: usize,
+    /// log2 of the heads per chunk.
+    pub(crate) chunk_bits: u32,
+    /// Entries stored in this sub-table (I10).
+    pub(crate) len: usize,
+}
+
+impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
+    /// A directory of `capacity` empty buckets (a power of two ≥ 1), every chunk created at `version`.
+    pub(crate) fn new(capacity: usize, version: u32) -> Self {
+        debug_assert!(capacity.is_power_of_two());
+        let chunk_bits = CHUNK_BITS.min(capacity.trailing_zeros());
+        let chunk_len = 1usize << chunk_bits;
+        let chunks = (0..capacity >> chunk_bits)
+            .map(|_| ChunkRef {
+                heads: alloc_chunk::<K, N, S, P>(chunk_len),
+                version,
+            })
+            .collect();
+        Directory {
+            chunks,
+            capacity,
+            chunk_bits,
+            len: 0,
+        }
+    }
+
+    /// A directory with no buckets, the placeholder left behind by `take`.
+    pub(crate) fn empty() -> Self {
+        Directory {
+            chunks: Vec::new(),
+            capacity: 0,
+            chunk_bits: 0,
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn chunk_len(&self) -> usize {
+        1 << self.chunk_bits
+    }
+
+    #[inline]
+    pub(crate) fn bucket(&self, hash: u32) -> usize {
+        hash as usize & (self.capacity - 1)
+    }
+
+    #[inline]
+    pub(crate) fn view(&self) -> DirView<'_, K, N, S, P> {
+        DirView {
+            chunks: &self.chunks,
+            chunk_len: self.chunk_len(),
+        }
+    }
+
+    /// Reads the head of `bucket`.
+    #[inline]
+    pub(crate) fn head(&self, bucket: usize) -> NodePtr<K, N, S, P> {
+        // SAFETY: the live directory's chunks are valid (I5) and only this (the writer's) side writes them.
+        unsafe {
+            self.view()
+                .head(bucket >> self.chunk_bits, bucket & (self.chunk_len() - 1))
+        }
+    }
+
+    /// The head cell of `bucket`, made writable: if its chunk may be seen by a live snapshot (version `< required`,
+    /// I2) the chunk is copied first and the original retired (I3, I6).
+    #[inline]
+    pub(crate) fn head_cell_for_write(
+        &mut self,
+        bucket: usize,
+        cow: Cow,
+        retired: &mut RetireQueue<K, N, S, P>,
+    ) -> &Head<K, N, S, P> {
+        let chunk_len = self.chunk_len();
+        let c = bucket >> self.chunk_bits;
+        let chunk = &mut self.chunks[c];
+        if cow.is_shared(chunk.version) && !cfg!(cow_mutant = "chunk_in_place") {
+            let copy = alloc_chunk::<K, N, S, P>(chunk_len);
+            for i in 0..chunk_len {
+                // SAFETY: both chunks are valid with `chunk_len` heads; the old one is only read (I3), the new one
+                // is private.
+                unsafe {
+                    let h = (*chunk.heads.add(i)).with(|h| *h);
+                    (*copy.add(i)).with_mut(|slot| *slot = h);
+                }
+            }
+            retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
+            *chunk = ChunkRef {
+                heads: copy,
+                version: cow.version,
+            };
+            retired.stats.chunk_copies += 1;
+        }
+        // SAFETY: the index is in bounds and the chunk is valid and now private (I3).
+        unsafe { &*chunk.heads.add(bucket & (chunk_len - 1)) }
+    }
+
+    /// Gives up the chunks: each is retired if a live snapshot may see it, freed otherwise (I6). Nodes are not
+    /// touched; the caller has moved them elsewhere.
+    pub(crate) fn retire_chunks(self, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
+        let chunk_len = self.chunk_len();
+        for chunk in &self.chunks {
+            if cow.is_shared(chunk.version) {
+                retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
+            } else {
+                // SAFETY: no live snapshot can reach a chunk with version >= R (I2), and we own it (I5).
+                unsafe { free_chunk::<K, N, S, P>(chunk.heads, chunk_len) };
+            }
+        }
+    }
+
+    /// Calls `f` on every node of the live structure (the writer's own view).
+    pub(crate) fn for_each_node(&self, mut f: impl FnMut(NodePtr<K, N, S, P>)) {
+        for b in 0..self.capacity {
+            let mut n = self.head(b);
+            while !n.is_null() {
+                // SAFETY: live nodes are valid (I5); read `next` before `f` may free the node.
+                let next = unsafe { (*n).next() };
+                f(n);
+                n = next;
+            }
+        }
+    }
+
+    /// Frees every node and chunk of the live structure.
+    ///
+    /// # Safety
+    /// No live snapshot can reach any of it (I7, I13), and it is freed once (I5).
+    pub(crate) unsafe fn destroy(self) {
+        // SAFETY: per the caller; each live node is reachable from exactly one bucket (I5, I10).
+        self.for_each_node(|n| unsafe { Node::free(n) });
+        let chunk_len = self.chunk_len();
+        for chunk in &self.chunks {
+            // SAFETY: per the caller.
+            unsafe { free_chunk::<K, N, S, P>(chunk.heads, chunk_len) };
+        }
+    }
+}
+
+/// What a write operation knows about the live snapshots: the highest required version `R` it read and the
+/// current table version `V` (for new and copied objects and retire tags).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cow {
+    pub(crate) required: u32,
+    pub(crate) version: u32,
+}
+
+impl Cow {
+    /// Whether an object created at `version` may be seen by a live snapshot (I2): then it must not be written
+    /// (I3) and must be retired, not freed (I6).
+    #[inline(always)]
+    pub(crate) fn is_shared(self, version: u32) -> bool {
+        #[cfg(cow_mutant = "version_off_by_one")]
+        {
+            return version.saturating_add(1) < self.required;
+        }
+        #[allow(unreachable_code)]
+        {
+            version < self.required
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! An entry node (Flink `StateTableEntry`): key, namespace, composite hash, `next`, version and state.
+//!
+//! A node owns its `K`, `N` and `S` (I5). The fields a snapshot reader may see while the writer runs
+//! (`next`, `state`, `version`) sit in the seam's `UnsafeCell`, so loom checks that the writer only writes
+//! them when I3 allows. `key`, `namespace` and `hash` never change after allocation.
+
+use crate::sync::{Primitives, UnsafeCellOps};
+use core::mem::ManuallyDrop;
+use core::ptr;
+
+/// A raw pointer to a node; null ends a chain.
+pub(crate) type NodePtr<K, N, S, P> = *mut Node<K, N, S, P>;
+
+pub(crate) struct Node<K, N, S, P: Primitives> {
+    pub(crate) key: K,
+    pub(crate) namespace: N,
+    pub(crate) hash: u32,
+    version: P::UnsafeCell<u32>,
+    next: P::UnsafeCell<NodePtr<K, N, S, P>>,
+    // Dropped by hand: `free` drops it, `free_without_state` does not (the state was moved out).
+    state: P::UnsafeCell<ManuallyDrop<S>>,
+}
+
+impl<K, N, S, P: Primitives> Node<K, N, S, P> {
+    /// Allocates a node and returns the owning raw pointer.
+    pub(crate) fn alloc(
+        key: K,
+        namespace: N,
+        hash: u32,
+        state: S,
+        next: NodePtr<K, N, S, P>,
+        version: u32,
+    ) -> NodePtr<K, N, S, P> {
+        Box::into_raw(Box::new(Node {
+            key,
+            namespace,
+            hash,
+            version: P::UnsafeCell::new(version),
+            next: P::UnsafeCell::new(next),
+            state: P::UnsafeCell::new(ManuallyDrop::new(state)),
+        }))
+    }
+
+    /// Frees a node and drops its key, namespace and state.
+    ///
+    /// # Safety
+    /// `node` came from [`Node::alloc`], is freed once (I5) and no live snapshot can reach it (I7).
+    pub(crate) unsafe fn free(node: NodePtr<K, N, S, P>) {
+        // SAFETY: the caller hands over the unique ownership of a live allocation (I5).
+        let boxed = unsafe { Box::from_raw(node) };
+        // SAFETY: the state is initialised (only `free_without_state` leaves it moved out) and dropped once here.
+        boxed
+            .state
+            .with_mut(|s| unsafe { ManuallyDrop::drop(&mut *s) });
+    }
+
+    /// Frees a node whose state was moved out; drops key and namespace only.
+    ///
+    /// # Safety
+    /// As for [`Node::free`], and the state has been moved out with [`Node::take_state`].
+    pub(crate) unsafe fn free_without_state(node: NodePtr<K, N, S, P>) {
+        // SAFETY: unique ownership per the caller (I5); ManuallyDrop keeps the moved-out state from a second drop.
+        drop(unsafe { Box::from_raw(node) });
+    }
+
+    #[inline]
+    pub(crate) fn version(&self) -> u32 {
+        // SAFETY: plain read of a Copy field; writers of this field only run when I3 allows (no reader then).
+        self.version.with(|v| unsafe { *v })
+    }
+
+    /// # Safety
+    /// The node is private to the writer (version `>= R`, I3/I4) or no snapshot is live (I12).
+    #[inline]
+    pub(crate) unsafe fn set_version(&self, version: u32) {
+        // SAFETY: per the caller, no snapshot reader can see this node.
+        self.version.with_mut(|v| unsafe { *v = version })
+    }
+
+    #[inline]
+    pub(crate) fn next(&self) -> NodePtr<K, N, S, P> {
+        // SAFETY: plain read of a pointer; a concurrent write would break I3, which the caller upholds.
+        self.next.with(|n| unsafe { *n })
+    }
+
+    /// The `next` cell, for use as a link in a chain.
+    #[inline]
+    pub(crate) fn next_cell(&self) -> &P::UnsafeCell<NodePtr<K, N, S, P>> {
+        &self.next
+    }
+
+    /// # Safety
+    /// The node is private to the writer (I3).
+    #[inline]
+    pub(crate) unsafe fn set_next(&self, next: NodePtr<K, N, S, P>) {
+        // SAFETY: per the caller, no snapshot reader can see this node.
+        self.next.with_mut(|n| unsafe { *n = next })
+    }
+
+    /// A shared reference to the state.
+    ///
+    /// # Safety
+    /// Nobody writes the state while the reference lives: the writer holds `&self` of the table, or the node
+    /// is reachable from a live snapshot (I3, I9).
+    #[inline]
+    pub(crate) unsafe fn state<'a>(&self) -> &'a S {
+        // SAFETY: per the caller; the pointer is valid while the node lives (I7).
+        self.state.with(|s| unsafe { &**s })
+    }
+
+    /// A mutable reference to the state.
+    ///
+    /// # Safety
+    /// The node is private to the writer (I3) and no other reference to the state lives.
+    #[inline]
+    pub(crate) unsafe fn state_mut<'a>(&self) -> &'a mut S {
+        // SAFETY: per the caller.
+        self.state.with_mut(|s| unsafe { &mut **s })
+    }
+
+    /// Moves the state out; the node must then be given a new state or freed with `free_without_state`.
+    ///
+    /// # Safety
+    /// The node is private to the writer (I3).
+    #[inline]
+    pub(crate) unsafe fn take_state(&self) -> S {
+        // SAFETY: per the caller; the caller restores or abandons the slot (no double drop).
+        self.state.with_mut(|s| unsafe { ptr::read(&**s) })
+    }
+
+    /// Writes a state into a slot emptied by `take_state`.
+    ///
+    /// # Safety
+    /// The node is private and its state was moved out.
+    #[inline]
+    pub(crate) unsafe fn restore_state(&self, state: S) {
+        // SAFETY: per the caller; the old contents were moved out, so overwriting drops nothing.
+        self.state
+            .with_mut(|s| unsafe { ptr::write(s, ManuallyDrop::new(state)) })
+    }
+
+    /// Replaces the state in place and returns the old one.
+    ///
+    /// # Safety
+    /// The node is private to the writer (I3).
+    #[inline]
+    pub(crate) unsafe fn replace_state(&self, state: S) -> S {
+        // SAFETY: per the caller.
+        let old = unsafe { self.take_state() };
+        // SAFETY: the slot was just emptied.
+        unsafe { self.restore_state(state) };
+        old
+    }
+}
+
+impl<K: Clone, N: Clone, S: Clone, P: Primitives> Node<K, N, S, P> {
+    /// Copies a node for copy-on-write: clones key and namespace, and the state unless `state` is given.
+    /// Everything that can panic (user `Clone`) runs before anything is allocated or linked.
+    ///
+    /// # Safety
+    /// `node` is valid (I7).
+    pub(crate) unsafe fn copy(
+        node: NodePtr<K, N, S, P>,
+        state: Option<S>,
+        version: u32,
+    ) -> NodePtr<K, N, S, P> {
+        // SAFETY: valid per the caller; only reads.
+        let n = unsafe { &*node };
+        let key = n.key.clone();
+        let namespace = n.namespace.clone();
+        // SAFETY: reading the state of a valid node; the writer writes nothing concurrently (it is us).
+        let state = state.unwrap_or_else(|| unsafe { n.state() }.clone());
+        Node::alloc(key, namespace, n.hash, state, n.next(), version)
+    }
+}

@@ -1,0 +1,84 @@
+//! Incremental rehash (Flink `incrementalRehash`): two directories and a rehash index; every write operation
+//! migrates a bounded number of entries from the old directory to the new one.
+//!
+//! Bounds per operation: at most [`MIGRATE_PER_STEP`] entries moved and at most [`SCAN_PER_STEP`] empty buckets
+//! skipped, whatever the table's size or its chains' lengths. Entries leave old bucket `rh` one at a time from
+//! its head, so a bucket may be half-migrated between two operations (I10 covers that case). Progress: a growth
+//! starts at `len > 3C/4` and the next one is due at `len > 3C/2`, i.e. after at least `3C/4` inserts, each doing
+//! a step; the at most `3C/2` entries and `C` buckets of the old table need at most `3C/8 + C/64` steps.
+
+use super::chain::privatize_prefix;
+use super::directory::{Cow, Directory};
+use super::node::Node;
+use crate::snapshot::reclaim::{Garbage, RetireQueue};
+use crate::sync::{Primitives, UnsafeCellOps};
+
+/// Entries moved per step (the seed's `MIN_TRANSFERRED_PER_INCREMENTAL_REHASH`).
+pub(crate) const MIGRATE_PER_STEP: usize = 4;
+/// Empty buckets skipped per step at most.
+pub(crate) const SCAN_PER_STEP: usize = 64;
+
+/// The ongoing rehash: the new directory and the index of the next old bucket to migrate.
+pub(crate) struct Rehash<K, N, S, P: Primitives> {
+    pub(crate) new: Directory<K, N, S, P>,
+    pub(crate) index: usize,
+}
+
+/// Migrates up to `MIGRATE_PER_STEP` entries from `old` to `rehash.new`. Returns `true` when the old
+/// directory is empty and the rehash is complete.
+pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
+    old: &mut Directory<K, N, S, P>,
+    rehash: &mut Rehash<K, N, S, P>,
+    cow: Cow,
+    retired: &mut RetireQueue<K, N, S, P>,
+) -> bool {
+    let mut moved = 0;
+    let mut scanned = 0;
+    while moved < MIGRATE_PER_STEP && scanned < SCAN_PER_STEP {
+        if rehash.index == old.capacity {
+            return true;
+        }
+        let node = old.head(rehash.index);
+        if node.is_null() {
+            rehash.index += 1;
+            scanned += 1;
+            continue;
+        }
+        // Unlink the head of old bucket `rh`: writes the old head cell only (chunk copied if shared, I3).
+        // SAFETY: `node` is the head of this chain, so the returned link is the (private) head cell.
+        let old_link = unsafe { privatize_prefix(old, rehash.index, node, cow, retired) };
+        // SAFETY: `node` is valid (I5); reading `next` is always allowed.
+        let rest = unsafe { (*node).next() };
+        // SAFETY: the head cell is private.
+        old_link.with_mut(|p| unsafe { *p = rest });
+        old.len -= 1;
+
+        // Push it onto its new bucket. The node itself is written only if its `next` must change; then, if a
+        // live snapshot can see it, it is copied instead (I3) — never relinked (mutant `rehash_relink`).
+        // SAFETY: `node` is valid.
+        let target = rehash.new.bucket(unsafe { (*node).hash });
+        let new_link = rehash.new.head_cell_for_write(target, cow, retired);
+        let new_head = new_link.with(|p| unsafe { *p });
+        let moving = if rest == new_head {
+            node
+        // SAFETY: `node` is valid.
+        } else if cow.is_shared(unsafe { (*node).version() }) && !cfg!(cow_mutant = "rehash_relink")
+        {
+            // SAFETY: `node` is valid; the copy is private, so setting its `next` is allowed.
+            let copy = unsafe { Node::copy(node, None, cow.version) };
+            unsafe { (*copy).set_next(new_head) };
+            retired.retire(cow.version, Garbage::Node(node));
+            retired.stats.node_copies += 1;
+            copy
+        } else {
+            // SAFETY: the node is private (version >= R), I4.
+            unsafe { (*node).set_next(new_head) };
+            node
+        };
+        // SAFETY: the new head cell is private.
+        new_link.with_mut(|p| unsafe { *p = moving });
+        rehash.new.len += 1;
+        moved += 1;
+    }
+    rehash.index == old.capacity
+}
