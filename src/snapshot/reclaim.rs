@@ -84,9 +84,9 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
     /// releasing threads' reads happen-before these frees (I8).
     pub(crate) fn reclaim(&mut self, oldest: u32) {
         while let Some((tag, _)) = self.items.front() {
-            #[cfg(cow_mutant = "free_too_early")]
+            #[cfg(feature = "mutant-free-too-early")]
             let reachable = *tag > oldest;
-            #[cfg(not(cow_mutant = "free_too_early"))]
+            #[cfg(not(feature = "mutant-free-too-early"))]
             let reachable = *tag >= oldest;
             if reachable {
                 break;

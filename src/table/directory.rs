@@ -152,7 +152,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         let chunk_len = self.chunk_len();
         let c = bucket >> self.chunk_bits;
         let chunk = &mut self.chunks[c];
-        if cow.is_shared(chunk.version) && !cfg!(cow_mutant = "chunk_in_place") {
+        if cow.is_shared(chunk.version) && !cfg!(feature = "mutant-chunk-in-place") {
             let copy = alloc_chunk::<K, N, S, P>(chunk_len);
             for i in 0..chunk_len {
                 // SAFETY: both chunks are valid with `chunk_len` heads; the old one is only read (I3), the new one
@@ -228,7 +228,7 @@ impl Cow {
     /// (I3) and must be retired, not freed (I6).
     #[inline(always)]
     pub(crate) fn is_shared(self, version: u32) -> bool {
-        #[cfg(cow_mutant = "version_off_by_one")]
+        #[cfg(feature = "mutant-version-off-by-one")]
         {
             return version.saturating_add(1) < self.required;
         }

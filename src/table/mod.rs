@@ -394,7 +394,7 @@ where
         };
         // SAFETY: `node` is live in `bucket` of `sub` throughout; `f` cannot touch the table.
         unsafe {
-            if cow.is_shared((*node).version()) && !cfg!(cow_mutant = "skip_state_copy") {
+            if cow.is_shared((*node).version()) && !cfg!(feature = "mutant-skip-state-copy") {
                 let state = f(Some((*node).state().clone()), value);
                 self.replace_state(sub, bucket, node, state, false, cow);
                 return;
@@ -432,7 +432,8 @@ where
         cow: Cow,
     ) -> NodePtr<K, N, S, P> {
         // SAFETY: `node` is valid (caller).
-        if !cow.is_shared(unsafe { (*node).version() }) || cfg!(cow_mutant = "skip_state_copy") {
+        if !cow.is_shared(unsafe { (*node).version() }) || cfg!(feature = "mutant-skip-state-copy")
+        {
             return node;
         }
         let (dir, retired) = self.dir_and_retired(sub);
@@ -559,7 +560,7 @@ where
         )];
         let mut rehash_index = 0;
         if let Some(r) = &self.rehash {
-            if !cfg!(cow_mutant = "snapshot_skips_rehash_table") {
+            if !cfg!(feature = "mutant-snapshot-skips-rehash-table") {
                 dirs.push((r.new.chunks.clone().into_boxed_slice(), r.new.chunk_len()));
             }
             rehash_index = r.index;

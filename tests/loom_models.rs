@@ -1,0 +1,1 @@
+//! Loom models of writer-versus-snapshot races (see docs/DESIGN.md).

@@ -1,0 +1,1 @@
+//! Shuttle models of writer-versus-snapshot races (see docs/DESIGN.md).
