@@ -34,7 +34,11 @@
 
 mod check;
 pub mod error;
+pub mod format;
 pub mod hash;
+pub mod keygroup;
+pub mod restore;
+pub mod serializer;
 pub mod snapshot;
 pub mod sync;
 pub mod table;

@@ -1,0 +1,186 @@
+//! Reading a checkpoint: [`Checkpoint`].
+
+use super::body::read_body;
+use super::error::{FormatError, SerializerRole};
+use super::header::{Header, KeyGroupBlock};
+use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupRange};
+use crate::serializer::{Input, Serializers, TypeSerializer};
+
+/// A parsed checkpoint: its validated header and key-group table over the borrowed bytes.
+///
+/// Flink: the reading side of `HeapRestoreOperation` (key-group offsets, then
+/// `StateTableByKeyGroupReaders.readerForVersion(...).readMappingsInKeyGroup` per key group). Parsing checks
+/// the magic, the versions, the header checksum and that the bodies tile the rest of the input; each key group
+/// is then checked (CRC32C) and decoded on demand.
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// use cow_state_table::format::{write_checkpoint, Checkpoint, WriteOptions};
+/// use cow_state_table::keygroup::KeyGroupContext;
+/// use cow_state_table::serializer::{Serializers, StringSerializer, VoidNamespace, VoidNamespaceSerializer, I64Serializer};
+///
+/// let mut table: StateTable<String, VoidNamespace, i64> = StateTable::new();
+/// table.put("hello".to_string(), VoidNamespace, 7);
+/// let snapshot = table.snapshot().unwrap();
+/// let serializers = Serializers::new(StringSerializer, VoidNamespaceSerializer, I64Serializer);
+/// let ctx = KeyGroupContext::all(128).unwrap();
+/// let mut bytes = Vec::new();
+/// write_checkpoint(&snapshot, ctx, &serializers, WriteOptions::canonical(), &mut bytes).unwrap();
+///
+/// let checkpoint = Checkpoint::parse(&bytes).unwrap();
+/// let kg = ctx.key_group_of("hello");
+/// let entries = checkpoint.read_key_group(kg, &serializers).unwrap();
+/// assert_eq!(entries, vec![("hello".to_string(), VoidNamespace, 7)]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Checkpoint<'a> {
+    bytes: &'a [u8],
+    header: Header,
+    blocks: Vec<KeyGroupBlock>,
+}
+
+impl<'a> Checkpoint<'a> {
+    /// Parses and validates the header and key-group table of `bytes`.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, FormatError> {
+        let (header, blocks) = Header::decode(bytes)?;
+        Ok(Checkpoint {
+            bytes,
+            header,
+            blocks,
+        })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The maximum parallelism and the key groups the checkpoint holds.
+    pub fn context(&self) -> KeyGroupContext {
+        self.header.context
+    }
+
+    /// The key groups the checkpoint holds.
+    pub fn key_groups(&self) -> KeyGroupRange {
+        self.header.context.range()
+    }
+
+    /// The key-group table: one block per key group of the range, in order.
+    pub fn blocks(&self) -> &[KeyGroupBlock] {
+        &self.blocks
+    }
+
+    /// Checks that `serializers` have the identities the checkpoint was written with.
+    pub fn check_serializers<KS, NS, SS>(
+        &self,
+        serializers: &Serializers<KS, NS, SS>,
+    ) -> Result<(), FormatError>
+    where
+        KS: TypeSerializer,
+        NS: TypeSerializer,
+        SS: TypeSerializer,
+    {
+        let [key, namespace, state] = serializers.identities();
+        for (role, stored, expected) in [
+            (SerializerRole::Key, &self.header.key_serializer, key),
+            (
+                SerializerRole::Namespace,
+                &self.header.namespace_serializer,
+                namespace,
+            ),
+            (SerializerRole::State, &self.header.state_serializer, state),
+        ] {
+            if *stored != expected {
+                return Err(FormatError::SerializerMismatch {
+                    role,
+                    stored: stored.clone(),
+                    expected,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies the checksum of `key_group`'s body and decodes its entries as `(key, namespace, state)`.
+    ///
+    /// Checks the serializer identities first; fails if the key group is not in the checkpoint, the checksum does
+    /// not match, the body does not decode to exactly its bytes, or a key belongs to another key group.
+    pub fn read_key_group<KS, NS, SS>(
+        &self,
+        key_group: u32,
+        serializers: &Serializers<KS, NS, SS>,
+    ) -> Result<Vec<(KS::Value, NS::Value, SS::Value)>, FormatError>
+    where
+        KS: TypeSerializer,
+        KS::Value: JavaHashCode,
+        NS: TypeSerializer,
+        NS::Value: Clone,
+        SS: TypeSerializer,
+    {
+        self.check_serializers(serializers)?;
+        let mut out = Vec::new();
+        self.read_key_group_into(key_group, serializers, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes every key group of the checkpoint, in key-group order.
+    pub fn read_all<KS, NS, SS>(
+        &self,
+        serializers: &Serializers<KS, NS, SS>,
+    ) -> Result<Vec<(KS::Value, NS::Value, SS::Value)>, FormatError>
+    where
+        KS: TypeSerializer,
+        KS::Value: JavaHashCode,
+        NS: TypeSerializer,
+        NS::Value: Clone,
+        SS: TypeSerializer,
+    {
+        self.check_serializers(serializers)?;
+        let mut out = Vec::new();
+        for key_group in self.key_groups() {
+            self.read_key_group_into(key_group, serializers, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Like [`read_key_group`](Self::read_key_group), appending to `out`, without the serializer check.
+    pub(crate) fn read_key_group_into<KS, NS, SS>(
+        &self,
+        key_group: u32,
+        serializers: &Serializers<KS, NS, SS>,
+        out: &mut Vec<(KS::Value, NS::Value, SS::Value)>,
+    ) -> Result<(), FormatError>
+    where
+        KS: TypeSerializer,
+        KS::Value: JavaHashCode,
+        NS: TypeSerializer,
+        NS::Value: Clone,
+        SS: TypeSerializer,
+    {
+        let range = self.key_groups();
+        let index = range
+            .index_of(key_group)
+            .ok_or(FormatError::KeyGroupNotInCheckpoint { key_group, range })?;
+        let block = self.blocks[index as usize];
+        // Parsing checked that every block lies within the input.
+        let body = &self.bytes[block.offset as usize..(block.offset + block.length) as usize];
+        let computed = crc32c::crc32c(body);
+        if computed != block.crc32c {
+            return Err(FormatError::KeyGroupChecksum {
+                key_group,
+                offset: block.offset,
+                stored: block.crc32c,
+                computed,
+            });
+        }
+        let mut input = Input::with_base(body, block.offset);
+        read_body(
+            self.header.body_format,
+            &mut input,
+            key_group,
+            self.header.context,
+            serializers,
+            out,
+        )
+    }
+}

@@ -1,0 +1,168 @@
+//! Writing a snapshot as a checkpoint: header, key-group table and one body per key group.
+
+use super::body::{write_body, WriteOptions};
+use super::error::WriteError;
+use super::header::{Header, KeyGroupBlock};
+use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupPartition};
+use crate::serializer::{Serializers, TypeSerializer};
+use crate::snapshot::Snapshot;
+use crate::sync::Primitives;
+use std::io::Write;
+
+/// What [`write_checkpoint`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteSummary {
+    /// Entries written.
+    pub entries: u64,
+    /// Key groups written (including empty ones).
+    pub key_groups: u32,
+    /// Total bytes written.
+    pub bytes: u64,
+}
+
+impl<K: JavaHashCode, N, S, P: Primitives> KeyGroupPartition<'_, K, N, S, P> {
+    /// Appends the V2 body of `key_group` to `out`: a big-endian `i32` count, then `(namespace, key, state)` of
+    /// each entry, in snapshot order. Returns the number of entries written.
+    ///
+    /// Flink: `CopyOnWriteStateTableSnapshot.writeMappingsInKeyGroup`. Partitions the snapshot first if that has
+    /// not happened yet; fails if `key_group` is outside the range or an entry's key group is.
+    pub fn write_key_group<KS, NS, SS>(
+        &self,
+        out: &mut Vec<u8>,
+        key_group: u32,
+        serializers: &Serializers<KS, NS, SS>,
+    ) -> Result<usize, WriteError>
+    where
+        KS: TypeSerializer<Value = K>,
+        NS: TypeSerializer<Value = N>,
+        SS: TypeSerializer<Value = S>,
+    {
+        self.write_key_group_with(out, key_group, serializers, WriteOptions::default())
+    }
+
+    /// [`write_key_group`](Self::write_key_group) with a chosen body format and entry order.
+    pub fn write_key_group_with<KS, NS, SS>(
+        &self,
+        out: &mut Vec<u8>,
+        key_group: u32,
+        serializers: &Serializers<KS, NS, SS>,
+        options: WriteOptions,
+    ) -> Result<usize, WriteError>
+    where
+        KS: TypeSerializer<Value = K>,
+        NS: TypeSerializer<Value = N>,
+        SS: TypeSerializer<Value = S>,
+    {
+        let entries = self.entries(key_group)?;
+        write_body(entries, key_group, serializers, options, out)?;
+        Ok(entries.len())
+    }
+}
+
+/// Writes `snapshot` as a checkpoint of `context`'s key groups to `out` (the layout of docs/FORMAT.md).
+///
+/// Flink: `HeapKeyedStateBackend`'s snapshot strategy — per key group of the range, the key-group offset and
+/// `writeMappingsInKeyGroup` — inside this crate's versioned container (magic, version, serializer identities,
+/// range, per-key-group offsets and CRC32C). Every entry of the snapshot must belong to a key group of the range
+/// ([`KeyGroupError::OutOfRange`](crate::keygroup::KeyGroupError::OutOfRange) otherwise). The bodies are built
+/// in memory first (the header lists their offsets and checksums), then everything is written to `out`.
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// use cow_state_table::format::{write_checkpoint, WriteOptions};
+/// use cow_state_table::keygroup::{KeyGroupContext, KeyGroupRange};
+/// use cow_state_table::restore::restore;
+/// use cow_state_table::serializer::{Serializers, U64Serializer, U32Serializer};
+///
+/// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+/// for k in 0..1000u64 { table.put(k, 0, k * k); }
+/// let snapshot = table.snapshot().unwrap();
+/// table.put(0, 0, 42); // the snapshot keeps the old value
+///
+/// let serializers = Serializers::new(U64Serializer, U32Serializer, U64Serializer);
+/// let all = KeyGroupContext::all(128).unwrap();
+/// let mut bytes = Vec::new();
+/// write_checkpoint(&snapshot, all, &serializers, WriteOptions::default(), &mut bytes).unwrap();
+///
+/// // Restore the first half of the key groups (instance 0 of 2).
+/// let half = KeyGroupContext::new(128, KeyGroupRange::of(0, 63).unwrap()).unwrap();
+/// let restored: StateTable<u64, u32, u64> = restore(half, &[&bytes], &serializers).unwrap();
+/// for k in 0..1000u64 {
+///     let expected = half.range().contains(half.key_group_of(&k)).then_some(k * k);
+///     assert_eq!(restored.get(&k, &0).copied(), expected);
+/// }
+/// ```
+pub fn write_checkpoint<K, N, S, P, KS, NS, SS, W>(
+    snapshot: &Snapshot<K, N, S, P>,
+    context: KeyGroupContext,
+    serializers: &Serializers<KS, NS, SS>,
+    options: WriteOptions,
+    out: &mut W,
+) -> Result<WriteSummary, WriteError>
+where
+    K: JavaHashCode,
+    P: Primitives,
+    KS: TypeSerializer<Value = K>,
+    NS: TypeSerializer<Value = N>,
+    SS: TypeSerializer<Value = S>,
+    W: Write + ?Sized,
+{
+    write_partition(
+        &KeyGroupPartition::new(snapshot, context),
+        serializers,
+        options,
+        out,
+    )
+}
+
+/// [`write_checkpoint`] for a snapshot already wrapped in a [`KeyGroupPartition`].
+pub fn write_partition<K, N, S, P, KS, NS, SS, W>(
+    partition: &KeyGroupPartition<'_, K, N, S, P>,
+    serializers: &Serializers<KS, NS, SS>,
+    options: WriteOptions,
+    out: &mut W,
+) -> Result<WriteSummary, WriteError>
+where
+    K: JavaHashCode,
+    P: Primitives,
+    KS: TypeSerializer<Value = K>,
+    NS: TypeSerializer<Value = N>,
+    SS: TypeSerializer<Value = S>,
+    W: Write + ?Sized,
+{
+    let context = partition.context();
+    partition.prepare()?;
+    let [key_serializer, namespace_serializer, state_serializer] = serializers.identities();
+    let header = Header {
+        body_format: options.body_format,
+        context,
+        key_serializer,
+        namespace_serializer,
+        state_serializer,
+    };
+    let body_start = header.encoded_len() as u64;
+    let range = context.range();
+    let mut bodies = Vec::new();
+    let mut blocks = Vec::with_capacity(range.number_of_key_groups() as usize);
+    let mut entries = 0u64;
+    for key_group in range {
+        let start = bodies.len();
+        entries +=
+            partition.write_key_group_with(&mut bodies, key_group, serializers, options)? as u64;
+        blocks.push(KeyGroupBlock {
+            key_group,
+            offset: body_start + start as u64,
+            length: (bodies.len() - start) as u64,
+            crc32c: crc32c::crc32c(&bodies[start..]),
+        });
+    }
+    let head = header.encode(&blocks)?;
+    debug_assert_eq!(head.len() as u64, body_start);
+    out.write_all(&head)?;
+    out.write_all(&bodies)?;
+    Ok(WriteSummary {
+        entries,
+        key_groups: range.number_of_key_groups(),
+        bytes: (head.len() + bodies.len()) as u64,
+    })
+}

@@ -1,0 +1,151 @@
+//! [`KeyGroupPartition`]: a snapshot's entries grouped by key group, built lazily and once.
+
+use super::context::KeyGroupContext;
+use super::error::KeyGroupError;
+use super::hash_code::JavaHashCode;
+use crate::snapshot::Snapshot;
+use crate::sync::{Primitives, StdSync};
+use core::cell::OnceCell;
+use core::fmt;
+
+/// One entry of a snapshot, borrowed.
+pub type EntryRef<'s, K, N, S> = (&'s K, &'s N, &'s S);
+
+/// The entries of a snapshot grouped by key group, and the offsets of each group.
+struct Grouped<'s, K, N, S> {
+    entries: Vec<EntryRef<'s, K, N, S>>,
+    /// `offsets[i]..offsets[i + 1]` are the entries of the `i`-th key group of the range.
+    offsets: Vec<usize>,
+}
+
+/// A snapshot's entries partitioned by key group, for writing one key group at a time.
+///
+/// Flink: `CopyOnWriteStateTableSnapshot.partitionEntriesByKeyGroup` and `getKeyGroupWriter` /
+/// `writeMappingsInKeyGroup`. The partition is computed on first use, once, on the thread that uses it
+/// (the type is not `Sync`): one pass over the snapshot collects the entries with their key groups and counts
+/// them per key group, a prefix sum turns the counts into offsets, and one scatter places every entry. Every
+/// array is sized from the entries actually seen (the FLINK-9601 lesson), never from a size recorded elsewhere.
+///
+/// An entry whose key belongs to a key group outside the context's range is reported as
+/// [`KeyGroupError::OutOfRange`].
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
+/// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+/// for k in 0..100 { table.put(k, 0, k * 10); }
+/// let snapshot = table.snapshot().unwrap();
+/// let ctx = KeyGroupContext::all(16).unwrap();
+/// let partition = KeyGroupPartition::new(&snapshot, ctx);
+/// let total: usize = ctx.range().iter().map(|kg| partition.entries(kg).unwrap().len()).sum();
+/// assert_eq!(total, 100);
+/// for (k, _, _) in partition.entries(3).unwrap() { assert_eq!(ctx.key_group_of(*k), 3); }
+/// ```
+pub struct KeyGroupPartition<'s, K, N, S, P: Primitives = StdSync> {
+    snapshot: &'s Snapshot<K, N, S, P>,
+    context: KeyGroupContext,
+    grouped: OnceCell<Result<Grouped<'s, K, N, S>, KeyGroupError>>,
+}
+
+impl<'s, K: JavaHashCode, N, S, P: Primitives> KeyGroupPartition<'s, K, N, S, P> {
+    /// A lazy partition of `snapshot` over `context`'s key groups; nothing is computed yet.
+    pub fn new(snapshot: &'s Snapshot<K, N, S, P>, context: KeyGroupContext) -> Self {
+        KeyGroupPartition {
+            snapshot,
+            context,
+            grouped: OnceCell::new(),
+        }
+    }
+
+    /// The key-group context the snapshot is partitioned over.
+    pub fn context(&self) -> KeyGroupContext {
+        self.context
+    }
+
+    /// The snapshot being partitioned.
+    pub fn snapshot(&self) -> &'s Snapshot<K, N, S, P> {
+        self.snapshot
+    }
+
+    /// Partitions the snapshot now if that has not been done yet; fails if an entry's key group is outside the
+    /// range.
+    pub fn prepare(&self) -> Result<(), KeyGroupError> {
+        self.grouped().map(|_| ())
+    }
+
+    /// Total number of entries partitioned.
+    pub fn len(&self) -> Result<usize, KeyGroupError> {
+        Ok(self.grouped()?.entries.len())
+    }
+
+    /// Whether the snapshot has no entries.
+    pub fn is_empty(&self) -> Result<bool, KeyGroupError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The entries of `key_group`, in the snapshot's iteration order.
+    pub fn entries(&self, key_group: u32) -> Result<&[EntryRef<'s, K, N, S>], KeyGroupError> {
+        let range = self.context.range();
+        let index = range
+            .index_of(key_group)
+            .ok_or(KeyGroupError::OutOfRange { key_group, range })? as usize;
+        let grouped = self.grouped()?;
+        Ok(&grouped.entries[grouped.offsets[index]..grouped.offsets[index + 1]])
+    }
+
+    fn grouped(&self) -> Result<&Grouped<'s, K, N, S>, KeyGroupError> {
+        self.grouped
+            .get_or_init(|| partition(self.snapshot, self.context))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// Count, prefix-sum, scatter.
+fn partition<'s, K: JavaHashCode, N, S, P: Primitives>(
+    snapshot: &'s Snapshot<K, N, S, P>,
+    context: KeyGroupContext,
+) -> Result<Grouped<'s, K, N, S>, KeyGroupError> {
+    let range = context.range();
+    let groups = range.number_of_key_groups() as usize;
+    let mut offsets = vec![0usize; groups + 1];
+    // 1) unfold the entries with their key groups and build the histogram (shifted by one).
+    let mut unfolded: Vec<(u32, EntryRef<'s, K, N, S>)> = Vec::new();
+    for entry in snapshot.iter() {
+        let key_group = context.key_group_of(entry.0);
+        let index = range
+            .index_of(key_group)
+            .ok_or(KeyGroupError::OutOfRange { key_group, range })?;
+        offsets[index as usize + 1] += 1;
+        unfolded.push((index, entry));
+    }
+    // 2) prefix sum: offsets[i] is where key group i starts.
+    for i in 1..offsets.len() {
+        offsets[i] += offsets[i - 1];
+    }
+    // 3) scatter, using a copy of the starts as write cursors.
+    let Some(&(_, first)) = unfolded.first() else {
+        return Ok(Grouped {
+            entries: Vec::new(),
+            offsets,
+        });
+    };
+    let mut entries = vec![first; unfolded.len()];
+    let mut cursor = offsets[..groups].to_vec();
+    for (index, entry) in unfolded {
+        let slot = &mut cursor[index as usize];
+        entries[*slot] = entry;
+        *slot += 1;
+    }
+    Ok(Grouped { entries, offsets })
+}
+
+impl<K, N, S, P: Primitives> fmt::Debug for KeyGroupPartition<'_, K, N, S, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyGroupPartition")
+            .field("snapshot", self.snapshot)
+            .field("context", &self.context)
+            .field("partitioned", &self.grouped.get().is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,161 @@
+//! Restoring tables from checkpoints, for any key-group range: rescaling.
+//!
+//! Flink: `HeapRestoreOperation` / `HeapKeyedStateBackend.restore` — every state handle whose key-group range
+//! intersects the backend's is read, and only the key groups in the intersection are inserted. Restoring the
+//! checkpoints of `p` instances into the ranges of `q` instances rescales from `p` to `q`.
+
+use crate::format::{Checkpoint, FormatError};
+use crate::keygroup::{JavaHashCode, KeyGroupContext};
+use crate::serializer::{Serializers, TypeSerializer};
+use crate::table::StateTable;
+use core::hash::{BuildHasher, Hash};
+use std::collections::HashMap;
+
+/// Why a restore failed. The target table is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    /// Checkpoint number `index` (position in the slice given) could not be read.
+    #[error("checkpoint {index}: {source}")]
+    Checkpoint {
+        /// Position of the checkpoint in the slice given.
+        index: usize,
+        /// What was wrong with it.
+        source: FormatError,
+    },
+    /// A checkpoint written with another maximum parallelism (Flink refuses to change it on restore).
+    #[error("checkpoint {index} has max parallelism {found}, the target has {expected}")]
+    MaxParallelismMismatch {
+        /// Position of the checkpoint.
+        index: usize,
+        /// The target's maximum parallelism.
+        expected: u32,
+        /// The checkpoint's.
+        found: u32,
+    },
+    /// Two checkpoints both hold a key group that is being restored.
+    #[error("key group {key_group} is in both checkpoint {first} and checkpoint {second}")]
+    OverlappingKeyGroup {
+        /// The key group.
+        key_group: u32,
+        /// The first checkpoint holding it.
+        first: usize,
+        /// The second.
+        second: usize,
+    },
+}
+
+/// What a restore inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RestoreSummary {
+    /// Key groups of the target range found in some checkpoint and restored.
+    pub key_groups: u32,
+    /// Entries inserted.
+    pub entries: u64,
+}
+
+/// Restores the key groups of `target` from `checkpoints` into `table`.
+///
+/// Every checkpoint must have `target`'s maximum parallelism and the serializers' identities; a key group of the
+/// target range may be in at most one checkpoint; key groups outside the target range are skipped without being
+/// decoded. All the selected key groups are checked and decoded first, and only then inserted with
+/// [`StateTable::put`], so a failed restore leaves `table` unchanged. Entries with the same `(key, namespace)`
+/// as one already in `table` replace it.
+pub fn restore_into<K, N, S, H, KS, NS, SS>(
+    table: &mut StateTable<K, N, S, H>,
+    target: KeyGroupContext,
+    checkpoints: &[&[u8]],
+    serializers: &Serializers<KS, NS, SS>,
+) -> Result<RestoreSummary, RestoreError>
+where
+    K: JavaHashCode + Hash + Eq + Clone,
+    N: Hash + Eq + Clone,
+    S: Clone,
+    H: BuildHasher,
+    KS: TypeSerializer<Value = K>,
+    NS: TypeSerializer<Value = N>,
+    SS: TypeSerializer<Value = S>,
+{
+    let decoded = decode(target, checkpoints, serializers)?;
+    let summary = RestoreSummary {
+        key_groups: decoded.key_groups,
+        entries: decoded.entries.len() as u64,
+    };
+    for (key, namespace, state) in decoded.entries {
+        table.put(key, namespace, state);
+    }
+    Ok(summary)
+}
+
+/// Builds a new table (default hasher) holding the key groups of `target` from `checkpoints`; see
+/// [`restore_into`].
+pub fn restore<K, N, S, KS, NS, SS>(
+    target: KeyGroupContext,
+    checkpoints: &[&[u8]],
+    serializers: &Serializers<KS, NS, SS>,
+) -> Result<StateTable<K, N, S>, RestoreError>
+where
+    K: JavaHashCode + Hash + Eq + Clone,
+    N: Hash + Eq + Clone,
+    S: Clone,
+    KS: TypeSerializer<Value = K>,
+    NS: TypeSerializer<Value = N>,
+    SS: TypeSerializer<Value = S>,
+{
+    let decoded = decode(target, checkpoints, serializers)?;
+    let mut table = StateTable::with_capacity(decoded.entries.len().saturating_mul(4) / 3);
+    for (key, namespace, state) in decoded.entries {
+        table.put(key, namespace, state);
+    }
+    Ok(table)
+}
+
+struct Decoded<K, N, S> {
+    key_groups: u32,
+    entries: Vec<(K, N, S)>,
+}
+
+fn decode<KS, NS, SS>(
+    target: KeyGroupContext,
+    checkpoints: &[&[u8]],
+    serializers: &Serializers<KS, NS, SS>,
+) -> Result<Decoded<KS::Value, NS::Value, SS::Value>, RestoreError>
+where
+    KS: TypeSerializer,
+    KS::Value: JavaHashCode,
+    NS: TypeSerializer,
+    NS::Value: Clone,
+    SS: TypeSerializer,
+{
+    let mut owner: HashMap<u32, usize> = HashMap::new();
+    let mut entries = Vec::new();
+    for (index, bytes) in checkpoints.iter().enumerate() {
+        let at = |source| RestoreError::Checkpoint { index, source };
+        let checkpoint = Checkpoint::parse(bytes).map_err(at)?;
+        let found = checkpoint.context().max_parallelism();
+        if found != target.max_parallelism() {
+            return Err(RestoreError::MaxParallelismMismatch {
+                index,
+                expected: target.max_parallelism(),
+                found,
+            });
+        }
+        checkpoint.check_serializers(serializers).map_err(at)?;
+        for key_group in checkpoint.key_groups().intersection(&target.range()) {
+            if let Some(&first) = owner.get(&key_group) {
+                return Err(RestoreError::OverlappingKeyGroup {
+                    key_group,
+                    first,
+                    second: index,
+                });
+            }
+            owner.insert(key_group, index);
+            checkpoint
+                .read_key_group_into(key_group, serializers, &mut entries)
+                .map_err(at)?;
+        }
+    }
+    Ok(Decoded {
+        key_groups: owner.len() as u32,
+        entries,
+    })
+}

@@ -1,0 +1,133 @@
+//! [`Input`]: a bounded cursor over bytes that knows its absolute offset.
+
+use super::error::{DecodeError, DecodeErrorKind};
+
+/// A cursor over a byte slice for [`TypeSerializer::deserialize`](super::TypeSerializer::deserialize).
+///
+/// Flink: `DataInputView` (big-endian reads). Every read is bounds-checked and reports the absolute offset
+/// (`base` + position) on failure; [`Input::check_count`] lets a deserializer refuse a count that the remaining
+/// bytes cannot hold before it allocates anything.
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    data: &'a [u8],
+    pos: usize,
+    base: u64,
+}
+
+impl<'a> Input<'a> {
+    /// A cursor at the start of `data`, whose first byte is at absolute offset 0.
+    pub fn new(data: &'a [u8]) -> Self {
+        Self::with_base(data, 0)
+    }
+
+    /// A cursor at the start of `data`, whose first byte is at absolute offset `base`.
+    pub fn with_base(data: &'a [u8], base: u64) -> Self {
+        Input { data, pos: 0, base }
+    }
+
+    /// The absolute offset of the next byte.
+    pub fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Bytes that remain.
+    pub fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    /// Whether no byte remains.
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// An error of `kind` at the current offset.
+    pub fn error(&self, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError {
+            offset: self.offset(),
+            kind,
+        }
+    }
+
+    /// Takes the next `n` bytes.
+    pub fn read_bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.remaining() {
+            return Err(self.error(DecodeErrorKind::UnexpectedEnd {
+                needed: n as u64,
+                remaining: self.remaining() as u64,
+            }));
+        }
+        let bytes = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(bytes)
+    }
+
+    /// Takes the next `N` bytes as an array.
+    pub fn read_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.read_bytes(N)?);
+        Ok(out)
+    }
+
+    /// Reads one byte.
+    pub fn read_u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.read_array::<1>()?[0])
+    }
+
+    /// Reads a big-endian `u16`.
+    pub fn read_u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.read_array()?))
+    }
+
+    /// Reads a big-endian `u32`.
+    pub fn read_u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.read_array()?))
+    }
+
+    /// Reads a big-endian `i32` (Java `readInt`).
+    pub fn read_i32(&mut self) -> Result<i32, DecodeError> {
+        Ok(i32::from_be_bytes(self.read_array()?))
+    }
+
+    /// Reads a big-endian `u64`.
+    pub fn read_u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.read_array()?))
+    }
+
+    /// Reads a Java `int` count (big-endian, non-negative) of elements that take at least `min_len` bytes
+    /// each, and checks that the remaining bytes can hold them.
+    pub fn read_count(&mut self, min_len: usize) -> Result<usize, DecodeError> {
+        let at = self.offset();
+        let count = self.read_i32()?;
+        if count < 0 {
+            return Err(DecodeError {
+                offset: at,
+                kind: DecodeErrorKind::NegativeLength(count),
+            });
+        }
+        self.check_count(count as u64, min_len).map_err(|mut e| {
+            e.offset = at;
+            e
+        })?;
+        Ok(count as usize)
+    }
+
+    /// Fails unless `count` elements of at least `min_len` bytes each fit in the remaining bytes. Elements of
+    /// width 0 pass for any count (decoding them allocates nothing).
+    pub fn check_count(&self, count: u64, min_len: usize) -> Result<(), DecodeError> {
+        let min_bytes = count.saturating_mul(min_len as u64);
+        if min_bytes > self.remaining() as u64 {
+            return Err(self.error(DecodeErrorKind::LengthExceedsInput {
+                length: count,
+                min_bytes,
+                remaining: self.remaining() as u64,
+            }));
+        }
+        Ok(())
+    }
+
+    /// A capacity for `count` elements of at least `min_len` bytes: never more than the remaining bytes could
+    /// hold.
+    pub fn bounded_capacity(&self, count: usize, min_len: usize) -> usize {
+        count.min(self.remaining() / min_len.max(1))
+    }
+}

@@ -1,0 +1,115 @@
+//! Serializers: how keys, namespaces and states become bytes in a checkpoint.
+//!
+//! Flink: `TypeSerializer` and its built-ins (`IntSerializer`, `LongSerializer`, `StringSerializer`,
+//! `BytePrimitiveArraySerializer`, `ListSerializer`, `NullableSerializer`, `TupleSerializer`,
+//! `VoidNamespaceSerializer`). All multi-byte numbers are big-endian, like Java's `DataOutput`. Every length or
+//! count is a non-negative big-endian `i32` (Java `writeInt`); strings are UTF-8 with such a byte-length prefix
+//! rather than Java's modified UTF-8. docs/FORMAT.md gives every encoding byte by byte.
+//!
+//! A deserializer reads from an [`Input`], which bounds every read and every count by the bytes that remain,
+//! so no allocation is ever sized from an untrusted length beyond what the input can back.
+
+#[cfg(feature = "serde")]
+mod bincode_serde;
+mod composite;
+mod error;
+mod input;
+mod primitive;
+mod text;
+mod void;
+
+#[cfg(feature = "serde")]
+pub use bincode_serde::BincodeSerializer;
+pub use composite::{ListSerializer, OptionSerializer};
+pub use error::{DecodeError, DecodeErrorKind, SerializeError};
+pub use input::Input;
+pub use primitive::{
+    BoolSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer, I64Serializer,
+    I8Serializer, U16Serializer, U32Serializer, U64Serializer, U8Serializer,
+};
+pub use text::{BytesSerializer, StringSerializer};
+pub use void::{VoidNamespace, VoidNamespaceSerializer};
+
+/// Turns values of one type into bytes and back.
+///
+/// Flink: `TypeSerializer<T>` (`serialize`, `deserialize`, and the serializer snapshot that a checkpoint keeps
+/// to check compatibility on restore, here reduced to an [`identity`](TypeSerializer::identity) string).
+///
+/// Contract: `deserialize` of what `serialize` wrote yields an equal value and consumes exactly the bytes
+/// written; `deserialize` never panics and never allocates more than the remaining input can back (use
+/// [`Input::read_count`] / [`Input::bounded_capacity`] for counts).
+pub trait TypeSerializer {
+    /// The type serialized.
+    type Value;
+
+    /// A stable name of the encoding, stored in the checkpoint and compared on restore (e.g. `"i64"`,
+    /// `"list<string>"`). Two serializers with the same identity must read each other's bytes.
+    fn identity(&self) -> String;
+
+    /// The fewest bytes any value takes (used to bound counts before allocating). 0 if unknown.
+    fn min_len(&self) -> usize {
+        0
+    }
+
+    /// Appends the encoding of `value` to `out`.
+    fn serialize(&self, value: &Self::Value, out: &mut Vec<u8>) -> Result<(), SerializeError>;
+
+    /// Decodes one value from `input`.
+    fn deserialize(&self, input: &mut Input<'_>) -> Result<Self::Value, DecodeError>;
+}
+
+impl<T: TypeSerializer + ?Sized> TypeSerializer for &T {
+    type Value = T::Value;
+    fn identity(&self) -> String {
+        (**self).identity()
+    }
+    fn min_len(&self) -> usize {
+        (**self).min_len()
+    }
+    fn serialize(&self, value: &Self::Value, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+        (**self).serialize(value, out)
+    }
+    fn deserialize(&self, input: &mut Input<'_>) -> Result<Self::Value, DecodeError> {
+        (**self).deserialize(input)
+    }
+}
+
+/// The three serializers of a keyed state: key, namespace and state.
+///
+/// Flink: the key serializer of the backend's `KeyContext` together with the namespace and state serializers of
+/// `RegisteredKeyValueStateBackendMetaInfo`.
+///
+/// ```
+/// use cow_state_table::serializer::{Serializers, U64Serializer, VoidNamespaceSerializer, StringSerializer};
+/// let s = Serializers::new(U64Serializer, VoidNamespaceSerializer, StringSerializer);
+/// assert_eq!(s.identities(), ["u64".to_string(), "void".to_string(), "string".to_string()]);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Serializers<KS, NS, SS> {
+    /// Serializer of the keys.
+    pub key: KS,
+    /// Serializer of the namespaces.
+    pub namespace: NS,
+    /// Serializer of the states.
+    pub state: SS,
+}
+
+impl<KS: TypeSerializer, NS: TypeSerializer, SS: TypeSerializer> Serializers<KS, NS, SS> {
+    /// Bundles the three serializers.
+    pub fn new(key: KS, namespace: NS, state: SS) -> Self {
+        Serializers {
+            key,
+            namespace,
+            state,
+        }
+    }
+
+    /// The identities of the key, namespace and state serializers, in that order.
+    pub fn identities(&self) -> [String; 3] {
+        [
+            self.key.identity(),
+            self.namespace.identity(),
+            self.state.identity(),
+        ]
+    }
+}
