@@ -644,3 +644,6 @@ impl<K, N, S, H, P: Primitives> fmt::Debug for StateTable<K, N, S, H, P> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests;
