@@ -1,0 +1,400 @@
+//! Round trips: random tables, snapshots taken while the writer keeps writing, written on another thread, read
+//! back for every key-group range split and compared with the contents at snapshot time.
+
+use cow_state_table::format::{write_checkpoint, BodyFormat, Checkpoint, EntryOrder, WriteOptions};
+use cow_state_table::keygroup::{
+    compute_key_group_range_for_operator_index, KeyGroupContext, KeyGroupRange,
+};
+use cow_state_table::restore::restore;
+use cow_state_table::serializer::{
+    BoolSerializer, BytesSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer,
+    I64Serializer, I8Serializer, Input, ListSerializer, OptionSerializer, Serializers,
+    StringSerializer, TypeSerializer, U16Serializer, U32Serializer, U64Serializer, U8Serializer,
+    VoidNamespace, VoidNamespaceSerializer,
+};
+use cow_state_table::{DeterministicState, StateTable};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put(u64, u32, u64),
+    Remove(u64, u32),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0u64..300, 0u32..3, any::<u64>()).prop_map(|(k, n, s)| Op::Put(k, n, s)),
+        1 => (0u64..300, 0u32..3).prop_map(|(k, n)| Op::Remove(k, n)),
+    ]
+}
+
+fn apply(table: &mut StateTable<u64, u32, u64>, model: &mut BTreeMap<(u64, u32), u64>, op: &Op) {
+    match *op {
+        Op::Put(k, n, s) => {
+            table.put(k, n, s);
+            model.insert((k, n), s);
+        }
+        Op::Remove(k, n) => {
+            table.remove(&k, &n);
+            model.remove(&(k, n));
+        }
+    }
+}
+
+fn options() -> impl Strategy<Value = WriteOptions> {
+    prop_oneof![
+        Just(WriteOptions::default()),
+        Just(WriteOptions::canonical()),
+        Just(WriteOptions {
+            body_format: BodyFormat::V1,
+            order: EntryOrder::Snapshot
+        }),
+    ]
+}
+
+type Sers = Serializers<U64Serializer, U32Serializer, U64Serializer>;
+const SERS: Sers = Serializers {
+    key: U64Serializer,
+    namespace: U32Serializer,
+    state: U64Serializer,
+};
+
+fn contents(table: &StateTable<u64, u32, u64>) -> BTreeMap<(u64, u32), u64> {
+    table.iter().map(|(k, n, s)| ((*k, *n), *s)).collect()
+}
+
+fn expected_in(
+    model: &BTreeMap<(u64, u32), u64>,
+    ctx: KeyGroupContext,
+) -> BTreeMap<(u64, u32), u64> {
+    model
+        .iter()
+        .filter(|((k, _), _)| ctx.range().contains(ctx.key_group_of(k)))
+        .map(|(k, v)| (*k, *v))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn snapshot_write_read_equals_contents_at_snapshot_time(
+        before in prop::collection::vec(op(), 0..400),
+        after in prop::collection::vec(op(), 0..400),
+        max in 1u32..=48,
+        cuts in prop::collection::vec(any::<u32>(), 0..4),
+        options in options(),
+    ) {
+        let mut table: StateTable<u64, u32, u64> = StateTable::with_capacity(4);
+        let mut model = BTreeMap::new();
+        for op in &before {
+            apply(&mut table, &mut model, op);
+        }
+        let snapshot = table.snapshot().unwrap();
+        let all = KeyGroupContext::all(max).unwrap();
+        // Written on another thread while the writer keeps writing.
+        let writer = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let summary = write_checkpoint(&snapshot, all, &SERS, options, &mut bytes).unwrap();
+            (bytes, summary)
+        });
+        let mut live_model = model.clone();
+        for op in &after {
+            apply(&mut table, &mut live_model, op);
+        }
+        let (bytes, summary) = writer.join().unwrap();
+        prop_assert_eq!(contents(&table), live_model);
+        prop_assert_eq!(summary.entries as usize, model.len());
+        prop_assert_eq!(summary.bytes as usize, bytes.len());
+
+        // Read everything back.
+        let checkpoint = Checkpoint::parse(&bytes).unwrap();
+        prop_assert_eq!(checkpoint.header().body_format, options.body_format);
+        let read: BTreeMap<_, _> = checkpoint
+            .read_all(&SERS)
+            .unwrap()
+            .into_iter()
+            .map(|(k, n, s)| ((k, n), s))
+            .collect();
+        prop_assert_eq!(&read, &model);
+
+        // Every operator-index split for parallelism 1..=5.
+        for p in 1..=max.min(5) {
+            let mut union = BTreeMap::new();
+            for i in 0..p {
+                let range = compute_key_group_range_for_operator_index(max, p, i).unwrap();
+                let ctx = KeyGroupContext::new(max, range).unwrap();
+                let restored: StateTable<u64, u32, u64> = restore(ctx, &[&bytes], &SERS).unwrap();
+                let got = contents(&restored);
+                prop_assert_eq!(&got, &expected_in(&model, ctx));
+                union.extend(got);
+            }
+            prop_assert_eq!(&union, &model);
+        }
+
+        // An arbitrary contiguous split.
+        let mut points: Vec<u32> = cuts.iter().map(|c| c % (max + 1)).collect();
+        points.extend([0, max]);
+        points.sort_unstable();
+        points.dedup();
+        let mut union = BTreeMap::new();
+        for w in points.windows(2) {
+            let range = KeyGroupRange::with_len(w[0], w[1] - w[0]).unwrap();
+            let ctx = KeyGroupContext::new(max, range).unwrap();
+            let restored: StateTable<u64, u32, u64> = restore(ctx, &[&bytes], &SERS).unwrap();
+            union.extend(contents(&restored));
+        }
+        prop_assert_eq!(&union, &model);
+    }
+
+    #[test]
+    fn canonical_bytes_do_not_depend_on_history_or_hasher(
+        entries in prop::collection::btree_map((0u64..1000, 0u32..4), any::<u64>(), 0..200),
+        noise in prop::collection::vec((0u64..1000, 0u32..4), 0..100),
+        v1 in any::<bool>(),
+    ) {
+        let options = if v1 {
+            WriteOptions { body_format: BodyFormat::V1, order: EntryOrder::Canonical }
+        } else {
+            WriteOptions::canonical()
+        };
+        let ctx = KeyGroupContext::all(32).unwrap();
+        // Table A: random hasher, entries inserted in order.
+        let mut a: StateTable<u64, u32, u64> = StateTable::new();
+        for (&(k, n), &s) in &entries {
+            a.put(k, n, s);
+        }
+        // Table B: deterministic hasher, tiny capacity, noise inserted and removed, reverse order.
+        let mut b: StateTable<u64, u32, u64, DeterministicState> =
+            StateTable::with_capacity_and_hasher(4, DeterministicState::default());
+        for &(k, n) in &noise {
+            b.put(k, n, 0);
+        }
+        for &(k, n) in &noise {
+            b.remove(&k, &n);
+        }
+        for (&(k, n), &s) in entries.iter().rev() {
+            b.put(k, n, s);
+        }
+        let (sa, sb) = (a.snapshot().unwrap(), b.snapshot().unwrap());
+        let (mut ba, mut bb) = (Vec::new(), Vec::new());
+        write_checkpoint(&sa, ctx, &SERS, options, &mut ba).unwrap();
+        write_checkpoint(&sb, ctx, &SERS, options, &mut bb).unwrap();
+        prop_assert_eq!(ba, bb);
+    }
+
+    #[test]
+    fn snapshot_and_canonical_order_hold_the_same_entries(
+        entries in prop::collection::btree_map((0u64..1000, 0u32..4), any::<u64>(), 0..200),
+    ) {
+        let mut table: StateTable<u64, u32, u64> = StateTable::new();
+        for (&(k, n), &s) in &entries {
+            table.put(k, n, s);
+        }
+        let snapshot = table.snapshot().unwrap();
+        let ctx = KeyGroupContext::all(16).unwrap();
+        let mut sizes = Vec::new();
+        for options in [WriteOptions::default(), WriteOptions::canonical()] {
+            let mut bytes = Vec::new();
+            write_checkpoint(&snapshot, ctx, &SERS, options, &mut bytes).unwrap();
+            sizes.push(bytes.len());
+            let mut read = Checkpoint::parse(&bytes).unwrap().read_all(&SERS).unwrap();
+            read.sort_unstable();
+            let expected: Vec<_> = entries.iter().map(|(&(k, n), &s)| (k, n, s)).collect();
+            let mut expected = expected;
+            expected.sort_unstable();
+            prop_assert_eq!(read, expected);
+        }
+        prop_assert_eq!(sizes[0], sizes[1]);
+    }
+
+    #[test]
+    fn rich_types_round_trip_in_both_body_formats(
+        entries in prop::collection::btree_map(
+            ("\\PC{0,12}", -3i32..3),
+            prop::collection::vec(prop::option::of(any::<i64>()), 0..5),
+            0..60,
+        ),
+        v1 in any::<bool>(),
+    ) {
+        let sers = Serializers::new(StringSerializer, I32Serializer, ListSerializer(OptionSerializer(I64Serializer)));
+        let mut table: StateTable<String, i32, Vec<Option<i64>>> = StateTable::new();
+        for ((k, n), s) in &entries {
+            table.put(k.clone(), *n, s.clone());
+        }
+        let snapshot = table.snapshot().unwrap();
+        table.put("late".to_string(), 0, vec![]);
+        let ctx = KeyGroupContext::all(128).unwrap();
+        let options = WriteOptions {
+            body_format: if v1 { BodyFormat::V1 } else { BodyFormat::V2 },
+            order: EntryOrder::Snapshot,
+        };
+        let mut bytes = Vec::new();
+        write_checkpoint(&snapshot, ctx, &sers, options, &mut bytes).unwrap();
+        let restored: StateTable<String, i32, Vec<Option<i64>>> = restore(ctx, &[&bytes], &sers).unwrap();
+        let got: BTreeMap<_, _> = restored.iter().map(|(k, n, s)| ((k.clone(), *n), s.clone())).collect();
+        prop_assert_eq!(got, entries);
+    }
+
+    #[test]
+    fn serializers_round_trip(
+        a in any::<i8>(), b in any::<u8>(), c in any::<i16>(), d in any::<u16>(),
+        e in any::<i32>(), f in any::<u32>(), g in any::<i64>(), h in any::<u64>(),
+        x in any::<f32>(), y in any::<f64>(), z in any::<bool>(),
+        s in "\\PC{0,30}", bytes in prop::collection::vec(any::<u8>(), 0..40),
+        list in prop::collection::vec((any::<i32>(), prop::option::of("\\PC{0,5}")), 0..10),
+    ) {
+        fn rt<T: TypeSerializer>(ser: T, v: &T::Value) -> (T::Value, usize) {
+            let mut out = Vec::new();
+            ser.serialize(v, &mut out).unwrap();
+            let mut input = Input::new(&out);
+            let back = ser.deserialize(&mut input).unwrap();
+            assert!(input.is_empty(), "{} left bytes", ser.identity());
+            assert!(out.len() >= ser.min_len(), "{} shorter than min_len", ser.identity());
+            (back, out.len())
+        }
+        prop_assert_eq!(rt(I8Serializer, &a), (a, 1));
+        prop_assert_eq!(rt(U8Serializer, &b), (b, 1));
+        prop_assert_eq!(rt(I16Serializer, &c), (c, 2));
+        prop_assert_eq!(rt(U16Serializer, &d), (d, 2));
+        prop_assert_eq!(rt(I32Serializer, &e), (e, 4));
+        prop_assert_eq!(rt(U32Serializer, &f), (f, 4));
+        prop_assert_eq!(rt(I64Serializer, &g), (g, 8));
+        prop_assert_eq!(rt(U64Serializer, &h), (h, 8));
+        prop_assert_eq!(rt(F32Serializer, &x).0.to_bits(), x.to_bits());
+        prop_assert_eq!(rt(F64Serializer, &y).0.to_bits(), y.to_bits());
+        prop_assert_eq!(rt(BoolSerializer, &z), (z, 1));
+        prop_assert_eq!(rt(StringSerializer, &s), (s.clone(), 4 + s.len()));
+        prop_assert_eq!(rt(BytesSerializer, &bytes), (bytes.clone(), 4 + bytes.len()));
+        prop_assert_eq!(rt(VoidNamespaceSerializer, &VoidNamespace), (VoidNamespace, 1));
+        let ls = ListSerializer((I32Serializer, OptionSerializer(StringSerializer)));
+        prop_assert_eq!(rt(ls, &list).0, list);
+        prop_assert_eq!(rt((I64Serializer, BoolSerializer, U8Serializer), &(g, z, b)), ((g, z, b), 10));
+        prop_assert_eq!(rt((I8Serializer, I8Serializer, I8Serializer, I8Serializer), &(a, a, a, a)), ((a, a, a, a), 4));
+    }
+}
+
+#[test]
+fn serializer_identities() {
+    assert_eq!(
+        ListSerializer(OptionSerializer((I64Serializer, StringSerializer))).identity(),
+        "list<option<tuple<i64,string>>>"
+    );
+    assert_eq!(BytesSerializer.identity(), "bytes");
+    assert_eq!((&U64Serializer).identity(), "u64");
+}
+
+#[test]
+fn big_endian_encodings() {
+    let mut out = Vec::new();
+    U64Serializer
+        .serialize(&0x0102030405060708, &mut out)
+        .unwrap();
+    I32Serializer.serialize(&-2, &mut out).unwrap();
+    StringSerializer
+        .serialize(&"é".to_string(), &mut out)
+        .unwrap();
+    F64Serializer.serialize(&1.0, &mut out).unwrap();
+    assert_eq!(
+        out,
+        [
+            1, 2, 3, 4, 5, 6, 7, 8, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 2, 0xc3, 0xa9, 0x3f, 0xf0, 0,
+            0, 0, 0, 0, 0
+        ]
+    );
+}
+
+#[test]
+fn empty_range_and_empty_table() {
+    let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    let snapshot = table.snapshot().unwrap();
+    for ctx in [
+        KeyGroupContext::all(4).unwrap(),
+        KeyGroupContext::new(4, KeyGroupRange::EMPTY).unwrap(),
+    ] {
+        for options in [
+            WriteOptions::default(),
+            WriteOptions {
+                body_format: BodyFormat::V1,
+                order: EntryOrder::Canonical,
+            },
+        ] {
+            let mut bytes = Vec::new();
+            write_checkpoint(&snapshot, ctx, &SERS, options, &mut bytes).unwrap();
+            let checkpoint = Checkpoint::parse(&bytes).unwrap();
+            assert_eq!(checkpoint.key_groups(), ctx.range());
+            assert!(checkpoint.read_all(&SERS).unwrap().is_empty());
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serde_adapter {
+    use super::*;
+    use cow_state_table::serializer::BincodeSerializer;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Event {
+        id: u64,
+        tags: Vec<String>,
+        score: Option<f64>,
+    }
+
+    proptest! {
+        #[test]
+        fn bincode_adapter_round_trips(
+            id in any::<u64>(),
+            tags in prop::collection::vec("\\PC{0,8}", 0..4),
+            score in prop::option::of(-1e9f64..1e9),
+        ) {
+            let ser = BincodeSerializer::<Event>::new("test.Event/1");
+            let event = Event { id, tags, score };
+            let mut out = Vec::new();
+            ser.serialize(&event, &mut out).unwrap();
+            let mut input = Input::new(&out);
+            prop_assert_eq!(ser.deserialize(&mut input).unwrap(), event);
+            prop_assert!(input.is_empty());
+        }
+    }
+
+    #[test]
+    fn bincode_adapter_in_a_checkpoint() {
+        let sers = Serializers::new(
+            U64Serializer,
+            VoidNamespaceSerializer,
+            BincodeSerializer::<Event>::new("test.Event/1"),
+        );
+        assert_eq!(sers.state.identity(), "bincode1:test.Event/1");
+        let mut table: StateTable<u64, VoidNamespace, Event> = StateTable::new();
+        for id in 0..50 {
+            table.put(
+                id,
+                VoidNamespace,
+                Event {
+                    id,
+                    tags: vec![format!("t{id}")],
+                    score: None,
+                },
+            );
+        }
+        let snapshot = table.snapshot().unwrap();
+        let ctx = KeyGroupContext::all(128).unwrap();
+        let mut bytes = Vec::new();
+        write_checkpoint(&snapshot, ctx, &sers, WriteOptions::default(), &mut bytes).unwrap();
+        let restored: StateTable<u64, VoidNamespace, Event> =
+            restore(ctx, &[&bytes], &sers).unwrap();
+        assert_eq!(restored.len(), 50);
+        assert_eq!(restored.get(&7, &VoidNamespace).unwrap().tags, vec!["t7"]);
+    }
+
+    #[test]
+    fn bincode_adapter_rejects_a_huge_inner_length() {
+        let ser = BincodeSerializer::<Vec<u64>>::new("v");
+        // Outer length 8, then a bincode Vec length of 2^60 with no elements behind it.
+        let mut bytes = vec![0, 0, 0, 8];
+        bytes.extend_from_slice(&(1u64 << 60).to_be_bytes());
+        assert!(ser.deserialize(&mut Input::new(&bytes)).is_err());
+    }
+}
