@@ -59,10 +59,13 @@ where
             start.elapsed(),
             total.borrow()
         ),
-        Err(TestError::Fail(why, (hasher, ops))) => panic!(
-            "{name}: divergence {why}\nminimal case ({} ops, hasher {hasher:?}):\n{ops:#?}",
-            ops.len()
-        ),
+        Err(TestError::Fail(why, (hasher, ops))) => {
+            let listing: String = ops.iter().map(|op| format!("    {op:?},\n")).collect();
+            panic!(
+                "{name}: divergence {why}\nminimal case ({} ops, hasher {hasher:?}):\n[\n{listing}]",
+                ops.len()
+            )
+        }
         Err(e) => panic!("{name}: {e}"),
     }
     let total = *total.borrow();
