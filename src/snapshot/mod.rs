@@ -11,6 +11,7 @@ use crate::sync::{MutexOps, Primitives};
 use crate::table::directory::{ChunkRef, DirView};
 use crate::table::iter::Entries;
 use core::fmt;
+use core::ptr::NonNull;
 use versions::Shared;
 
 /// What a snapshot saw: copies of the directories, the rehash index and the size at snapshot time.
@@ -55,25 +56,22 @@ impl<K, N, S, P: Primitives> View<K, N, S, P> {
 /// ```
 pub struct Snapshot<K, N, S, P: Primitives = crate::sync::StdSync> {
     shared: P::Arc<Shared<K, N, S, P>>,
-    view: Box<View<K, N, S, P>>,
+    /// Owned (from `Box::into_raw`, freed in `Drop`); a raw pointer rather than a `Box` because the registry
+    /// holds a second pointer to it for the checker, which a `Box` move would invalidate.
+    view: NonNull<View<K, N, S, P>>,
     released: bool,
 }
 
 // SAFETY: a snapshot hands out `&K`, `&N`, `&S` (needs Sync) and its release may drop the table's orphans, i.e.
 // K, N, S values, on the releasing thread (needs Send). The raw pointers it holds stay valid while it is live
 // (I7, I13); P's types are thread-safe by the `Primitives` contract.
-unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, P: Primitives> Send
-    for Snapshot<K, N, S, P>
-{
-}
+unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, P: Primitives> Send for Snapshot<K, N, S, P> {}
 // SAFETY: `&Snapshot` only reads immutable data (I9); see `Send`.
-unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, P: Primitives> Sync
-    for Snapshot<K, N, S, P>
-{
-}
+unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, P: Primitives> Sync for Snapshot<K, N, S, P> {}
 
 impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
-    pub(crate) fn new(shared: P::Arc<Shared<K, N, S, P>>, view: Box<View<K, N, S, P>>) -> Self {
+    /// Wraps a view made by `Box::into_raw`; the snapshot owns it from now on.
+    pub(crate) fn new(shared: P::Arc<Shared<K, N, S, P>>, view: NonNull<View<K, N, S, P>>) -> Self {
         Snapshot {
             shared,
             view,
@@ -81,9 +79,14 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
         }
     }
 
+    fn view(&self) -> &View<K, N, S, P> {
+        // SAFETY: the view is owned by `self` and freed only in `Drop`; nobody writes it after creation.
+        unsafe { self.view.as_ref() }
+    }
+
     /// The snapshot's version (Flink `getSnapshotVersion`).
     pub fn version(&self) -> u32 {
-        self.view.version
+        self.view().version
     }
 
     /// Number of entries in the snapshot (0 once released).
@@ -91,7 +94,7 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
         if self.released {
             0
         } else {
-            self.view.len
+            self.view().len
         }
     }
 
@@ -107,12 +110,12 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
 
     /// Whether the snapshot was taken in the middle of an incremental rehash.
     pub fn taken_during_rehash(&self) -> bool {
-        self.view.dirs.len() == 2
+        self.view().dirs.len() == 2
     }
 
     /// The rehash index when the snapshot was taken, if it was taken during an incremental rehash.
     pub fn rehash_index(&self) -> Option<usize> {
-        self.taken_during_rehash().then_some(self.view.rehash_index)
+        self.taken_during_rehash().then_some(self.view().rehash_index)
     }
 
     /// Iterates over `(key, namespace, state)` as they were when the snapshot was taken, in bucket order.
@@ -121,7 +124,7 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
         if self.released {
             Entries::new(Vec::new())
         } else {
-            Entries::new(self.view.dir_views().collect())
+            Entries::new(self.view().dir_views().collect())
         }
     }
 
@@ -132,7 +135,7 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
             return;
         }
         self.released = true;
-        let version = self.view.version;
+        let version = self.view().version;
         let shared = &*self.shared;
         let orphans = shared.registry.with_lock(|registry| {
             registry.live.remove(&version);
@@ -151,6 +154,9 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
 impl<K, N, S, P: Primitives> Drop for Snapshot<K, N, S, P> {
     fn drop(&mut self) {
         self.release();
+        // SAFETY: `release` removed the registry's pointer under the mutex, so this is the last pointer to the
+        // view, which came from `Box::into_raw`.
+        drop(unsafe { Box::from_raw(self.view.as_ptr()) });
     }
 }
 
@@ -165,7 +171,7 @@ impl<'a, K, N, S, P: Primitives> IntoIterator for &'a Snapshot<K, N, S, P> {
 impl<K, N, S, P: Primitives> fmt::Debug for Snapshot<K, N, S, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Snapshot")
-            .field("version", &self.view.version)
+            .field("version", &self.view().version)
             .field("len", &self.len())
             .field("taken_during_rehash", &self.taken_during_rehash())
             .field("released", &self.released)

@@ -16,6 +16,7 @@ use chain::{privatize_prefix, replace_shared, unlink};
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::mem;
+use core::ptr::NonNull;
 use directory::{Cow, Directory};
 use iter::Entries;
 use node::{Node, NodePtr};
@@ -85,24 +86,16 @@ pub struct StateTable<K, N, S, H = RandomState, P: Primitives = StdSync> {
 
 // SAFETY: the table owns K, N, S values that live snapshots on other threads may read (Sync) and that its drop
 // may hand to another thread's release (Send, I13); its raw pointers are owned (I5).
-unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, H: Send, P: Primitives> Send
-    for StateTable<K, N, S, H, P>
-{
-}
+unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, H: Send, P: Primitives> Send for StateTable<K, N, S, H, P> {}
 // SAFETY: `&StateTable` only reads (no `&self` method writes, not even a rehash step).
-unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, H: Sync, P: Primitives> Sync
-    for StateTable<K, N, S, H, P>
-{
-}
+unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, H: Sync, P: Primitives> Sync for StateTable<K, N, S, H, P> {}
 
 fn threshold_of(capacity: usize) -> usize {
     (capacity >> 1) + (capacity >> 2)
 }
 
 fn capacity_for(requested: usize) -> usize {
-    requested
-        .clamp(MINIMUM_CAPACITY, MAXIMUM_CAPACITY)
-        .next_power_of_two()
+    requested.clamp(MINIMUM_CAPACITY, MAXIMUM_CAPACITY).next_power_of_two()
 }
 
 impl<K, N, S> StateTable<K, N, S> {
@@ -157,9 +150,7 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
 
     /// Number of buckets (of the new directory during a rehash).
     pub fn capacity(&self) -> usize {
-        self.rehash
-            .as_ref()
-            .map_or(self.primary.capacity, |r| r.new.capacity)
+        self.rehash.as_ref().map_or(self.primary.capacity, |r| r.new.capacity)
     }
 
     /// Whether an incremental rehash is in progress (Flink `isRehashing`).
@@ -221,8 +212,7 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
     fn renormalise(&mut self) {
         // Nothing is reachable from a snapshot: free all retired objects.
         self.retired.reclaim(u32::MAX);
-        let dirs =
-            core::iter::once(&mut self.primary).chain(self.rehash.as_mut().map(|r| &mut r.new));
+        let dirs = core::iter::once(&mut self.primary).chain(self.rehash.as_mut().map(|r| &mut r.new));
         for dir in dirs {
             for chunk in &mut dir.chunks {
                 chunk.version = 0;
@@ -233,10 +223,7 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
         self.version = 0;
     }
 
-    fn dir_and_retired(
-        &mut self,
-        sub: Sub,
-    ) -> (&mut Directory<K, N, S, P>, &mut RetireQueue<K, N, S, P>) {
+    fn dir_and_retired(&mut self, sub: Sub) -> (&mut Directory<K, N, S, P>, &mut RetireQueue<K, N, S, P>) {
         match sub {
             Sub::Primary => (&mut self.primary, &mut self.retired),
             Sub::New => (
@@ -320,8 +307,7 @@ where
 
     /// Whether `(key, namespace)` has a state (Flink `containsKey`).
     pub fn contains(&self, key: &K, namespace: &N) -> bool {
-        self.find(self.hash(key, namespace), key, namespace)
-            .is_some()
+        self.find(self.hash(key, namespace), key, namespace).is_some()
     }
 
     /// Returns the state of `(key, namespace)` for in-place modification (Flink `get(key, namespace)`): if a live
@@ -356,9 +342,7 @@ where
                 None
             }
             // SAFETY: `node` is live in `bucket` of `sub`.
-            Some((sub, bucket, node)) => unsafe {
-                self.replace_state(sub, bucket, node, state, want_old, cow)
-            },
+            Some((sub, bucket, node)) => unsafe { self.replace_state(sub, bucket, node, state, want_old, cow) },
         }
     }
 
@@ -378,13 +362,7 @@ where
     ///
     /// If `f` panics the panic propagates; the table stays valid: an absent entry stays absent, a shared entry
     /// stays as it was, and a private entry — whose state `f` consumed — is removed (docs/DESIGN.md).
-    pub fn transform<T>(
-        &mut self,
-        key: K,
-        namespace: N,
-        value: T,
-        f: impl FnOnce(Option<S>, T) -> S,
-    ) {
+    pub fn transform<T>(&mut self, key: K, namespace: N, value: T, f: impl FnOnce(Option<S>, T) -> S) {
         let cow = self.begin_write();
         let hash = self.hash(&key, &namespace);
         let Some((sub, bucket, node)) = self.find(hash, &key, &namespace) else {
@@ -432,8 +410,7 @@ where
         cow: Cow,
     ) -> NodePtr<K, N, S, P> {
         // SAFETY: `node` is valid (caller).
-        if !cow.is_shared(unsafe { (*node).version() }) || cfg!(feature = "mutant-skip-state-copy")
-        {
+        if !cow.is_shared(unsafe { (*node).version() }) || cfg!(feature = "mutant-skip-state-copy") {
             return node;
         }
         let (dir, retired) = self.dir_and_retired(sub);
@@ -461,11 +438,7 @@ where
         // SAFETY: `node` is valid (caller) and, in the second branch, private (I4).
         unsafe {
             if cow.is_shared((*node).version()) {
-                let old = if want_old {
-                    Some((*node).state().clone())
-                } else {
-                    None
-                };
+                let old = if want_old { Some((*node).state().clone()) } else { None };
                 let (dir, retired) = self.dir_and_retired(sub);
                 let link = privatize_prefix(dir, bucket, node, cow, retired);
                 let copy = Node::copy(node, Some(state), cow.version);
@@ -509,10 +482,7 @@ where
     }
 
     fn insert_new(&mut self, hash: u32, key: K, namespace: N, state: S, cow: Cow) {
-        if self.rehash.is_none()
-            && self.len() > self.threshold
-            && self.primary.capacity < MAXIMUM_CAPACITY
-        {
+        if self.rehash.is_none() && self.len() > self.threshold && self.primary.capacity < MAXIMUM_CAPACITY {
             let capacity = self.primary.capacity * 2;
             self.rehash = Some(Rehash {
                 new: Directory::new(capacity, cow.version),
@@ -542,9 +512,7 @@ where
     /// Fails only if the version counter is exhausted while snapshots have been continuously live for about
     /// 2^32 snapshots; whenever no snapshot is live, versions are renormalised instead (I12).
     pub fn snapshot(&mut self) -> Result<Snapshot<K, N, S, P>, SnapshotError> {
-        if self.version >= self.version_limit
-            && self.shared.registry.with_lock(|r| r.live.is_empty())
-        {
+        if self.version >= self.version_limit && self.shared.registry.with_lock(|r| r.live.is_empty()) {
             self.renormalise();
         }
         if self.version >= MAX_SNAPSHOT_VERSION {
@@ -554,10 +522,7 @@ where
         }
         self.version += 1;
         let version = self.version;
-        let mut dirs = vec![(
-            self.primary.chunks.clone().into_boxed_slice(),
-            self.primary.chunk_len(),
-        )];
+        let mut dirs = vec![(self.primary.chunks.clone().into_boxed_slice(), self.primary.chunk_len())];
         let mut rehash_index = 0;
         if let Some(r) = &self.rehash {
             if !cfg!(feature = "mutant-snapshot-skips-rehash-table") {
@@ -565,16 +530,17 @@ where
             }
             rehash_index = r.index;
         }
-        let view = Box::new(View {
+        let view = Box::into_raw(Box::new(View {
             version,
             dirs,
             rehash_index,
             len: self.len(),
-        });
-        let view_ptr: *const View<K, N, S, P> = &*view;
+        }));
+        // SAFETY: `Box::into_raw` never returns null.
+        let view = unsafe { NonNull::new_unchecked(view) };
         let shared = &*self.shared;
         shared.registry.with_lock(|registry| {
-            registry.live.insert(version, view_ptr);
+            registry.live.insert(version, view.as_ptr().cast_const());
             shared.publish(registry);
         });
         Ok(Snapshot::new(self.shared.clone(), view))
