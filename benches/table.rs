@@ -12,9 +12,7 @@
 //! with a counting global allocator (requested bytes, so allocator overhead is not included).
 
 use cow_state_table::{DeterministicState, StateTable};
-use criterion::{
-    black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
-};
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -268,13 +266,5 @@ fn first_update_pass(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(
-    benches,
-    put,
-    get,
-    update,
-    remove,
-    snapshot_pause,
-    first_update_pass
-);
+criterion_group!(benches, put, get, update, remove, snapshot_pause, first_update_pass);
 criterion_main!(benches);

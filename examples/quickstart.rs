@@ -64,7 +64,12 @@ fn main() {
                         fp = fp.wrapping_add(mix(*k, *ns, *s));
                     }
                     let got = Expected { len, fingerprint: fp };
-                    assert_eq!(got, expected, "reader {id}: snapshot {} differs from the table at snapshot time", snapshot.version());
+                    assert_eq!(
+                        got,
+                        expected,
+                        "reader {id}: snapshot {} differs from the table at snapshot time",
+                        snapshot.version()
+                    );
                     verified += 1;
                     // Dropping our Arc; the last of the two readers to drop it releases the snapshot.
                 }
@@ -106,9 +111,14 @@ fn main() {
             ops += 1;
         }
         let t = Instant::now();
-        let snapshot = table.snapshot().expect("versions are renormalised long before exhaustion");
+        let snapshot = table
+            .snapshot()
+            .expect("versions are renormalised long before exhaustion");
         pauses.push(t.elapsed());
-        let expected = Expected { len: table.len(), fingerprint };
+        let expected = Expected {
+            len: table.len(),
+            fingerprint,
+        };
         let snapshot = Arc::new(snapshot);
         for tx in &senders {
             tx.send((Arc::clone(&snapshot), expected)).expect("reader alive");
@@ -123,8 +133,17 @@ fn main() {
     pauses.sort();
     let stats = table.cow_stats();
     println!("cow-state-table quickstart");
-    println!("  writer: {ops} operations on up to {} entries in {:.2?} (while snapshots were being read)", KEYS + KEYS / 4, elapsed);
-    println!("  table:  {} entries, {} buckets, version {}", table.len(), table.capacity(), table.version());
+    println!(
+        "  writer: {ops} operations on up to {} entries in {:.2?} (while snapshots were being read)",
+        KEYS + KEYS / 4,
+        elapsed
+    );
+    println!(
+        "  table:  {} entries, {} buckets, version {}",
+        table.len(),
+        table.capacity(),
+        table.version()
+    );
     println!(
         "  snapshots: {} taken, verified by reader 0: {}, by reader 1: {} — all equal to the table at snapshot time",
         SNAPSHOTS, verified[0], verified[1]

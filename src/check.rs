@@ -55,10 +55,7 @@ where
                     );
                 }
                 if !live_chunks.insert(chunk.heads as usize) {
-                    return violation(
-                        "I5",
-                        format!("{name} chunk {:p} appears twice", chunk.heads),
-                    );
+                    return violation("I5", format!("{name} chunk {:p} appears twice", chunk.heads));
                 }
             }
             let mut count = 0usize;
@@ -66,18 +63,12 @@ where
                 let mut n = dir.head(b);
                 while !n.is_null() {
                     if !live_nodes.insert(n as usize) {
-                        return violation(
-                            "I5",
-                            format!("node {n:p} reachable twice from the live table"),
-                        );
+                        return violation("I5", format!("node {n:p} reachable twice from the live table"));
                     }
                     // SAFETY: live nodes are valid (I5); `&self` excludes writes.
                     let node = unsafe { &*n };
                     if node.version() > v {
-                        return violation(
-                            "I1",
-                            format!("node version {} > table version {v}", node.version()),
-                        );
+                        return violation("I1", format!("node version {} > table version {v}", node.version()));
                     }
                     if composite_hash(&self.hash_builder, &node.key, &node.namespace) != node.hash {
                         return violation("I10", "stored hash differs from the key's hash".into());
@@ -92,7 +83,10 @@ where
                     if !placed {
                         return violation(
                             "I10",
-                            format!("entry with hash {:#x} in {name} bucket {b} (rehash index {rehash_index:?})", node.hash),
+                            format!(
+                                "entry with hash {:#x} in {name} bucket {b} (rehash index {rehash_index:?})",
+                                node.hash
+                            ),
                         );
                     }
                     if !keys.insert((&node.key, &node.namespace)) {
@@ -106,10 +100,7 @@ where
                 }
             }
             if count != dir.len {
-                return violation(
-                    "I10",
-                    format!("{name} holds {count} entries but counts {}", dir.len),
-                );
+                return violation("I10", format!("{name} holds {count} entries but counts {}", dir.len));
             }
         }
 
@@ -133,10 +124,7 @@ where
                 Garbage::Chunk(c, _) => ("chunk", *c as usize, retired_chunks.insert(*c as usize)),
             };
             if !fresh || live_nodes.contains(&addr) || live_chunks.contains(&addr) {
-                result = violation(
-                    "I5",
-                    format!("retired {kind} {addr:#x} is also live or retired twice"),
-                );
+                result = violation("I5", format!("retired {kind} {addr:#x} is also live or retired twice"));
             }
         });
         result?;
@@ -147,9 +135,7 @@ where
             if published != expected {
                 return violation(
                     "I8",
-                    format!(
-                        "published bounds {published:?} differ from the live set's {expected:?}"
-                    ),
+                    format!("published bounds {published:?} differ from the live set's {expected:?}"),
                 );
             }
             for (&s, &view_ptr) in &registry.live {
@@ -161,14 +147,7 @@ where
                 let view = unsafe { &*view_ptr };
                 let mut count = 0usize;
                 for dir in view.dir_views() {
-                    count += check_snapshot_dir(
-                        s,
-                        dir,
-                        &live_chunks,
-                        &retired_chunks,
-                        &live_nodes,
-                        &retired_nodes,
-                    )?;
+                    count += check_snapshot_dir(s, dir, &live_chunks, &retired_chunks, &live_nodes, &retired_nodes)?;
                 }
                 if count != view.len {
                     return violation(
@@ -198,10 +177,7 @@ fn check_snapshot_dir<K, N, S, P: Primitives>(
             violation("I7", format!("snapshot {s} reaches freed chunk {addr:#x}"))?;
         }
         if chunk.version >= s {
-            violation(
-                "I2",
-                format!("snapshot {s} reaches chunk of version {}", chunk.version),
-            )?;
+            violation("I2", format!("snapshot {s} reaches chunk of version {}", chunk.version))?;
         }
         for slot in 0..dir.chunk_len {
             // SAFETY: the chunk is allocated (checked just above).
@@ -213,10 +189,7 @@ fn check_snapshot_dir<K, N, S, P: Primitives>(
                 // SAFETY: the node is allocated (checked just above).
                 let node = unsafe { &*n };
                 if node.version() >= s {
-                    violation(
-                        "I2",
-                        format!("snapshot {s} reaches node of version {}", node.version()),
-                    )?;
+                    violation("I2", format!("snapshot {s} reaches node of version {}", node.version()))?;
                 }
                 count += 1;
                 n = node.next();

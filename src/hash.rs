@@ -9,11 +9,7 @@ use core::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 /// The 32-bit composite hash of `(key, namespace)` under `build`.
 #[inline]
-pub fn composite_hash<H: BuildHasher, K: Hash + ?Sized, N: Hash + ?Sized>(
-    build: &H,
-    key: &K,
-    namespace: &N,
-) -> u32 {
+pub fn composite_hash<H: BuildHasher, K: Hash + ?Sized, N: Hash + ?Sized>(build: &H, key: &K, namespace: &N) -> u32 {
     let mut h = build.build_hasher();
     key.hash(&mut h);
     namespace.hash(&mut h);

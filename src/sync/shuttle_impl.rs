@@ -34,9 +34,7 @@ impl<T> MutexOps<T> for shuttle::sync::Mutex<T> {
         shuttle::sync::Mutex::new(t)
     }
     fn with_lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let mut guard = self
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
     }
 }

@@ -35,9 +35,7 @@ impl<T> MutexOps<T> for std::sync::Mutex<T> {
         std::sync::Mutex::new(t)
     }
     fn with_lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let mut guard = self
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
     }
 }

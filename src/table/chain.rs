@@ -25,8 +25,7 @@ pub(crate) unsafe fn privatize_prefix<'d, K: Clone, N: Clone, S: Clone, P: Primi
     while cur != target {
         debug_assert!(!cur.is_null(), "target not in chain");
         // SAFETY: `cur` is a live node of this chain (I5).
-        if cow.is_shared(unsafe { (*cur).version() }) && !cfg!(feature = "mutant-skip-prefix-copy")
-        {
+        if cow.is_shared(unsafe { (*cur).version() }) && !cfg!(feature = "mutant-skip-prefix-copy") {
             // SAFETY: `cur` is valid; the copy clones before anything is linked.
             let copy = unsafe { Node::copy(cur, None, cow.version) };
             // SAFETY: `link` is private: a head cell of a private chunk or the `next` of a private node (I3).
@@ -64,10 +63,7 @@ pub(crate) unsafe fn replace_shared<K, N, S, P: Primitives>(
 ///
 /// # Safety
 /// `link` is private and points to `target`, a valid node.
-pub(crate) unsafe fn unlink<K, N, S, P: Primitives>(
-    link: &Head<K, N, S, P>,
-    target: NodePtr<K, N, S, P>,
-) {
+pub(crate) unsafe fn unlink<K, N, S, P: Primitives>(link: &Head<K, N, S, P>, target: NodePtr<K, N, S, P>) {
     // SAFETY: `target` is valid; reading its `next` is always allowed.
     let next = unsafe { (*target).next() };
     // SAFETY: `link` is private per the caller.

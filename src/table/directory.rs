@@ -30,9 +30,7 @@ impl<K, N, S, P: Primitives> Copy for ChunkRef<K, N, S, P> {}
 
 /// Allocates a chunk of `len` empty heads.
 fn alloc_chunk<K, N, S, P: Primitives>(len: usize) -> *mut Head<K, N, S, P> {
-    let heads: Box<[Head<K, N, S, P>]> = (0..len)
-        .map(|_| Head::<K, N, S, P>::new(ptr::null_mut()))
-        .collect();
+    let heads: Box<[Head<K, N, S, P>]> = (0..len).map(|_| Head::<K, N, S, P>::new(ptr::null_mut())).collect();
     Box::into_raw(heads) as *mut Head<K, N, S, P>
 }
 

@@ -49,9 +49,7 @@ impl<K, N, S, P: Primitives> Node<K, N, S, P> {
         // SAFETY: the caller hands over the unique ownership of a live allocation (I5).
         let boxed = unsafe { Box::from_raw(node) };
         // SAFETY: the state is initialised (only `free_without_state` leaves it moved out) and dropped once here.
-        boxed
-            .state
-            .with_mut(|s| unsafe { ManuallyDrop::drop(&mut *s) });
+        boxed.state.with_mut(|s| unsafe { ManuallyDrop::drop(&mut *s) });
     }
 
     /// Frees a node whose state was moved out; drops key and namespace only.
@@ -159,11 +157,7 @@ impl<K: Clone, N: Clone, S: Clone, P: Primitives> Node<K, N, S, P> {
     ///
     /// # Safety
     /// `node` is valid (I7).
-    pub(crate) unsafe fn copy(
-        node: NodePtr<K, N, S, P>,
-        state: Option<S>,
-        version: u32,
-    ) -> NodePtr<K, N, S, P> {
+    pub(crate) unsafe fn copy(node: NodePtr<K, N, S, P>, state: Option<S>, version: u32) -> NodePtr<K, N, S, P> {
         // SAFETY: valid per the caller; only reads.
         let n = unsafe { &*node };
         let key = n.key.clone();

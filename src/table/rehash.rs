@@ -62,9 +62,7 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
         let moving = if rest == new_head {
             node
         // SAFETY: `node` is valid.
-        } else if cow.is_shared(unsafe { (*node).version() })
-            && !cfg!(feature = "mutant-rehash-relink")
-        {
+        } else if cow.is_shared(unsafe { (*node).version() }) && !cfg!(feature = "mutant-rehash-relink") {
             // SAFETY: `node` is valid; the copy is private, so setting its `next` is allowed.
             let copy = unsafe { Node::copy(node, None, cow.version) };
             unsafe { (*copy).set_next(new_head) };

@@ -75,10 +75,7 @@ fn a_snapshot_makes_the_first_write_to_a_chunk_copy_it_once() {
         after_one.node_copies,
         "the copy is private now"
     );
-    assert_eq!(
-        s.iter().find(|(k, _, _)| **k == 1).map(|(_, _, v)| *v),
-        Some(1)
-    );
+    assert_eq!(s.iter().find(|(k, _, _)| **k == 1).map(|(_, _, v)| *v), Some(1));
     drop(s);
     t.reclaim();
     assert_eq!(t.retired_len(), 0);
@@ -105,16 +102,9 @@ fn renormalisation_resets_versions_when_no_snapshot_is_live() {
     for round in 0..10u64 {
         t.put(round, 0, round);
         let s = t.snapshot().unwrap();
-        assert!(
-            s.version() <= 4,
-            "version {} after renormalisation",
-            s.version()
-        );
+        assert!(s.version() <= 4, "version {} after renormalisation", s.version());
         t.put(round, 0, round + 100);
-        assert_eq!(
-            s.iter().find(|(k, _, _)| **k == round).map(|(_, _, v)| *v),
-            Some(round)
-        );
+        assert_eq!(s.iter().find(|(k, _, _)| **k == round).map(|(_, _, v)| *v), Some(round));
         t.check_invariants().unwrap();
     }
 }
