@@ -33,15 +33,8 @@ pub struct Head<'a> {
 /// A container with the given header fields and bodies (one per key group), offsets and CRCs computed as the
 /// format says.
 pub fn container(head: &Head<'_>, bodies: &[Vec<u8>]) -> Vec<u8> {
-    let header_len = 8
-        + 2
-        + 2
-        + 4
-        + 4
-        + 4
-        + head.ids.iter().map(|s| 2 + s.len()).sum::<usize>()
-        + 20 * bodies.len()
-        + 4;
+    let header_len =
+        8 + 2 + 2 + 4 + 4 + 4 + head.ids.iter().map(|s| 2 + s.len()).sum::<usize>() + 20 * bodies.len() + 4;
     let mut offset = header_len as u64;
     let table: Vec<(u64, u64, u32)> = bodies
         .iter()
@@ -55,11 +48,7 @@ pub fn container(head: &Head<'_>, bodies: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// A container with an explicit key-group table `(offset, length, crc)`.
-pub fn container_with_table(
-    head: &Head<'_>,
-    table: &[(u64, u64, u32)],
-    bodies: &[Vec<u8>],
-) -> Vec<u8> {
+pub fn container_with_table(head: &Head<'_>, table: &[(u64, u64, u32)], bodies: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(b"COWSTATE");
     out.extend_from_slice(&head.version.to_be_bytes());
