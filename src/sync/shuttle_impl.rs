@@ -3,7 +3,7 @@
 //! Shuttle has no `UnsafeCell` of its own (it does not detect data races; it explores schedules and checks
 //! assertions), so the cell is std's. Shuttle treats every atomic as `SeqCst`: ordering bugs are loom's job.
 
-use super::{ArcOps, AtomicU64Ops, MutexOps, Ordering, Primitives};
+use super::{AtomicU64Ops, MutexOps, Ordering, Primitives};
 
 /// Primitives from `shuttle`. Only usable inside a shuttle test (`shuttle::check_random`, `check_pct`, …).
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,8 +39,5 @@ impl<T> MutexOps<T> for shuttle::sync::Mutex<T> {
     }
 }
 
-impl<T> ArcOps<T> for shuttle::sync::Arc<T> {
-    fn new(t: T) -> Self {
-        shuttle::sync::Arc::new(t)
-    }
-}
+// `shuttle::sync::Arc` is a re-export of `std::sync::Arc` (shuttle does not model `Arc`), whose `ArcOps` impl is
+// in `std_impl`; a second impl here would conflict.
