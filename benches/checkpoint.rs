@@ -1,0 +1,140 @@
+//! Checkpoint write and restore throughput.
+//!
+//! ```text
+//! cargo bench --bench checkpoint                      # full run
+//! cargo bench --bench checkpoint -- --quick           # a quick estimate
+//! CHECKPOINT_BENCH_ENTRIES=100000 cargo bench --bench checkpoint -- --quick
+//! ```
+//!
+//! A table of 1M entries (`u64` key, `u32` or `VoidNamespace` namespace, `u64` state; override the count with
+//! `CHECKPOINT_BENCH_ENTRIES`) over max parallelism 128. Groups: `write` (partition by key group, serialize,
+//! checksum; V2 in snapshot order and in canonical order; V1) and `restore` (parse, checksum, decode, insert into
+//! a new table). Criterion reports bytes per second of checkpoint; a summary with MB/s and ns/entry from a
+//! direct timing is printed before the groups run.
+
+use cow_state_table::format::{write_checkpoint, BodyFormat, EntryOrder, WriteOptions};
+use cow_state_table::keygroup::KeyGroupContext;
+use cow_state_table::restore::restore;
+use cow_state_table::serializer::{
+    Serializers, TypeSerializer, U32Serializer, U64Serializer, VoidNamespace, VoidNamespaceSerializer,
+};
+use cow_state_table::{DeterministicState, StateTable};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+const MAX_PARALLELISM: u32 = 128;
+
+fn entries() -> usize {
+    std::env::var("CHECKPOINT_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn table<N: Hash + Eq + Clone>(n: usize, namespace: impl Fn(u64) -> N) -> StateTable<u64, N, u64, DeterministicState> {
+    let mut t = StateTable::with_capacity_and_hasher(n * 4 / 3, DeterministicState::default());
+    for k in 0..n as u64 {
+        let key = k.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        t.put(key, namespace(k), k);
+    }
+    t
+}
+
+fn v1() -> WriteOptions {
+    WriteOptions {
+        body_format: BodyFormat::V1,
+        order: EntryOrder::Canonical,
+    }
+}
+
+/// Best of a few direct timings.
+fn time<R>(mut f: impl FnMut() -> R) -> Duration {
+    (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(f());
+            start.elapsed()
+        })
+        .min()
+        .expect("three runs")
+}
+
+fn report(what: &str, bytes: usize, n: usize, d: Duration) {
+    println!(
+        "{what:<44} {:>8.1} MB/s {:>8.1} ns/entry ({} bytes, {:.1} bytes/entry)",
+        bytes as f64 / d.as_secs_f64() / 1e6,
+        d.as_nanos() as f64 / n as f64,
+        bytes,
+        bytes as f64 / n as f64
+    );
+}
+
+fn bench_case<N, NS>(c: &mut Criterion, label: &str, namespace: impl Fn(u64) -> N, ns: NS)
+where
+    N: Hash + Eq + Clone + Send + Sync + 'static,
+    NS: TypeSerializer<Value = N> + Copy,
+{
+    let n = entries();
+    let mut t = table(n, namespace);
+    let snapshot = t.snapshot().expect("snapshot");
+    let sers = Serializers::new(U64Serializer, ns, U64Serializer);
+    let ctx = KeyGroupContext::all(MAX_PARALLELISM).expect("context");
+    let write = |options| {
+        let mut out = Vec::new();
+        write_checkpoint(&snapshot, ctx, &sers, options, &mut out).expect("write");
+        out
+    };
+    let cases = [
+        ("v2 snapshot order", WriteOptions::default()),
+        ("v2 canonical order", WriteOptions::canonical()),
+        ("v1", v1()),
+    ];
+    for (name, options) in cases {
+        let bytes = write(options);
+        report(
+            &format!("write {label} {name}"),
+            bytes.len(),
+            n,
+            time(|| write(options)),
+        );
+        let back = |bytes: &[u8]| {
+            restore::<u64, N, u64, _, _, _>(ctx, &[bytes], &sers)
+                .expect("restore")
+                .len()
+        };
+        assert_eq!(back(&bytes), n);
+        report(
+            &format!("restore {label} {name}"),
+            bytes.len(),
+            n,
+            time(|| back(&bytes)),
+        );
+    }
+
+    let mut group = c.benchmark_group(format!("checkpoint/{label}/{n}"));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    for (name, options) in cases {
+        let bytes = write(options);
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(format!("write {name}"), |b| b.iter(|| write(options)));
+        group.bench_function(format!("restore {name}"), |b| {
+            b.iter(|| {
+                restore::<u64, N, u64, _, _, _>(ctx, &[&bytes], &sers)
+                    .expect("restore")
+                    .len()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    bench_case(c, "u32-namespace", |k| (k % 4) as u32, U32Serializer);
+    bench_case(c, "void-namespace", |_| VoidNamespace, VoidNamespaceSerializer);
+}
+
+criterion_group!(checkpoint, benches);
+criterion_main!(checkpoint);
