@@ -124,3 +124,87 @@ Proof.
            ++ exists (ONode (mkN (key n) (val n) tl1 (nver n))). upd_tac; [|contradiction]. simpl; auto.
            ++ destruct (Vb x I) as [o [Ho Lo]]. exists o. upd_tac; [contradiction|auto].
 Qed.
+
+(** ** head_cell_for_write *)
+Lemma cfw_ok R V h f c h1 f1 r1 c1 k :
+  cfw R V h f c = (h1, f1, r1, c1) -> R <= V -> (forall x, f <= x -> h x = None) ->
+  h c = Some (OChunk k) -> cver k <= V ->
+  f <= f1 /\ (forall x, x < f -> h1 x = h x) /\ (forall x, f1 <= x -> h1 x = None) /\ keeps R h h1 /\
+  exists cv, h1 c1 = Some (OChunk (mkC (head k) cv)) /\ R <= cv <= V /\
+    ((c1 = c /\ r1 = [] /\ f1 = f) \/ (c1 = f /\ f1 = S f /\ r1 = [c])).
+Proof.
+  intros E RV Hf Hc Vk. unfold cfw in E. rewrite Hc in E.
+  destruct (shared R (cver k)) eqn:Sh; inversion E; subst h1 f1 r1 c1; clear E.
+  - assert (Hff : h f = None) by (apply Hf; lia).
+    split; [lia|]. split; [|split; [|split]].
+    + intros x L. upd_tac; [lia|auto].
+    + intros x L. upd_tac; [lia|apply Hf; lia].
+    + apply keeps_upd. intros o Ho; congruence.
+    + exists V. split; [upd_tac; auto; congruence|]. split; [lia|]. right; auto.
+  - unfold shared in Sh. apply Nat.ltb_ge in Sh.
+    split; [lia|]. split; [auto|]. split; [auto|]. split; [apply keeps_refl|].
+    exists (cver k). destruct k; simpl in *. split; [auto|]. split; [lia|]. left; auto.
+Qed.
+
+(** ** privatize_prefix followed by the write of the link *)
+Lemma relink_ok R V h f c p tl h2 f2 r c1 k :
+  relink R V h f c p tl = (h2, f2, r, c1) -> R <= V -> (forall x, f <= x -> h x = None) ->
+  h c = Some (OChunk k) -> cver k <= V -> c < f -> ~ In c p ->
+  (forall a, In a p -> a < f /\ exists n, h a = Some (ONode n) /\ nver n <= V) -> NoDup p ->
+  f <= f2 /\ (forall x, x < f -> x <> c -> ~ In x p -> h2 x = h x) /\ (forall x, f2 <= x -> h2 x = None) /\
+  keeps R h h2 /\
+  exists p' k', h2 c1 = Some (OChunk k') /\ R <= cver k' <= V /\ seg h2 (head k') p' tl /\
+    map (entry h2) p' = map (entry h) p /\ NoDup (c1 :: p') /\
+    (forall x, In x (c1 :: p') -> (In x (c :: p) /\ ~ In x r) \/ (f <= x < f2)) /\
+    (forall x, In x r -> In x (c :: p) /\ ~ In x (c1 :: p') /\ h2 x = h x) /\
+    vbound h2 V p'.
+Proof.
+  intros E RV Hf Hc Vk Lc Ncp Hp NDp. unfold relink in E.
+  destruct (cfw R V h f c) as [[[h1 f1] r1] c1'] eqn:Ec.
+  destruct (privatize R V h1 f1 p tl) as [[[h2' f2'] r2] hd] eqn:Ep.
+  inversion E; subst; clear E.
+  destruct (cfw_ok _ _ _ _ _ _ _ _ _ _ Ec RV Hf Hc Vk) as [L1 [F1 [G1 [K1 [cv [Hc1 [Rcv Cs]]]]]]].
+  assert (Hp1 : forall a, In a p -> a < f1 /\ exists n, h1 a = Some (ONode n) /\ nver n <= V).
+  { intros a I. destruct (Hp a I) as [La [n [Hn Vn]]]. split; [lia|]. exists n. rewrite F1; auto. }
+  destruct (privatize_ok _ _ _ _ _ _ _ _ _ _ Ep RV G1 Hp1 NDp)
+    as [L2 [F2 [G2 [K2 [p' [S' [En [ND' [M' [Mr Vb]]]]]]]]]].
+  assert (C1lt : c1 < f1) by (destruct Cs as [[-> [-> ->]]|[-> [-> ->]]]; lia).
+  assert (C1p : ~ In c1 p) by (destruct Cs as [[-> _]|[-> _]]; auto; intros I; apply Hp in I; lia).
+  assert (C1p' : ~ In c1 p').
+  { intros I. destruct (M' c1 I) as [[I2 _]|I2]; [contradiction|lia]. }
+  assert (H2c1 : h2' c1 = Some (OChunk (mkC (head k) cv))) by (rewrite F2; auto).
+  unfold set_head. rewrite H2c1.
+  split; [lia|]. split; [|split; [|split]].
+  - intros x Lx Nc Np. upd_tac.
+    + destruct Cs as [[E1 _]|[E1 _]]; [congruence|lia].
+    + rewrite F2; [apply F1; auto | lia | auto].
+  - intros x Lx. upd_tac; [lia|auto].
+  - apply keeps_trans with h1; auto. apply keeps_trans with h2'; auto.
+    apply keeps_upd. intros o Ho. rewrite H2c1 in Ho. inversion Ho; subst; simpl; lia.
+  - exists p', (mkC hd cv). split; [upd_tac; auto; congruence|]. simpl. split; [lia|].
+    split; [|split; [|split; [|split; [|split]]]].
+    + apply seg_frame with h2'; auto. intros x I. upd_tac; auto. contradiction.
+    + transitivity (map (entry h2') p').
+      * apply entries_frame. intros x I. upd_tac; auto. contradiction.
+      * rewrite En. apply entries_frame. intros x I. apply F1. apply Hp; auto.
+    + constructor; auto.
+    + intros x [<-|I].
+      * destruct Cs as [[-> [-> ->]]|[-> [-> ->]]].
+        -- left. split; [simpl; auto|]. simpl. intros I.
+           apply Mr in I as [I _]; contradiction.
+        -- right; lia.
+      * destruct (M' x I) as [[I2 N2]|I2].
+        -- left. split; [simpl; auto|]. intros I3. apply in_app_or in I3 as [I3|I3]; [|contradiction].
+           destruct Cs as [[-> [-> ->]]|[-> [-> ->]]]; [destruct I3|]. destruct I3 as [<-|[]].
+           first [contradiction | apply Hp in I2; lia].
+        -- right; lia.
+    + intros x I. apply in_app_or in I as [I|I].
+      * destruct Cs as [[-> [-> ->]]|[-> [-> ->]]]; [destruct I|]. destruct I as [<-|[]].
+        split; [simpl; auto|]. split.
+        -- intros [E2|I2]; [lia|]. destruct (M' c I2) as [[I3 _]|I3]; [contradiction|lia].
+        -- upd_tac; [lia|]. rewrite F2; [apply F1; auto | lia | auto].
+      * destruct (Mr x I) as [I2 [N2 E2]]. split; [simpl; auto|]. split.
+        -- intros [E3|I3]; [subst; contradiction|contradiction].
+        -- upd_tac; [contradiction|]. rewrite E2. apply F1. apply Hp; auto.
+    + intros x I. destruct (Vb x I) as [o [Ho Lo]]. exists o. upd_tac; [contradiction|auto].
+Qed.
