@@ -12,8 +12,8 @@
 //! a new table). Criterion reports bytes per second of checkpoint; a summary with MB/s and ns/entry from a
 //! direct timing is printed before the groups run.
 
-use cow_state_table::format::{write_checkpoint, BodyFormat, EntryOrder, WriteOptions};
-use cow_state_table::keygroup::KeyGroupContext;
+use cow_state_table::format::{write_checkpoint, BodyFormat, Checkpoint, EntryOrder, WriteOptions};
+use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
 use cow_state_table::restore::restore;
 use cow_state_table::serializer::{
     Serializers, TypeSerializer, U32Serializer, U64Serializer, VoidNamespace, VoidNamespaceSerializer,
@@ -85,6 +85,22 @@ where
         write_checkpoint(&snapshot, ctx, &sers, options, &mut out).expect("write");
         out
     };
+    report(
+        &format!("iterate snapshot {label}"),
+        0,
+        n,
+        time(|| snapshot.iter().count()),
+    );
+    report(
+        &format!("partition by key group {label}"),
+        0,
+        n,
+        time(|| {
+            let p = KeyGroupPartition::new(&snapshot, ctx);
+            p.prepare().expect("partition");
+            p.len()
+        }),
+    );
     let cases = [
         ("v2 snapshot order", WriteOptions::default()),
         ("v2 canonical order", WriteOptions::canonical()),
@@ -97,6 +113,18 @@ where
             bytes.len(),
             n,
             time(|| write(options)),
+        );
+        report(
+            &format!("read (decode only) {label} {name}"),
+            bytes.len(),
+            n,
+            time(|| {
+                Checkpoint::parse(&bytes)
+                    .expect("parse")
+                    .read_all(&sers)
+                    .expect("read")
+                    .len()
+            }),
         );
         let back = |bytes: &[u8]| {
             restore::<u64, N, u64, _, _, _>(ctx, &[bytes], &sers)

@@ -4,7 +4,7 @@
 //! intersects the backend's is read, and only the key groups in the intersection are inserted. Restoring the
 //! checkpoints of `p` instances into the ranges of `q` instances rescales from `p` to `q`.
 
-use crate::format::{Checkpoint, FormatError};
+use crate::format::{Checkpoint, DecodedEntries, FormatError};
 use crate::keygroup::{JavaHashCode, KeyGroupContext};
 use crate::serializer::{Serializers, TypeSerializer};
 use crate::table::StateTable;
@@ -109,16 +109,16 @@ where
     Ok(table)
 }
 
-struct Decoded<K, N, S> {
+struct Decoded<KS: TypeSerializer, NS: TypeSerializer, SS: TypeSerializer> {
     key_groups: u32,
-    entries: Vec<(K, N, S)>,
+    entries: DecodedEntries<KS, NS, SS>,
 }
 
 fn decode<KS, NS, SS>(
     target: KeyGroupContext,
     checkpoints: &[&[u8]],
     serializers: &Serializers<KS, NS, SS>,
-) -> Result<Decoded<KS::Value, NS::Value, SS::Value>, RestoreError>
+) -> Result<Decoded<KS, NS, SS>, RestoreError>
 where
     KS: TypeSerializer,
     KS::Value: JavaHashCode,

@@ -2,15 +2,12 @@
 //! back for every key-group range split and compared with the contents at snapshot time.
 
 use cow_state_table::format::{write_checkpoint, BodyFormat, Checkpoint, EntryOrder, WriteOptions};
-use cow_state_table::keygroup::{
-    compute_key_group_range_for_operator_index, KeyGroupContext, KeyGroupRange,
-};
+use cow_state_table::keygroup::{compute_key_group_range_for_operator_index, KeyGroupContext, KeyGroupRange};
 use cow_state_table::restore::restore;
 use cow_state_table::serializer::{
-    BoolSerializer, BytesSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer,
-    I64Serializer, I8Serializer, Input, ListSerializer, OptionSerializer, Serializers,
-    StringSerializer, TypeSerializer, U16Serializer, U32Serializer, U64Serializer, U8Serializer,
-    VoidNamespace, VoidNamespaceSerializer,
+    BoolSerializer, BytesSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer, I64Serializer,
+    I8Serializer, Input, ListSerializer, OptionSerializer, Serializers, StringSerializer, TypeSerializer,
+    U16Serializer, U32Serializer, U64Serializer, U8Serializer, VoidNamespace, VoidNamespaceSerializer,
 };
 use cow_state_table::{DeterministicState, StateTable};
 use proptest::prelude::*;
@@ -64,10 +61,7 @@ fn contents(table: &StateTable<u64, u32, u64>) -> BTreeMap<(u64, u32), u64> {
     table.iter().map(|(k, n, s)| ((*k, *n), *s)).collect()
 }
 
-fn expected_in(
-    model: &BTreeMap<(u64, u32), u64>,
-    ctx: KeyGroupContext,
-) -> BTreeMap<(u64, u32), u64> {
+fn expected_in(model: &BTreeMap<(u64, u32), u64>, ctx: KeyGroupContext) -> BTreeMap<(u64, u32), u64> {
     model
         .iter()
         .filter(|((k, _), _)| ctx.range().contains(ctx.key_group_of(k)))
@@ -282,26 +276,19 @@ fn serializer_identities() {
         "list<option<tuple<i64,string>>>"
     );
     assert_eq!(BytesSerializer.identity(), "bytes");
-    assert_eq!((&U64Serializer).identity(), "u64");
+    assert_eq!(<&U64Serializer as TypeSerializer>::identity(&&U64Serializer), "u64");
 }
 
 #[test]
 fn big_endian_encodings() {
     let mut out = Vec::new();
-    U64Serializer
-        .serialize(&0x0102030405060708, &mut out)
-        .unwrap();
+    U64Serializer.serialize(&0x0102030405060708, &mut out).unwrap();
     I32Serializer.serialize(&-2, &mut out).unwrap();
-    StringSerializer
-        .serialize(&"é".to_string(), &mut out)
-        .unwrap();
+    StringSerializer.serialize(&"é".to_string(), &mut out).unwrap();
     F64Serializer.serialize(&1.0, &mut out).unwrap();
     assert_eq!(
         out,
-        [
-            1, 2, 3, 4, 5, 6, 7, 8, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 2, 0xc3, 0xa9, 0x3f, 0xf0, 0,
-            0, 0, 0, 0, 0
-        ]
+        [1, 2, 3, 4, 5, 6, 7, 8, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 2, 0xc3, 0xa9, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]
     );
 }
 
@@ -383,8 +370,7 @@ mod serde_adapter {
         let ctx = KeyGroupContext::all(128).unwrap();
         let mut bytes = Vec::new();
         write_checkpoint(&snapshot, ctx, &sers, WriteOptions::default(), &mut bytes).unwrap();
-        let restored: StateTable<u64, VoidNamespace, Event> =
-            restore(ctx, &[&bytes], &sers).unwrap();
+        let restored: StateTable<u64, VoidNamespace, Event> = restore(ctx, &[&bytes], &sers).unwrap();
         assert_eq!(restored.len(), 50);
         assert_eq!(restored.get(&7, &VoidNamespace).unwrap().tags, vec!["t7"]);
     }

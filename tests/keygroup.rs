@@ -1,10 +1,9 @@
 //! Key groups against independent re-implementations of Flink's definitions and known Java outputs.
 
 use cow_state_table::keygroup::{
-    assign_to_key_group, compute_default_max_parallelism,
-    compute_key_group_range_for_operator_index, compute_operator_index_for_key_group, key_group_of,
-    murmur_hash, JavaHashCode, KeyGroupContext, KeyGroupError, KeyGroupPartition, KeyGroupRange,
-    UPPER_BOUND_MAX_PARALLELISM,
+    assign_to_key_group, compute_default_max_parallelism, compute_key_group_range_for_operator_index,
+    compute_operator_index_for_key_group, key_group_of, murmur_hash, JavaHashCode, KeyGroupContext, KeyGroupError,
+    KeyGroupPartition, KeyGroupRange, UPPER_BOUND_MAX_PARALLELISM,
 };
 use cow_state_table::{DeterministicState, StateTable};
 use proptest::prelude::*;
@@ -77,18 +76,7 @@ fn murmur_hash_matches_known_values() {
 
 #[test]
 fn murmur_hash_matches_reference_on_edges() {
-    for code in [
-        0,
-        1,
-        -1,
-        2,
-        42,
-        99162322,
-        i32::MAX,
-        i32::MIN,
-        i32::MIN + 1,
-        0x7fff_0000,
-    ] {
+    for code in [0, 1, -1, 2, 42, 99162322, i32::MAX, i32::MIN, i32::MIN + 1, 0x7fff_0000] {
         assert_eq!(murmur_hash(code), flink_murmur(code), "code {code}");
         assert!(murmur_hash(code) >= 0);
     }
@@ -126,6 +114,7 @@ proptest! {
         for i in 0..p {
             let r = compute_key_group_range_for_operator_index(max, p, i).unwrap();
             // Flink's formulas, re-derived with 64-bit arithmetic.
+            #[allow(clippy::manual_div_ceil)]
             let start = ((i as u64 * max as u64 + p as u64 - 1) / p as u64) as u32;
             let end = (((i as u64 + 1) * max as u64 - 1) / p as u64) as u32;
             prop_assert_eq!(r.start(), start);
@@ -190,11 +179,7 @@ fn key_group_assignments_cross_checked() {
     }
     for k in [0i64, 1, -1, 1 << 32, i64::MAX, 123456789012] {
         let h = ((k as u64) ^ ((k as u64) >> 32)) as u32 as i32;
-        assert_eq!(
-            key_group_of(&k, 128),
-            Ok((flink_murmur(h) % 128) as u32),
-            "{k}"
-        );
+        assert_eq!(key_group_of(&k, 128), Ok((flink_murmur(h) % 128) as u32), "{k}");
     }
     // murmur(MIN) folds through the `-h` / 0 rule without overflow.
     assert!(key_group_of("polygenelubricants", 32768).unwrap() < 32768);
@@ -208,10 +193,7 @@ fn operator_ranges_known_values() {
     assert_eq!(r(128, 3, 1), KeyGroupRange::of(43, 85).unwrap());
     assert_eq!(r(128, 3, 2), KeyGroupRange::of(86, 127).unwrap());
     assert_eq!(r(10, 10, 9), KeyGroupRange::of(9, 9).unwrap());
-    assert_eq!(
-        r(32768, 32768, 32767),
-        KeyGroupRange::of(32767, 32767).unwrap()
-    );
+    assert_eq!(r(32768, 32768, 32767), KeyGroupRange::of(32767, 32767).unwrap());
     assert_eq!(compute_operator_index_for_key_group(128, 3, 42), Ok(0));
     assert_eq!(compute_operator_index_for_key_group(128, 3, 43), Ok(1));
     assert_eq!(compute_operator_index_for_key_group(128, 3, 127), Ok(2));
@@ -314,10 +296,7 @@ fn key_group_range_operations() {
     assert_eq!(s.intersection(&r), KeyGroupRange::of(6, 7).unwrap());
     assert_eq!(r.intersection(&KeyGroupRange::of(8, 9).unwrap()), empty);
     assert_eq!(r.intersection(&empty), empty);
-    assert_eq!(
-        KeyGroupRange::with_len(3, 5).unwrap(),
-        KeyGroupRange::of(3, 7).unwrap()
-    );
+    assert_eq!(KeyGroupRange::with_len(3, 5).unwrap(), KeyGroupRange::of(3, 7).unwrap());
     assert_eq!(format!("{r:?}"), "KeyGroupRange{3..=7}");
     assert_eq!(format!("{empty}"), "KeyGroupRange{empty}");
 }

@@ -56,10 +56,7 @@ where
     NS: TypeSerializer<Value = N>,
     SS: TypeSerializer<Value = S>,
 {
-    let ser = |e| WriteError::Serialize {
-        key_group,
-        source: e,
-    };
+    let ser = |e| WriteError::Serialize { key_group, source: e };
     match (options.body_format, options.order) {
         (BodyFormat::V2, EntryOrder::Snapshot) => {
             out.extend_from_slice(&count_i32(entries.len(), key_group)?);
@@ -164,9 +161,7 @@ impl Encoded {
         let mut runs = Vec::new();
         let mut start = 0;
         for i in 1..=self.spans.len() {
-            if i == self.spans.len()
-                || self.namespace(&self.spans[i]) != self.namespace(&self.spans[start])
-            {
+            if i == self.spans.len() || self.namespace(&self.spans[i]) != self.namespace(&self.spans[start]) {
                 runs.push(start..i);
                 start = i;
             }
@@ -210,9 +205,7 @@ where
     };
     match format {
         BodyFormat::V2 => {
-            let count = input
-                .read_count(namespace_min + key_min + state_min)
-                .map_err(dec)?;
+            let count = input.read_count(namespace_min + key_min + state_min).map_err(dec)?;
             out.reserve(input.bounded_capacity(count, namespace_min + key_min + state_min));
             for _ in 0..count {
                 let namespace = serializers.namespace.deserialize(input).map_err(dec)?;

@@ -91,9 +91,7 @@ pub enum FormatError {
         reason: String,
     },
     /// A key-group table entry whose offset or length does not fit the file.
-    #[error(
-        "key group {key_group}: invalid block (table entry at byte offset {offset}): {reason}"
-    )]
+    #[error("key group {key_group}: invalid block (table entry at byte offset {offset}): {reason}")]
     InvalidBlock {
         /// The key group.
         key_group: u32,

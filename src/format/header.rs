@@ -98,13 +98,8 @@ impl Header {
         let range = self.context.range();
         out.extend_from_slice(&range.start().to_be_bytes());
         out.extend_from_slice(&range.number_of_key_groups().to_be_bytes());
-        for id in [
-            &self.key_serializer,
-            &self.namespace_serializer,
-            &self.state_serializer,
-        ] {
-            let len = u16::try_from(id.len())
-                .map_err(|_| WriteError::IdentityTooLong { len: id.len() })?;
+        for id in [&self.key_serializer, &self.namespace_serializer, &self.state_serializer] {
+            let len = u16::try_from(id.len()).map_err(|_| WriteError::IdentityTooLong { len: id.len() })?;
             out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(id.as_bytes());
         }
@@ -133,8 +128,7 @@ impl Header {
             return Err(FormatError::UnsupportedVersion { version });
         }
         let format = input.read_u16().map_err(t)?;
-        let body_format =
-            BodyFormat::from_code(format).ok_or(FormatError::UnsupportedBodyFormat { format })?;
+        let body_format = BodyFormat::from_code(format).ok_or(FormatError::UnsupportedBodyFormat { format })?;
         let max_parallelism = input.read_u32().map_err(t)?;
         let start = input.read_u32().map_err(t)?;
         let count_at = input.offset();
@@ -153,9 +147,7 @@ impl Header {
             ));
         }
         let table_at = input.offset();
-        let table = input
-            .read_bytes(count as usize * BLOCK_ENTRY_LEN)
-            .map_err(t)?;
+        let table = input.read_bytes(count as usize * BLOCK_ENTRY_LEN).map_err(t)?;
         let crc_at = input.offset();
         let computed = crc32c::crc32c(&bytes[..crc_at as usize]);
         let stored = input.read_u32().map_err(t)?;
@@ -167,18 +159,13 @@ impl Header {
             });
         }
         if count == 0 && start != 0 {
-            return Err(invalid(
-                16,
-                format!("empty range with first key group {start}"),
-            ));
+            return Err(invalid(16, format!("empty range with first key group {start}")));
         }
-        let range = KeyGroupRange::with_len(start, count)
-            .map_err(|e| invalid(16, format!("key-group range: {e}")))?;
-        let context = KeyGroupContext::new(max_parallelism, range)
-            .map_err(|e| invalid(12, format!("key-group context: {e}")))?;
+        let range = KeyGroupRange::with_len(start, count).map_err(|e| invalid(16, format!("key-group range: {e}")))?;
+        let context =
+            KeyGroupContext::new(max_parallelism, range).map_err(|e| invalid(12, format!("key-group context: {e}")))?;
         let mut names = ids.into_iter().map(|(at, raw)| {
-            String::from_utf8(raw.to_vec())
-                .map_err(|_| invalid(at, "serializer identity is not UTF-8".to_string()))
+            String::from_utf8(raw.to_vec()).map_err(|_| invalid(at, "serializer identity is not UTF-8".to_string()))
         });
         let header = Header {
             body_format,

@@ -21,5 +21,5 @@ mod writer;
 pub use body::{EntryOrder, WriteOptions};
 pub use error::{FormatError, SerializerRole, WriteError};
 pub use header::{BodyFormat, Header, KeyGroupBlock, BLOCK_ENTRY_LEN, CONTAINER_VERSION, MAGIC};
-pub use reader::Checkpoint;
+pub use reader::{Checkpoint, DecodedEntries};
 pub use writer::{write_checkpoint, write_partition, WriteSummary};

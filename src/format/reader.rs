@@ -6,6 +6,13 @@ use super::header::{Header, KeyGroupBlock};
 use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupRange};
 use crate::serializer::{Input, Serializers, TypeSerializer};
 
+/// Decoded `(key, namespace, state)` entries, typed by the serializers that decoded them.
+pub type DecodedEntries<KS, NS, SS> = Vec<(
+    <KS as TypeSerializer>::Value,
+    <NS as TypeSerializer>::Value,
+    <SS as TypeSerializer>::Value,
+)>;
+
 /// A parsed checkpoint: its validated header and key-group table over the borrowed bytes.
 ///
 /// Flink: the reading side of `HeapRestoreOperation` (key-group offsets, then
@@ -43,11 +50,7 @@ impl<'a> Checkpoint<'a> {
     /// Parses and validates the header and key-group table of `bytes`.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, FormatError> {
         let (header, blocks) = Header::decode(bytes)?;
-        Ok(Checkpoint {
-            bytes,
-            header,
-            blocks,
-        })
+        Ok(Checkpoint { bytes, header, blocks })
     }
 
     /// The header.
@@ -71,10 +74,7 @@ impl<'a> Checkpoint<'a> {
     }
 
     /// Checks that `serializers` have the identities the checkpoint was written with.
-    pub fn check_serializers<KS, NS, SS>(
-        &self,
-        serializers: &Serializers<KS, NS, SS>,
-    ) -> Result<(), FormatError>
+    pub fn check_serializers<KS, NS, SS>(&self, serializers: &Serializers<KS, NS, SS>) -> Result<(), FormatError>
     where
         KS: TypeSerializer,
         NS: TypeSerializer,
@@ -83,11 +83,7 @@ impl<'a> Checkpoint<'a> {
         let [key, namespace, state] = serializers.identities();
         for (role, stored, expected) in [
             (SerializerRole::Key, &self.header.key_serializer, key),
-            (
-                SerializerRole::Namespace,
-                &self.header.namespace_serializer,
-                namespace,
-            ),
+            (SerializerRole::Namespace, &self.header.namespace_serializer, namespace),
             (SerializerRole::State, &self.header.state_serializer, state),
         ] {
             if *stored != expected {
@@ -109,7 +105,7 @@ impl<'a> Checkpoint<'a> {
         &self,
         key_group: u32,
         serializers: &Serializers<KS, NS, SS>,
-    ) -> Result<Vec<(KS::Value, NS::Value, SS::Value)>, FormatError>
+    ) -> Result<DecodedEntries<KS, NS, SS>, FormatError>
     where
         KS: TypeSerializer,
         KS::Value: JavaHashCode,
@@ -127,7 +123,7 @@ impl<'a> Checkpoint<'a> {
     pub fn read_all<KS, NS, SS>(
         &self,
         serializers: &Serializers<KS, NS, SS>,
-    ) -> Result<Vec<(KS::Value, NS::Value, SS::Value)>, FormatError>
+    ) -> Result<DecodedEntries<KS, NS, SS>, FormatError>
     where
         KS: TypeSerializer,
         KS::Value: JavaHashCode,
@@ -148,7 +144,7 @@ impl<'a> Checkpoint<'a> {
         &self,
         key_group: u32,
         serializers: &Serializers<KS, NS, SS>,
-        out: &mut Vec<(KS::Value, NS::Value, SS::Value)>,
+        out: &mut DecodedEntries<KS, NS, SS>,
     ) -> Result<(), FormatError>
     where
         KS: TypeSerializer,

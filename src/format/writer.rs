@@ -107,12 +107,7 @@ where
     SS: TypeSerializer<Value = S>,
     W: Write + ?Sized,
 {
-    write_partition(
-        &KeyGroupPartition::new(snapshot, context),
-        serializers,
-        options,
-        out,
-    )
+    write_partition(&KeyGroupPartition::new(snapshot, context), serializers, options, out)
 }
 
 /// [`write_checkpoint`] for a snapshot already wrapped in a [`KeyGroupPartition`].
@@ -142,13 +137,13 @@ where
     };
     let body_start = header.encoded_len() as u64;
     let range = context.range();
-    let mut bodies = Vec::new();
+    let min_entry = serializers.key.min_len() + serializers.namespace.min_len() + serializers.state.min_len();
+    let mut bodies = Vec::with_capacity(partition.len()?.saturating_mul(min_entry) + 5 * range.iter().len());
     let mut blocks = Vec::with_capacity(range.number_of_key_groups() as usize);
     let mut entries = 0u64;
     for key_group in range {
         let start = bodies.len();
-        entries +=
-            partition.write_key_group_with(&mut bodies, key_group, serializers, options)? as u64;
+        entries += partition.write_key_group_with(&mut bodies, key_group, serializers, options)? as u64;
         blocks.push(KeyGroupBlock {
             key_group,
             offset: body_start + start as u64,

@@ -47,9 +47,7 @@ pub fn bit_mix(mut h: i32) -> i32 {
 /// Checks `1 <= max_parallelism <= 32768` (Flink `checkParallelismPreconditions`).
 pub fn check_max_parallelism(max_parallelism: u32) -> Result<(), KeyGroupError> {
     if max_parallelism == 0 || max_parallelism > UPPER_BOUND_MAX_PARALLELISM {
-        return Err(KeyGroupError::InvalidMaxParallelism {
-            value: max_parallelism,
-        });
+        return Err(KeyGroupError::InvalidMaxParallelism { value: max_parallelism });
     }
     Ok(())
 }
@@ -88,10 +86,7 @@ pub fn assign_to_key_group(key_hash: i32, max_parallelism: u32) -> Result<u32, K
 /// use cow_state_table::keygroup::{key_group_of, assign_to_key_group};
 /// assert_eq!(key_group_of("hello", 128), assign_to_key_group(99162322, 128));
 /// ```
-pub fn key_group_of<K: JavaHashCode + ?Sized>(
-    key: &K,
-    max_parallelism: u32,
-) -> Result<u32, KeyGroupError> {
+pub fn key_group_of<K: JavaHashCode + ?Sized>(key: &K, max_parallelism: u32) -> Result<u32, KeyGroupError> {
     assign_to_key_group(key.java_hash_code(), max_parallelism)
 }
 
@@ -148,7 +143,7 @@ pub fn compute_key_group_range_for_operator_index(
         u64::from(parallelism),
         u64::from(operator_index),
     );
-    let start = (i * max + p - 1) / p;
+    let start = (i * max).div_ceil(p);
     let end = ((i + 1) * max - 1) / p;
     if start > end {
         // Cannot happen for parallelism <= max_parallelism; kept as an error rather than a panic.
@@ -175,8 +170,5 @@ pub fn compute_default_max_parallelism(parallelism: u32) -> Result<u32, KeyGroup
         max_parallelism: UPPER_BOUND_MAX_PARALLELISM,
     })?;
     let wanted = (parallelism + parallelism / 2).next_power_of_two();
-    Ok(wanted.clamp(
-        DEFAULT_LOWER_BOUND_MAX_PARALLELISM,
-        UPPER_BOUND_MAX_PARALLELISM,
-    ))
+    Ok(wanted.clamp(DEFAULT_LOWER_BOUND_MAX_PARALLELISM, UPPER_BOUND_MAX_PARALLELISM))
 }

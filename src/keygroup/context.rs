@@ -35,10 +35,7 @@ impl KeyGroupContext {
                 });
             }
         }
-        Ok(KeyGroupContext {
-            max_parallelism,
-            range,
-        })
+        Ok(KeyGroupContext { max_parallelism, range })
     }
 
     /// A context owning every key group of `max_parallelism` (a job with parallelism 1).

@@ -91,11 +91,7 @@ impl JavaHashCode for bool {
 impl JavaHashCode for f32 {
     fn java_hash_code(&self) -> i32 {
         // Float.floatToIntBits maps every NaN to 0x7fc00000.
-        let bits = if self.is_nan() {
-            0x7fc0_0000
-        } else {
-            self.to_bits()
-        };
+        let bits = if self.is_nan() { 0x7fc0_0000 } else { self.to_bits() };
         bits as i32
     }
 }
@@ -114,9 +110,8 @@ impl JavaHashCode for f64 {
 
 impl JavaHashCode for str {
     fn java_hash_code(&self) -> i32 {
-        self.encode_utf16().fold(0i32, |h, unit| {
-            h.wrapping_mul(31).wrapping_add(i32::from(unit))
-        })
+        self.encode_utf16()
+            .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)))
     }
 }
 
@@ -128,9 +123,8 @@ impl JavaHashCode for String {
 
 impl JavaHashCode for [u8] {
     fn java_hash_code(&self) -> i32 {
-        self.iter().fold(1i32, |h, &b| {
-            h.wrapping_mul(31).wrapping_add(i32::from(b as i8))
-        })
+        self.iter()
+            .fold(1i32, |h, &b| h.wrapping_mul(31).wrapping_add(i32::from(b as i8)))
     }
 }
 

@@ -15,8 +15,8 @@ mod range;
 
 pub use assignment::{
     assign_to_key_group, bit_mix, check_max_parallelism, compute_default_max_parallelism,
-    compute_key_group_range_for_operator_index, compute_operator_index_for_key_group, key_group_of,
-    murmur_hash, DEFAULT_LOWER_BOUND_MAX_PARALLELISM, UPPER_BOUND_MAX_PARALLELISM,
+    compute_key_group_range_for_operator_index, compute_operator_index_for_key_group, key_group_of, murmur_hash,
+    DEFAULT_LOWER_BOUND_MAX_PARALLELISM, UPPER_BOUND_MAX_PARALLELISM,
 };
 pub use context::KeyGroupContext;
 pub use error::KeyGroupError;

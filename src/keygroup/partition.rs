@@ -110,7 +110,8 @@ fn partition<'s, K: JavaHashCode, N, S, P: Primitives>(
     let groups = range.number_of_key_groups() as usize;
     let mut offsets = vec![0usize; groups + 1];
     // 1) unfold the entries with their key groups and build the histogram (shifted by one).
-    let mut unfolded: Vec<(u32, EntryRef<'s, K, N, S>)> = Vec::new();
+    // The recorded size is only a capacity hint: every array below is sized from the entries seen.
+    let mut unfolded: Vec<(u32, EntryRef<'s, K, N, S>)> = Vec::with_capacity(snapshot.len());
     for entry in snapshot.iter() {
         let key_group = context.key_group_of(entry.0);
         let index = range

@@ -55,10 +55,7 @@ impl KeyGroupRange {
         }
         let end = start
             .checked_add(count - 1)
-            .ok_or(KeyGroupError::InvalidRange {
-                start,
-                end: u32::MAX,
-            })?;
+            .ok_or(KeyGroupError::InvalidRange { start, end: u32::MAX })?;
         Self::of(start, end)
     }
 
@@ -93,10 +90,7 @@ impl KeyGroupRange {
         let start = self.start.max(other.start);
         let end_exclusive = self.end_exclusive.min(other.end_exclusive);
         if start < end_exclusive {
-            KeyGroupRange {
-                start,
-                end_exclusive,
-            }
+            KeyGroupRange { start, end_exclusive }
         } else {
             Self::EMPTY
         }
@@ -106,10 +100,7 @@ impl KeyGroupRange {
     /// rather than Flink's `index > n`).
     pub fn key_group_id(&self, index: u32) -> Result<u32, KeyGroupError> {
         if index >= self.number_of_key_groups() {
-            return Err(KeyGroupError::IndexOutOfBounds {
-                index,
-                range: *self,
-            });
+            return Err(KeyGroupError::IndexOutOfBounds { index, range: *self });
         }
         Ok(self.start + index)
     }

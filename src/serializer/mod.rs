@@ -24,8 +24,8 @@ pub use composite::{ListSerializer, OptionSerializer};
 pub use error::{DecodeError, DecodeErrorKind, SerializeError};
 pub use input::Input;
 pub use primitive::{
-    BoolSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer, I64Serializer,
-    I8Serializer, U16Serializer, U32Serializer, U64Serializer, U8Serializer,
+    BoolSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer, I64Serializer, I8Serializer,
+    U16Serializer, U32Serializer, U64Serializer, U8Serializer,
 };
 pub use text::{BytesSerializer, StringSerializer};
 pub use void::{VoidNamespace, VoidNamespaceSerializer};
@@ -97,19 +97,11 @@ pub struct Serializers<KS, NS, SS> {
 impl<KS: TypeSerializer, NS: TypeSerializer, SS: TypeSerializer> Serializers<KS, NS, SS> {
     /// Bundles the three serializers.
     pub fn new(key: KS, namespace: NS, state: SS) -> Self {
-        Serializers {
-            key,
-            namespace,
-            state,
-        }
+        Serializers { key, namespace, state }
     }
 
     /// The identities of the key, namespace and state serializers, in that order.
     pub fn identities(&self) -> [String; 3] {
-        [
-            self.key.identity(),
-            self.namespace.identity(),
-            self.state.identity(),
-        ]
+        [self.key.identity(), self.namespace.identity(), self.state.identity()]
     }
 }

@@ -5,11 +5,7 @@ use super::input::Input;
 use super::TypeSerializer;
 
 /// Appends a Java `int` length, failing for lengths that do not fit in one.
-pub(crate) fn write_len(
-    len: usize,
-    identity: &str,
-    out: &mut Vec<u8>,
-) -> Result<(), SerializeError> {
+pub(crate) fn write_len(len: usize, identity: &str, out: &mut Vec<u8>) -> Result<(), SerializeError> {
     let len = i32::try_from(len).map_err(|_| SerializeError {
         serializer: identity.to_string(),
         message: format!("length {len} does not fit in a Java int"),
@@ -43,12 +39,10 @@ impl TypeSerializer for StringSerializer {
         let len = input.read_count(1)?;
         let at = input.offset();
         let bytes = input.read_bytes(len)?;
-        core::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|e| DecodeError {
-                offset: at + e.valid_up_to() as u64,
-                kind: DecodeErrorKind::InvalidUtf8,
-            })
+        core::str::from_utf8(bytes).map(str::to_owned).map_err(|e| DecodeError {
+            offset: at + e.valid_up_to() as u64,
+            kind: DecodeErrorKind::InvalidUtf8,
+        })
     }
 }
 
