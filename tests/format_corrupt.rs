@@ -5,15 +5,13 @@
 mod spec;
 
 use cow_state_table::format::{
-    write_checkpoint, BodyFormat, Checkpoint, EntryOrder, FormatError, SerializerRole, WriteError,
-    WriteOptions,
+    write_checkpoint, BodyFormat, Checkpoint, EntryOrder, FormatError, SerializerRole, WriteError, WriteOptions,
 };
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupError, KeyGroupRange};
 use cow_state_table::restore::{restore, restore_into, RestoreError};
 use cow_state_table::serializer::{
-    BoolSerializer, DecodeError, DecodeErrorKind, Input, ListSerializer, OptionSerializer,
-    SerializeError, Serializers, StringSerializer, TypeSerializer, U32Serializer, U64Serializer,
-    VoidNamespaceSerializer,
+    BoolSerializer, DecodeError, DecodeErrorKind, Input, ListSerializer, OptionSerializer, SerializeError, Serializers,
+    StringSerializer, TypeSerializer, U32Serializer, U64Serializer, VoidNamespaceSerializer,
 };
 use cow_state_table::StateTable;
 use proptest::prelude::*;
@@ -65,8 +63,7 @@ fn decode_all(bytes: &[u8]) -> Result<BTreeMap<(u64, u32), u64>, String> {
         .map(|(k, n, s)| ((k, n), s))
         .collect();
     let ctx = KeyGroupContext::all(MAX).unwrap();
-    let restored: StateTable<u64, u32, u64> =
-        restore(ctx, &[bytes], &SERS).map_err(|e| e.to_string())?;
+    let restored: StateTable<u64, u32, u64> = restore(ctx, &[bytes], &SERS).map_err(|e| e.to_string())?;
     assert_eq!(contents(&restored), read);
     Ok(read)
 }
@@ -120,10 +117,7 @@ fn the_small_checkpoint_is_valid() {
             order: EntryOrder::Canonical,
         },
     ] {
-        assert_eq!(
-            decode_all(&checkpoint(options)).unwrap(),
-            contents(&small_table())
-        );
+        assert_eq!(decode_all(&checkpoint(options)).unwrap(), contents(&small_table()));
     }
 }
 
@@ -177,16 +171,10 @@ fn bad_magic() {
 fn unsupported_versions() {
     let mut bad = checkpoint(WriteOptions::default());
     bad[9] = 2;
-    assert_eq!(
-        read_err(&bad),
-        FormatError::UnsupportedVersion { version: 2 }
-    );
+    assert_eq!(read_err(&bad), FormatError::UnsupportedVersion { version: 2 });
     let mut bad = checkpoint(WriteOptions::default());
     bad[11] = 3;
-    assert_eq!(
-        read_err(&bad),
-        FormatError::UnsupportedBodyFormat { format: 3 }
-    );
+    assert_eq!(read_err(&bad), FormatError::UnsupportedBodyFormat { format: 3 });
     let msg = read_err(&bad).to_string();
     assert!(msg.contains("offset 10"), "{msg}");
 }
@@ -225,10 +213,7 @@ fn invalid_header_fields_behind_a_valid_checksum() {
     let mut h = head(2);
     h.max_parallelism = 0;
     let bad = container(&h, &vec![int(0).to_vec(); 4]);
-    assert!(matches!(
-        read_err(&bad),
-        FormatError::InvalidHeader { offset: 12, .. }
-    ));
+    assert!(matches!(read_err(&bad), FormatError::InvalidHeader { offset: 12, .. }));
 
     let mut h = head(2);
     h.first_key_group = 2; // 2..=5 is not below 4
@@ -238,10 +223,7 @@ fn invalid_header_fields_behind_a_valid_checksum() {
     let mut h = head(2);
     h.key_groups = 40_000;
     let bad = container(&h, &[]);
-    assert!(matches!(
-        read_err(&bad),
-        FormatError::InvalidHeader { offset: 20, .. }
-    ));
+    assert!(matches!(read_err(&bad), FormatError::InvalidHeader { offset: 20, .. }));
 
     let mut h = head(2);
     h.key_groups = 0;
@@ -282,10 +264,7 @@ fn invalid_block_table() {
         (start + 12, 4, crc),
     ];
     let bad = spec::container_with_table(&head(2), &table, &bodies);
-    assert!(matches!(
-        read_err(&bad),
-        FormatError::InvalidBlock { key_group: 1, .. }
-    ));
+    assert!(matches!(read_err(&bad), FormatError::InvalidBlock { key_group: 1, .. }));
     // Last body runs past the end.
     let table = [
         (start, 4, crc),
@@ -294,10 +273,7 @@ fn invalid_block_table() {
         (start + 12, u64::MAX, crc),
     ];
     let bad = spec::container_with_table(&head(2), &table, &bodies);
-    assert!(matches!(
-        read_err(&bad),
-        FormatError::InvalidBlock { key_group: 3, .. }
-    ));
+    assert!(matches!(read_err(&bad), FormatError::InvalidBlock { key_group: 3, .. }));
 }
 
 #[test]
@@ -305,13 +281,7 @@ fn trailing_data_after_the_last_body() {
     let mut bad = checkpoint(WriteOptions::default());
     let len = bad.len() as u64;
     bad.extend_from_slice(&[0, 0]);
-    assert_eq!(
-        read_err(&bad),
-        FormatError::TrailingData {
-            offset: len,
-            count: 2
-        }
-    );
+    assert_eq!(read_err(&bad), FormatError::TrailingData { offset: len, count: 2 });
 }
 
 #[test]
@@ -323,19 +293,13 @@ fn key_group_checksum_mismatch() {
     bad[block.offset as usize + 5] ^= 0x10;
     let cp = Checkpoint::parse(&bad).unwrap();
     match cp.read_key_group(block.key_group, &SERS) {
-        Err(FormatError::KeyGroupChecksum {
-            key_group, offset, ..
-        }) => {
+        Err(FormatError::KeyGroupChecksum { key_group, offset, .. }) => {
             assert_eq!((key_group, offset), (block.key_group, block.offset));
         }
         other => panic!("{other:?}"),
     }
     // The other key groups still read.
-    for b in cp
-        .blocks()
-        .iter()
-        .filter(|b| b.key_group != block.key_group)
-    {
+    for b in cp.blocks().iter().filter(|b| b.key_group != block.key_group) {
         cp.read_key_group(b.key_group, &SERS).unwrap();
     }
 }
@@ -457,10 +421,7 @@ fn body_ends_inside_an_entry() {
     body.extend_from_slice(&[0; 8]); // 20 bytes: passes the count check...
     body.truncate(4 + 19); // ...but not once it is one byte short
     let bad = with_body(0, body);
-    assert!(matches!(
-        read_err(&bad),
-        FormatError::Decode { key_group: 0, .. }
-    ));
+    assert!(matches!(read_err(&bad), FormatError::Decode { key_group: 0, .. }));
 }
 
 #[test]
@@ -577,13 +538,7 @@ fn a_serializer_that_fails() {
     let snapshot = table.snapshot().unwrap();
     let ctx = KeyGroupContext::all(MAX).unwrap();
     let kg = ctx.key_group_of(&5u64);
-    match write_checkpoint(
-        &snapshot,
-        ctx,
-        &picky,
-        WriteOptions::default(),
-        &mut Vec::new(),
-    ) {
+    match write_checkpoint(&snapshot, ctx, &picky, WriteOptions::default(), &mut Vec::new()) {
         Err(WriteError::Serialize { key_group, source }) => {
             assert_eq!(key_group, kg);
             assert_eq!(source.message, "13");
@@ -602,10 +557,7 @@ fn a_serializer_that_fails() {
     body.extend_from_slice(&5000u64.to_be_bytes());
     let bad = with_body(2, body);
     let start = Checkpoint::parse(&bad).unwrap().blocks()[2].offset;
-    let err = Checkpoint::parse(&bad)
-        .unwrap()
-        .read_all(&picky)
-        .unwrap_err();
+    let err = Checkpoint::parse(&bad).unwrap().read_all(&picky).unwrap_err();
     assert_eq!(
         err,
         FormatError::Decode {
@@ -640,15 +592,9 @@ fn invalid_values_inside_serializers() {
         (vec![1], DecodeErrorKind::InvalidVoid(1)),
     ];
     let results = [
-        BoolSerializer
-            .deserialize(&mut Input::new(&cases[0].0))
-            .map(|_| ()),
-        StringSerializer
-            .deserialize(&mut Input::new(&cases[1].0))
-            .map(|_| ()),
-        StringSerializer
-            .deserialize(&mut Input::new(&cases[2].0))
-            .map(|_| ()),
+        BoolSerializer.deserialize(&mut Input::new(&cases[0].0)).map(|_| ()),
+        StringSerializer.deserialize(&mut Input::new(&cases[1].0)).map(|_| ()),
+        StringSerializer.deserialize(&mut Input::new(&cases[2].0)).map(|_| ()),
         OptionSerializer(BoolSerializer)
             .deserialize(&mut Input::new(&cases[3].0))
             .map(|_| ()),
@@ -665,10 +611,7 @@ fn invalid_values_inside_serializers() {
         .deserialize(&mut Input::with_base(&[0x7f, 0xff, 0xff, 0xff, 0, 0], 100))
         .unwrap_err();
     assert_eq!(err.offset, 100);
-    assert!(matches!(
-        err.kind,
-        DecodeErrorKind::LengthExceedsInput { .. }
-    ));
+    assert!(matches!(err.kind, DecodeErrorKind::LengthExceedsInput { .. }));
 }
 
 #[test]
@@ -682,8 +625,7 @@ fn restore_errors_leave_the_table_unchanged() {
     // Two instances' checkpoints (key groups 0..=1 and 2..=3); the second one corrupt.
     let halves: Vec<Vec<u8>> = (0..2u32)
         .map(|i| {
-            let ctx =
-                KeyGroupContext::new(MAX, KeyGroupRange::of(2 * i, 2 * i + 1).unwrap()).unwrap();
+            let ctx = KeyGroupContext::new(MAX, KeyGroupRange::of(2 * i, 2 * i + 1).unwrap()).unwrap();
             let mut t = small_table();
             for k in 0..10u64 {
                 if !ctx.range().contains(all.key_group_of(&k)) {
@@ -691,14 +633,7 @@ fn restore_errors_leave_the_table_unchanged() {
                 }
             }
             let mut bytes = Vec::new();
-            write_checkpoint(
-                &t.snapshot().unwrap(),
-                ctx,
-                &SERS,
-                WriteOptions::default(),
-                &mut bytes,
-            )
-            .unwrap();
+            write_checkpoint(&t.snapshot().unwrap(), ctx, &SERS, WriteOptions::default(), &mut bytes).unwrap();
             bytes
         })
         .collect();
@@ -749,14 +684,7 @@ fn restore_errors_leave_the_table_unchanged() {
     let mut big = StateTable::new();
     big.put(9u64, 1u32, 5000u64);
     let mut bad = Vec::new();
-    write_checkpoint(
-        &big.snapshot().unwrap(),
-        all,
-        &SERS,
-        WriteOptions::default(),
-        &mut bad,
-    )
-    .unwrap();
+    write_checkpoint(&big.snapshot().unwrap(), all, &SERS, WriteOptions::default(), &mut bad).unwrap();
     let mut target: StateTable<u64, u32, u64> = StateTable::new();
     target.put(1, 1, 1);
     assert!(matches!(
