@@ -11,7 +11,7 @@ use crate::table::StateTable;
 use core::hash::{BuildHasher, Hash};
 use std::collections::HashMap;
 
-/// Why a restore failed. The target table is unchanged.
+/// Why a restore failed. The target table is unchanged (Flink: the exceptions of `HeapRestoreOperation`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RestoreError {
     /// Checkpoint number `index` (position in the slice given) could not be read.
@@ -54,6 +54,8 @@ pub struct RestoreSummary {
 }
 
 /// Restores the key groups of `target` from `checkpoints` into `table`.
+///
+/// Flink: `HeapRestoreOperation.restore` with `readStateHandleStateData` per key group of the backend's range.
 ///
 /// Every checkpoint must have `target`'s maximum parallelism and the serializers' identities; a key group of the
 /// target range may be in at most one checkpoint; key groups outside the target range are skipped without being

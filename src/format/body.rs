@@ -7,7 +7,7 @@ use crate::keygroup::{EntryRef, JavaHashCode, KeyGroupContext};
 use crate::serializer::{DecodeError, Input, Serializers, TypeSerializer};
 use core::ops::Range;
 
-/// The order of the entries inside one key group's body.
+/// The order of the entries inside one key group's body (Flink always writes the table's order).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum EntryOrder {
     /// The snapshot's iteration order (bucket order; depends on the table's hasher and history). Fastest.
@@ -18,7 +18,7 @@ pub enum EntryOrder {
     Canonical,
 }
 
-/// Options of [`write_checkpoint`](super::write_checkpoint).
+/// Options of [`write_checkpoint`](super::write_checkpoint) (Flink: the state-table serialization version).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct WriteOptions {
     /// Body layout; [`BodyFormat::V2`] by default.
@@ -205,8 +205,9 @@ where
     };
     match format {
         BodyFormat::V2 => {
-            let count = input.read_count(namespace_min + key_min + state_min).map_err(dec)?;
-            out.reserve(input.bounded_capacity(count, namespace_min + key_min + state_min));
+            let entry_min = namespace_min.saturating_add(key_min).saturating_add(state_min);
+            let count = input.read_count(entry_min).map_err(dec)?;
+            out.reserve(input.bounded_capacity(count, entry_min));
             for _ in 0..count {
                 let namespace = serializers.namespace.deserialize(input).map_err(dec)?;
                 let key = read_key(input)?;
@@ -219,11 +220,12 @@ where
             match input.read_u8().map_err(dec)? {
                 0 => {}
                 1 => {
-                    let namespaces = input.read_count(namespace_min + 4).map_err(dec)?;
+                    let namespaces = input.read_count(namespace_min.saturating_add(4)).map_err(dec)?;
                     for _ in 0..namespaces {
                         let namespace = serializers.namespace.deserialize(input).map_err(dec)?;
-                        let count = input.read_count(key_min + state_min).map_err(dec)?;
-                        out.reserve(input.bounded_capacity(count, key_min + state_min));
+                        let pair_min = key_min.saturating_add(state_min);
+                        let count = input.read_count(pair_min).map_err(dec)?;
+                        out.reserve(input.bounded_capacity(count, pair_min));
                         for _ in 0..count {
                             let key = read_key(input)?;
                             let state = serializers.state.deserialize(input).map_err(dec)?;

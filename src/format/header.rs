@@ -45,6 +45,9 @@ impl BodyFormat {
 }
 
 /// The header of a checkpoint: what it holds and how to read it.
+///
+/// Flink keeps this information outside the data: the serializer snapshots in the state meta info and the
+/// key-group range and offsets in the `KeyGroupsStateHandle`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     /// Layout of the key-group bodies.

@@ -9,7 +9,7 @@ use crate::snapshot::Snapshot;
 use crate::sync::Primitives;
 use std::io::Write;
 
-/// What [`write_checkpoint`] wrote.
+/// What [`write_checkpoint`] wrote (Flink: the size and `KeyGroupRangeOffsets` of a `KeyGroupsStateHandle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WriteSummary {
     /// Entries written.
@@ -110,7 +110,8 @@ where
     write_partition(&KeyGroupPartition::new(snapshot, context), serializers, options, out)
 }
 
-/// [`write_checkpoint`] for a snapshot already wrapped in a [`KeyGroupPartition`].
+/// [`write_checkpoint`] for a snapshot already wrapped in a [`KeyGroupPartition`] (Flink: the heap snapshot
+/// strategy's loop over the key groups of a `CopyOnWriteStateTableSnapshot`).
 pub fn write_partition<K, N, S, P, KS, NS, SS, W>(
     partition: &KeyGroupPartition<'_, K, N, S, P>,
     serializers: &Serializers<KS, NS, SS>,

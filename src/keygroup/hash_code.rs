@@ -2,6 +2,8 @@
 
 /// A key's stable 32-bit hash, equal to Java's `hashCode()` of the corresponding Java value.
 ///
+/// Flink: `Object.hashCode()` of the key, as used by `KeyGroupRangeAssignment.assignToKeyGroup`.
+///
 /// Flink assigns a key to a key group from `key.hashCode()` ([`key_group_of`](super::key_group_of)), so a key
 /// lands in the same key group here as in Flink exactly when this matches Java. Implementations:
 ///

@@ -96,7 +96,7 @@ macro_rules! tuple_serializer {
                 format!("tuple<{}>", fields.join(","))
             }
             fn min_len(&self) -> usize {
-                0 $(+ self.$i.min_len())+
+                0usize $(.saturating_add(self.$i.min_len()))+
             }
             fn serialize(&self, value: &Self::Value, out: &mut Vec<u8>) -> Result<(), SerializeError> {
                 $(self.$i.serialize(&value.$i, out)?;)+

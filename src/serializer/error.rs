@@ -1,6 +1,7 @@
 //! Errors of serializers.
 
-/// Why a value could not be decoded, and where.
+/// Why a value could not be decoded, and where (Flink: the `IOException` / `EOFException` of a
+/// `DataInputView` read or a `TypeSerializer.deserialize`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} at byte offset {offset}")]
 pub struct DecodeError {
@@ -51,7 +52,7 @@ pub enum DecodeErrorKind {
     Custom(String),
 }
 
-/// Why a value could not be encoded.
+/// Why a value could not be encoded (Flink: the `IOException` of `TypeSerializer.serialize`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("serializer `{serializer}` failed: {message}")]
 pub struct SerializeError {
