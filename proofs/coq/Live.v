@@ -92,7 +92,7 @@ Proof.
 Qed.
 
 (** The generic bucket edit. *)
-Lemma edit_live (h h' : heap) f f' V (q : list (nat * nat)) rr D1 c D2 L1 l L2 c1 l' :
+Lemma edit_live (h h' : heap) f f' V (q : list (nat * nat)) rr X D1 c D2 L1 l L2 c1 l' :
   NoDup (footprint (D1 ++ c :: D2) (L1 ++ l :: L2)) ->
   (forall a, In a (footprint (D1 ++ c :: D2) (L1 ++ l :: L2)) ->
      a < f /\ (exists o, h a = Some o /\ over o <= V) /\ ~ In a (map snd q)) ->
@@ -101,7 +101,8 @@ Lemma edit_live (h h' : heap) f f' V (q : list (nat * nat)) rr D1 c D2 L1 l L2 c
   (forall x, In x (footprint D1 L1 ++ footprint D2 L2) -> h' x = h x) ->
   (exists k', h' c1 = Some (OChunk k') /\ chain h' (head k') l') ->
   NoDup (c1 :: l') ->
-  (forall x, In x (c1 :: l') -> In x (c :: l) \/ f <= x < f') ->
+  (forall x, In x X -> x < f /\ ~ In x (footprint (D1 ++ c :: D2) (L1 ++ l :: L2)) /\ ~ In x (map snd q)) ->
+  (forall x, In x (c1 :: l') -> In x (c :: l) \/ In x X \/ f <= x < f') ->
   vbound h' V (c1 :: l') ->
   (forall x, In x rr -> In x (c :: l) /\ ~ In x (c1 :: l')) ->
   f <= f' ->
@@ -111,7 +112,7 @@ Lemma edit_live (h h' : heap) f f' V (q : list (nat * nat)) rr D1 c D2 L1 l L2 c
      a < f' /\ (exists o, h' a = Some o /\ over o <= V) /\ ~ In a (map snd (q ++ tag V rr))) /\
   contents h' (L1 ++ l' :: L2) = contents h L1 ++ map (entry h') l' ++ contents h L2.
 Proof.
-  intros ND A DL1 DL2 Qf E [k' [Hc1 Cl']] ND' M Vb Rr Lf.
+  intros ND A DL1 DL2 Qf E [k' [Hc1 Cl']] ND' HX M Vb Rr Lf.
   destruct (dirv_frame_app h h' D1 L1 D2 L2 DL1 DL2 E) as [DL1' [DL2' [C1 C2]]].
   apply footprint_nodup in ND. apply NoDup_app_iff in ND as [NDo [NDr Dj]].
   assert (Rest : forall x, In x (footprint D1 L1 ++ footprint D2 L2) -> In x (footprint (D1 ++ c :: D2) (L1 ++ l :: L2)))
@@ -124,14 +125,16 @@ Proof.
   split; [|split; [|split]].
   - apply dirv_app2; auto. econstructor; eauto.
   - apply footprint_nodup. apply NoDup_app_iff. repeat split; auto.
-    intros x I J. destruct (M x I) as [I2|I2].
+    intros x I J. destruct (M x I) as [I2|[I2|I2]].
     + apply (Dj x I2 J).
+    + apply HX in I2 as [_ [I2 _]]. apply I2, Rest, J.
     + apply Rest in J. apply A in J. lia.
   - intros a I. apply footprint_in in I as [I|I].
-    + split; [destruct (M a I) as [I2|I2]; [apply Old, A in I2; lia | lia]|].
+    + split; [destruct (M a I) as [I2|[I2|I2]]; [apply Old, A in I2; lia | apply HX in I2; lia | lia]|].
       split; [apply Vb; auto|].
       intros J. apply Qtag in J as [J|J].
-      * destruct (M a I) as [I2|I2]; [apply Old, A in I2; tauto|]. apply Qf in J; lia.
+      * destruct (M a I) as [I2|[I2|I2]]; [apply Old, A in I2; tauto| apply HX in I2; tauto|].
+        apply Qf in J; lia.
       * apply Rr in J as [_ J]; contradiction.
     + rewrite E; auto. destruct (A a (Rest a I)) as [La [Vo Nq]]. split; [lia|]. split; auto.
       intros J. apply Qtag in J as [J|J]; [contradiction|]. apply Rr in J as [J _]. apply (Dj a J I).

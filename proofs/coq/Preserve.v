@@ -1,0 +1,197 @@
+(** * Preserve.v -- every operation preserves the invariant [inv]: copy-on-write isolation of every live
+    snapshot (a), the live view equals the functional map (b), and the structural invariants (c). *)
+
+From Coq Require Import List Arith Lia Bool Permutation.
+Import ListNotations.
+From CowTable Require Import Model Ops Frame Blocks Live.
+
+(** [R] never exceeds [V] (R is the version of a live, or recently released, snapshot, I1). *)
+Definition bounds_ok (st : state) (R O : nat) : Prop := cow_ok st R O /\ R <= ver st.
+
+(** ** Facts about [with_slot] *)
+
+Lemma with_slot_fields st w d h f q m :
+  hp (with_slot st w d h f q m) = h /\ fresh (with_slot st w d h f q m) = f /\
+  retq (with_slot st w d h f q m) = q /\ amap (with_slot st w d h f q m) = m /\
+  ver (with_slot st w d h f q m) = ver st /\ snaps (with_slot st w d h f q m) = snaps st.
+Proof. destruct w; repeat split; reflexivity. Qed.
+
+Lemma slot_live st w d1 c d2 :
+  slot st w d1 c d2 ->
+  exists D1 D2, live_dirs st = D1 ++ c :: D2 /\
+    (forall c' h f q m, live_dirs (with_slot st w (d1 ++ c' :: d2) h f q m) = D1 ++ c' :: D2) /\
+    (w = false -> D1 = d1) /\ (w = true -> length (prim st) <= length D1).
+Proof.
+  unfold slot, live_dirs, newdir, with_slot. destruct w.
+  - intros [rh E]. rewrite E. exists (prim st ++ d1), d2. simpl.
+    split; [rewrite <- app_assoc; reflexivity|].
+    split; [intros; rewrite <- app_assoc; reflexivity|].
+    split; [discriminate|]. intros _. rewrite app_length; lia.
+  - intros E. rewrite E. exists d1, (d2 ++ match reh st with Some (nd, _) => nd | None => [] end). simpl.
+    split; [rewrite <- app_assoc; reflexivity|].
+    split; [intros; rewrite <- app_assoc; reflexivity|].
+    split; [auto|discriminate].
+Qed.
+
+Lemma slot_rehash st w d1 c d2 c' h f q m nd' rh :
+  slot st w d1 c d2 -> reh (with_slot st w (d1 ++ c' :: d2) h f q m) = Some (nd', rh) ->
+  exists nd, reh st = Some (nd, rh).
+Proof.
+  unfold slot, with_slot. destruct w; simpl.
+  - intros [rh0 E]. rewrite E. intros Q; inversion Q; subst; eauto.
+  - intros _ E; eauto.
+Qed.
+
+Lemma slot_prim_len st w d1 c d2 c' h f q m :
+  slot st w d1 c d2 -> length (prim (with_slot st w (d1 ++ c' :: d2) h f q m)) = length (prim st).
+Proof.
+  unfold slot, with_slot. destruct w; simpl; auto. intros ->. rewrite !app_length; simpl; lia.
+Qed.
+
+Lemma nth_app_ne {A} (L1 L2 : list A) x y d i : i < length L1 -> nth i (L1 ++ x :: L2) d = nth i (L1 ++ y :: L2) d.
+Proof. intros L. rewrite !app_nth1; auto. Qed.
+
+(** rehash_ok survives an edit of bucket [length L1] when that bucket is at or after rh. *)
+Lemma rehash_ok_edit st st' L1 l l' L2 :
+  rehash_ok st (L1 ++ l :: L2) ->
+  (forall nd' rh, reh st' = Some (nd', rh) -> exists nd, reh st = Some (nd, rh)) ->
+  length (prim st') = length (prim st) ->
+  (forall nd rh, reh st = Some (nd, rh) -> rh <= length L1) ->
+  rehash_ok st' (L1 ++ l' :: L2).
+Proof.
+  intros H E Lp B nd' rh R'. destruct (E _ _ R') as [nd Rs]. destruct (H _ _ Rs) as [L N].
+  split; [lia|]. intros i Li. specialize (B _ _ Rs). rewrite (nth_app_ne L1 L2 l' l); [apply N; auto|lia].
+Qed.
+
+Lemma rh_bound st ls L1 l L2 w d1 c d2 D1 :
+  rehash_ok st ls -> ls = L1 ++ l :: L2 -> length L1 = length D1 ->
+  slot st w d1 c d2 -> (w = false -> D1 = d1) -> (w = true -> length (prim st) <= length D1) ->
+  (w = false -> forall nd rh, reh st = Some (nd, rh) -> rh <= length d1) ->
+  forall nd rh, reh st = Some (nd, rh) -> rh <= length L1.
+Proof.
+  intros H -> L S F T W nd rh E. destruct (H _ _ E) as [Lr _]. destruct w.
+  - specialize (T eq_refl). lia.
+  - rewrite L, (F eq_refl). apply (W eq_refl _ _ E).
+Qed.
+
+(** A non-empty bucket is at or after rh. *)
+Lemma nonempty_after_rh st ls L1 l L2 nd rh :
+  rehash_ok st ls -> ls = L1 ++ l :: L2 -> l <> [] -> reh st = Some (nd, rh) -> rh <= length L1.
+Proof.
+  intros H -> N E. destruct (H _ _ E) as [_ Z]. destruct (le_lt_dec rh (length L1)) as [|Lt]; auto.
+  exfalso. apply N. specialize (Z _ Lt). rewrite app_nth2 in Z; auto. rewrite Nat.sub_diag in Z. auto.
+Qed.
+
+(** ** map_ok under the three kinds of change *)
+
+Lemma map_ok_replace m A B k v0 v :
+  map_ok m (A ++ (k, v0) :: B) -> map_ok (setk m k (Some v)) (A ++ (k, v) :: B).
+Proof.
+  intros [N E]. split. { rewrite map_app in *; simpl in *; auto. }
+  rewrite map_app in N; simpl in N. apply NoDup_remove_2 in N as Nk.
+  intros k' v'. unfold setk. destruct (Nat.eqb_spec k' k) as [->|Ne].
+  - split.
+    + intros I. apply in_app_or in I as [I|[I|I]].
+      * exfalso; apply Nk; apply in_or_app; left; apply in_map_iff; exists (k, v'); auto.
+      * inversion I; auto.
+      * exfalso; apply Nk; apply in_or_app; right; apply in_map_iff; exists (k, v'); auto.
+    + intros Q; inversion Q; subst. apply in_or_app; right; left; auto.
+  - rewrite <- E. split; intros I; apply in_app_or in I as [I|[I|I]];
+      try (apply in_or_app; auto; fail); try (inversion I; congruence);
+      apply in_or_app; right; right; auto.
+Qed.
+
+Lemma map_ok_remove m A B k v0 :
+  map_ok m (A ++ (k, v0) :: B) -> map_ok (setk m k None) (A ++ B).
+Proof.
+  intros [N E]. rewrite map_app in N; simpl in N. split.
+  { rewrite map_app. eapply NoDup_remove_1; eauto. }
+  apply NoDup_remove_2 in N as Nk.
+  intros k' v'. unfold setk. destruct (Nat.eqb_spec k' k) as [->|Ne].
+  - split; [|discriminate]. intros I. exfalso. apply Nk. rewrite <- map_app. apply in_map_iff.
+    exists (k, v'); auto.
+  - rewrite <- E. split; intros I.
+    + apply in_app_or in I as [I|I]; apply in_or_app; simpl; auto.
+    + apply in_app_or in I as [I|[I|I]]; apply in_or_app; auto. inversion I; congruence.
+Qed.
+
+Lemma map_ok_insert m A B k v :
+  map_ok m (A ++ B) -> m k = None -> map_ok (setk m k (Some v)) (A ++ (k, v) :: B).
+Proof.
+  intros [N E] Mk. assert (Nk : ~ In k (map fst (A ++ B))).
+  { intros I. apply in_map_iff in I as [[k' v'] [Ek I]]. simpl in Ek; subst. apply E in I. congruence. }
+  split.
+  - rewrite map_app. simpl. eapply Permutation_NoDup; [apply Permutation_middle|].
+    constructor; rewrite <- map_app; auto.
+  - intros k' v'. unfold setk. destruct (Nat.eqb_spec k' k) as [->|Ne].
+    + split.
+      * intros I. apply in_app_or in I as [I|[I|I]]; [| inversion I; auto |];
+          exfalso; apply Nk; apply in_map_iff; exists (k, v'); split; auto; apply in_or_app; auto.
+      * intros Q; inversion Q; subst; apply in_or_app; right; left; auto.
+    + rewrite <- E. split; intros I.
+      * apply in_app_or in I as [I|[I|I]]; apply in_or_app; auto. inversion I; congruence.
+      * apply in_app_or in I as [I|I]; apply in_or_app; simpl; auto.
+Qed.
+
+Lemma map_ok_perm m kv kv' : Permutation kv kv' -> map_ok m kv -> map_ok m kv'.
+Proof.
+  intros P [N E]. split.
+  - eapply Permutation_NoDup; [apply Permutation_map|]; eauto.
+  - intros k v. rewrite <- E. split; apply Permutation_in; auto. apply Permutation_sym; auto.
+Qed.
+
+(** ** The generic bucket edit, at the level of states *)
+
+Lemma in_tag (V : nat) (rr : list nat) (e a : nat) : In (e, a) (tag V rr) -> e = V /\ In a rr.
+Proof. unfold tag. intros I. apply in_map_iff in I as [x [Ex I]]. inversion Ex; subst; auto. Qed.
+
+Lemma retq_addr (q : list (nat * nat)) (e a : nat) : In (e, a) q -> In a (map snd q).
+Proof. intros I. apply in_map_iff. exists (e, a); auto. Qed.
+
+Lemma bucket_step R O st st' D1 c D2 L1 l L2 h' f' rr c1 l' :
+  bounds_ok st R O -> inv st -> live_ok st (L1 ++ l :: L2) ->
+  live_dirs st = D1 ++ c :: D2 -> dirv (hp st) D1 L1 -> dirv (hp st) D2 L2 ->
+  hp st' = h' -> fresh st' = f' -> retq st' = retq st ++ tag (ver st) rr -> ver st' = ver st ->
+  snaps st' = snaps st -> live_dirs st' = D1 ++ c1 :: D2 ->
+  keeps R (hp st) h' -> fresh st <= f' -> (forall x, f' <= x -> h' x = None) ->
+  (forall x, x < fresh st -> ~ In x (c :: l) -> h' x = hp st x) ->
+  (exists k', h' c1 = Some (OChunk k') /\ chain h' (head k') l') ->
+  NoDup (c1 :: l') ->
+  (forall x, In x (c1 :: l') -> In x (c :: l) \/ fresh st <= x < f') ->
+  vbound h' (ver st) (c1 :: l') ->
+  (forall x, In x rr -> In x (c :: l) /\ ~ In x (c1 :: l')) ->
+  map_ok (amap st') (contents (hp st) L1 ++ map (entry h') l' ++ contents (hp st) L2) ->
+  rehash_ok st' (L1 ++ l' :: L2) ->
+  inv st'.
+Proof.
+  intros [C RV] I [LD [ND [LA [MO RO]]]] Ld DL1 DL2 Eh Ef Eq Ev Es Ld' K Lf Fz Fr Ch ND' M Vb Rr MO' RO'.
+  rewrite Ld in ND, LA.
+  assert (Qf : forall a, In a (map snd (retq st)) -> a < fresh st).
+  { intros a J. apply in_map_iff in J as [[e a'] [Ea J]]. simpl in Ea; subst. apply (inv_retq st I) in J. lia. }
+  assert (Rest : forall x, In x (footprint D1 L1 ++ footprint D2 L2) -> hp st' x = hp st x).
+  { intros x J. rewrite Eh. assert (J' : In x (footprint (D1 ++ c :: D2) (L1 ++ l :: L2)))
+      by (apply footprint_in; auto).
+    apply Fr; [apply LA in J'; lia|]. intros J2.
+    apply footprint_nodup in ND. apply NoDup_app_iff in ND as [_ [_ Dj]]. apply (Dj x J2 J). }
+  assert (Rest' : forall x, In x (footprint D1 L1 ++ footprint D2 L2) -> h' x = hp st x)
+    by (intros x J; rewrite <- Eh; apply Rest; auto).
+  assert (NX : forall x, In x (@nil nat) -> x < fresh st /\ ~ In x (footprint (D1 ++ c :: D2) (L1 ++ l :: L2))
+                                         /\ ~ In x (map snd (retq st))) by (intros x []).
+  assert (M' : forall x, In x (c1 :: l') -> In x (c :: l) \/ In x [] \/ fresh st <= x < f')
+    by (intros x J; destruct (M x J); auto).
+  destruct (edit_live (hp st) h' (fresh st) f' (ver st) (retq st) rr [] D1 c D2 L1 l L2 c1 l'
+              ND LA DL1 DL2 Qf Rest' Ch ND' NX M' Vb Rr Lf) as [D' [ND'' [LA' Ct]]].
+  constructor.
+  - rewrite Ef, Eh; auto.
+  - exists (L1 ++ l' :: L2). unfold live_ok. rewrite Ld', Eh, Ef, Eq, Ev.
+    split; [exact D'|]. split; [exact ND''|]. split; [exact LA'|]. split; [rewrite Ct; exact MO'|]. exact RO'.
+  - intros e a J. rewrite Eq in J. rewrite Ev, Ef. apply in_app_or in J as [J|J].
+    + apply (inv_retq st I) in J. lia.
+    + apply in_tag in J as [-> J]. apply Rr in J as [J _]. split; [lia|].
+      assert (J' : In a (footprint (D1 ++ c :: D2) (L1 ++ l :: L2))) by (apply footprint_in; auto).
+      apply LA in J'. lia.
+  - intros s J. rewrite Es in J. apply isolation with R O st; auto.
+    + apply (inv_snaps st I); auto.
+    + apply frame_of_keeps with rr; rewrite ?Eh; auto.
+    + lia.
+Qed.
