@@ -364,3 +364,33 @@ fn partition_of_an_empty_snapshot() {
         assert!(partition.entries(kg).unwrap().is_empty());
     }
 }
+
+#[test]
+fn partition_of_a_snapshot_taken_during_a_rehash() {
+    let mut table: StateTable<u64, u32, u64> = StateTable::with_capacity(4);
+    let mut k = 0u64;
+    while !(table.is_rehashing() && table.len() > 100) {
+        table.put(k, 0, k);
+        k += 1;
+    }
+    let snapshot = table.snapshot().unwrap();
+    assert!(snapshot.taken_during_rehash());
+    // The writer finishes the rehash and changes everything.
+    for i in 0..k {
+        table.put(i, 0, u64::MAX);
+    }
+    let ctx = KeyGroupContext::all(32).unwrap();
+    let partition = KeyGroupPartition::new(&snapshot, ctx);
+    let mut seen: Vec<u64> = ctx
+        .range()
+        .iter()
+        .flat_map(|kg| {
+            partition.entries(kg).unwrap().iter().map(|&(k, _, s)| {
+                assert_eq!(k, s);
+                *k
+            })
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..k).collect::<Vec<_>>());
+}
