@@ -195,3 +195,110 @@ Proof.
     + apply frame_of_keeps with rr; rewrite ?Eh; auto.
     + lia.
 Qed.
+
+(** ** What an operation on a bucket may assume *)
+
+Lemma slot_prelude st w d1 c d2 kc l0 :
+  inv st -> slot st w d1 c d2 -> hp st c = Some (OChunk kc) -> chain (hp st) (head kc) l0 ->
+  exists D1 D2 L1 L2, live_ok st (L1 ++ l0 :: L2) /\ live_dirs st = D1 ++ c :: D2 /\
+    dirv (hp st) D1 L1 /\ dirv (hp st) D2 L2 /\ length L1 = length D1 /\
+    (forall c' h f q m, live_dirs (with_slot st w (d1 ++ c' :: d2) h f q m) = D1 ++ c' :: D2) /\
+    (w = false -> D1 = d1) /\ (w = true -> length (prim st) <= length D1) /\
+    c < fresh st /\ cver kc <= ver st /\ ~ In c l0 /\ NoDup l0 /\
+    (forall a, In a l0 -> a < fresh st /\ exists n, hp st a = Some (ONode n) /\ nver n <= ver st) /\
+    (forall a, In a (c :: l0) -> ~ In a (map snd (retq st))).
+Proof.
+  intros I S Hc Cl. destruct (inv_live st I) as [ls LO].
+  destruct (slot_live st w d1 c d2 S) as [D1 [D2 [Ld [Ld' [F T]]]]].
+  pose proof LO as [LD [ND [LA _]]]. rewrite Ld in LD, ND, LA.
+  destruct (dirv_split _ _ _ _ _ LD) as [L1 [l [L2 [k [El [DL1 [Hk [Ck [DL2 Len]]]]]]]]].
+  rewrite Hc in Hk. inversion Hk; subst k. pose proof (chain_det _ _ _ _ Cl Ck) as <-. subst ls.
+  apply footprint_nodup in ND as ND2. apply NoDup_app_iff in ND2 as [NDc _].
+  inversion NDc as [|? ? Ncl NDl]; subst.
+  assert (InF : forall a, In a (c :: l0) -> In a (footprint (D1 ++ c :: D2) (L1 ++ l0 :: L2)))
+    by (intros a J; apply footprint_in; auto).
+  exists D1, D2, L1, L2.
+  do 8 (split; [assumption|]).
+  split; [apply LA, InF; simpl; auto|].
+  split; [|split; [auto|split; [auto|split]]].
+  - destruct (LA c (InF c (or_introl eq_refl))) as [_ [[o [Ho Lo]] _]]. rewrite Hc in Ho.
+    inversion Ho; subst; auto.
+  - intros a J. destruct (LA a (InF a (or_intror J))) as [_ [[o [Ho Lo]] _]].
+    destruct (chain_nodes _ _ _ Cl a J) as [n Hn]. rewrite Hn in Ho. inversion Ho; subst.
+    split; [apply LA, InF; simpl; auto|]. eauto.
+  - intros a J. apply LA, InF; auto.
+Qed.
+
+Lemma upd_fresh_keeps R h f o : h f = None -> keeps R h (upd h f o).
+Proof. intros N. apply keeps_upd. intros o' E; congruence. Qed.
+
+Lemma entries_map h l : map (entry h) l = map (entry h) l.
+Proof. reflexivity. Qed.
+
+(** ** put / transform of an absent key *)
+Lemma put_insert_inv R O st w d1 c d2 kc k v h2 f2 r c1 :
+  bounds_ok st R O -> inv st ->
+  slot st w d1 c d2 -> insert_ok st w d1 -> amap st k = None -> hp st c = Some (OChunk kc) ->
+  relink R (ver st) (upd (hp st) (fresh st) (ONode (mkN k v (head kc) (ver st)))) (S (fresh st)) c []
+    (Some (fresh st)) = (h2, f2, r, c1) ->
+  inv (with_slot st w (d1 ++ c1 :: d2) h2 f2 (retq st ++ tag (ver st) r) (setk (amap st) k (Some v))).
+Proof.
+  intros B I Sl W Mk Hc E. pose proof B as [C RV].
+  destruct (inv_live st I) as [ls0 [LD0 _]].
+  destruct (slot_live st w d1 c d2 Sl) as [D1' [D2' [Ld0 _]]]. rewrite Ld0 in LD0.
+  destruct (dirv_split _ _ _ _ _ LD0) as [_ [l0 [_ [k0 [_ [_ [Hk0 [Cl0 _]]]]]]]].
+  rewrite Hc in Hk0. inversion Hk0; subst k0.
+  destruct (slot_prelude st w d1 c d2 kc l0 I Sl Hc Cl0)
+    as [D1 [D2 [L1 [L2 [LO [Ld [DL1 [DL2 [Len [Ld' [F [T [Lc [Vc [Ncl [NDl [Hl Nq]]]]]]]]]]]]]]]]].
+  set (f := fresh st) in *. set (h := hp st) in *. set (V := ver st) in *.
+  set (h1 := upd h f (ONode (mkN k v (head kc) V))) in *.
+  assert (Hf : forall x, f <= x -> h x = None) by (apply (inv_fresh st I)).
+  assert (Hf1 : forall x, S f <= x -> h1 x = None) by (intros x Lx; unfold h1; upd_tac; [lia|apply Hf; lia]).
+  assert (H1c : h1 c = Some (OChunk kc)) by (unfold h1; upd_tac; [lia|auto]).
+  destruct (relink_ok R V h1 (S f) c [] (Some f) h2 f2 r c1 kc E RV Hf1 H1c Vc ltac:(lia) (fun J => J)
+              (fun a J => match J with end) (NoDup_nil _))
+    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr Vb]]]]]]]]]]]]].
+  destruct p' as [|x0 p']; [|discriminate En].
+  assert (Hk' : head k' = Some f) by (inversion Sg; auto).
+  assert (Lh : forall x, In x l0 -> h2 x = h x).
+  { intros x J. destruct (Hl x J) as [Lx _]. rewrite Fr2; [|lia| intros ->; contradiction | intros []].
+    unfold h1; upd_tac; [lia|auto]. }
+  assert (Hff : h2 f = Some (ONode (mkN k v (head kc) V))).
+  { rewrite Fr2; [|lia|lia|intros []]. unfold h1; upd_tac; auto; lia. }
+  assert (C1 : c1 = c \/ S f <= c1 < f2).
+  { destruct (M' c1 (or_introl eq_refl)) as [[[->|[]] _]|J]; auto. }
+  assert (Rc : forall x, In x r -> x = c /\ x <> c1).
+  { intros x J. destruct (Mr x J) as [[->|[]] [N _]]. split; auto. intros ->; apply N; simpl; auto. }
+  destruct (with_slot_fields st w (d1 ++ c1 :: d2) h2 f2 (retq st ++ tag V r) (setk (amap st) k (Some v)))
+    as [Eh [Ef [Eq [Em [Ev Es]]]]].
+  apply (bucket_step R O st _ D1 c D2 L1 l0 L2 h2 f2 r c1 (f :: l0) B I LO Ld DL1 DL2 Eh Ef Eq Ev Es (Ld' _ _ _ _ _)).
+  - apply keeps_trans with h1; auto. apply upd_fresh_keeps. apply Hf; lia.
+  - lia.
+  - exact Fz2.
+  - intros x Lx N. rewrite Fr2; [|lia| intros ->; apply N; simpl; auto | intros []].
+    unfold h1; upd_tac; [lia|auto].
+  - exists k'. split; auto. rewrite Hk'. apply chain_cons with (mkN k v (head kc) V); auto.
+    simpl. apply chain_frame with h; auto.
+  - constructor; [|constructor; auto].
+    + intros [J|J]; [destruct C1 as [->|]; lia|]. destruct C1 as [->|]; [contradiction|].
+      apply Hl in J; lia.
+    + intros J; apply Hl in J; lia.
+  - intros x [<-|[<-|J]]; [destruct C1 as [->|]; [left; simpl; auto|right; lia] | right; lia | left; simpl; auto].
+  - intros x [<-|[<-|J]].
+    + exists (OChunk k'). split; auto. simpl; lia.
+    + exists (ONode (mkN k v (head kc) V)). split; auto.
+    + destruct (Hl x J) as [_ [n [Hn Vn]]]. exists (ONode n). rewrite Lh; auto.
+  - intros x J. destruct (Rc x J) as [-> N]. split; [simpl; auto|].
+    intros [J2|[J2|J2]]; [congruence|lia|contradiction].
+  - destruct LO as [_ [_ [_ [MO _]]]]. change (hp st) with h in MO. change (amap st) with (amap st) in MO.
+    assert (Cl : contents h (l0 :: L2) = map (entry h) l0 ++ contents h L2) by reflexivity.
+    rewrite contents_app, Cl in MO. rewrite Em. simpl map.
+    assert (Ef2 : entry h2 f = (k, v)) by (unfold entry; rewrite Hff; reflexivity).
+    rewrite Ef2, (entries_frame h h2 l0 Lh).
+    apply map_ok_insert; auto.
+  - destruct LO as [_ [_ [_ [_ RO]]]].
+    apply rehash_ok_edit with st l0; auto.
+    + intros nd' rh Q. eapply slot_rehash; eauto.
+    + eapply slot_prim_len; eauto.
+    + eapply rh_bound with (w := w) (D1 := D1); eauto. intros Wf nd rh Q. specialize (W Wf nd rh Q). lia.
+Qed.
