@@ -15,11 +15,12 @@
 mod body;
 mod error;
 mod header;
+mod options;
 mod reader;
 mod writer;
 
-pub use body::{EntryOrder, WriteOptions};
 pub use error::{FormatError, SerializerRole, WriteError};
 pub use header::{BodyFormat, Header, KeyGroupBlock, BLOCK_ENTRY_LEN, CONTAINER_VERSION, MAGIC};
+pub use options::{EntryOrder, WriteOptions};
 pub use reader::{Checkpoint, DecodedEntries};
 pub use writer::{write_checkpoint, write_partition, WriteSummary};

@@ -1,8 +1,9 @@
 //! Writing a snapshot as a checkpoint: header, key-group table and one body per key group.
 
-use super::body::{write_body, WriteOptions};
+use super::body::write_body;
 use super::error::WriteError;
 use super::header::{Header, KeyGroupBlock};
+use super::options::WriteOptions;
 use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupPartition};
 use crate::serializer::{Serializers, TypeSerializer};
 use crate::snapshot::Snapshot;
@@ -40,7 +41,8 @@ impl<K: JavaHashCode, N, S, P: Primitives> KeyGroupPartition<'_, K, N, S, P> {
         self.write_key_group_with(out, key_group, serializers, WriteOptions::default())
     }
 
-    /// [`write_key_group`](Self::write_key_group) with a chosen body format and entry order.
+    /// [`write_key_group`](Self::write_key_group) with a chosen body format and entry order. On error, `out` is
+    /// left as it was.
     pub fn write_key_group_with<KS, NS, SS>(
         &self,
         out: &mut Vec<u8>,
@@ -54,7 +56,8 @@ impl<K: JavaHashCode, N, S, P: Primitives> KeyGroupPartition<'_, K, N, S, P> {
         SS: TypeSerializer<Value = S>,
     {
         let entries = self.entries(key_group)?;
-        write_body(entries, key_group, serializers, options, out)?;
+        let start = out.len();
+        write_body(entries, key_group, serializers, options, out).inspect_err(|_| out.truncate(start))?;
         Ok(entries.len())
     }
 }

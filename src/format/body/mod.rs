@@ -1,0 +1,9 @@
+//! Key-group bodies: the V2 layout (count, then `(namespace, key, state)` triples) and the V1 layout
+//! (namespace-compressed), written in a chosen entry order and read back with every count bounded.
+
+mod canonical;
+mod decode;
+mod encode;
+
+pub(crate) use decode::read_body;
+pub(crate) use encode::write_body;
