@@ -545,6 +545,14 @@ fn a_serializer_that_fails() {
         }
         other => panic!("{other:?}"),
     }
+    // Through the per-key-group writer: `out` is left as it was.
+    let partition = cow_state_table::keygroup::KeyGroupPartition::new(&snapshot, ctx);
+    let mut out = vec![1, 2, 3];
+    assert!(matches!(
+        partition.write_key_group(&mut out, kg, &picky),
+        Err(WriteError::Serialize { key_group, .. }) if key_group == kg
+    ));
+    assert_eq!(out, [1, 2, 3]);
     // On read: the small checkpoint holds states up to 900, fine; one of 5000 is refused where it is.
     assert!(Checkpoint::parse(&checkpoint(WriteOptions::default()))
         .unwrap()

@@ -384,3 +384,30 @@ mod serde_adapter {
         assert!(ser.deserialize(&mut Input::new(&bytes)).is_err());
     }
 }
+
+#[test]
+fn write_key_group_is_the_v2_body_of_the_checkpoint() {
+    use cow_state_table::keygroup::KeyGroupPartition;
+    let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    for k in 0..500u64 {
+        table.put(k, (k % 3) as u32, k);
+    }
+    let snapshot = table.snapshot().unwrap();
+    let ctx = KeyGroupContext::all(16).unwrap();
+    let partition = KeyGroupPartition::new(&snapshot, ctx);
+    let mut bytes = Vec::new();
+    cow_state_table::format::write_partition(&partition, &SERS, WriteOptions::default(), &mut bytes).unwrap();
+    let checkpoint = Checkpoint::parse(&bytes).unwrap();
+    for block in checkpoint.blocks() {
+        let mut out = vec![0xAA];
+        let n = partition.write_key_group(&mut out, block.key_group, &SERS).unwrap();
+        assert_eq!(n, partition.entries(block.key_group).unwrap().len());
+        assert_eq!(out[0], 0xAA, "appends");
+        assert_eq!(
+            &out[1..],
+            &bytes[block.offset as usize..(block.offset + block.length) as usize]
+        );
+        assert_eq!(i32::from_be_bytes(out[1..5].try_into().unwrap()) as usize, n);
+    }
+    assert!(partition.write_key_group(&mut Vec::new(), 16, &SERS).is_err());
+}
