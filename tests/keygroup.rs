@@ -163,6 +163,14 @@ fn java_hash_codes_of_known_values() {
     assert_eq!([0x80u8][..].java_hash_code(), 31 - 128);
     assert_eq!((&"hello").java_hash_code(), 99162322);
     assert_eq!(Box::new(5i32).java_hash_code(), 5);
+    // Flink Tuple2/Tuple3.hashCode: result = f0; result = 31 * result + f1; ...
+    assert_eq!((1i32, 2i32).java_hash_code(), 31 + 2);
+    assert_eq!(("a", 1i64, true).java_hash_code(), (97 * 31 + 1) * 31 + 1231);
+    assert_eq!(
+        (i32::MAX, 1i32).java_hash_code(),
+        i32::MAX.wrapping_mul(31).wrapping_add(1)
+    );
+    assert_eq!((0u8, 0u8, 0u8, 1u8).java_hash_code(), 1);
 }
 
 #[test]

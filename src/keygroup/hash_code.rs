@@ -18,6 +18,8 @@
 /// | `str`, `String` | `String` | `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 code units |
 /// | `[u8]`, `Vec<u8>` | `byte[]` via `Arrays.hashCode` | `31 * h + b` from `h = 1`, bytes signed |
 ///
+/// | `(A, B)`, `(A, B, C)`, `(A, B, C, D)` | Flink `Tuple2`…`Tuple4` | `h = f0; h = 31 * h + f1; …` |
+///
 /// References (`&T`) and `Box<T>` hash like `T`.
 ///
 /// ```
@@ -147,3 +149,19 @@ impl<T: JavaHashCode + ?Sized> JavaHashCode for Box<T> {
         (**self).java_hash_code()
     }
 }
+
+macro_rules! tuple_hash_code {
+    ($first:ident . $i0:tt $(, $rest:ident . $i:tt)*) => {
+        impl<$first: JavaHashCode, $($rest: JavaHashCode),*> JavaHashCode for ($first, $($rest),*) {
+            fn java_hash_code(&self) -> i32 {
+                let h = self.$i0.java_hash_code();
+                $(let h = h.wrapping_mul(31).wrapping_add(self.$i.java_hash_code());)*
+                h
+            }
+        }
+    };
+}
+
+tuple_hash_code!(A.0, B.1);
+tuple_hash_code!(A.0, B.1, C.2);
+tuple_hash_code!(A.0, B.1, C.2, D.3);
