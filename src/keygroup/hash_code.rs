@@ -17,7 +17,6 @@
 /// | `f32` / `f64` | `Float` / `Double` | `floatToIntBits` / `doubleToLongBits` folded like `Long` (NaN canonical) |
 /// | `str`, `String` | `String` | `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 code units |
 /// | `[u8]`, `Vec<u8>` | `byte[]` via `Arrays.hashCode` | `31 * h + b` from `h = 1`, bytes signed |
-///
 /// | `(A, B)`, `(A, B, C)`, `(A, B, C, D)` | Flink `Tuple2`…`Tuple4` | `h = f0; h = 31 * h + f1; …` |
 ///
 /// References (`&T`) and `Box<T>` hash like `T`.
