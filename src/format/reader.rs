@@ -5,6 +5,7 @@ use super::error::{FormatError, SerializerRole};
 use super::header::{Header, KeyGroupBlock};
 use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupRange};
 use crate::serializer::{Input, Serializers, TypeSerializer};
+use core::fmt;
 
 /// Decoded `(key, namespace, state)` entries, typed by the serializers that decoded them.
 pub type DecodedEntries<KS, NS, SS> = Vec<(
@@ -39,7 +40,7 @@ pub type DecodedEntries<KS, NS, SS> = Vec<(
 /// let entries = checkpoint.read_key_group(kg, &serializers).unwrap();
 /// assert_eq!(entries, vec![("hello".to_string(), VoidNamespace, 7)]);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Checkpoint<'a> {
     bytes: &'a [u8],
     header: Header,
@@ -178,5 +179,15 @@ impl<'a> Checkpoint<'a> {
             serializers,
             out,
         )
+    }
+}
+
+impl fmt::Debug for Checkpoint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("len", &self.bytes.len())
+            .field("header", &self.header)
+            .field("blocks", &self.blocks.len())
+            .finish()
     }
 }
