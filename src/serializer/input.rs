@@ -1,13 +1,14 @@
 //! [`Input`]: a bounded cursor over bytes that knows its absolute offset.
 
 use super::error::{DecodeError, DecodeErrorKind};
+use core::fmt;
 
 /// A cursor over a byte slice for [`TypeSerializer::deserialize`](super::TypeSerializer::deserialize).
 ///
 /// Flink: `DataInputView` (big-endian reads). Every read is bounds-checked and reports the absolute offset
 /// (`base` + position) on failure; [`Input::check_count`] lets a deserializer refuse a count that the remaining
 /// bytes cannot hold before it allocates anything.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Input<'a> {
     data: &'a [u8],
     pos: usize,
@@ -129,5 +130,14 @@ impl<'a> Input<'a> {
     /// hold.
     pub fn bounded_capacity(&self, count: usize, min_len: usize) -> usize {
         count.min(self.remaining() / min_len.max(1))
+    }
+}
+
+impl fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Input")
+            .field("offset", &self.offset())
+            .field("remaining", &self.remaining())
+            .finish()
     }
 }
