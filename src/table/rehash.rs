@@ -7,7 +7,6 @@
 //! starts at `len > 3C/4` and the next one is due at `len > 3C/2`, i.e. after at least `3C/4` inserts, each doing
 //! a step; the at most `3C/2` entries and `C` buckets of the old table need at most `3C/8 + C/64` steps.
 
-use super::chain::privatize_prefix;
 use super::directory::{Cow, Directory};
 use super::node::Node;
 use crate::snapshot::reclaim::{Garbage, RetireQueue};
@@ -44,36 +43,39 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
             scanned += 1;
             continue;
         }
-        // Unlink the head of old bucket `rh`: writes the old head cell only (chunk copied if shared, I3).
-        // SAFETY: `node` is the head of this chain, so the returned link is the (private) head cell.
-        let old_link = unsafe { privatize_prefix(old, rehash.index, node, cow, retired) };
-        // SAFETY: `node` is valid (I5); reading `next` is always allowed.
-        let rest = unsafe { (*node).next() };
-        // SAFETY: the head cell is private.
-        old_link.with_mut(|p| unsafe { *p = rest });
-        old.len -= 1;
-
-        // Push it onto its new bucket. The node itself is written only if its `next` must change; then, if a
-        // live snapshot can see it, it is copied instead (I3) — never relinked (mutant `rehash_relink`).
-        // SAFETY: `node` is valid.
-        let target = rehash.new.bucket(unsafe { (*node).hash });
-        let new_link = rehash.new.head_cell_for_write(target, cow, retired);
-        let new_head = new_link.with(|p| unsafe { *p });
-        let moving = if rest == new_head {
-            node
-        // SAFETY: `node` is valid.
-        } else if cow.is_shared(unsafe { (*node).version() }) && !cfg!(feature = "mutant-rehash-relink") {
+        // SAFETY: `node` is valid (I5); reading is always allowed.
+        let (rest, hash, version) = unsafe { ((*node).next(), (*node).hash, (*node).version()) };
+        let target = rehash.new.bucket(hash);
+        let new_head = rehash.new.head(target);
+        // The node itself is written only if its `next` must change; then, if a live snapshot can see it, it is
+        // copied instead (I3) — never relinked (mutant `rehash-relink`). The copy (user `Clone`, which may panic)
+        // is built before anything is unlinked, so a panic leaves the table as it was.
+        let relink = rest != new_head;
+        let moving = if relink && cow.is_shared(version) && !cfg!(feature = "mutant-rehash-relink") {
             // SAFETY: `node` is valid; the copy is private, so setting its `next` is allowed.
-            let copy = unsafe { Node::copy(node, None, cow.version) };
-            unsafe { (*copy).set_next(new_head) };
-            retired.retire(cow.version, Garbage::Node(node));
-            retired.stats.node_copies += 1;
-            copy
+            unsafe {
+                let copy = Node::copy(node, None, cow.version);
+                (*copy).set_next(new_head);
+                copy
+            }
         } else {
-            // SAFETY: the node is private (version >= R), I4.
-            unsafe { (*node).set_next(new_head) };
             node
         };
+
+        // Unlink the head of old bucket `rh`: writes the old head cell only (chunk copied if shared, I3).
+        let old_link = old.head_cell_for_write(rehash.index, cow, retired);
+        // SAFETY: the head cell is private now.
+        old_link.with_mut(|p| unsafe { *p = rest });
+        old.len -= 1;
+        if moving != node {
+            retired.retire(cow.version, Garbage::Node(node));
+            retired.stats.node_copies += 1;
+        } else if relink {
+            // SAFETY: the node is private (version >= R, I4) — or this is the planted mutant.
+            unsafe { (*node).set_next(new_head) };
+        }
+        // Push it onto its new bucket; `head_cell_for_write` may copy the chunk but not change its heads.
+        let new_link = rehash.new.head_cell_for_write(target, cow, retired);
         // SAFETY: the new head cell is private.
         new_link.with_mut(|p| unsafe { *p = moving });
         rehash.new.len += 1;
