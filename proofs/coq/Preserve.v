@@ -302,3 +302,136 @@ Proof.
     + eapply slot_prim_len; eauto.
     + eapply rh_bound with (w := w) (D1 := D1); eauto. intros Wf nd rh Q. specialize (W Wf nd rh Q). lia.
 Qed.
+
+Lemma target_facts (p s : list nat) t :
+  NoDup (p ++ t :: s) -> ~ In t p /\ ~ In t s /\ NoDup p /\ NoDup s /\ (forall x, In x p -> ~ In x s).
+Proof.
+  intros N. apply NoDup_app_iff in N as [Np [Nts D]]. inversion Nts; subst.
+  repeat split; auto.
+  - intros J. apply (D t J). simpl; auto.
+  - intros x J K. apply (D x J). simpl; auto.
+Qed.
+
+Lemma chain_target h hd p t s : chain h hd (p ++ t :: s) ->
+  exists n, seg h hd p (Some t) /\ h t = Some (ONode n) /\ chain h (next n) s.
+Proof.
+  intros C. apply chain_split in C as [tl [Sg Ct]]. inversion Ct; subst. eauto.
+Qed.
+
+Lemma map_ok_contents m h L1 l L2 :
+  map_ok m (contents h (L1 ++ l :: L2)) -> map_ok m (contents h L1 ++ map (entry h) l ++ contents h L2).
+Proof. rewrite contents_app. auto. Qed.
+
+(** ** put / get_mut / transform of a shared node: replaced by a copy *)
+Lemma put_replace_shared_inv R O st w d1 c d2 kc p t s n v h2 f2 r c1 :
+  bounds_ok st R O -> inv st ->
+  slot st w d1 c d2 -> hp st c = Some (OChunk kc) -> chain (hp st) (head kc) (p ++ t :: s) ->
+  hp st t = Some (ONode n) -> shared R (nver n) = true ->
+  relink R (ver st) (upd (hp st) (fresh st) (ONode (mkN (key n) v (next n) (ver st)))) (S (fresh st)) c p
+    (Some (fresh st)) = (h2, f2, r, c1) ->
+  inv (with_slot st w (d1 ++ c1 :: d2) h2 f2 (retq st ++ tag (ver st) (r ++ [t]))
+         (setk (amap st) (key n) (Some v))).
+Proof.
+  intros B I Sl Hc Cl Ht Sh E. pose proof B as [C RV].
+  destruct (slot_prelude st w d1 c d2 kc _ I Sl Hc Cl)
+    as [D1 [D2 [L1 [L2 [LO [Ld [DL1 [DL2 [Len [Ld' [F [T [Lc [Vc [Ncl [NDl [Hl Nq]]]]]]]]]]]]]]]]].
+  destruct (target_facts p s t NDl) as [Ntp [Nts [NDp [NDs Dps]]]].
+  destruct (chain_target _ _ _ _ _ Cl) as [n' [Sg0 [Ht' Cs]]]. rewrite Ht in Ht'. inversion Ht'; subst n'.
+  set (f := fresh st) in *. set (h := hp st) in *. set (V := ver st) in *.
+  set (h1 := upd h f (ONode (mkN (key n) v (next n) V))) in *.
+  assert (InL : forall x, In x p \/ x = t \/ In x s -> In x (p ++ t :: s))
+    by (intros x [J|[->|J]]; apply in_or_app; simpl; auto).
+  assert (Hf : forall x, f <= x -> h x = None) by (apply (inv_fresh st I)).
+  assert (Hf1 : forall x, S f <= x -> h1 x = None) by (intros x Lx; unfold h1; upd_tac; [lia|apply Hf; lia]).
+  assert (H1c : h1 c = Some (OChunk kc)) by (unfold h1; upd_tac; [lia|auto]).
+  assert (Hp1 : forall a, In a p -> a < S f /\ exists m, h1 a = Some (ONode m) /\ nver m <= V).
+  { intros a J. destruct (Hl a (InL a (or_introl J))) as [La [m Hm]]. split; [lia|]. exists m.
+    unfold h1; upd_tac; [lia|auto]. }
+  assert (Ncp : ~ In c p) by (intros J; apply Ncl, InL; auto).
+  assert (Pf : forall x, In x p -> x < f) by (intros x J; destruct (Hl x (InL x (or_introl J))); lia).
+  assert (Sf : forall x, In x s -> x < f)
+    by (intros x J; destruct (Hl x (InL x (or_intror (or_intror J)))); lia).
+  destruct (relink_ok R V h1 (S f) c p (Some f) h2 f2 r c1 kc E RV Hf1 H1c Vc ltac:(lia) Ncp Hp1 NDp)
+    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr Vb]]]]]]]]]]]]].
+  assert (Lh : forall x, In x s -> h2 x = h x).
+  { intros x J. destruct (Hl x (InL x (or_intror (or_intror J)))) as [Lx _].
+    rewrite Fr2; [|lia| intros ->; apply Ncl, InL; auto | intros J2; apply (Dps x J2 J)].
+    unfold h1; upd_tac; [lia|auto]. }
+  assert (Hff : h2 f = Some (ONode (mkN (key n) v (next n) V))).
+  { rewrite Fr2. { unfold h1; upd_tac; auto; lia. } { lia. } { lia. } { intros J; apply Pf in J; lia. } }
+  assert (Mp : forall x, In x (c1 :: p') -> (x = c \/ In x p) \/ S f <= x < f2).
+  { intros x J. destruct (M' x J) as [[[->|J2] _]|J2]; auto. }
+  assert (Old : forall x, x = c \/ In x p -> x < f) by (intros x [->|J]; [lia|apply Pf in J; lia]).
+  destruct (with_slot_fields st w (d1 ++ c1 :: d2) h2 f2 (retq st ++ tag V (r ++ [t]))
+              (setk (amap st) (key n) (Some v))) as [Eh [Ef [Eq [Em [Ev Es]]]]].
+  apply (bucket_step R O st _ D1 c D2 L1 (p ++ t :: s) L2 h2 f2 (r ++ [t]) c1 (p' ++ f :: s)
+           B I LO Ld DL1 DL2 Eh Ef Eq Ev Es (Ld' _ _ _ _ _)).
+  - apply keeps_trans with h1; auto. apply upd_fresh_keeps. apply Hf; lia.
+  - lia.
+  - exact Fz2.
+  - intros x Lx N. rewrite Fr2; [|lia| intros ->; apply N; simpl; auto | intros J; apply N; right; apply InL; auto].
+    unfold h1; upd_tac; [lia|auto].
+  - exists k'. split; auto. apply seg_chain with (Some f); auto.
+    apply chain_cons with (mkN (key n) v (next n) V); auto. simpl. apply chain_frame with h; auto.
+  - change (c1 :: p' ++ f :: s) with ((c1 :: p') ++ f :: s). apply NoDup_app_iff. split; auto. split.
+    + constructor; auto. intros J. destruct (Hl f (InL f (or_intror (or_intror J)))). lia.
+    + intros x J [E2|J2].
+      * subst x. destruct (Mp f J) as [J3|J3]; [apply Old in J3|]; lia.
+      * destruct (Mp x J) as [[->|J3]|J3].
+        -- apply Ncl, InL; auto.
+        -- apply (Dps x J3 J2).
+        -- apply Sf in J2. lia.
+  - intros x J. change (c1 :: p' ++ f :: s) with ((c1 :: p') ++ f :: s) in J.
+    apply in_app_or in J as [J|[<-|J]].
+    + destruct (Mp x J) as [[->|J2]|J2]; [left; simpl; auto|left; right; apply InL; auto|right; lia].
+    + right; lia.
+    + left; right; apply InL; auto.
+  - intros x J. change (c1 :: p' ++ f :: s) with ((c1 :: p') ++ f :: s) in J.
+    apply in_app_or in J as [[<-|J]|[<-|J]].
+    + exists (OChunk k'). split; auto. simpl; lia.
+    + apply Vb; auto.
+    + exists (ONode (mkN (key n) v (next n) V)). split; auto.
+    + destruct (Hl x (InL x (or_intror (or_intror J)))) as [_ [m [Hm Vm]]]. exists (ONode m).
+      rewrite Lh; auto.
+  - intros x J. apply in_app_or in J as [J|[<-|[]]].
+    + destruct (Mr x J) as [[->|J2] [N _]].
+      * split; [simpl; auto|]. change (c1 :: p' ++ f :: s) with ((c1 :: p') ++ f :: s).
+        intros J3. apply in_app_or in J3 as [J3|[J3|J3]]; [contradiction|lia|].
+        apply Ncl, InL; auto.
+      * split; [right; apply InL; auto|]. change (c1 :: p' ++ f :: s) with ((c1 :: p') ++ f :: s).
+        intros J3. apply in_app_or in J3 as [J3|[J3|J3]]; [contradiction| |apply (Dps x J2 J3)].
+        apply Pf in J2; lia.
+    + split; [right; apply InL; auto|]. change (c1 :: p' ++ t :: s) with ((c1 :: p') ++ t :: s).
+      change (c1 :: p' ++ f :: s) with ((c1 :: p') ++ f :: s).
+      intros J3. apply in_app_or in J3 as [J3|[J3|J3]].
+      * destruct (Mp t J3) as [[E3|J4]|J4]; [subst; apply Ncl, InL; auto|contradiction|].
+        assert (Lt : t < f) by (apply (proj1 (Hl t (InL t (or_intror (or_introl eq_refl)))))). lia.
+      * assert (Lt : t < f) by (apply (proj1 (Hl t (InL t (or_intror (or_introl eq_refl)))))). lia.
+      * contradiction.
+  - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
+    change (hp st) with h in MO |- *.
+    assert (Ef2 : entry h2 f = (key n, v)) by (unfold entry; rewrite Hff; reflexivity).
+    assert (Et : entry h t = (key n, val n)) by (unfold entry; rewrite Ht; reflexivity).
+    assert (En' : map (entry h2) p' = map (entry h) p).
+    { rewrite En. apply entries_frame. intros x J. unfold h1. upd_tac; auto. apply Pf in J; lia. }
+    assert (Eo : map (entry h) (p ++ t :: s) = map (entry h) p ++ (key n, val n) :: map (entry h) s)
+      by (rewrite map_app; simpl; rewrite Et; reflexivity).
+    assert (Enew : map (entry h2) (p' ++ f :: s) = map (entry h) p ++ (key n, v) :: map (entry h) s)
+      by (rewrite map_app; simpl; rewrite Ef2, En', (entries_frame h h2 s Lh); reflexivity).
+    rewrite Eo in MO. rewrite Enew.
+    replace (contents h L1 ++ (map (entry h) p ++ (key n, v) :: map (entry h) s) ++ contents h L2)
+      with ((contents h L1 ++ map (entry h) p) ++ (key n, v) :: (map (entry h) s ++ contents h L2))
+      by (rewrite <- !app_assoc; reflexivity).
+    replace (contents h L1 ++ (map (entry h) p ++ (key n, val n) :: map (entry h) s) ++ contents h L2)
+      with ((contents h L1 ++ map (entry h) p) ++ (key n, val n) :: (map (entry h) s ++ contents h L2)) in MO
+      by (rewrite <- !app_assoc; reflexivity).
+    eapply map_ok_replace; eauto.
+  - destruct LO as [_ [_ [_ [_ RO]]]].
+    apply rehash_ok_edit with st (p ++ t :: s); auto.
+    + intros nd' rh Q. eapply slot_rehash; eauto.
+    + eapply slot_prim_len; eauto.
+    + intros nd rh Q. destruct w.
+      * specialize (T eq_refl). destruct (RO _ _ Q). lia.
+      * apply (nonempty_after_rh st _ L1 (p ++ t :: s) L2 nd rh RO eq_refl); auto.
+        destruct p; discriminate.
+Qed.
