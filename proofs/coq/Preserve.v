@@ -435,3 +435,84 @@ Proof.
       * apply (nonempty_after_rh st _ L1 (p ++ t :: s) L2 nd rh RO eq_refl); auto.
         destruct p; discriminate.
 Qed.
+
+Lemma chain_upd_same h hd l t n n' :
+  chain h hd l -> h t = Some (ONode n) -> next n' = next n -> chain (upd h t (ONode n')) hd l.
+Proof.
+  induction 1; intros Ht Nx; [constructor|].
+  destruct (Nat.eqb_spec a t) as [->|Ne].
+  - rewrite Ht in H; inversion H; subst. apply chain_cons with n'; [unfold upd; rewrite Nat.eqb_refl; auto|].
+    rewrite Nx; auto.
+  - apply chain_cons with n0; [unfold upd; destruct (Nat.eqb_spec a t); [contradiction|auto]|]. auto.
+Qed.
+
+(** ** put / get_mut of a private node: the state written in place *)
+Lemma put_in_place_inv R O st w d1 c d2 kc p t s n v :
+  bounds_ok st R O -> inv st ->
+  slot st w d1 c d2 -> hp st c = Some (OChunk kc) -> chain (hp st) (head kc) (p ++ t :: s) ->
+  hp st t = Some (ONode n) -> shared R (nver n) = false ->
+  inv (with_slot st w (d1 ++ c :: d2) (upd (hp st) t (ONode (mkN (key n) v (next n) (nver n))))
+         (fresh st) (retq st) (setk (amap st) (key n) (Some v))).
+Proof.
+  intros B I Sl Hc Cl Ht Sh. pose proof B as [C RV].
+  destruct (slot_prelude st w d1 c d2 kc _ I Sl Hc Cl)
+    as [D1 [D2 [L1 [L2 [LO [Ld [DL1 [DL2 [Len [Ld' [F [T [Lc [Vc [Ncl [NDl [Hl Nq]]]]]]]]]]]]]]]]].
+  destruct (target_facts p s t NDl) as [Ntp [Nts [NDp [NDs Dps]]]].
+  set (f := fresh st) in *. set (h := hp st) in *. set (V := ver st) in *.
+  set (h' := upd h t (ONode (mkN (key n) v (next n) (nver n)))) in *.
+  assert (InL : forall x, In x p \/ x = t \/ In x s -> In x (p ++ t :: s))
+    by (intros x [J|[->|J]]; apply in_or_app; simpl; auto).
+  assert (Lt : t < f) by (destruct (Hl t (InL t (or_intror (or_introl eq_refl)))); lia).
+  assert (Hf : forall x, f <= x -> h x = None) by (apply (inv_fresh st I)).
+  assert (Ntc : t <> c) by (intros ->; apply Ncl, InL; auto).
+  destruct (with_slot_fields st w (d1 ++ c :: d2) h' f (retq st) (setk (amap st) (key n) (Some v)))
+    as [Eh [Ef [Eq [Em [Ev Es]]]]].
+  assert (Eq' : retq (with_slot st w (d1 ++ c :: d2) h' f (retq st) (setk (amap st) (key n) (Some v)))
+                = retq st ++ tag V []) by (rewrite Eq, app_nil_r; auto).
+  apply (bucket_step R O st _ D1 c D2 L1 (p ++ t :: s) L2 h' f [] c (p ++ t :: s)
+           B I LO Ld DL1 DL2 Eh Ef Eq' Ev Es (Ld' _ _ _ _ _)).
+  - apply keeps_upd. intros o Ho. fold h in Ht. rewrite Ht in Ho. inversion Ho; subst. simpl.
+    unfold shared in Sh. apply Nat.ltb_ge in Sh. lia.
+  - lia.
+  - intros x Lx. unfold h'; upd_tac; [lia|auto].
+  - intros x Lx N. unfold h'; upd_tac; [exfalso; apply N; right; apply InL; auto|auto].
+  - exists kc. split; [unfold h'; upd_tac; [contradiction|auto]|].
+    apply chain_upd_same with n; auto.
+  - constructor; auto.
+  - intros x J; left; auto.
+  - intros x [<-|J].
+    + exists (OChunk kc). split; [unfold h'; upd_tac; [contradiction|auto]|]. simpl; auto.
+    + destruct (Hl x J) as [_ [m [Hm Vm]]]. unfold h'. upd_tac.
+      * exists (ONode (mkN (key n) v (next n) (nver n))). split; auto. simpl.
+        fold h in Ht. rewrite Ht in Hm. inversion Hm; subst; auto.
+      * exists (ONode m). auto.
+  - intros x [].
+  - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
+    change (hp st) with h in MO |- *.
+    assert (Et : entry h t = (key n, val n)) by (unfold entry; fold h in Ht; rewrite Ht; reflexivity).
+    assert (Et' : entry h' t = (key n, v)) by (unfold entry, h', upd; rewrite Nat.eqb_refl; reflexivity).
+    assert (Ep : map (entry h') p = map (entry h) p)
+      by (apply entries_frame; intros x J; unfold h'; upd_tac; [contradiction|auto]).
+    assert (Es' : map (entry h') s = map (entry h) s)
+      by (apply entries_frame; intros x J; unfold h'; upd_tac; [contradiction|auto]).
+    assert (Eo : map (entry h) (p ++ t :: s) = map (entry h) p ++ (key n, val n) :: map (entry h) s)
+      by (rewrite map_app; simpl; rewrite Et; reflexivity).
+    assert (Enew : map (entry h') (p ++ t :: s) = map (entry h) p ++ (key n, v) :: map (entry h) s)
+      by (rewrite map_app; simpl; rewrite Et', Ep, Es'; reflexivity).
+    rewrite Eo in MO. rewrite Enew.
+    replace (contents h L1 ++ (map (entry h) p ++ (key n, v) :: map (entry h) s) ++ contents h L2)
+      with ((contents h L1 ++ map (entry h) p) ++ (key n, v) :: (map (entry h) s ++ contents h L2))
+      by (rewrite <- !app_assoc; reflexivity).
+    replace (contents h L1 ++ (map (entry h) p ++ (key n, val n) :: map (entry h) s) ++ contents h L2)
+      with ((contents h L1 ++ map (entry h) p) ++ (key n, val n) :: (map (entry h) s ++ contents h L2)) in MO
+      by (rewrite <- !app_assoc; reflexivity).
+    eapply map_ok_replace; eauto.
+  - destruct LO as [_ [_ [_ [_ RO]]]].
+    apply rehash_ok_edit with st (p ++ t :: s); auto.
+    + intros nd' rh Q. eapply slot_rehash; eauto.
+    + eapply slot_prim_len; eauto.
+    + intros nd rh Q. destruct w.
+      * specialize (T eq_refl). destruct (RO _ _ Q). lia.
+      * apply (nonempty_after_rh st _ L1 (p ++ t :: s) L2 nd rh RO eq_refl); auto.
+        destruct p; discriminate.
+Qed.
