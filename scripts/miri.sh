@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}"
 export COW_CASES="${COW_CASES:-4}"
 tests=()
-for t in scenarios drops differential_proptest stress version_overflow; do
+for t in scenarios drops clone_panics differential_proptest stress version_overflow; do
   [ -f "tests/$t.rs" ] && tests+=(--test "$t")
 done
 CARGO_TARGET_DIR=target/miri cargo +nightly miri test -p cow-state-table --lib "${tests[@]}"
