@@ -516,3 +516,156 @@ Proof.
       * apply (nonempty_after_rh st _ L1 (p ++ t :: s) L2 nd rh RO eq_refl); auto.
         destruct p; discriminate.
 Qed.
+
+(** Common facts for an operation that runs privatize_prefix in front of target [t] (transform of a private
+    node, remove). *)
+Lemma target_relink R O st w d1 c d2 kc p t s n tl h2 f2 r c1 :
+  bounds_ok st R O -> inv st ->
+  slot st w d1 c d2 -> hp st c = Some (OChunk kc) -> chain (hp st) (head kc) (p ++ t :: s) ->
+  hp st t = Some (ONode n) ->
+  relink R (ver st) (hp st) (fresh st) c p tl = (h2, f2, r, c1) ->
+  exists D1 D2 L1 L2 p' k',
+    live_ok st (L1 ++ (p ++ t :: s) :: L2) /\ live_dirs st = D1 ++ c :: D2 /\
+    dirv (hp st) D1 L1 /\ dirv (hp st) D2 L2 /\ length L1 = length D1 /\
+    (forall c' h f q m, live_dirs (with_slot st w (d1 ++ c' :: d2) h f q m) = D1 ++ c' :: D2) /\
+    (w = true -> length (prim st) <= length D1) /\
+    fresh st <= f2 /\ (forall x, f2 <= x -> h2 x = None) /\ keeps R (hp st) h2 /\
+    (forall x, x < fresh st -> x <> c -> ~ In x p -> h2 x = hp st x) /\
+    h2 c1 = Some (OChunk k') /\ cver k' <= ver st /\ seg h2 (head k') p' tl /\
+    map (entry h2) p' = map (entry (hp st)) p /\ NoDup (c1 :: p') /\
+    (forall x, In x (c1 :: p') -> ((x = c \/ In x p) /\ ~ In x r) \/ fresh st <= x < f2) /\
+    (forall x, In x r -> (x = c \/ In x p) /\ ~ In x (c1 :: p')) /\
+    vbound h2 (ver st) p' /\
+    ~ In t p /\ ~ In t s /\ NoDup s /\ (forall x, In x p -> ~ In x s) /\ t <> c /\ ~ In c s /\
+    (forall x, In x (p ++ t :: s) -> x < fresh st /\ exists m, hp st x = Some (ONode m) /\ nver m <= ver st) /\
+    chain (hp st) (next n) s /\ h2 t = hp st t /\ (forall x, In x s -> h2 x = hp st x).
+Proof.
+  intros B I Sl Hc Cl Ht E. pose proof B as [C RV].
+  destruct (slot_prelude st w d1 c d2 kc _ I Sl Hc Cl)
+    as [D1 [D2 [L1 [L2 [LO [Ld [DL1 [DL2 [Len [Ld' [F [T [Lc [Vc [Ncl [NDl [Hl Nq]]]]]]]]]]]]]]]]].
+  destruct (target_facts p s t NDl) as [Ntp [Nts [NDp [NDs Dps]]]].
+  destruct (chain_target _ _ _ _ _ Cl) as [n' [Sg0 [Ht' Cs]]]. rewrite Ht in Ht'. inversion Ht'; subst n'.
+  assert (InL : forall x, In x p \/ x = t \/ In x s -> In x (p ++ t :: s))
+    by (intros x [J|[->|J]]; apply in_or_app; simpl; auto).
+  assert (Hp1 : forall a, In a p -> a < fresh st /\ exists m, hp st a = Some (ONode m) /\ nver m <= ver st)
+    by (intros a J; apply Hl, InL; auto).
+  assert (Ncp : ~ In c p) by (intros J; apply Ncl, InL; auto).
+  destruct (relink_ok R (ver st) (hp st) (fresh st) c p tl h2 f2 r c1 kc E RV (inv_fresh st I) Hc Vc Lc
+              Ncp Hp1 NDp)
+    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr Vb]]]]]]]]]]]]].
+  assert (Lt : t < fresh st) by (destruct (Hl t (InL t (or_intror (or_introl eq_refl)))); lia).
+  exists D1, D2, L1, L2, p', k'.
+  do 6 (split; [assumption|]). split; [exact T|].
+  split; [lia|]. split; [exact Fz2|]. split; [exact K2|]. split; [exact Fr2|].
+  split; [exact Hc1|]. split; [lia|]. split; [exact Sg|]. split; [exact En|]. split; [exact ND'|].
+  split; [intros x J; destruct (M' x J) as [[[->|J2] N]|J2]; auto|].
+  split; [intros x J; destruct (Mr x J) as [[->|J2] [N _]]; auto|].
+  split; [exact Vb|]. do 4 (split; [assumption|]).
+  split; [intros ->; apply Ncl, InL; auto|]. split; [intros J; apply Ncl, InL; auto|].
+  split; [exact Hl|]. split; [exact Cs|]. split.
+  - apply Fr2; auto. intros ->; apply Ncl, InL; auto.
+  - intros x J. destruct (Hl x (InL x (or_intror (or_intror J)))) as [Lx _]. apply Fr2; auto.
+    + intros ->; apply Ncl, InL; auto.
+    + intros J2; apply (Dps x J2 J).
+Qed.
+
+(** ** transform of a private node *)
+Lemma transform_private_inv R O st w d1 c d2 kc p t s n v h2 f2 r c1 :
+  bounds_ok st R O -> inv st ->
+  slot st w d1 c d2 -> hp st c = Some (OChunk kc) -> chain (hp st) (head kc) (p ++ t :: s) ->
+  hp st t = Some (ONode n) -> shared R (nver n) = false ->
+  relink R (ver st) (hp st) (fresh st) c p (Some t) = (h2, f2, r, c1) ->
+  inv (with_slot st w (d1 ++ c1 :: d2) (upd h2 t (ONode (mkN (key n) v (next n) (nver n)))) f2
+         (retq st ++ tag (ver st) r) (setk (amap st) (key n) (Some v))).
+Proof.
+  intros B I Sl Hc Cl Ht Sh E.
+  destruct (target_relink R O st w d1 c d2 kc p t s n (Some t) h2 f2 r c1 B I Sl Hc Cl Ht E)
+    as [D1 [D2 [L1 [L2 [p' [k' [LO [Ld [DL1 [DL2 [Len [Ld' [T [Lf [Fz2 [K2 [Fr2 [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb [Ntp [Nts [NDs [Dps [Ntc [Ncs [Hl [Cs [H2t H2s]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]].
+  pose proof B as [C RV].
+  set (f := fresh st) in *. set (h := hp st) in *. set (V := ver st) in *.
+  set (h3 := upd h2 t (ONode (mkN (key n) v (next n) (nver n)))) in *.
+  assert (InL : forall x, In x p \/ x = t \/ In x s -> In x (p ++ t :: s))
+    by (intros x [J|[->|J]]; apply in_or_app; simpl; auto).
+  assert (Pf : forall x, In x p -> x < f) by (intros x J; destruct (Hl x (InL x (or_introl J))); lia).
+  assert (Sf : forall x, In x s -> x < f)
+    by (intros x J; destruct (Hl x (InL x (or_intror (or_intror J)))); lia).
+  assert (Lt : t < f) by (destruct (Hl t (InL t (or_intror (or_introl eq_refl)))); lia).
+  assert (Ntp' : ~ In t (c1 :: p')).
+  { intros J. destruct (M' t J) as [[[E2|J2] _]|J2]; [congruence|contradiction|lia]. }
+  assert (Nc1t : c1 <> t) by (intros ->; apply Ntp'; simpl; auto).
+  assert (H3s : forall x, In x s -> h3 x = h x)
+    by (intros x J; unfold h3; upd_tac; [contradiction|auto]).
+  destruct (with_slot_fields st w (d1 ++ c1 :: d2) h3 f2 (retq st ++ tag V r)
+              (setk (amap st) (key n) (Some v))) as [Eh [Ef [Eq [Em [Ev Es]]]]].
+  apply (bucket_step R O st _ D1 c D2 L1 (p ++ t :: s) L2 h3 f2 r c1 (p' ++ t :: s)
+           B I LO Ld DL1 DL2 Eh Ef Eq Ev Es (Ld' _ _ _ _ _)).
+  - apply keeps_trans with h2; auto. apply keeps_upd. intros o Ho. rewrite H2t in Ho. fold h in Ht.
+    rewrite Ht in Ho. inversion Ho; subst. simpl. unfold shared in Sh. apply Nat.ltb_ge in Sh. lia.
+  - lia.
+  - intros x Lx. unfold h3; upd_tac; [lia|auto].
+  - intros x Lx N. unfold h3; upd_tac; [exfalso; apply N; right; apply InL; auto|].
+    apply Fr2; auto; [intros ->; apply N; simpl; auto | intros J; apply N; right; apply InL; auto].
+  - exists k'. split; [unfold h3; upd_tac; [contradiction|auto]|].
+    apply seg_chain with (Some t).
+    + apply seg_frame with h2; auto. intros x J. unfold h3; upd_tac; auto. exfalso; apply Ntp'; right; auto.
+    + apply chain_cons with (mkN (key n) v (next n) (nver n)); [unfold h3, upd; rewrite Nat.eqb_refl; auto|].
+      simpl. apply chain_frame with h; auto.
+  - change (c1 :: p' ++ t :: s) with ((c1 :: p') ++ t :: s). apply NoDup_app_iff. split; auto. split.
+    + constructor; auto.
+    + intros x J [E2|J2].
+      * subst x. contradiction.
+      * destruct (M' x J) as [[[->|J3] _]|J3].
+        -- contradiction.
+        -- apply (Dps x J3 J2).
+        -- apply Sf in J2. lia.
+  - intros x J. change (c1 :: p' ++ t :: s) with ((c1 :: p') ++ t :: s) in J.
+    apply in_app_or in J as [J|[<-|J]].
+    + destruct (M' x J) as [[[->|J2] _]|J2]; [left; simpl; auto|left; right; apply InL; auto|right; lia].
+    + left; right; apply InL; auto.
+    + left; right; apply InL; auto.
+  - intros x J. change (c1 :: p' ++ t :: s) with ((c1 :: p') ++ t :: s) in J.
+    apply in_app_or in J as [[<-|J]|[<-|J]].
+    + exists (OChunk k'). split; [unfold h3; upd_tac; [contradiction|auto]|]. simpl; lia.
+    + destruct (Vb x J) as [o [Ho Lo]]. exists o. split; auto. unfold h3; upd_tac; auto.
+      exfalso; apply Ntp'; right; auto.
+    + exists (ONode (mkN (key n) v (next n) (nver n))). split; [unfold h3, upd; rewrite Nat.eqb_refl; auto|].
+      simpl. destruct (Hl t (InL t (or_intror (or_introl eq_refl)))) as [_ [m [Hm Vm]]].
+      fold h in Ht. rewrite Ht in Hm. inversion Hm; subst; auto.
+    + destruct (Hl x (InL x (or_intror (or_intror J)))) as [_ [m [Hm Vm]]]. exists (ONode m).
+      rewrite H3s, <- Hm; auto.
+  - intros x J. destruct (Mr x J) as [[->|J2] N]; split.
+    + simpl; auto.
+    + change (c1 :: p' ++ t :: s) with ((c1 :: p') ++ t :: s).
+      intros J3. apply in_app_or in J3 as [J3|[J3|J3]]; [contradiction|congruence|contradiction].
+    + right; apply InL; auto.
+    + change (c1 :: p' ++ t :: s) with ((c1 :: p') ++ t :: s).
+      intros J3. apply in_app_or in J3 as [J3|[J3|J3]]; [contradiction| |apply (Dps x J2 J3)].
+      subst; contradiction.
+  - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
+    change (hp st) with h in MO |- *.
+    assert (Et : entry h t = (key n, val n)) by (unfold entry; fold h in Ht; rewrite Ht; reflexivity).
+    assert (Et' : entry h3 t = (key n, v)) by (unfold entry, h3, upd; rewrite Nat.eqb_refl; reflexivity).
+    assert (En' : map (entry h3) p' = map (entry h) p).
+    { rewrite <- En. apply entries_frame. intros x J. unfold h3; upd_tac; auto.
+      exfalso; apply Ntp'; right; auto. }
+    assert (Eo : map (entry h) (p ++ t :: s) = map (entry h) p ++ (key n, val n) :: map (entry h) s)
+      by (rewrite map_app; simpl; rewrite Et; reflexivity).
+    assert (Enew : map (entry h3) (p' ++ t :: s) = map (entry h) p ++ (key n, v) :: map (entry h) s)
+      by (rewrite map_app; simpl; rewrite Et', En', (entries_frame h h3 s H3s); reflexivity).
+    rewrite Eo in MO. rewrite Enew.
+    replace (contents h L1 ++ (map (entry h) p ++ (key n, v) :: map (entry h) s) ++ contents h L2)
+      with ((contents h L1 ++ map (entry h) p) ++ (key n, v) :: (map (entry h) s ++ contents h L2))
+      by (rewrite <- !app_assoc; reflexivity).
+    replace (contents h L1 ++ (map (entry h) p ++ (key n, val n) :: map (entry h) s) ++ contents h L2)
+      with ((contents h L1 ++ map (entry h) p) ++ (key n, val n) :: (map (entry h) s ++ contents h L2)) in MO
+      by (rewrite <- !app_assoc; reflexivity).
+    eapply map_ok_replace; eauto.
+  - destruct LO as [_ [_ [_ [_ RO]]]].
+    apply rehash_ok_edit with st (p ++ t :: s); auto.
+    + intros nd' rh Q. eapply slot_rehash; eauto.
+    + eapply slot_prim_len; eauto.
+    + intros nd rh Q. destruct w.
+      * specialize (T eq_refl). destruct (RO _ _ Q). lia.
+      * apply (nonempty_after_rh st _ L1 (p ++ t :: s) L2 nd rh RO eq_refl); auto.
+        destruct p; discriminate.
+Qed.
