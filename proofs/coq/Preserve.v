@@ -669,3 +669,102 @@ Proof.
       * apply (nonempty_after_rh st _ L1 (p ++ t :: s) L2 nd rh RO eq_refl); auto.
         destruct p; discriminate.
 Qed.
+
+(** ** remove *)
+Lemma remove_inv R O st w d1 c d2 kc p t s n h2 f2 r c1 :
+  bounds_ok st R O -> inv st ->
+  slot st w d1 c d2 -> hp st c = Some (OChunk kc) -> chain (hp st) (head kc) (p ++ t :: s) ->
+  hp st t = Some (ONode n) ->
+  relink R (ver st) (hp st) (fresh st) c p (next n) = (h2, f2, r, c1) ->
+  inv (with_slot st w (d1 ++ c1 :: d2) (if shared R (nver n) then h2 else hfree h2 t) f2
+         (retq st ++ tag (ver st) (r ++ if shared R (nver n) then [t] else []))
+         (setk (amap st) (key n) None)).
+Proof.
+  intros B I Sl Hc Cl Ht E.
+  destruct (target_relink R O st w d1 c d2 kc p t s n (next n) h2 f2 r c1 B I Sl Hc Cl Ht E)
+    as [D1 [D2 [L1 [L2 [p' [k' [LO [Ld [DL1 [DL2 [Len [Ld' [T [Lf [Fz2 [K2 [Fr2 [Hc1 [Vk' [Sg [En [ND'
+        [M' [Mr [Vb [Ntp [Nts [NDs [Dps [Ntc [Ncs [Hl [Cs [H2t H2s]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]].
+  pose proof B as [C RV].
+  set (f := fresh st) in *. set (h := hp st) in *. set (V := ver st) in *.
+  set (h3 := if shared R (nver n) then h2 else hfree h2 t) in *.
+  set (rr := r ++ (if shared R (nver n) then [t] else [])) in *.
+  assert (InL : forall x, In x p \/ x = t \/ In x s -> In x (p ++ t :: s))
+    by (intros x [J|[->|J]]; apply in_or_app; simpl; auto).
+  assert (Pf : forall x, In x p -> x < f) by (intros x J; destruct (Hl x (InL x (or_introl J))); lia).
+  assert (Sf : forall x, In x s -> x < f)
+    by (intros x J; destruct (Hl x (InL x (or_intror (or_intror J)))); lia).
+  assert (Lt : t < f) by (destruct (Hl t (InL t (or_intror (or_introl eq_refl)))); lia).
+  assert (Ntp' : ~ In t (c1 :: p')).
+  { intros J. destruct (M' t J) as [[[E2|J2] _]|J2]; [congruence|contradiction|lia]. }
+  assert (H3 : forall x, x <> t -> h3 x = h2 x)
+    by (intros x N; unfold h3; destruct (shared R (nver n)); auto; unfold hfree; upd_tac; [contradiction|auto]).
+  destruct (with_slot_fields st w (d1 ++ c1 :: d2) h3 f2 (retq st ++ tag V rr)
+              (setk (amap st) (key n) None)) as [Eh [Ef [Eq [Em [Ev Es]]]]].
+  apply (bucket_step R O st _ D1 c D2 L1 (p ++ t :: s) L2 h3 f2 rr c1 (p' ++ s)
+           B I LO Ld DL1 DL2 Eh Ef Eq Ev Es (Ld' _ _ _ _ _)).
+  - apply keeps_trans with h2; auto. unfold h3. destruct (shared R (nver n)) eqn:Sh; [apply keeps_refl|].
+    apply keeps_free. intros o Ho. rewrite H2t in Ho. fold h in Ht.
+    rewrite Ht in Ho. inversion Ho; subst. simpl. unfold shared in Sh. apply Nat.ltb_ge in Sh. lia.
+  - lia.
+  - intros x Lx. rewrite H3; [auto|lia].
+  - intros x Lx N. rewrite H3; [|intros ->; apply N; right; apply InL; auto].
+    apply Fr2; auto; [intros ->; apply N; simpl; auto | intros J; apply N; right; apply InL; auto].
+  - exists k'. split; [rewrite H3; auto; intros ->; apply Ntp'; simpl; auto|].
+    apply seg_chain with (next n).
+    + apply seg_frame with h2; auto. intros x J. apply H3. intros ->; apply Ntp'; right; auto.
+    + apply chain_frame with h; auto. intros x J. rewrite H3; [auto|intros ->; contradiction].
+  - change (c1 :: p' ++ s) with ((c1 :: p') ++ s). apply NoDup_app_iff. split; auto. split; auto.
+    intros x J J2. destruct (M' x J) as [[[->|J3] _]|J3].
+    + contradiction.
+    + apply (Dps x J3 J2).
+    + apply Sf in J2. lia.
+  - intros x J. change (c1 :: p' ++ s) with ((c1 :: p') ++ s) in J.
+    apply in_app_or in J as [J|J].
+    + destruct (M' x J) as [[[->|J2] _]|J2]; [left; simpl; auto|left; right; apply InL; auto|right; lia].
+    + left; right; apply InL; auto.
+  - intros x J. change (c1 :: p' ++ s) with ((c1 :: p') ++ s) in J.
+    apply in_app_or in J as [[<-|J]|J].
+    + exists (OChunk k'). split; [rewrite H3; auto; intros ->; apply Ntp'; simpl; auto|]. simpl; lia.
+    + destruct (Vb x J) as [o [Ho Lo]]. exists o. split; auto. rewrite H3; auto.
+      intros ->; apply Ntp'; right; auto.
+    + destruct (Hl x (InL x (or_intror (or_intror J)))) as [_ [m [Hm Vm]]]. exists (ONode m).
+      rewrite H3, H2s, Hm; auto. intros ->; contradiction.
+  - intros x J. unfold rr in J. apply in_app_or in J as [J|J].
+    + destruct (Mr x J) as [[->|J2] N]; split.
+      * simpl; auto.
+      * change (c1 :: p' ++ s) with ((c1 :: p') ++ s).
+        intros J3. apply in_app_or in J3 as [J3|J3]; contradiction.
+      * right; apply InL; auto.
+      * change (c1 :: p' ++ s) with ((c1 :: p') ++ s).
+        intros J3. apply in_app_or in J3 as [J3|J3]; [contradiction|apply (Dps x J2 J3)].
+    + destruct (shared R (nver n)); [|destruct J]. destruct J as [<-|[]]. split; [right; apply InL; auto|].
+      change (c1 :: p' ++ s) with ((c1 :: p') ++ s).
+      intros J3. apply in_app_or in J3 as [J3|J3]; contradiction.
+  - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
+    change (hp st) with h in MO |- *.
+    assert (Et : entry h t = (key n, val n)) by (unfold entry; fold h in Ht; rewrite Ht; reflexivity).
+    assert (En' : map (entry h3) p' = map (entry h) p).
+    { rewrite <- En. apply entries_frame. intros x J. apply H3. intros ->; apply Ntp'; right; auto. }
+    assert (Es' : map (entry h3) s = map (entry h) s).
+    { apply entries_frame. intros x J. rewrite H3; [auto|intros ->; contradiction]. }
+    assert (Eo : map (entry h) (p ++ t :: s) = map (entry h) p ++ (key n, val n) :: map (entry h) s)
+      by (rewrite map_app; simpl; rewrite Et; reflexivity).
+    assert (Enew : map (entry h3) (p' ++ s) = map (entry h) p ++ map (entry h) s)
+      by (rewrite map_app, En', Es'; reflexivity).
+    rewrite Eo in MO. rewrite Enew.
+    replace (contents h L1 ++ (map (entry h) p ++ map (entry h) s) ++ contents h L2)
+      with ((contents h L1 ++ map (entry h) p) ++ (map (entry h) s ++ contents h L2))
+      by (rewrite <- !app_assoc; reflexivity).
+    replace (contents h L1 ++ (map (entry h) p ++ (key n, val n) :: map (entry h) s) ++ contents h L2)
+      with ((contents h L1 ++ map (entry h) p) ++ (key n, val n) :: (map (entry h) s ++ contents h L2)) in MO
+      by (rewrite <- !app_assoc; reflexivity).
+    eapply map_ok_remove; eauto.
+  - destruct LO as [_ [_ [_ [_ RO]]]].
+    apply rehash_ok_edit with st (p ++ t :: s); auto.
+    + intros nd' rh Q. eapply slot_rehash; eauto.
+    + eapply slot_prim_len; eauto.
+    + intros nd rh Q. destruct w.
+      * specialize (T eq_refl). destruct (RO _ _ Q). lia.
+      * apply (nonempty_after_rh st _ L1 (p ++ t :: s) L2 nd rh RO eq_refl); auto.
+        destruct p; discriminate.
+Qed.
