@@ -8,10 +8,7 @@ use cow_state_table_model::{HasherChoice, Op, Runner, KEYS, NAMESPACES, SLOTS};
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn cases() -> u64 {
@@ -63,36 +60,21 @@ fn op(g: &mut Gen) -> Op {
             ns: ns(g),
             value: value(g),
         },
-        26..=29 => Op::Get {
-            key: key(g),
-            ns: ns(g),
-        },
+        26..=29 => Op::Get { key: key(g), ns: ns(g) },
         30..=37 => Op::GetMut {
             key: key(g),
             ns: ns(g),
             value: value(g),
         },
-        38..=39 => Op::Contains {
-            key: key(g),
-            ns: ns(g),
-        },
-        40..=49 => Op::Remove {
-            key: key(g),
-            ns: ns(g),
-        },
-        50..=54 => Op::RemoveAndGetOld {
-            key: key(g),
-            ns: ns(g),
-        },
+        38..=39 => Op::Contains { key: key(g), ns: ns(g) },
+        40..=49 => Op::Remove { key: key(g), ns: ns(g) },
+        50..=54 => Op::RemoveAndGetOld { key: key(g), ns: ns(g) },
         55..=62 => Op::Transform {
             key: key(g),
             ns: ns(g),
             value: value(g),
         },
-        63..=64 => Op::TransformPanic {
-            key: key(g),
-            ns: ns(g),
-        },
+        63..=64 => Op::TransformPanic { key: key(g), ns: ns(g) },
         65 => Op::Len,
         66..=67 => Op::Iterate,
         68 => Op::SizeOfNamespace { ns: ns(g) },
@@ -151,10 +133,7 @@ impl Arbitrary for OpSeq {
             while start < ops.len() {
                 let mut shorter = ops.clone();
                 shorter.drain(start..(start + chunk).min(ops.len()));
-                candidates.push(OpSeq {
-                    hasher,
-                    ops: shorter,
-                });
+                candidates.push(OpSeq { hasher, ops: shorter });
                 start += chunk;
             }
             if chunk == 1 {
@@ -177,7 +156,7 @@ fn prop(case: OpSeq) -> TestResult {
 fn differential_quickcheck() {
     let n = cases();
     QuickCheck::new()
-        .gen(Gen::new(max_ops()))
+        .rng(Gen::new(max_ops()))
         .tests(n)
         .max_tests(n.saturating_mul(2))
         .quickcheck(prop as fn(OpSeq) -> TestResult);

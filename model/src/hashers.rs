@@ -58,9 +58,10 @@ impl BuildHasher for CollidingState {
 }
 
 /// Which hasher a differential run uses; itself a [`BuildHasher`], so one runner type serves both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Arbitrary)]
 pub enum HasherChoice {
     /// The core's [`DeterministicState`]: entries spread over all buckets.
+    #[default]
     Deterministic,
     /// A [`CollidingState`] with mask `mask & 7` (so 1, 2, 4 or 8 distinct hashes for masks 0, 1, 3, 7;
     /// other masks give the same counts with holes).
@@ -73,12 +74,6 @@ pub enum HasherChoice {
 impl HasherChoice {
     /// The colliding masks worth testing: one chain, two, four and eight.
     pub const COLLIDING_MASKS: [u8; 4] = [0, 1, 3, 7];
-}
-
-impl Default for HasherChoice {
-    fn default() -> Self {
-        HasherChoice::Deterministic
-    }
 }
 
 /// The hasher built by [`HasherChoice`].
@@ -138,9 +133,7 @@ impl BuildHasher for HasherChoice {
     type Hasher = ChoiceHasher;
     fn build_hasher(&self) -> ChoiceHasher {
         match *self {
-            HasherChoice::Deterministic => {
-                ChoiceHasher::Deterministic(DeterministicState::default().build_hasher())
-            }
+            HasherChoice::Deterministic => ChoiceHasher::Deterministic(DeterministicState::default().build_hasher()),
             HasherChoice::Colliding { mask } => {
                 ChoiceHasher::Colliding(CollidingState::new(u64::from(mask & 7)).build_hasher())
             }

@@ -37,6 +37,5 @@ pub use hashers::{ChoiceHasher, CollidingHasher, CollidingState, HasherChoice};
 pub use op::{op, ops, Op, KEYS, NAMESPACES, SLOTS};
 pub use reference::{Frozen, ModelState, Reference, SnapshotOutcome, MAX_SNAPSHOT_VERSION};
 pub use runner::{
-    install_quiet_panic_hook, Case, Config, Divergence, ModelKey, ModelPanic, RunStats, Runner,
-    Teardown,
+    install_quiet_panic_hook, Case, Config, Divergence, ModelKey, ModelPanic, RunStats, Runner, Teardown,
 };

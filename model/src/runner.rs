@@ -53,11 +53,7 @@ impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.op {
             Some(op) => write!(f, "after op #{} {:?}: {}", self.index, op, self.what),
-            None => write!(
-                f,
-                "at the end of the run (after {} ops): {}",
-                self.index, self.what
-            ),
+            None => write!(f, "at the end of the run (after {} ops): {}", self.index, self.what),
         }
     }
 }
@@ -202,10 +198,10 @@ impl Runner<u8, u8, Vec<u32>, HasherChoice> {
     /// Runs `ops` against a fresh table with the given hasher and the default [`Config`] (the teardown order
     /// alternates with the parity of `ops.len()`); returns what the run exercised.
     pub fn run_with(hasher: HasherChoice, ops: &[Op]) -> Result<RunStats, Divergence> {
-        let teardown = if ops.len() % 2 == 0 {
-            Teardown::SnapshotsFirst
-        } else {
+        let teardown = if ops.len() % 2 == 1 {
             Teardown::TableFirst
+        } else {
+            Teardown::SnapshotsFirst
         };
         let config = Config {
             teardown,
@@ -215,12 +211,10 @@ impl Runner<u8, u8, Vec<u32>, HasherChoice> {
     }
 }
 
-fn sorted<'a, K: Ord, N: Ord, S>(
-    it: impl Iterator<Item = (&'a K, &'a N, &'a S)>,
-) -> Vec<(&'a K, &'a N, &'a S)>
+fn sorted<'a, K, N, S>(it: impl Iterator<Item = (&'a K, &'a N, &'a S)>) -> Vec<(&'a K, &'a N, &'a S)>
 where
-    K: 'a,
-    N: 'a,
+    K: Ord + 'a,
+    N: Ord + 'a,
     S: 'a,
 {
     let mut v: Vec<_> = it.collect();
@@ -247,18 +241,12 @@ fn compare_contents<'a, K: Ord + Debug + 'a, N: Ord + Debug + 'a, S: PartialEq +
             }
             (Some(&&(ak, an, as_)), Some(&((ek, en), es))) => match (ak, an).cmp(&(ek, en)) {
                 core::cmp::Ordering::Less => {
-                    return Err(format!(
-                        "unexpected entry ({ak:?}, {an:?}) = {as_:?} (or duplicate)"
-                    ))
+                    return Err(format!("unexpected entry ({ak:?}, {an:?}) = {as_:?} (or duplicate)"))
                 }
-                core::cmp::Ordering::Greater => {
-                    return Err(format!("missing entry ({ek:?}, {en:?}) = {es:?}"))
-                }
+                core::cmp::Ordering::Greater => return Err(format!("missing entry ({ek:?}, {en:?}) = {es:?}")),
                 core::cmp::Ordering::Equal => {
                     if as_ != es {
-                        return Err(format!(
-                            "entry ({ek:?}, {en:?}): expected {es:?}, got {as_:?}"
-                        ));
+                        return Err(format!("entry ({ek:?}, {en:?}): expected {es:?}, got {as_:?}"));
                     }
                     a.next();
                     e.next();
@@ -324,12 +312,7 @@ where
         }
     }
 
-    fn expect_eq<T: PartialEq + Debug>(
-        &self,
-        what: &str,
-        expected: T,
-        got: T,
-    ) -> Result<(), Divergence> {
+    fn expect_eq<T: PartialEq + Debug>(&self, what: &str, expected: T, got: T) -> Result<(), Divergence> {
         if expected == got {
             Ok(())
         } else {
@@ -372,11 +355,7 @@ where
             )?;
         }
         if read_only {
-            self.expect_eq(
-                "cow_stats after a read-only operation",
-                cow_before,
-                cow_after,
-            )?;
+            self.expect_eq("cow_stats after a read-only operation", cow_before, cow_after)?;
             self.expect_eq(
                 "retired_len after a read-only operation",
                 retired_before,
@@ -398,9 +377,7 @@ where
             }
             Op::PutAndGetOld { key, ns, value } => {
                 let (k, n) = (Self::key(key), Self::ns(ns));
-                let got = self
-                    .table
-                    .put_and_get_old(k.clone(), n.clone(), S::from_seed(value));
+                let got = self.table.put_and_get_old(k.clone(), n.clone(), S::from_seed(value));
                 let expected = self.model.put(k, n, S::from_seed(value));
                 self.expect_eq("put_and_get_old", expected, got)?;
             }
@@ -459,8 +436,7 @@ where
                 return Ok(true);
             }
             Op::Iterate => {
-                compare_contents(self.table.iter(), &self.model.live)
-                    .map_err(|e| self.fail(format!("iter: {e}")))?;
+                compare_contents(self.table.iter(), &self.model.live).map_err(|e| self.fail(format!("iter: {e}")))?;
                 return Ok(true);
             }
             Op::SizeOfNamespace { ns } => {
@@ -480,7 +456,8 @@ where
                     if explicit {
                         snap.release();
                         snap.release();
-                        if !snap.is_released() || snap.len() != 0 || snap.iter().next().is_some() {
+                        let len = snap.len();
+                        if !snap.is_released() || len != 0 || snap.iter().next().is_some() {
                             return Err(self.fail("a released snapshot still reports entries"));
                         }
                     }
@@ -491,17 +468,10 @@ where
                 // Every live snapshot is fully compared after every operation; this also reads through
                 // `IntoIterator` and `is_empty`.
                 let slot = Self::slot(slot);
-                if let (Some(snap), Some(frozen)) =
-                    (&self.snapshots[slot], &self.model.snapshots[slot])
-                {
-                    self.expect_eq(
-                        "snapshot is_empty",
-                        frozen.contents.is_empty(),
-                        snap.is_empty(),
-                    )?;
-                    compare_contents(snap.into_iter(), &frozen.contents).map_err(|e| {
-                        self.fail(format!("snapshot in slot {slot} (into_iter): {e}"))
-                    })?;
+                if let (Some(snap), Some(frozen)) = (&self.snapshots[slot], &self.model.snapshots[slot]) {
+                    self.expect_eq("snapshot is_empty", frozen.contents.is_empty(), snap.is_empty())?;
+                    compare_contents(snap.into_iter(), &frozen.contents)
+                        .map_err(|e| self.fail(format!("snapshot in slot {slot} (into_iter): {e}")))?;
                 }
                 return Ok(true);
             }
@@ -516,8 +486,7 @@ where
                 }
             }
             Op::Check => {
-                compare_contents(self.table.iter(), &self.model.live)
-                    .map_err(|e| self.fail(format!("iter: {e}")))?;
+                compare_contents(self.table.iter(), &self.model.live).map_err(|e| self.fail(format!("iter: {e}")))?;
                 return Ok(true);
             }
             Op::AdvanceVersion { back_off } => {
@@ -536,28 +505,15 @@ where
         drop(self.snapshots[slot].take());
         let expected = self.model.take_snapshot(slot);
         match (expected, self.table.snapshot()) {
-            (
-                SnapshotOutcome::Taken {
-                    version,
-                    renormalised,
-                },
-                Ok(snap),
-            ) => {
+            (SnapshotOutcome::Taken { version, renormalised }, Ok(snap)) => {
                 self.expect_eq("snapshot version", version, snap.version())?;
-                self.expect_eq(
-                    "snapshot taken_during_rehash",
-                    rehashing,
-                    snap.taken_during_rehash(),
-                )?;
+                self.expect_eq("snapshot taken_during_rehash", rehashing, snap.taken_during_rehash())?;
                 self.stats.snapshots += 1;
                 self.stats.snapshots_during_rehash += u64::from(rehashing);
                 self.stats.renormalisations += u64::from(renormalised);
                 self.snapshots[slot] = Some(snap);
             }
-            (
-                SnapshotOutcome::Exhausted { live },
-                Err(SnapshotError::VersionsExhausted { live: got }),
-            ) => {
+            (SnapshotOutcome::Exhausted { live }, Err(SnapshotError::VersionsExhausted { live: got })) => {
                 self.expect_eq("live snapshots reported by VersionsExhausted", live, got)?;
                 self.stats.exhausted += 1;
             }
@@ -579,9 +535,7 @@ where
         let (k, n) = (Self::key(key), Self::ns(ns));
         let before = self.model.get(&k, &n).cloned();
         let maybe_shared = match (&before, self.model.newest_live_snapshot()) {
-            (Some(state), Some(frozen)) => {
-                frozen.contents.get(&(k.clone(), n.clone())) == Some(state)
-            }
+            (Some(state), Some(frozen)) => frozen.contents.get(&(k.clone(), n.clone())) == Some(state),
             _ => false,
         };
         let mut seen = None;
@@ -606,9 +560,7 @@ where
         match (before, after) {
             (None, None) => {}
             (None, Some(s)) => {
-                return Err(self.fail(format!(
-                    "absent entry present after a panicking transform: {s:?}"
-                )))
+                return Err(self.fail(format!("absent entry present after a panicking transform: {s:?}")))
             }
             (Some(_), None) => {
                 self.model.remove(&k, &n);
@@ -628,8 +580,7 @@ where
     }
 
     fn new_table(&self) -> StateTable<K, N, S, H> {
-        let mut table =
-            StateTable::with_capacity_and_hasher(self.config.capacity, self.hasher.clone());
+        let mut table = StateTable::with_capacity_and_hasher(self.config.capacity, self.hasher.clone());
         table.set_version_limit_for_test(self.config.version_limit);
         table
     }
@@ -674,12 +625,8 @@ where
     ) -> Result<(), Divergence> {
         self.expect_eq("snapshot version", frozen.version, snap.version())?;
         self.expect_eq("snapshot len", frozen.contents.len(), snap.len())?;
-        compare_contents(snap.iter(), &frozen.contents).map_err(|e| {
-            self.fail(format!(
-                "snapshot in slot {slot} (version {}): {e}",
-                frozen.version
-            ))
-        })
+        compare_contents(snap.iter(), &frozen.contents)
+            .map_err(|e| self.fail(format!("snapshot in slot {slot} (version {}): {e}", frozen.version)))
     }
 
     /// Runs the invariant checker and compares the table's size, version and live-snapshot count, its contents
@@ -697,8 +644,7 @@ where
             self.table.live_snapshots(),
         )?;
         if self.config.compare_live_every_op {
-            compare_contents(self.table.iter(), &self.model.live)
-                .map_err(|e| self.fail(format!("live table: {e}")))?;
+            compare_contents(self.table.iter(), &self.model.live).map_err(|e| self.fail(format!("live table: {e}")))?;
         }
         for slot in 0..SLOTS {
             self.compare_snapshot(slot)?;
