@@ -9,6 +9,7 @@ use cow_state_table::sync::Primitives;
 use cow_state_table::{Snapshot, StateTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
+use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex};
 
 /// Key type of every model.
@@ -302,6 +303,12 @@ impl<H, P: Primitives> Held<H, P> {
 
 impl<H, P: Primitives> Drop for Held<H, P> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A check already failed: leak the snapshot rather than call into the scheduler while unwinding
+            // (loom and shuttle abort on a second panic), so the failure is reported, not a crash.
+            std::mem::forget(self.snap.take());
+            return;
+        }
         let version = self.version();
         self.tracker.unpin(version, &self.pins);
         drop(self.snap.take());
@@ -310,7 +317,8 @@ impl<H, P: Primitives> Drop for Held<H, P> {
 
 /// The writer: the real table plus the reference model it must agree with.
 pub struct Writer<H, P: Primitives> {
-    pub table: StateTable<K, Ns, Tracked, H, P>,
+    /// Dropped by `Drop for Writer`, except while unwinding from a failed check (then leaked, see `Held`).
+    pub table: ManuallyDrop<StateTable<K, Ns, Tracked, H, P>>,
     pub model: Model,
     pub tracker: Tracker,
     /// Record which states leave the table at which table version (for [`Writer::reclaim_and_check`]).
@@ -325,7 +333,7 @@ where
 {
     pub fn new(buckets: usize, hasher: H, tracker: &Tracker) -> Self {
         Writer {
-            table: StateTable::with_capacity_and_hasher(buckets, hasher),
+            table: ManuallyDrop::new(StateTable::with_capacity_and_hasher(buckets, hasher)),
             model: Model::new(),
             tracker: tracker.clone(),
             track_left: false,
@@ -474,6 +482,15 @@ where
         }
         for (k, n, v) in expected {
             assert_eq!(self.table.get(&k, &n).map(|s| s.value), Some(v));
+        }
+    }
+}
+
+impl<H, P: Primitives> Drop for Writer<H, P> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            // SAFETY: dropped once, here; the field is not used afterwards.
+            unsafe { ManuallyDrop::drop(&mut self.table) };
         }
     }
 }

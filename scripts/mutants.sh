@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Runs every planted protocol mutant (Cargo features `mutant-*`) against the loom models, the shuttle models and
+# the differential proptest suite, prints a mutant x suite table, and fails unless
+#   * the un-mutated suites pass, and
+#   * every mutant is caught by at least one suite.
+#
+# "caught" means the suite's tests failed (an assertion, a loom-reported race/leak/deadlock, a shuttle-reported
+# failure), or the test process was killed by a signal (use-after-free crashing it: shown as "caught (crash)"),
+# or it did not finish within the time limit (shown as "caught (timeout)"). A build error is a script error.
+#
+# Environment:
+#   MUTANTS            space-separated subset of mutants to run (default: all)
+#   COW_CASES          differential cases (default 300)
+#   SHUTTLE_ITERATIONS shuttle schedules per scheduler and scenario (default 1000 here)
+#   LOOM_MAX_PREEMPTIONS  loom preemption bound (default: the models' own, 3)
+#   SUITE_TIMEOUT      seconds per suite run (default 300)
+#   LOG_DIR            where each run's output is kept (default target/mutants/logs)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/mutants}"
+export COW_CASES="${COW_CASES:-300}"
+export SHUTTLE_ITERATIONS="${SHUTTLE_ITERATIONS:-1000}"
+# Faster builds: no debug info in this target dir (only rebuilds dependencies once).
+export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-0}"
+SUITE_TIMEOUT="${SUITE_TIMEOUT:-300}"
+LOG_DIR="${LOG_DIR:-$CARGO_TARGET_DIR/logs}"
+mkdir -p "$LOG_DIR"
+
+ALL_MUTANTS="mutant-relaxed-release mutant-skip-prefix-copy mutant-skip-state-copy mutant-free-too-early
+mutant-snapshot-skips-rehash-table mutant-chunk-in-place mutant-version-off-by-one mutant-rehash-relink"
+MUTANTS="${MUTANTS:-$ALL_MUTANTS}"
+SUITES="loom shuttle differential"
+
+have_differential=1
+if [[ ! -f tests/differential_proptest.rs ]]; then
+    have_differential=0
+    echo "note: tests/differential_proptest.rs not found; the differential column will read 'absent'" >&2
+fi
+
+features_for() { # $1 = mutant or "" for the baseline
+    echo "loom shuttle ${1:-}"
+}
+
+build() { # $1 = mutant or ""
+    local f log
+    f="$(features_for "$1")"
+    log="$LOG_DIR/build-${1:-baseline}.log"
+    local targets=(--test loom_models --test shuttle_models)
+    if [[ $have_differential == 1 ]]; then targets+=(--test differential_proptest); fi
+    if ! cargo test --release --features "$f" "${targets[@]}" --no-run >"$log" 2>&1; then
+        echo "error: build failed for '${1:-baseline}' (features: $f); see $log" >&2
+        tail -20 "$log" >&2
+        exit 2
+    fi
+}
+
+# Runs one suite; prints one of: pass, caught, caught (crash), caught (timeout), absent.
+run_suite() { # $1 = mutant or "", $2 = suite
+    local m="$1" suite="$2" f log test rc
+    f="$(features_for "$m")"
+    case "$suite" in
+        loom) test=loom_models ;;
+        shuttle) test=shuttle_models ;;
+        differential)
+            test=differential_proptest
+            if [[ $have_differential == 0 ]]; then echo absent; return; fi
+            ;;
+    esac
+    log="$LOG_DIR/${m:-baseline}-$suite.log"
+    set +e
+    timeout --kill-after=10 "$SUITE_TIMEOUT" \
+        cargo test --release --features "$f" --test "$test" >"$log" 2>&1
+    rc=$?
+    set -e
+    if [[ $rc == 0 ]]; then
+        echo pass
+    elif [[ $rc == 124 || $rc == 137 ]]; then
+        echo "caught (timeout)"
+    elif grep -qE "^error(\[E[0-9]+\])?:" "$log" && ! grep -q "Running " "$log"; then
+        echo "error: '$test' did not build for '${m:-baseline}'; see $log" >&2
+        echo error
+    elif grep -qE "signal: [0-9]+|SIGSEGV|SIGABRT|SIGILL|SIGBUS" "$log"; then
+        echo "caught (crash)"
+    elif grep -q "test result: FAILED" "$log"; then
+        # What reported it: the first panic message of the run.
+        local msg
+        msg="$(grep -A1 -m1 "panicked at" "$log" | tail -1)"
+        case "$msg" in
+            *"Causality violation"*) echo "caught (race)" ;;
+            *"freed while a live snapshot"* | *"reads freed state"*) echo "caught (early free)" ;;
+            *"does not read what the table held"*) echo "caught (snapshot)" ;;
+            *"invariant violated"* | *InvariantViolation*) echo "caught (invariant)" ;;
+            *leak* | *Leak*) echo "caught (leak)" ;;
+            *deadlock*) echo "caught (deadlock)" ;;
+            *) echo "caught (assert)" ;;
+        esac
+    else
+        echo "error: '$test' exited with $rc for '${m:-baseline}' without a test result; see $log" >&2
+        echo error
+    fi
+}
+
+start=$(date +%s)
+echo "== baseline (no mutant): building" >&2
+build ""
+for s in $SUITES; do
+    t0=$(date +%s)
+    r="$(run_suite "" "$s")"
+    if [[ "$r" == error ]]; then exit 2; fi
+    echo "   baseline $s: $r ($(( $(date +%s) - t0 ))s)" >&2
+    if [[ "$r" != pass && "$r" != absent ]]; then
+        echo "error: the un-mutated $s suite does not pass ($r); see $LOG_DIR/baseline-$s.log" >&2
+        exit 1
+    fi
+done
+
+declare -A result
+failed=0
+for m in $MUTANTS; do
+    t0=$(date +%s)
+    echo "== $m: building" >&2
+    build "$m"
+    any=0
+    for s in $SUITES; do
+        r="$(run_suite "$m" "$s")"
+        if [[ "$r" == error ]]; then exit 2; fi
+        case "$r" in
+            pass) result[$m,$s]="missed" ;;
+            *) result[$m,$s]="$r" ;;
+        esac
+        [[ "$r" == caught* ]] && any=1
+    done
+    if [[ $any == 0 ]]; then failed=1; fi
+    echo "   $m: loom=${result[$m,loom]} shuttle=${result[$m,shuttle]} differential=${result[$m,differential]} ($(( $(date +%s) - t0 ))s)" >&2
+done
+
+printf '\n| %-36s | %-20s | %-20s | %-20s |\n' mutant loom shuttle differential
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..38})" "$(printf -- '-%.0s' {1..22})" "$(printf -- '-%.0s' {1..22})" "$(printf -- '-%.0s' {1..22})"
+for m in $MUTANTS; do
+    printf '| %-36s | %-20s | %-20s | %-20s |\n' "$m" "${result[$m,loom]}" "${result[$m,shuttle]}" "${result[$m,differential]}"
+done
+echo
+echo "total: $(( $(date +%s) - start ))s (logs in $LOG_DIR)"
+
+if [[ $failed == 1 ]]; then
+    echo "FAIL: at least one mutant was caught by no suite" >&2
+    exit 1
+fi
+echo "OK: every mutant is caught by at least one suite"
