@@ -768,3 +768,135 @@ Proof.
       * apply (nonempty_after_rh st _ L1 (p ++ t :: s) L2 nd rh RO eq_refl); auto.
         destruct p; discriminate.
 Qed.
+
+(** ** snapshot, release, reclaim, renormalise *)
+
+Lemma snapshot_inv st kv :
+  inv st -> view_of (hp st) (live_dirs st) kv ->
+  inv (mkSt (hp st) (fresh st) (prim st) (reh st) (S (ver st))
+         (mkS (S (ver st)) (live_dirs st) kv :: snaps st) (retq st) (amap st)).
+Proof.
+  intros I [ls0 [D0 C0]]. destruct (inv_live st I) as [ls [LD [ND [LA [MO RO]]]]].
+  pose proof (dirv_det _ _ _ _ D0 LD) as ->.
+  constructor; simpl.
+  - apply (inv_fresh st I).
+  - exists ls. unfold live_ok, live_dirs, newdir in *; simpl. split; [auto|]. split; [auto|].
+    split; [|split; auto].
+    intros a J. destruct (LA a J) as [L1 [[o [Ho Lo]] N]]. split; auto. split; auto. exists o; split; auto.
+  - intros e a J. destruct (inv_retq st I e a J). split; lia.
+  - intros s [<-|J].
+    + split; [simpl; lia|]. exists ls. split; auto. split; auto.
+      intros a K. destruct (LA a K) as [_ [[o [Ho Lo]] N]]. split; [exists o; split; [auto|simpl; lia]|].
+      intros e Q. exfalso. apply N. apply in_map_iff. exists (e, a); auto.
+    + destruct (inv_snaps st I s J) as [Vs [ls' [D' [C' F']]]]. split; [simpl; lia|].
+      exists ls'. auto.
+Qed.
+
+Lemma release_inv st s1 s s2 :
+  inv st -> snaps st = s1 ++ s :: s2 ->
+  inv (mkSt (hp st) (fresh st) (prim st) (reh st) (ver st) (s1 ++ s2) (retq st) (amap st)).
+Proof.
+  intros I E. constructor; simpl.
+  - apply (inv_fresh st I).
+  - destruct (inv_live st I) as [ls LO]. exists ls. exact LO.
+  - apply (inv_retq st I).
+  - intros s' J. apply (inv_snaps st I). rewrite E. apply in_app_or in J as [J|J]; apply in_or_app; simpl; auto.
+Qed.
+
+Lemma existsb_in a l : existsb (Nat.eqb a) l = true <-> In a l.
+Proof.
+  rewrite existsb_exists. split.
+  - intros [x [I E]]. apply Nat.eqb_eq in E; subst; auto.
+  - intros I. exists a; split; auto. apply Nat.eqb_refl.
+Qed.
+
+Lemma existsb_notin a l : ~ In a l -> existsb (Nat.eqb a) l = false.
+Proof. intros N. destruct (existsb (Nat.eqb a) l) eqn:E; auto. apply existsb_in in E; contradiction. Qed.
+
+Lemma reclaim_inv R O st :
+  bounds_ok st R O -> inv st ->
+  inv (mkSt (free_all (hp st) (reclaimed O (retq st))) (fresh st) (prim st) (reh st) (ver st)
+         (snaps st) (kept O (retq st)) (amap st)).
+Proof.
+  intros [C RV] I.
+  set (h' := free_all (hp st) (reclaimed O (retq st))).
+  assert (Rq : forall a, In a (reclaimed O (retq st)) -> In a (map snd (retq st))).
+  { unfold reclaimed. intros a J. apply in_map_iff in J as [[e a'] [Ea J]]. simpl in Ea; subst.
+    apply filter_In in J as [J _]. apply in_map_iff. exists (e, a); auto. }
+  assert (Kp : forall e a, In (e, a) (kept O (retq st)) -> In (e, a) (retq st))
+    by (intros e a J; apply filter_In in J; tauto).
+  assert (Fr : forall a, ~ In a (map snd (retq st)) -> h' a = hp st a).
+  { intros a N. unfold h', free_all. rewrite existsb_notin; auto. }
+  destruct (inv_live st I) as [ls [LD [ND [LA [MO RO]]]]].
+  assert (FrL : forall a, In a (footprint (live_dirs st) ls) -> h' a = hp st a)
+    by (intros a J; apply Fr; apply LA in J; tauto).
+  constructor; simpl.
+  - intros a L. unfold h', free_all. destruct (existsb (Nat.eqb a) (reclaimed O (retq st))); auto. apply (inv_fresh st I); auto.
+  - exists ls. unfold live_ok, live_dirs, newdir in *; simpl. fold h'.
+    split; [apply dirv_frame with (hp st); auto|]. split; [auto|]. split; [|split].
+    + intros a J. destruct (LA a J) as [L1 [[o [Ho Lo]] N]]. split; auto. split.
+      * exists o; split; auto. rewrite FrL; auto.
+      * intros K. apply N. apply in_map_iff in K as [[e a'] [Ea K]]. simpl in Ea; subst.
+        apply in_map_iff. exists (e, a). split; auto.
+    + rewrite contents_frame with (h := hp st); auto.
+      intros a J. apply FrL. unfold footprint. apply in_or_app; auto.
+    + exact RO.
+  - intros e a J. apply (inv_retq st I), Kp; auto.
+  - intros s J. apply isolation with R O st; simpl; auto.
+    + apply (inv_snaps st I); auto.
+    + split; simpl.
+      * intros a o Ho Lo T. unfold h', free_all. destruct (existsb (Nat.eqb a) _) eqn:Ex; auto.
+        apply existsb_in in Ex. unfold reclaimed in Ex. apply in_map_iff in Ex as [[e a'] [Ea K]].
+        simpl in Ea; subst. apply filter_In in K as [K Lt]. simpl in Lt. apply Nat.ltb_lt in Lt.
+        specialize (T e K). lia.
+      * intros e a K. left; apply Kp; auto.
+Qed.
+
+Lemma chain_renorm h live dead hd l :
+  chain h hd l -> (forall a, In a l -> In a live) -> chain (renorm h live dead) hd l.
+Proof.
+  induction 1; intros L; [constructor|].
+  apply chain_cons with (mkN (key n) (val n) (next n) 0).
+  - unfold renorm. rewrite (proj2 (existsb_in a live)); [|apply L; simpl; auto]. rewrite H. auto.
+  - apply IHchain. intros; apply L; simpl; auto.
+Qed.
+
+Lemma dirv_renorm h live dead d ls :
+  dirv h d ls -> (forall a, In a (footprint d ls) -> In a live) -> dirv (renorm h live dead) d ls.
+Proof.
+  unfold footprint. induction 1; intros L; [constructor|].
+  apply dirv_cons with (mkC (head k) 0).
+  - unfold renorm. rewrite (proj2 (existsb_in c live)); [|apply L; simpl; auto]. rewrite H. auto.
+  - apply chain_renorm; auto. intros a J; apply L. simpl. right. apply in_or_app. right. apply in_or_app; auto.
+  - apply IHdirv. intros a J; apply L. simpl. right. apply in_app_or in J as [J|J]; apply in_or_app; auto.
+    right. apply in_or_app; auto.
+Qed.
+
+Lemma renormalise_inv st ls :
+  inv st -> snaps st = [] -> dirv (hp st) (live_dirs st) ls ->
+  inv (mkSt (renorm (hp st) (footprint (live_dirs st) ls) (map snd (retq st))) (fresh st)
+         (prim st) (reh st) 0 [] [] (amap st)).
+Proof.
+  intros I Es D0. destruct (inv_live st I) as [ls' [LD [ND [LA [MO RO]]]]].
+  pose proof (dirv_det _ _ _ _ D0 LD) as <-.
+  set (h' := renorm (hp st) (footprint (live_dirs st) ls) (map snd (retq st))).
+  assert (Ent : forall a, In a (footprint (live_dirs st) ls) -> entry h' a = entry (hp st) a).
+  { intros a J. unfold entry, h', renorm. rewrite (proj2 (existsb_in _ _) J).
+    destruct (hp st a) as [[n|k]|]; reflexivity. }
+  constructor; simpl.
+  - intros a L. unfold h', renorm.
+    destruct (existsb (Nat.eqb a) (footprint _ _)) eqn:E1.
+    + apply existsb_in in E1. apply LA in E1. lia.
+    + destruct (existsb (Nat.eqb a) (map snd (retq st))); auto. apply (inv_fresh st I); auto.
+  - exists ls. unfold live_ok, live_dirs, newdir in *; simpl. fold h'.
+    split; [apply dirv_renorm; auto|]. split; [auto|]. split; [|split].
+    + intros a J. destruct (LA a J) as [L1 [[o [Ho Lo]] N]]. split; auto. split; [|intros []].
+      exists (zero_ver o). unfold h', renorm. rewrite (proj2 (existsb_in _ _) J). rewrite Ho.
+      split; auto. destruct o; simpl; auto.
+    + unfold contents in *. replace (map (map (entry h')) ls) with (map (map (entry (hp st))) ls); auto.
+      apply map_ext_in. intros l J. apply map_ext_in. intros a K. symmetry. apply Ent.
+      unfold footprint. apply in_or_app. right. apply in_concat. eauto.
+    + intros nd rh Q. apply (RO nd rh Q).
+  - intros e a [].
+  - intros s [].
+Qed.
