@@ -697,3 +697,58 @@ where
         Ok(self.stats)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arbitrary::Unstructured;
+
+    /// Byte strings decode (as a fuzzer would feed them) into cases that run without divergence.
+    #[test]
+    fn arbitrary_cases_run_clean() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let rounds = if cfg!(miri) { 2 } else { 200 };
+        for round in 0..rounds {
+            let len = 64 + round * 16;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let mut u = Unstructured::new(&bytes);
+            let mut case = Case {
+                hasher: u.arbitrary().unwrap(),
+                teardown: u.arbitrary().unwrap(),
+                ops: Vec::new(),
+            };
+            while !u.is_empty() {
+                case.ops.push(u.arbitrary().unwrap());
+            }
+            if let Err(d) = case.run() {
+                panic!("{d}\n{case:?}");
+            }
+        }
+    }
+
+    /// A planted difference is reported with the operation that showed it.
+    #[test]
+    fn divergence_names_the_op() {
+        let mut runner = Runner::<u8, u8, u64, _>::new(HasherChoice::Deterministic);
+        runner
+            .apply(Op::Put {
+                key: 1,
+                ns: 0,
+                value: 5,
+            })
+            .unwrap();
+        // Change the table behind the model's back.
+        runner.table.put(1, 0, 6);
+        let d = runner.apply(Op::Get { key: 1, ns: 0 }).unwrap_err();
+        assert_eq!(d.index, 1);
+        assert_eq!(d.op, Some(Op::Get { key: 1, ns: 0 }));
+        assert!(d.what.contains("get"), "{d}");
+    }
+}
