@@ -12,6 +12,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Mutex;
 
 const KEY: usize = 0;
 const NS: usize = 1;
@@ -26,9 +27,12 @@ struct Counters {
 }
 
 impl Counters {
-    /// A fresh set of counters for the calling test thread (leaked: a few bytes per test).
+    /// A fresh set of counters for the calling test thread (leaked: a few bytes per test, kept reachable
+    /// from a static so that leak checkers such as Miri's do not report them).
     fn install() -> &'static Counters {
+        static ALL: Mutex<Vec<&'static Counters>> = Mutex::new(Vec::new());
         let c: &'static Counters = Box::leak(Box::default());
+        ALL.lock().unwrap_or_else(|e| e.into_inner()).push(c);
         CURRENT.with(|cur| cur.set(Some(c)));
         c
     }
