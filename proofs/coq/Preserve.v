@@ -900,3 +900,84 @@ Proof.
   - intros e a [].
   - intros s [].
 Qed.
+
+(** ** the incremental rehash: start, advance, finish *)
+
+Lemma footprint_app_perm A B LA LB :
+  Permutation (footprint (A ++ B) (LA ++ LB)) (footprint A LA ++ footprint B LB).
+Proof.
+  unfold footprint. rewrite concat_app. rewrite <- !app_assoc. apply Permutation_app_head.
+  rewrite !app_assoc. apply Permutation_app_tail. apply Permutation_app_comm.
+Qed.
+
+Lemma footprint_app_in A B LA LB x :
+  In x (footprint (A ++ B) (LA ++ LB)) <-> In x (footprint A LA) \/ In x (footprint B LB).
+Proof.
+  split; intros J.
+  - eapply Permutation_in in J; [|apply footprint_app_perm]. apply in_app_or; auto.
+  - eapply Permutation_in; [apply Permutation_sym, footprint_app_perm|]. apply in_or_app; auto.
+Qed.
+
+Lemma dirv_fresh_chunks h f n V :
+  (forall x, f <= x < f + n -> h x = Some (OChunk (mkC None V))) ->
+  dirv h (seq f n) (repeat [] n).
+Proof.
+  revert f. induction n; intros f H; simpl; [constructor|].
+  apply dirv_cons with (mkC None V); [apply H; lia|constructor|]. apply IHn. intros; apply H; lia.
+Qed.
+
+Lemma concat_repeat_nil n : concat (repeat (@nil nat) n) = [].
+Proof. induction n; simpl; auto. Qed.
+
+Lemma contents_repeat h n : contents h (repeat [] n) = [].
+Proof. induction n; simpl; auto. Qed.
+
+Lemma rehash_start_inv R O st :
+  bounds_ok st R O -> inv st -> reh st = None ->
+  inv (mkSt (alloc_chunks (hp st) (fresh st) (2 * length (prim st)) (ver st))
+         (fresh st + 2 * length (prim st)) (prim st)
+         (Some (seq (fresh st) (2 * length (prim st)), 0)) (ver st) (snaps st) (retq st) (amap st)).
+Proof.
+  intros [C RV] I Rn. set (n := 2 * length (prim st)). set (f := fresh st).
+  set (h' := alloc_chunks (hp st) f n (ver st)).
+  assert (Hf : forall x, f <= x -> hp st x = None) by (apply (inv_fresh st I)).
+  assert (Old : forall x, x < f -> h' x = hp st x).
+  { intros x L. unfold h', alloc_chunks. destruct (f <=? x) eqn:E; simpl; auto.
+    apply Nat.leb_le in E; lia. }
+  assert (New : forall x, f <= x < f + n -> h' x = Some (OChunk (mkC None (ver st)))).
+  { intros x L. unfold h', alloc_chunks. rewrite (proj2 (Nat.leb_le _ _)), (proj2 (Nat.ltb_lt _ _)); auto; lia. }
+  destruct (inv_live st I) as [ls [LD [ND [LA [MO RO]]]]].
+  unfold live_dirs, newdir in LD, ND, LA. rewrite Rn, app_nil_r in LD, ND, LA.
+  assert (QL : forall a, In a (map snd (retq st)) -> a < f).
+  { intros a J. apply in_map_iff in J as [[e a'] [Ea J]]. simpl in Ea; subst. apply (inv_retq st I) in J. lia. }
+  constructor; simpl.
+  - intros a L. unfold h', alloc_chunks. rewrite (proj2 (Nat.ltb_ge _ _)); [|lia].
+    rewrite andb_false_r. apply Hf. lia.
+  - exists (ls ++ repeat [] n). unfold live_ok, live_dirs, newdir; simpl. fold f h'.
+    assert (FI : forall a, In a (footprint (prim st) ls) -> a < f) by (intros a J; apply LA in J; lia).
+    assert (FS : forall a, In a (footprint (seq f n) (repeat [] n)) -> f <= a < f + n).
+    { unfold footprint. intros a J. rewrite concat_repeat_nil, app_nil_r in J. apply in_seq in J. lia. }
+    split; [|split; [|split; [|split]]].
+    + apply dirv_app2.
+      * apply dirv_frame with (hp st); [auto|]. intros a J. apply Old, FI; auto.
+      * apply dirv_fresh_chunks with (ver st); auto.
+    + eapply Permutation_NoDup; [apply Permutation_sym, footprint_app_perm|].
+      apply NoDup_app_iff. split; auto. split.
+      * unfold footprint. rewrite concat_repeat_nil, app_nil_r. apply seq_NoDup.
+      * intros x J K. apply FI in J. apply FS in K. lia.
+    + intros a J. apply footprint_app_in in J as [J|J].
+      * destruct (LA a J) as [L [[o [Ho Lo]] N]]. split; [lia|]. split; auto. exists o. rewrite Old; auto.
+      * apply FS in J. split; [lia|]. split.
+        -- exists (OChunk (mkC None (ver st))). rewrite New; auto.
+        -- intros K. apply QL in K. lia.
+    + rewrite contents_app, contents_repeat, app_nil_r.
+      rewrite contents_frame with (h := hp st); auto. intros a J. apply Old, FI. unfold footprint.
+      apply in_or_app; auto.
+    + intros nd rh Q. inversion Q; subst. split; [lia|]. intros i Li. lia.
+  - intros e a J. destruct (inv_retq st I e a J). split; lia.
+  - intros s J. apply isolation with R O st; simpl; auto.
+    + apply (inv_snaps st I); auto.
+    + apply frame_of_keeps with []; simpl; [|rewrite app_nil_r; auto].
+      intros a o Ho Lo. rewrite Old; auto. destruct (le_lt_dec f a) as [L|L]; auto.
+      rewrite Hf in Ho; auto. discriminate.
+Qed.
