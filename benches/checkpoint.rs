@@ -49,24 +49,44 @@ fn v1() -> WriteOptions {
     }
 }
 
-/// Best of a few direct timings.
-fn time<R>(mut f: impl FnMut() -> R) -> Duration {
-    (0..3)
-        .map(|_| {
-            let start = Instant::now();
-            black_box(f());
-            start.elapsed()
-        })
-        .min()
-        .expect("three runs")
+/// On-CPU time of the current thread (Linux `/proc/thread-self/schedstat`), which leaves out the time spent
+/// waiting for a CPU on a loaded machine.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok().map(Duration::from_nanos)
 }
 
-fn report(what: &str, bytes: usize, n: usize, d: Duration) {
+/// Best of three direct timings: wall-clock and, where available, on-CPU time.
+fn time<R>(mut f: impl FnMut() -> R) -> (Duration, Option<Duration>) {
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let (cpu, start) = (thread_cpu(), Instant::now());
+            black_box(f());
+            let wall = start.elapsed();
+            (wall, cpu.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a)))
+        })
+        .collect();
+    let wall = runs.iter().map(|r| r.0).min().expect("three runs");
+    let cpu = runs.iter().filter_map(|r| r.1).min();
+    (wall, cpu)
+}
+
+fn report(what: &str, bytes: usize, n: usize, (wall, cpu): (Duration, Option<Duration>)) {
+    let rate = |d: Duration| {
+        if bytes == 0 {
+            "        -".to_string()
+        } else {
+            format!("{:>9.1}", bytes as f64 / d.as_secs_f64() / 1e6)
+        }
+    };
+    let per = |d: Duration| d.as_nanos() as f64 / n as f64;
+    let cpu = cpu.map_or(String::new(), |c| {
+        format!(" | on-CPU {} MB/s {:>7.1} ns/entry", rate(c), per(c))
+    });
     println!(
-        "{what:<44} {:>8.1} MB/s {:>8.1} ns/entry ({} bytes, {:.1} bytes/entry)",
-        bytes as f64 / d.as_secs_f64() / 1e6,
-        d.as_nanos() as f64 / n as f64,
-        bytes,
+        "{what:<48} wall {} MB/s {:>7.1} ns/entry{cpu} | {:.1} bytes/entry",
+        rate(wall),
+        per(wall),
         bytes as f64 / n as f64
     );
 }
