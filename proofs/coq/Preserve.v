@@ -981,3 +981,33 @@ Proof.
       intros a o Ho Lo. rewrite Old; auto. destruct (le_lt_dec f a) as [L|L]; auto.
       rewrite Hf in Ho; auto. discriminate.
 Qed.
+
+Lemma dirv_nth h d ls i c : dirv h d ls -> nth_error d i = Some c ->
+  exists k, h c = Some (OChunk k) /\ chain h (head k) (nth i ls []).
+Proof.
+  intros D. revert i. induction D; intros i E; destruct i; simpl in E; try discriminate.
+  - inversion E; subst. simpl. eauto.
+  - simpl. apply IHD; auto.
+Qed.
+
+Lemma rehash_advance_inv st nd rh c kc :
+  inv st -> reh st = Some (nd, rh) -> nth_error (prim st) rh = Some c -> hp st c = Some (OChunk kc) ->
+  head kc = None ->
+  inv (mkSt (hp st) (fresh st) (prim st) (Some (nd, S rh)) (ver st) (snaps st) (retq st) (amap st)).
+Proof.
+  intros I Rh Nc Hc Hd. destruct (inv_live st I) as [ls [LD [ND [LA [MO RO]]]]].
+  assert (Ld : live_dirs (mkSt (hp st) (fresh st) (prim st) (Some (nd, S rh)) (ver st) (snaps st) (retq st)
+                 (amap st)) = live_dirs st) by (unfold live_dirs, newdir; rewrite Rh; auto).
+  constructor; simpl.
+  - apply (inv_fresh st I).
+  - exists ls. unfold live_ok. rewrite Ld. simpl. split; [auto|]. split; [auto|]. split; [auto|]. split; [auto|].
+    intros nd' rh' Q. inversion Q; subst nd' rh'. simpl.
+    destruct (RO nd rh Rh) as [Lr Z].
+    assert (Lt : rh < length (prim st)) by (apply nth_error_Some; congruence).
+    split; [lia|]. intros i Li. destruct (Nat.eq_dec i rh) as [->|Ne]; [|apply Z; lia].
+    unfold live_dirs, newdir in LD. rewrite Rh in LD. apply dirv_app in LD as [Lp [Ln [-> [Dp [_ Len]]]]].
+    destruct (dirv_nth _ _ _ _ _ Dp Nc) as [k [Hk Ck]]. rewrite Hc in Hk. inversion Hk; subst k.
+    rewrite Hd in Ck. inversion Ck as [E|]. rewrite app_nth1; [|lia]. auto.
+  - apply (inv_retq st I).
+  - intros s J. destruct (inv_snaps st I s J) as [Vs R']. split; auto.
+Qed.
