@@ -1011,3 +1011,60 @@ Proof.
   - apply (inv_retq st I).
   - intros s J. destruct (inv_snaps st I s J) as [Vs R']. split; auto.
 Qed.
+
+Lemma concat_all_nil (L : list (list nat)) : (forall i, i < length L -> nth i L [] = []) -> concat L = [].
+Proof.
+  induction L as [|l L IH]; simpl; intros H; auto.
+  rewrite (H 0); [|lia]. simpl. apply IH. intros i Li. apply (H (S i)). lia.
+Qed.
+
+Lemma rehash_finish_inv R O st nd rh :
+  bounds_ok st R O -> inv st -> reh st = Some (nd, rh) -> rh = length (prim st) ->
+  inv (mkSt (free_private R (hp st) (prim st)) (fresh st) nd None (ver st) (snaps st)
+         (retq st ++ tag (ver st) (shared_chunks R (hp st) (prim st))) (amap st)).
+Proof.
+  intros [C RV] I Rh Lr. destruct (inv_live st I) as [ls [LD [ND [LA [MO RO]]]]].
+  set (h' := free_private R (hp st) (prim st)).
+  unfold live_dirs, newdir in LD, ND, LA. rewrite Rh in LD, ND, LA.
+  destruct (RO nd rh Rh) as [_ Z].
+  apply dirv_app in LD as [Lp [Ln [-> [Dp [Dn Len]]]]].
+  assert (Cp : concat Lp = []).
+  { apply concat_all_nil. intros i Li. specialize (Z i ltac:(lia)). rewrite app_nth1 in Z; auto. }
+  assert (ND2 := ND). eapply Permutation_NoDup in ND2; [|apply footprint_app_perm].
+  apply NoDup_app_iff in ND2 as [_ [NDn Dj]].
+  assert (Inp : forall a, In a (prim st) -> In a (footprint (prim st ++ nd) (Lp ++ Ln)))
+    by (intros a J; apply footprint_app_in; left; apply in_or_app; auto).
+  assert (Inn : forall a, In a (footprint nd Ln) -> In a (footprint (prim st ++ nd) (Lp ++ Ln)))
+    by (intros a J; apply footprint_app_in; auto).
+  assert (Npn : forall a, In a (footprint nd Ln) -> ~ In a (prim st)).
+  { intros a J K. apply (Dj a); auto. unfold footprint. apply in_or_app; auto. }
+  assert (Fr : forall a, ~ In a (prim st) -> h' a = hp st a)
+    by (intros a N; unfold h', free_private; rewrite existsb_notin; auto).
+  assert (Sc : forall a, In a (shared_chunks R (hp st) (prim st)) -> In a (prim st))
+    by (intros a J; apply filter_In in J; tauto).
+  constructor; simpl.
+  - intros a L. unfold h', free_private. destruct (existsb (Nat.eqb a) (prim st)).
+    + rewrite (inv_fresh st I a L). auto.
+    + apply (inv_fresh st I a L).
+  - exists Ln. unfold live_ok, live_dirs, newdir; simpl. rewrite app_nil_r. fold h'.
+    split; [apply dirv_frame with (hp st); auto; intros a J; apply Fr, Npn; auto|].
+    split; [auto|]. split; [|split].
+    + intros a J. destruct (LA a (Inn a J)) as [L [[o [Ho Lo]] N]]. split; auto. split.
+      * exists o. rewrite Fr; auto.
+      * intros K. rewrite map_app in K. apply in_app_or in K as [K|K]; [contradiction|].
+        unfold tag in K. rewrite map_map in K. simpl in K. rewrite map_id in K. apply Sc in K. apply (Npn a J K).
+    + rewrite contents_frame with (h := hp st).
+      * rewrite contents_app in MO. unfold contents at 1 in MO.
+        replace (concat (map (map (entry (hp st))) Lp)) with (@nil (nat * nat)) in MO; auto.
+        clear -Cp. induction Lp; simpl in *; auto. apply app_eq_nil in Cp as [-> Cp]. simpl. auto.
+      * intros a J. apply Fr, Npn. unfold footprint. apply in_or_app; auto.
+    + intros nd' rh' Q; discriminate.
+  - intros e a J. apply in_app_or in J as [J|J].
+    + destruct (inv_retq st I e a J). split; lia.
+    + apply in_tag in J as [-> J]. split; [lia|]. apply Sc, Inp, LA in J. lia.
+  - intros s J. apply isolation with R O st; simpl; auto.
+    + apply (inv_snaps st I); auto.
+    + apply frame_of_keeps with (shared_chunks R (hp st) (prim st)); simpl; auto.
+      intros a o Ho Lo. unfold h', free_private. destruct (existsb _ _); auto. rewrite Ho.
+      unfold shared. rewrite (proj2 (Nat.ltb_lt _ _) Lo). auto.
+Qed.
