@@ -104,7 +104,7 @@ Lemma edit_live (h h' : heap) f f' V (q : list (nat * nat)) rr X D1 c D2 L1 l L2
   (forall x, In x X -> x < f /\ ~ In x (footprint (D1 ++ c :: D2) (L1 ++ l :: L2)) /\ ~ In x (map snd q)) ->
   (forall x, In x (c1 :: l') -> In x (c :: l) \/ In x X \/ f <= x < f') ->
   vbound h' V (c1 :: l') ->
-  (forall x, In x rr -> In x (c :: l) /\ ~ In x (c1 :: l')) ->
+  (forall x, In x rr -> (In x (c :: l) \/ In x X) /\ ~ In x (c1 :: l')) ->
   f <= f' ->
   dirv h' (D1 ++ c1 :: D2) (L1 ++ l' :: L2) /\
   NoDup (footprint (D1 ++ c1 :: D2) (L1 ++ l' :: L2)) /\
@@ -137,6 +137,8 @@ Proof.
         apply Qf in J; lia.
       * apply Rr in J as [_ J]; contradiction.
     + rewrite E; auto. destruct (A a (Rest a I)) as [La [Vo Nq]]. split; [lia|]. split; auto.
-      intros J. apply Qtag in J as [J|J]; [contradiction|]. apply Rr in J as [J _]. apply (Dj a J I).
+      intros J. apply Qtag in J as [J|J]; [contradiction|]. apply Rr in J as [[J|J] _].
+      * apply (Dj a J I).
+      * apply HX in J as [_ [J _]]. apply J, Rest, I.
   - rewrite !contents_app. rewrite C1. f_equal. unfold contents; simpl; fold (contents h' L2). rewrite C2. auto.
 Qed.

@@ -179,8 +179,10 @@ Proof.
                                          /\ ~ In x (map snd (retq st))) by (intros x []).
   assert (M' : forall x, In x (c1 :: l') -> In x (c :: l) \/ In x [] \/ fresh st <= x < f')
     by (intros x J; destruct (M x J); auto).
+  assert (Rr' : forall x, In x rr -> (In x (c :: l) \/ In x []) /\ ~ In x (c1 :: l'))
+    by (intros x J; destruct (Rr x J); auto).
   destruct (edit_live (hp st) h' (fresh st) f' (ver st) (retq st) rr [] D1 c D2 L1 l L2 c1 l'
-              ND LA DL1 DL2 Qf Rest' Ch ND' NX M' Vb Rr Lf) as [D' [ND'' [LA' Ct]]].
+              ND LA DL1 DL2 Qf Rest' Ch ND' NX M' Vb Rr' Lf) as [D' [ND'' [LA' Ct]]].
   constructor.
   - rewrite Ef, Eh; auto.
   - exists (L1 ++ l' :: L2). unfold live_ok. rewrite Ld', Eh, Ef, Eq, Ev.
