@@ -48,7 +48,8 @@ impl<E: TypeSerializer> TypeSerializer for ListSerializer<E> {
 
 /// An `Option<T>` as a tag byte (0 = `None`, 1 = `Some`) followed by the value if present.
 ///
-/// Flink: `NullableSerializer` (with a boolean null flag, without padding).
+/// Flink: `NullableSerializer`, which writes the opposite flag (`true` = null) and may pad nulls; this encoding
+/// follows Rust's (and bincode's) tag order instead.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct OptionSerializer<E>(pub E);
 

@@ -62,13 +62,13 @@ fixed_width!(
     U64Serializer, u64, "u64"
 );
 fixed_width!(
-    /// `f32` as its IEEE 754 bits, 4 bytes big-endian (Flink `FloatSerializer`, which writes
-    /// `floatToRawIntBits`).
+    /// `f32` as its raw IEEE 754 bits, 4 bytes big-endian (Flink `FloatSerializer`, whose `writeFloat` uses
+    /// `floatToIntBits` and so maps every NaN to `0x7fc00000`; here NaN payloads are kept).
     F32Serializer, f32, "f32"
 );
 fixed_width!(
-    /// `f64` as its IEEE 754 bits, 8 bytes big-endian (Flink `DoubleSerializer`, which writes
-    /// `doubleToRawLongBits`).
+    /// `f64` as its raw IEEE 754 bits, 8 bytes big-endian (Flink `DoubleSerializer`, whose `writeDouble` uses
+    /// `doubleToLongBits` and so maps every NaN to `0x7ff8000000000000`; here NaN payloads are kept).
     F64Serializer, f64, "f64"
 );
 
