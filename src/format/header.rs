@@ -136,12 +136,11 @@ impl Header {
         let start = input.read_u32().map_err(t)?;
         let count_at = input.offset();
         let count = input.read_u32().map_err(t)?;
-        let mut ids = Vec::with_capacity(3);
-        for _ in 0..3 {
+        let mut read_identity = || -> Result<(u64, &[u8]), FormatError> {
             let len = input.read_u16().map_err(t)?;
-            let at = input.offset();
-            ids.push((at, input.read_bytes(usize::from(len)).map_err(t)?));
-        }
+            Ok((input.offset(), input.read_bytes(usize::from(len)).map_err(t)?))
+        };
+        let ids = [read_identity()?, read_identity()?, read_identity()?];
         // The table is read only once its length is known to fit in the input.
         if count > UPPER_BOUND_MAX_PARALLELISM {
             return Err(invalid(
@@ -167,15 +166,15 @@ impl Header {
         let range = KeyGroupRange::with_len(start, count).map_err(|e| invalid(16, format!("key-group range: {e}")))?;
         let context =
             KeyGroupContext::new(max_parallelism, range).map_err(|e| invalid(12, format!("key-group context: {e}")))?;
-        let mut names = ids.into_iter().map(|(at, raw)| {
+        let [key, namespace, state] = ids.map(|(at, raw)| {
             String::from_utf8(raw.to_vec()).map_err(|_| invalid(at, "serializer identity is not UTF-8".to_string()))
         });
         let header = Header {
             body_format,
             context,
-            key_serializer: names.next().expect("three identities")?,
-            namespace_serializer: names.next().expect("three identities")?,
-            state_serializer: names.next().expect("three identities")?,
+            key_serializer: key?,
+            namespace_serializer: namespace?,
+            state_serializer: state?,
         };
         let blocks = decode_blocks(bytes.len() as u64, range, table, table_at, input.offset())?;
         Ok((header, blocks))
