@@ -1070,3 +1070,36 @@ Proof.
       intros a o Ho Lo. unfold h', free_private. destruct (existsb _ _); auto. rewrite Ho.
       unfold shared. rewrite (proj2 (Nat.ltb_lt _ _) Lo). auto.
 Qed.
+
+(** ** the incremental rehash: migrating the head of old bucket rh *)
+
+Lemma migrate_ok R V h f t n nh h' f' r mv :
+  migrate R V h f t n nh = (h', f', r, mv) -> R <= V -> (forall x, f <= x -> h x = None) ->
+  h t = Some (ONode n) -> t < f -> nver n <= V ->
+  f <= f' /\ (forall x, x < f -> x <> t -> h' x = h x) /\ (forall x, f' <= x -> h' x = None) /\
+  keeps R h h' /\ h' mv = Some (ONode (mkN (key n) (val n) nh (if Nat.eqb mv t then nver n else V))) /\
+  ((mv = t /\ r = [] /\ f' = f) \/ (mv = f /\ f' = S f /\ r = [t] /\ shared R (nver n) = true)) /\
+  (mv = t -> nver n <= V).
+Proof.
+  intros E RV Hf Ht Lt Vn. unfold migrate in E.
+  destruct (opt_eqb (next n) nh) eqn:Q.
+  - inversion E; subst; clear E. rewrite Nat.eqb_refl.
+    assert (Nx : next n = nh).
+    { destruct (next n), nh; simpl in Q; try discriminate; auto. apply Nat.eqb_eq in Q; subst; auto. }
+    split; [lia|]. split; [auto|]. split; [auto|]. split; [apply keeps_refl|]. split.
+    + rewrite Ht, <- Nx. destruct n; auto.
+    + split; auto.
+  - destruct (shared R (nver n)) eqn:Sh; inversion E; subst h' f' r mv; clear E.
+    + assert (Hff : h f = None) by (apply Hf; lia).
+      split; [lia|]. split; [intros x L N; upd_tac; [lia|auto]|].
+      split; [intros x L; upd_tac; [lia|apply Hf; lia]|].
+      split; [apply upd_fresh_keeps; auto|].
+      split; [unfold upd; rewrite Nat.eqb_refl; destruct (Nat.eqb_spec f t); [lia|auto]|].
+      split; [right; auto|]. intros E2; lia.
+    + split; [lia|]. split; [intros x L N; upd_tac; [contradiction|auto]|].
+      split; [intros x L; upd_tac; [lia|auto]|].
+      split; [apply keeps_upd; intros o Ho; rewrite Ht in Ho; inversion Ho; subst; simpl;
+              unfold shared in Sh; apply Nat.ltb_ge in Sh; lia|].
+      split; [unfold upd; rewrite Nat.eqb_refl; auto|].
+      split; [left; auto|]. auto.
+Qed.
