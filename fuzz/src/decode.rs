@@ -7,6 +7,12 @@
 //!
 //! The body is decoded with every serializer set below whose identities the header names; the seeds and the
 //! dictionary carry those identities.
+//!
+//! Input layout: one mode byte, then the checkpoint. The header and every body carry a CRC32C, which random
+//! mutations almost never keep valid; so the mode byte can ask for the layout to be repaired before parsing
+//! (bit 0: recompute the header checksum; bit 1: recompute each body checksum; bit 2: rewrite the body offsets
+//! so they tile the input, the last body taking the rest) — the decoder behind the checksums is then reached.
+//! With mode 0 the bytes go to the reader untouched.
 
 use cow_state_table::format::{write_checkpoint, BodyFormat, Checkpoint, EntryOrder, WriteOptions};
 use cow_state_table::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupRange};
@@ -42,8 +48,79 @@ pub fn bytes_serializers(
     Serializers::new(BytesSerializer, U16Serializer, ListSerializer(OptionSerializer(BoolSerializer)))
 }
 
-/// Runs every check on `data`.
+/// Repair bits of the mode byte.
+pub const FIX_HEADER_CRC: u8 = 1;
+/// See [`FIX_HEADER_CRC`].
+pub const FIX_BODY_CRCS: u8 = 2;
+/// See [`FIX_HEADER_CRC`].
+pub const FIX_OFFSETS: u8 = 4;
+
+fn be_u32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn be_u64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// Repairs the checksums and offsets of `bytes` as `mode` asks (docs/FORMAT.md §2 layout); does nothing where
+/// the layout cannot be followed (too short, too many key groups).
+pub fn repair(mode: u8, bytes: &mut [u8]) {
+    if mode & (FIX_HEADER_CRC | FIX_BODY_CRCS | FIX_OFFSETS) == 0 {
+        return;
+    }
+    let Some(n) = be_u32(bytes, 20) else { return };
+    if n > 32768 {
+        return;
+    }
+    let mut at = 24usize;
+    for _ in 0..3 {
+        let Some(len) = bytes.get(at..at + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else {
+            return;
+        };
+        at += 2 + len;
+    }
+    let table = at;
+    let crc_at = table + 20 * n as usize;
+    if crc_at + 4 > bytes.len() {
+        return;
+    }
+    let end = bytes.len() as u64;
+    let mut running = crc_at as u64 + 4;
+    for i in 0..n as usize {
+        let e = table + 20 * i;
+        if mode & FIX_OFFSETS != 0 {
+            let length = if i + 1 == n as usize {
+                end - running
+            } else {
+                be_u64(bytes, e + 8).unwrap_or(0).min(end - running)
+            };
+            bytes[e..e + 8].copy_from_slice(&running.to_be_bytes());
+            bytes[e + 8..e + 16].copy_from_slice(&length.to_be_bytes());
+        }
+        let (Some(offset), Some(length)) = (be_u64(bytes, e), be_u64(bytes, e + 8)) else { return };
+        if mode & FIX_BODY_CRCS != 0 && offset <= end && length <= end - offset {
+            let crc = crc32c::crc32c(&bytes[offset as usize..(offset + length) as usize]);
+            bytes[e + 16..e + 20].copy_from_slice(&crc.to_be_bytes());
+        }
+        running = offset.saturating_add(length).min(end);
+    }
+    if mode & FIX_HEADER_CRC != 0 {
+        let crc = crc32c::crc32c(&bytes[..crc_at]);
+        bytes[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+/// The fuzz target's body: a mode byte, then the checkpoint (see the module documentation).
 pub fn fuzz(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let mut bytes = rest.to_vec();
+    repair(mode, &mut bytes);
+    check(&bytes);
+}
+
+/// Runs every check on the checkpoint `data`.
+pub fn check(data: &[u8]) {
     let Ok(checkpoint) = Checkpoint::parse(data) else {
         return;
     };

@@ -8,6 +8,7 @@
 //! * [`schedules`] — a writer and two snapshot threads under shuttle, the interleaving chosen by the input.
 
 pub mod decode;
+pub mod encode;
 pub mod roundtrip;
 pub mod schedules;
 pub mod table_ops;
