@@ -13,10 +13,7 @@ use std::cell::RefCell;
 use std::time::Instant;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Cases per test: half of `COW_CASES` (at least one).
@@ -47,8 +44,7 @@ where
     let total = RefCell::new(RunStats::default());
     let mut runner = TestRunner::new(config());
     let result = runner.run(&strategy, |(hasher, ops)| {
-        let stats =
-            Runner::run_with(hasher, &ops).map_err(|d| TestCaseError::fail(d.to_string()))?;
+        let stats = Runner::run_with(hasher, &ops).map_err(|d| TestCaseError::fail(d.to_string()))?;
         total.borrow_mut().merge(&stats);
         Ok(())
     });
@@ -76,24 +72,18 @@ where
             "{name}: no snapshot taken during a rehash"
         );
         assert!(total.node_copies > 0, "{name}: no node copied");
-        assert!(
-            total.panics_removed > 0,
-            "{name}: no private entry removed by a panic"
-        );
+        assert!(total.panics_removed > 0, "{name}: no private entry removed by a panic");
     }
 }
 
 #[test]
 fn differential_deterministic_hasher() {
-    check(
-        "deterministic",
-        (Just(HasherChoice::Deterministic), ops(max_ops())),
-    );
+    check("deterministic", (Just(HasherChoice::Deterministic), ops(max_ops())));
 }
 
 #[test]
 fn differential_colliding_hasher() {
-    let hasher = prop::sample::select(&HasherChoice::COLLIDING_MASKS[..])
-        .prop_map(|mask| HasherChoice::Colliding { mask });
+    let hasher =
+        prop::sample::select(&HasherChoice::COLLIDING_MASKS[..]).prop_map(|mask| HasherChoice::Colliding { mask });
     check("colliding", (hasher, ops(max_ops())));
 }
