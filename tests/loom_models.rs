@@ -116,8 +116,8 @@ fn release_then_in_place_write() {
             s.release();
         });
         let before = w.table.cow_stats();
-        w.put(1, 0, 11); // tail: state, `next` of the prefix and the bucket head, in place or copied
         w.add(2, 0, 1); // head: `get_mut` hands out the state in place or a copy
+        w.put(1, 0, 11); // tail: state, `next` of the prefix and the bucket head, in place or copied
         let after = w.table.cow_stats();
         if after.node_copies == before.node_copies && after.chunk_copies == before.chunk_copies {
             IN_PLACE.fetch_add(1, Relaxed);

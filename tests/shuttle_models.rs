@@ -319,14 +319,17 @@ fn iterations() -> usize {
         .unwrap_or(DEFAULT_ITERATIONS)
 }
 
-fn random_and_pct(f: fn(), iterations: usize) {
+/// Runs scenario `name` under the random scheduler and under PCT. The scenario's name is printed first: a
+/// failing test's captured output then says which scenario to pass to `replay`.
+fn random_and_pct(name: &str, iterations: usize) {
+    let f = scenario(name);
+    println!("scenario: {name} (replay with SHUTTLE_SCENARIO={name})");
     let start = std::time::Instant::now();
     shuttle::check_random(f, iterations);
     shuttle::check_pct(f, iterations, PCT_DEPTH);
     println!(
-        "{} random + {} PCT schedules in {:.1?}; snapshots so far in this binary: {} ({} mid-rehash)",
-        iterations,
-        iterations,
+        "{name}: {iterations} random + {iterations} PCT schedules in {:.1?}; snapshots so far in this binary: {} \
+         ({} mid-rehash)",
         start.elapsed(),
         SNAPSHOTS.load(Relaxed),
         MID_REHASH.load(Relaxed)
@@ -335,59 +338,59 @@ fn random_and_pct(f: fn(), iterations: usize) {
 
 #[test]
 fn chain_writes_race_snapshot_readers() {
-    random_and_pct(chain, iterations());
+    random_and_pct("chain", iterations());
 }
 
 #[test]
 fn snapshots_released_in_any_order() {
-    random_and_pct(release_order, iterations());
+    random_and_pct("release_order", iterations());
 }
 
 #[test]
 fn snapshots_mid_rehash() {
-    random_and_pct(rehash, iterations() / 2);
-    random_and_pct(rehash_chains, iterations() - iterations() / 2);
+    random_and_pct("rehash", iterations() / 2);
+    random_and_pct("rehash_chains", iterations() - iterations() / 2);
 }
 
 #[test]
 fn table_dropped_while_snapshots_are_read() {
-    random_and_pct(drop_table, iterations());
+    random_and_pct("drop_table", iterations());
 }
 
 #[test]
 fn reclamation_races_release() {
-    random_and_pct(reclaim, iterations());
+    random_and_pct("reclaim", iterations());
 }
 
 #[test]
 #[ignore]
 fn soak_chain() {
-    random_and_pct(chain, SOAK_ITERATIONS);
+    random_and_pct("chain", SOAK_ITERATIONS);
 }
 
 #[test]
 #[ignore]
 fn soak_release_order() {
-    random_and_pct(release_order, SOAK_ITERATIONS);
+    random_and_pct("release_order", SOAK_ITERATIONS);
 }
 
 #[test]
 #[ignore]
 fn soak_rehash() {
-    random_and_pct(rehash, SOAK_ITERATIONS);
-    random_and_pct(rehash_chains, SOAK_ITERATIONS);
+    random_and_pct("rehash", SOAK_ITERATIONS);
+    random_and_pct("rehash_chains", SOAK_ITERATIONS);
 }
 
 #[test]
 #[ignore]
 fn soak_drop_table() {
-    random_and_pct(drop_table, SOAK_ITERATIONS);
+    random_and_pct("drop_table", SOAK_ITERATIONS);
 }
 
 #[test]
 #[ignore]
 fn soak_reclaim() {
-    random_and_pct(reclaim, SOAK_ITERATIONS);
+    random_and_pct("reclaim", SOAK_ITERATIONS);
 }
 
 /// Replays a failing schedule: `SHUTTLE_SCENARIO=<chain|release_order|rehash|rehash_chains|drop_table|reclaim>`
