@@ -44,7 +44,7 @@ pub enum RestoreError {
     },
 }
 
-/// What a restore inserted.
+/// What a restore inserted (Flink reports nothing; here for checks and logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RestoreSummary {
     /// Key groups of the target range found in some checkpoint and restored.
@@ -89,7 +89,7 @@ where
 }
 
 /// Builds a new table (default hasher) holding the key groups of `target` from `checkpoints`; see
-/// [`restore_into`].
+/// [`restore_into`] (Flink: a heap keyed-state backend built by `HeapRestoreOperation`).
 pub fn restore<K, N, S, KS, NS, SS>(
     target: KeyGroupContext,
     checkpoints: &[&[u8]],

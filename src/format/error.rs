@@ -3,7 +3,7 @@
 use crate::keygroup::{KeyGroupError, KeyGroupRange};
 use crate::serializer::{DecodeError, SerializeError};
 
-/// Why a checkpoint could not be written.
+/// Why a checkpoint could not be written (Flink: the `IOException`s of the snapshot's key-group writer).
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// The output failed.
@@ -49,6 +49,9 @@ pub enum SerializerRole {
 
 /// Why a checkpoint (or one key group of it) could not be read. Every variant says where: a byte offset from
 /// the start of the checkpoint and, inside a key-group body, the key group.
+///
+/// Flink: the `IOException`s of `StateTableByKeyGroupReader.readMappingsInKeyGroup` and the restore operation,
+/// here typed and located.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
     /// The first 8 bytes are not the magic `COWSTATE`.
