@@ -1103,3 +1103,199 @@ Proof.
       split; [unfold upd; rewrite Nat.eqb_refl; auto|].
       split; [left; auto|]. auto.
 Qed.
+
+Lemma rehash_migrate_inv R O st nd rh d1 c d2 kc t n h1 f1 r1 c1 e1 c' e2 h2 f2 r2 c2 k2 h3 f3 r3 mv :
+  bounds_ok st R O -> inv st ->
+  reh st = Some (nd, rh) -> prim st = d1 ++ c :: d2 -> length d1 = rh ->
+  hp st c = Some (OChunk kc) -> head kc = Some t -> hp st t = Some (ONode n) ->
+  relink R (ver st) (hp st) (fresh st) c [] (next n) = (h1, f1, r1, c1) ->
+  nd = e1 ++ c' :: e2 ->
+  cfw R (ver st) h1 f1 c' = (h2, f2, r2, c2) -> h2 c2 = Some (OChunk k2) ->
+  migrate R (ver st) h2 f2 t n (head k2) = (h3, f3, r3, mv) ->
+  inv (mkSt (set_head h3 c2 (Some mv)) f3 (d1 ++ c1 :: d2) (Some (e1 ++ c2 :: e2, rh)) (ver st)
+          (snaps st) (retq st ++ tag (ver st) (r1 ++ r2 ++ r3)) (amap st)).
+Proof.
+  intros B I Rh Ep Lr Hc Hd Ht E1 End E2 Hc2 E3. pose proof B as [C RV].
+  destruct (inv_live st I) as [ls [LD [ND [LA [MO RO]]]]].
+  set (f := fresh st) in *. set (h := hp st) in *. set (V := ver st) in *.
+  assert (Hf : forall x, f <= x -> h x = None) by (apply (inv_fresh st I)).
+  assert (Ld : live_dirs st = d1 ++ c :: (d2 ++ nd))
+    by (unfold live_dirs, newdir; rewrite Rh, Ep, <- app_assoc; reflexivity).
+  rewrite Ld in LD, ND, LA.
+  destruct (dirv_split _ _ _ _ _ LD) as [L1 [l [L2 [k [El [DL1 [Hk [Cl [DL2 Len]]]]]]]]].
+  subst ls. change (hp st) with h in Hk. rewrite Hc in Hk. inversion Hk; subst k. rewrite Hd in Cl.
+  inversion Cl as [|t' n' s Ht' Cs]; subst t' l. change (hp st) with h in Ht. rewrite Ht in Ht'.
+  inversion Ht'; subst n'. clear Ht' Cl.
+  (* facts of the original structure *)
+  assert (NDo := ND). apply footprint_nodup in NDo. apply NoDup_app_iff in NDo as [NDc [_ Dj]].
+  inversion NDc as [|xa la Nc NDts]. inversion NDts as [|xb lb Nts NDs].
+  assert (InF : forall x, In x (c :: t :: s) -> In x (footprint (d1 ++ c :: d2 ++ nd) (L1 ++ (t :: s) :: L2)))
+    by (intros x J; apply footprint_in; auto).
+  destruct (LA c (InF c (or_introl eq_refl))) as [Lc [[oc [Hoc Voc]] Nqc]].
+  rewrite Hc in Hoc. inversion Hoc; subst oc. simpl in Voc.
+  destruct (LA t (InF t (or_intror (or_introl eq_refl)))) as [Lt [[ot [Hot Vot]] Nqt]].
+  rewrite Ht in Hot. inversion Hot; subst ot. simpl in Vot.
+  assert (Ntc : t <> c) by (intros ->; apply Nc; simpl; auto).
+  assert (Sf : forall x, In x s -> x < f) by (intros x J; apply (LA x (InF x (or_intror (or_intror J))))).
+  assert (Ncs : ~ In c s) by (intros J; apply Nc; simpl; auto).
+  (* step A: unlink t from old bucket rh *)
+  destruct (relink_ok R V h f c [] (next n) h1 f1 r1 c1 kc E1 RV Hf Hc Voc Lc (fun J => J)
+              (fun a J => match J with end) (NoDup_nil _))
+    as [L1f [Fr1 [Fz1 [K1 [p' [k1 [Hc1 [Vk1 [Sg1 [En1 [ND1 [M1 [Mr1 Vb1]]]]]]]]]]]]].
+  destruct p' as [|x0 p']; [|discriminate En1].
+  assert (Hk1 : head k1 = next n) by (inversion Sg1; auto).
+  assert (C1 : c1 = c \/ f <= c1 < f1).
+  { destruct (M1 c1 (or_introl eq_refl)) as [[[->|[]] _]|J]; auto. }
+  assert (R1 : forall x, In x r1 -> x = c /\ x <> c1).
+  { intros x J. destruct (Mr1 x J) as [[->|[]] [N _]]. split; auto. intros ->; apply N; simpl; auto. }
+  assert (H1s : forall x, In x s -> h1 x = h x)
+    by (intros x J; apply Fr1; [apply Sf; auto| intros ->; contradiction | intros []]).
+  assert (H1t : h1 t = h t) by (apply Fr1; auto; intros []).
+  assert (Qf : forall a, In a (map snd (retq st)) -> a < f).
+  { intros a J. apply in_map_iff in J as [[e a'] [Ea J]]. simpl in Ea; subst a'. apply (inv_retq st I) in J. lia. }
+  assert (RestA : forall x, In x (footprint d1 L1 ++ footprint (d2 ++ nd) L2) -> h1 x = h x).
+  { intros x J. assert (J' : In x (footprint (d1 ++ c :: d2 ++ nd) (L1 ++ (t :: s) :: L2)))
+      by (apply footprint_in; auto).
+    apply Fr1; [apply LA in J'; lia | intros ->; apply (Dj c); simpl; auto | intros []]. }
+  destruct (edit_live h h1 f f1 V (retq st) r1 [] d1 c (d2 ++ nd) L1 (t :: s) L2 c1 s
+              ND LA DL1 DL2 Qf RestA) as [DA [NDA [LAA CtA]]].
+  { exists k1. split; auto. rewrite Hk1. apply chain_frame with h; auto. }
+  { constructor; auto. intros J. destruct C1 as [->|L]; [contradiction|]. apply Sf in J; lia. }
+  { intros x []. }
+  { intros x [<-|J]; [destruct C1 as [->|L]; [left; simpl; auto|right; right; lia]|left; simpl; auto]. }
+  { intros x [<-|J].
+    - exists (OChunk k1). split; auto. simpl; lia.
+    - destruct (LA x (InF x (or_intror (or_intror J)))) as [_ [[o [Ho Lo]] _]]. exists o.
+      rewrite H1s; auto. }
+  { intros x J. destruct (R1 x J) as [-> N]. split; [left; simpl; auto|].
+    intros [J2|J2]; [congruence|contradiction]. }
+  { lia. }
+  (* t is no longer in the live structure *)
+  assert (TnA : ~ In t (footprint (d1 ++ c1 :: d2 ++ nd) (L1 ++ s :: L2))).
+  { intros J. apply footprint_in in J as [[J|J]|J].
+    - destruct C1 as [->|L]; [congruence|lia].
+    - contradiction.
+    - apply (Dj t); simpl; auto. }
+  (* step B: push onto new bucket *)
+  set (DB1 := d1 ++ c1 :: d2 ++ e1).
+  assert (LdB : d1 ++ c1 :: d2 ++ nd = DB1 ++ c' :: e2)
+    by (subst nd; unfold DB1; rewrite <- !app_assoc; simpl; rewrite <- !app_assoc; reflexivity).
+  rewrite LdB in DA, NDA, LAA, TnA.
+  destruct (dirv_split _ _ _ _ _ DA) as [Ml [lc [Mr [kc' [EM [DM1 [Hkc' [Clc [DM2 LenM]]]]]]]]].
+  rewrite EM in NDA, LAA, TnA.
+  assert (NDB := NDA). apply footprint_nodup in NDB. apply NoDup_app_iff in NDB as [NDc' [_ DjB]].
+  inversion NDc' as [|xc lcc Nc' NDlc].
+  assert (InB : forall x, In x (c' :: lc) -> In x (footprint (DB1 ++ c' :: e2) (Ml ++ lc :: Mr)))
+    by (intros x J; apply footprint_in; auto).
+  destruct (LAA c' (InB c' (or_introl eq_refl))) as [Lc' [[oc' [Hoc' Voc']] Nqc']].
+  rewrite Hkc' in Hoc'. inversion Hoc'; subst oc'. simpl in Voc'.
+  destruct (cfw_ok R V h1 f1 c' h2 f2 r2 c2 kc' E2 RV Fz1 Hkc' Voc')
+    as [L2f [Fr2 [Fz2 [K2 [cv [Hc2' [Rcv Cs2]]]]]]].
+  rewrite Hc2 in Hc2'. inversion Hc2'; subst k2. simpl in E3.
+  assert (Tc' : t <> c') by (intros ->; apply TnA, InB; simpl; auto).
+  assert (Tlc : ~ In t lc) by (intros J; apply TnA, InB; simpl; auto).
+  assert (H2t : h2 t = Some (ONode n)) by (rewrite Fr2, H1t; [auto|lia]).
+  destruct (migrate_ok R V h2 f2 t n (head kc') h3 f3 r3 mv E3 RV Fz2 H2t ltac:(lia) Vot)
+    as [L3f [Fr3 [Fz3 [K3 [Hmv [Cs3 _]]]]]].
+  assert (C2 : (c2 = c' /\ r2 = [] /\ f2 = f1) \/ (c2 = f1 /\ f2 = S f1 /\ r2 = [c'])) by exact Cs2.
+  assert (C2lt : c2 < f2) by (destruct C2 as [[-> [_ ->]]|[-> [-> _]]]; lia).
+  assert (C2t : c2 <> t) by (destruct C2 as [[-> _]|[-> _]]; [auto|lia]).
+  assert (Mvc2 : mv <> c2).
+  { destruct Cs3 as [[-> _]|[-> _]]; [auto|lia]. }
+  assert (H3c2 : h3 c2 = Some (OChunk (mkC (head kc') cv))) by (rewrite Fr3; auto).
+  set (h4 := set_head h3 c2 (Some mv)).
+  assert (Hh4 : forall x, x <> c2 -> h4 x = h3 x)
+    by (intros x N; unfold h4, set_head; rewrite H3c2; unfold upd; destruct (Nat.eqb_spec x c2); [contradiction|auto]).
+  assert (H4c2 : h4 c2 = Some (OChunk (mkC (Some mv) cv)))
+    by (unfold h4, set_head; rewrite H3c2; unfold upd; rewrite Nat.eqb_refl; auto).
+  assert (Back : forall x, x < f1 -> x <> c2 -> x <> t -> h4 x = h1 x).
+  { intros x L N1 N2. rewrite Hh4, Fr3, Fr2; auto; lia. }
+  assert (Lfp : forall x, In x (footprint (DB1 ++ c' :: e2) (Ml ++ lc :: Mr)) -> x < f1)
+    by (intros x J; apply LAA in J; lia).
+  assert (Mvlc : ~ In mv lc).
+  { destruct Cs3 as [[-> _]|[-> _]]; auto. intros J. pose proof (Lfp f2 (InB f2 (or_intror J))). lia. }
+  assert (C2lc : ~ In c2 lc).
+  { destruct C2 as [[-> _]|[-> _]]; auto. intros J. pose proof (Lfp f1 (InB f1 (or_intror J))). lia. }
+  assert (H4lc : forall x, In x lc -> h4 x = h1 x).
+  { intros x J. apply Back; [apply Lfp, InB; simpl; auto | intros ->; contradiction | intros ->; contradiction]. }
+  assert (RestB : forall x, In x (footprint DB1 Ml ++ footprint e2 Mr) -> h4 x = h1 x).
+  { intros x J. assert (J' : In x (footprint (DB1 ++ c' :: e2) (Ml ++ lc :: Mr))) by (apply footprint_in; auto).
+    apply Back; [apply Lfp; auto| |].
+    - intros ->. destruct C2 as [[-> _]|[-> _]]; [apply (DjB c'); simpl; auto|]. apply Lfp in J'; lia.
+    - intros ->. contradiction. }
+  assert (QfB : forall a, In a (map snd (retq st ++ tag V r1)) -> a < f1).
+  { intros a J. rewrite map_app in J. apply in_app_or in J as [J|J]; [apply Qf in J; lia|].
+    unfold tag in J. rewrite map_map in J. simpl in J. rewrite map_id in J. apply R1 in J as [-> _]. lia. }
+  destruct (edit_live h1 h4 f1 f3 V (retq st ++ tag V r1) (r2 ++ r3) [t] DB1 c' e2 Ml lc Mr c2 (mv :: lc)
+              NDA LAA DM1 DM2 QfB RestB) as [DB [NDB' [LAB CtB]]].
+  { exists (mkC (Some mv) cv). split; auto. simpl.
+    apply chain_cons with (mkN (key n) (val n) (head kc') (if Nat.eqb mv t then nver n else V)).
+    - rewrite Hh4; auto.
+    - simpl. apply chain_frame with h1; auto. }
+  { constructor; [intros [J|J]; [congruence|contradiction]|constructor; auto]. }
+  { intros x [<-|[]]. split; [lia|]. split; auto. intros J. rewrite map_app in J.
+    apply in_app_or in J as [J|J]; [contradiction|].
+    unfold tag in J. rewrite map_map in J. simpl in J. rewrite map_id in J. apply R1 in J as [-> _]. auto. }
+  { intros x [<-|[<-|J]].
+    - destruct C2 as [[-> _]|[-> [-> _]]]; [left; simpl; auto|right; right; lia].
+    - destruct Cs3 as [[-> _]|[-> [-> _]]]; [right; left; simpl; auto|right; right; lia].
+    - left; simpl; auto. }
+  { intros x [<-|[<-|J]].
+    - exists (OChunk (mkC (Some mv) cv)). split; auto. simpl; lia.
+    - exists (ONode (mkN (key n) (val n) (head kc') (if Nat.eqb mv t then nver n else V))).
+      split; [rewrite Hh4; auto|]. simpl. destruct (Nat.eqb mv t); lia.
+    - destruct (LAA x (InB x (or_intror J))) as [_ [[o [Ho Lo]] _]]. exists o. rewrite H4lc; auto. }
+  { intros x J. apply in_app_or in J as [J|J].
+    - destruct C2 as [[_ [-> _]]|[-> [_ ->]]]; [destruct J|]. destruct J as [<-|[]].
+      split; [left; simpl; auto|]. intros [J|[J|J]]; [lia| |contradiction].
+      destruct Cs3 as [[-> _]|[-> _]]; [congruence|lia].
+    - destruct Cs3 as [[_ [-> _]]|[-> [_ [-> _]]]]; [destruct J|]. destruct J as [<-|[]].
+      split; [right; simpl; auto|]. intros [J|[J|J]]; [congruence|lia|contradiction]. }
+  { lia. }
+  (* the new state *)
+  assert (Ld' : live_dirs (mkSt h4 f3 (d1 ++ c1 :: d2) (Some (e1 ++ c2 :: e2, rh)) V (snaps st)
+                  (retq st ++ tag V (r1 ++ r2 ++ r3)) (amap st)) = DB1 ++ c2 :: e2)
+    by (unfold live_dirs, newdir, DB1; simpl; rewrite <- !app_assoc; simpl; try rewrite <- !app_assoc; reflexivity).
+  assert (Eq' : retq st ++ tag V (r1 ++ r2 ++ r3) = (retq st ++ tag V r1) ++ tag V (r2 ++ r3))
+    by (unfold tag; rewrite map_app, app_assoc; reflexivity).
+  constructor; simpl.
+  - intros x L. rewrite Hh4; [apply Fz3; lia|lia].
+  - exists (Ml ++ (mv :: lc) :: Mr). unfold live_ok. rewrite Ld'. simpl. rewrite Eq'.
+    split; [exact DB|]. split; [exact NDB'|]. split; [exact LAB|]. split.
+    + rewrite CtB.
+      assert (Emv : entry h4 mv = (key n, val n)) by (unfold entry; rewrite Hh4, Hmv; auto).
+      simpl map. rewrite Emv, (entries_frame h1 h4 lc H4lc).
+      assert (EX : contents h1 Ml ++ map (entry h1) lc ++ contents h1 Mr
+                   = contents h L1 ++ map (entry h) s ++ contents h L2).
+      { rewrite <- (entries_frame h h1 s H1s). rewrite <- CtA, EM. rewrite contents_app. reflexivity. }
+      change (hp st) with h in MO. rewrite contents_app in MO.
+      assert (EMO : contents h ((t :: s) :: L2) = (key n, val n) :: map (entry h) s ++ contents h L2)
+        by (unfold contents; simpl; unfold entry at 1; rewrite Ht; reflexivity).
+      rewrite EMO in MO.
+      apply map_ok_perm with (kv := contents h L1 ++ (key n, val n) :: map (entry h) s ++ contents h L2); auto.
+      eapply Permutation_trans; [apply Permutation_sym, Permutation_middle|]. rewrite <- EX.
+      apply Permutation_middle.
+    + intros nd' rh' Q. simpl in Q. inversion Q; subst nd' rh'. simpl.
+      destruct (RO nd rh Rh) as [Lrp Z].
+      split; [rewrite Ep in Lrp; rewrite !app_length in *; simpl in *; lia|].
+      intros i Li.
+      assert (LM : length Ml = length DB1) by exact LenM.
+      assert (LDB : length d1 < length DB1) by (unfold DB1; rewrite app_length; simpl; lia).
+      rewrite app_nth1; [|lia].
+      assert (Z' := Z i Li). rewrite app_nth1 in Z'; [|lia].
+      assert (E' : nth i (Ml ++ lc :: Mr) [] = nth i (L1 ++ s :: L2) []) by (rewrite EM; auto).
+      rewrite app_nth1 in E'; [|lia]. rewrite app_nth1 in E'; [|lia]. rewrite E'. exact Z'.
+  - intros e a J. apply in_app_or in J as [J|J].
+    + destruct (inv_retq st I e a J). fold f in H0. split; lia.
+    + apply in_tag in J as [-> J]. split; [lia|].
+      apply in_app_or in J as [J|J]; [apply R1 in J as [-> _]; lia|].
+      apply in_app_or in J as [J|J].
+      * destruct C2 as [[_ [-> _]]|[_ [_ ->]]]; [destruct J|]. destruct J as [<-|[]]. lia.
+      * destruct Cs3 as [[_ [-> _]]|[_ [_ [-> _]]]]; [destruct J|]. destruct J as [<-|[]]. lia.
+  - intros s0 J. apply isolation with R O st; simpl; auto.
+    + apply (inv_snaps st I); auto.
+    + apply frame_of_keeps with (r1 ++ r2 ++ r3); simpl; auto.
+      apply keeps_trans with h1; auto. apply keeps_trans with h2; auto. apply keeps_trans with h3; auto.
+      unfold h4, set_head. rewrite H3c2. apply keeps_upd. intros o Ho. rewrite H3c2 in Ho.
+      inversion Ho; subst; simpl; lia.
+Qed.
