@@ -111,6 +111,19 @@ hidden byte lnode, sh;
 #define STATE_SHARED(ver) SHARED(ver)
 #endif
 
+/* Reachability probes (vacuity check): proofs/check.sh compiles the model with -DPROBE=n and requires pan to
+   report the assertion below as violated, i.e. that point n is reached:
+     1 renormalise          2 finish_rehash          3 migration copies a shared node
+     4 prefix copy          5 chunk copy             6 snapshot() fails with VersionsExhausted
+     7 migration relinks a private node in place     8 reclaim frees a retired node while a snapshot is live */
+#ifdef PROBE
+#define REACH(n) assert(PROBE != (n))
+#define REACH_IF(n, cond) assert(PROBE != (n) || !(cond))
+#else
+#define REACH(n) skip
+#define REACH_IF(n, cond) skip
+#endif
+
 /* Ghost: can a snapshot that is still reading reach node / chunk slot i? */
 #define VIS_N(i) ((reading[0] && ((fpn[0] >> (i)) & 1)) || (reading[1] && ((fpn[1] >> (i)) & 1)))
 #define VIS_C(i) ((reading[0] && ((fpc[0] >> (i)) & 1)) || (reading[1] && ((fpc[1] >> (i)) & 1)))
@@ -167,7 +180,7 @@ inline retire_chunk(i) { cst[i] = RETIRED; ctag[i] = V }
 inline reclaim(o) {
   it = 0;
   do
-  :: it < NN -> if :: nst[it] == RETIRED && !REACHABLE(ntag[it], o) -> free_node(it) :: else -> skip fi; it++
+  :: it < NN -> if :: nst[it] == RETIRED && !REACHABLE(ntag[it], o) -> REACH_IF(8, o != NONE_O); free_node(it) :: else -> skip fi; it++
   :: else -> break
   od;
   it = 0;
@@ -198,7 +211,7 @@ inline head_cell_for_write(sub, b) {
   if
   :: SHARED(cver[cc]) ->
      alloc_chunk(nc);
-     chead[nc] = chead[cc];
+     chead[nc] = chead[cc]; REACH(5);
      retire_chunk(cc);
      dir_set(sub, b, nc);
      cc = nc
@@ -228,7 +241,7 @@ inline privatize_prefix(sub, b, target) {
      :: SHARED(nver[cur]) ->
         copy_node(cur, cp);
         write_link(cp);
-        retire_node(cur);
+        retire_node(cur); REACH(4);
         cur = cp
      :: else -> skip
      fi;
@@ -276,7 +289,7 @@ inline rehash_step() {
         cc = pdir[0];
         if :: SHARED(cver[cc]) -> retire_chunk(cc) :: else -> free_chunk(cc) fi;
         pdir[0] = ndir[0]; pdir[1] = ndir[1]; pcap = 2;
-        rehashing = false; rh = 0; ndir[0] = 0; ndir[1] = 0
+        REACH(2); rehashing = false; rh = 0; ndir[0] = 0; ndir[1] = 0
      :: else ->
         xx = chead[pdir[0]];                   /* the head of old bucket rh */
         privatize_prefix(0, 0, xx);            /* copies the old chunk if shared; link = head cell */
@@ -289,9 +302,9 @@ inline rehash_step() {
         :: yy == ww -> cp = xx                   /* next unchanged: moved without a copy */
 #ifndef MUTANT_REHASH_RELINK
         :: yy != ww && SHARED(nver[xx]) ->       /* next must change and a snapshot may see it: copy (I3) */
-           copy_node(xx, cp); nnext[cp] = ww; retire_node(xx)
+           copy_node(xx, cp); nnext[cp] = ww; retire_node(xx); REACH(3)
 #endif
-        :: else -> assert(!VIS_N(xx)); nnext[xx] = ww; cp = xx     /* private: relink in place */
+        :: else -> assert(!VIS_N(xx)); nnext[xx] = ww; cp = xx; REACH(7)     /* private: relink in place */
         fi;
         lnode = false; lnk = cc; write_link(cp)
      fi
@@ -434,6 +447,7 @@ inline renormalise() {
   :: else -> break
   od;
   it = 0;
+  REACH(1);
   V = 0
 }
 
@@ -453,7 +467,7 @@ inline add_chain(s, ch) {
 inline snapshot(s) {
   if :: V >= VLIMIT && !L[0] && !L[1] -> renormalise() :: else -> skip fi;
   if
-  :: V >= VMAX -> skip                        /* SnapshotError::VersionsExhausted */
+  :: V >= VMAX -> REACH(6)                        /* SnapshotError::VersionsExhausted */
   :: else ->
      V++;
      scap[s] = pcap; sdir[2*s] = pdir[0]; sdir[2*s+1] = (pcap == 2 -> pdir[1] : 0);
