@@ -1,12 +1,13 @@
 //! Differential test (proptest): random operation sequences on the table and the reference model, with the
-//! deterministic hasher and with colliding hashers.
+//! deterministic hasher and with colliding hashers, on a table of 4 initial buckets (growth and incremental
+//! rehash all the time); plus a smaller run on a table of 2048 buckets, whose directory has several chunks.
 //!
-//! `COW_CASES` sets the number of cases of this file, split evenly between the two tests (default 10,000, i.e.
-//! 5,000 per hasher family; 4 under Miri); `COW_MAX_OPS` the maximum length of a case (default 500; 50 under
-//! Miri). Proptest's own `PROPTEST_*` variables (e.g.
+//! `COW_CASES` sets the number of cases of the two main tests together, split evenly (default 10,000, i.e.
+//! 5,000 per hasher family; 4 under Miri); the multi-chunk test runs a twentieth of it. `COW_MAX_OPS` is the
+//! maximum length of a case (default 500; 50 under Miri). Proptest's own `PROPTEST_*` variables (e.g.
 //! `PROPTEST_RNG_SEED`) apply as well. Failures are shrunk and reported with the first divergence.
 
-use cow_state_table_model::{ops, HasherChoice, RunStats, Runner};
+use cow_state_table_model::{ops, Config as RunConfig, HasherChoice, Op, RunStats, Runner, Teardown};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use std::cell::RefCell;
@@ -26,35 +27,43 @@ fn max_ops() -> usize {
     env_or("COW_MAX_OPS", if cfg!(miri) { 50 } else { 500 })
 }
 
-fn config() -> Config {
+fn config(cases: u32) -> Config {
     Config {
-        cases: cases(),
+        cases,
         failure_persistence: None,
         max_shrink_time: env_or("COW_SHRINK_MS", 120_000),
         ..Config::default()
     }
 }
 
-/// Runs `strategy` through the differential runner and panics with the shrunk failing case.
-fn check<S>(name: &str, strategy: S)
+/// Runs `strategy` through the differential runner (tables of `capacity` initial buckets) and panics with the
+/// shrunk failing case.
+fn check<S>(name: &str, cases: u32, capacity: usize, strategy: S) -> RunStats
 where
-    S: Strategy<Value = (HasherChoice, Vec<cow_state_table_model::Op>)>,
+    S: Strategy<Value = (HasherChoice, Vec<Op>)>,
 {
     let start = Instant::now();
     let total = RefCell::new(RunStats::default());
-    let mut runner = TestRunner::new(config());
+    let mut runner = TestRunner::new(config(cases));
     let result = runner.run(&strategy, |(hasher, ops)| {
-        let stats = Runner::run_with(hasher, &ops).map_err(|d| TestCaseError::fail(d.to_string()))?;
+        let teardown = if ops.len() % 2 == 1 {
+            Teardown::TableFirst
+        } else {
+            Teardown::SnapshotsFirst
+        };
+        let run_config = RunConfig {
+            capacity,
+            teardown,
+            ..RunConfig::default()
+        };
+        let stats = Runner::<u8, u8, Vec<u32>, _>::with_config(hasher, run_config)
+            .run_ops(&ops)
+            .map_err(|d| TestCaseError::fail(d.to_string()))?;
         total.borrow_mut().merge(&stats);
         Ok(())
     });
     match result {
-        Ok(()) => eprintln!(
-            "{name}: {} cases in {:.1?}; {:?}",
-            config().cases,
-            start.elapsed(),
-            total.borrow()
-        ),
+        Ok(()) => eprintln!("{name}: {cases} cases in {:.1?}; {:?}", start.elapsed(), total.borrow()),
         Err(TestError::Fail(why, (hasher, ops))) => {
             let listing: String = ops.iter().map(|op| format!("    {op:?},\n")).collect();
             panic!(
@@ -65,8 +74,12 @@ where
         Err(e) => panic!("{name}: {e}"),
     }
     let total = *total.borrow();
-    // The generators must actually reach the interesting paths.
-    if config().cases >= 100 && max_ops() >= 200 {
+    total
+}
+
+/// The generators must actually reach the interesting paths.
+fn assert_coverage(name: &str, total: &RunStats) {
+    if cases() >= 100 && max_ops() >= 200 {
         assert!(
             total.snapshots_during_rehash > 0,
             "{name}: no snapshot taken during a rehash"
@@ -78,12 +91,33 @@ where
 
 #[test]
 fn differential_deterministic_hasher() {
-    check("deterministic", (Just(HasherChoice::Deterministic), ops(max_ops())));
+    let total = check(
+        "deterministic",
+        cases(),
+        4,
+        (Just(HasherChoice::Deterministic), ops(max_ops())),
+    );
+    assert_coverage("deterministic", &total);
 }
 
 #[test]
 fn differential_colliding_hasher() {
     let hasher =
         prop::sample::select(&HasherChoice::COLLIDING_MASKS[..]).prop_map(|mask| HasherChoice::Colliding { mask });
-    check("colliding", (hasher, ops(max_ops())));
+    let total = check("colliding", cases(), 4, (hasher, ops(max_ops())));
+    assert_coverage("colliding", &total);
+}
+
+#[test]
+fn differential_multi_chunk_directory() {
+    // 2048 buckets: four directory chunks of 512 heads, so chunk copies are per chunk, not per directory.
+    let cases = (cases() / 10).max(1);
+    let hasher = prop_oneof![
+        Just(HasherChoice::Deterministic),
+        Just(HasherChoice::Colliding { mask: 7 })
+    ];
+    let total = check("multi-chunk", cases, 2048, (hasher, ops(max_ops())));
+    if cases >= 20 {
+        assert!(total.chunk_copies > 0, "no chunk copied");
+    }
 }
