@@ -84,7 +84,7 @@ done
 if [ -d "$HERE/coq" ] && [ -f "$HERE/coq/_files" ]; then
   echo "== Coq"
   cd "$HERE/coq"
-  rm -f ./*.vo ./*.vok ./*.vos ./*.glob ./.*.aux
+  rm -f ./*.vo ./*.vok ./*.vos ./*.glob ./.*.aux ./.lia.cache
   coq_ok=1
   for f in $(cat _files); do
     t0=$(date +%s.%N)
@@ -111,7 +111,7 @@ if [ -d "$HERE/coq" ] && [ -f "$HERE/coq/_files" ]; then
       FAIL=1
     fi
   fi
-  rm -f ./*.vo ./*.vok ./*.vos ./*.glob ./.*.aux
+  rm -f ./*.vo ./*.vok ./*.vos ./*.glob ./.*.aux ./.lia.cache
   cd "$HERE"
 else
   row "coq" "FAIL" "proofs/coq/_files missing"

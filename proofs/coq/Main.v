@@ -54,6 +54,7 @@ Proof.
     + rewrite contents_repeat. split; [constructor|]. intros k v; split; [intros []|discriminate].
     + intros nd rh Q; discriminate.
   - intros e a [].
+  - constructor.
   - intros s [].
 Qed.
 
@@ -102,15 +103,16 @@ Theorem structure_ok st : reachable st ->
      (forall a, In a (footprint (live_dirs st) ls) ->
         exists o, hp st a = Some o /\ over o <= ver st /\ ~ In a (map snd (retq st))) /\
      rehash_ok st ls) /\
-  (forall e a, In (e, a) (retq st) -> e <= ver st) /\
+  (forall e a, In (e, a) (retq st) -> e <= ver st /\ hp st a <> None) /\ NoDup (map snd (retq st)) /\
   (forall s, In s (snaps st) -> 1 <= sv s <= ver st /\
      exists ls, dirv (hp st) (sdirs s) ls /\
        forall a, In a (footprint (sdirs s) ls) ->
          (exists o, hp st a = Some o /\ over o < sv s) /\ (forall e, In (e, a) (retq st) -> sv s <= e)).
 Proof.
-  intros Rs. pose proof (reachable_inv st Rs) as I. split; [apply (inv_fresh st I)|]. split; [|split].
+  intros Rs. pose proof (reachable_inv st Rs) as I. split; [apply (inv_fresh st I)|]. split; [|split; [|split]].
   - destruct (inv_live st I) as [ls [D [N [A [_ R]]]]]. exists ls. split; auto. split; auto. split; auto.
     intros a J. destruct (A a J) as [_ [[o [Ho Lo]] Nq]]. eauto.
-  - intros e a J. apply (inv_retq st I e a J).
+  - intros e a J. destruct (inv_retq st I e a J) as [L [_ N]]. auto.
+  - apply (inv_retq_nodup st I).
   - intros s J. destruct (inv_snaps st I s J) as [V [ls [D [_ F]]]]. split; auto. exists ls; auto.
 Qed.

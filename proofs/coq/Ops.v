@@ -170,6 +170,7 @@ Definition live_ok (st : state) (ls : list (list nat)) : Prop :=
 Record inv (st : state) : Prop := {
   inv_fresh : forall a, fresh st <= a -> hp st a = None;
   inv_live : exists ls, live_ok st ls;
-  inv_retq : forall e a, In (e, a) (retq st) -> e <= ver st /\ a < fresh st;
+  inv_retq : forall e a, In (e, a) (retq st) -> e <= ver st /\ a < fresh st /\ hp st a <> None;
+  inv_retq_nodup : NoDup (map snd (retq st));
   inv_snaps : forall s, In s (snaps st) -> snap_ok st s
 }.

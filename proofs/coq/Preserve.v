@@ -160,14 +160,15 @@ Lemma bucket_step R O st st' D1 c D2 L1 l L2 h' f' rr c1 l' :
   (forall x, In x (c1 :: l') -> In x (c :: l) \/ fresh st <= x < f') ->
   vbound h' (ver st) (c1 :: l') ->
   (forall x, In x rr -> In x (c :: l) /\ ~ In x (c1 :: l')) ->
+  NoDup rr -> (forall x, In x rr -> h' x <> None) ->
   map_ok (amap st') (contents (hp st) L1 ++ map (entry h') l' ++ contents (hp st) L2) ->
   rehash_ok st' (L1 ++ l' :: L2) ->
   inv st'.
 Proof.
-  intros [C RV] I [LD [ND [LA [MO RO]]]] Ld DL1 DL2 Eh Ef Eq Ev Es Ld' K Lf Fz Fr Ch ND' M Vb Rr MO' RO'.
+  intros [C RV] I [LD [ND [LA [MO RO]]]] Ld DL1 DL2 Eh Ef Eq Ev Es Ld' K Lf Fz Fr Ch ND' M Vb Rr NDrr Arr MO' RO'.
   rewrite Ld in ND, LA.
   assert (Qf : forall a, In a (map snd (retq st)) -> a < fresh st).
-  { intros a J. apply in_map_iff in J as [[e a'] [Ea J]]. simpl in Ea; subst. apply (inv_retq st I) in J. lia. }
+  { intros a J. apply in_map_iff in J as [[e a'] [Ea J]]. simpl in Ea; subst a'. apply (inv_retq st I) in J. lia. }
   assert (Rest : forall x, In x (footprint D1 L1 ++ footprint D2 L2) -> hp st' x = hp st x).
   { intros x J. rewrite Eh. assert (J' : In x (footprint (D1 ++ c :: D2) (L1 ++ l :: L2)))
       by (apply footprint_in; auto).
@@ -187,11 +188,19 @@ Proof.
   - rewrite Ef, Eh; auto.
   - exists (L1 ++ l' :: L2). unfold live_ok. rewrite Ld', Eh, Ef, Eq, Ev.
     split; [exact D'|]. split; [exact ND''|]. split; [exact LA'|]. split; [rewrite Ct; exact MO'|]. exact RO'.
-  - intros e a J. rewrite Eq in J. rewrite Ev, Ef. apply in_app_or in J as [J|J].
-    + apply (inv_retq st I) in J. lia.
-    + apply in_tag in J as [-> J]. apply Rr in J as [J _]. split; [lia|].
-      assert (J' : In a (footprint (D1 ++ c :: D2) (L1 ++ l :: L2))) by (apply footprint_in; auto).
-      apply LA in J'. lia.
+  - intros e a J. rewrite Eq in J. rewrite Ev, Ef, Eh. apply in_app_or in J as [J|J].
+    + destruct (inv_retq st I e a J) as [Le [La Na]]. split; [lia|]. split; [lia|].
+      rewrite Fr; auto. intros J2.
+      assert (J3 : In a (footprint (D1 ++ c :: D2) (L1 ++ l :: L2))) by (apply footprint_in; auto).
+      apply LA in J3 as [_ [_ N]]. apply N. apply (retq_addr _ e a J).
+    + apply in_tag in J as [-> J]. assert (J' := J). apply Rr in J' as [J' _]. split; [lia|].
+      assert (J3 : In a (footprint (D1 ++ c :: D2) (L1 ++ l :: L2))) by (apply footprint_in; auto).
+      apply LA in J3. split; [lia|]. apply Arr; auto.
+  - rewrite Eq, map_app. unfold tag. rewrite map_map. simpl. rewrite map_id.
+    apply NoDup_app_iff. split; [apply (inv_retq_nodup st I)|]. split; [auto|].
+    intros x J K0. apply Rr in K0 as [K0 _].
+    assert (J3 : In x (footprint (D1 ++ c :: D2) (L1 ++ l :: L2))) by (apply footprint_in; auto).
+    apply LA in J3 as [_ [_ N]]. contradiction.
   - intros s J. rewrite Es in J. apply isolation with R O st; auto.
     + apply (inv_snaps st I); auto.
     + apply frame_of_keeps with rr; rewrite ?Eh; auto.
@@ -259,7 +268,7 @@ Proof.
   assert (H1c : h1 c = Some (OChunk kc)) by (unfold h1; upd_tac; [lia|auto]).
   destruct (relink_ok R V h1 (S f) c [] (Some f) h2 f2 r c1 kc E RV Hf1 H1c Vc ltac:(lia) (fun J => J)
               (fun a J => match J with end) (NoDup_nil _))
-    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr Vb]]]]]]]]]]]]].
+    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb NDr]]]]]]]]]]]]]].
   destruct p' as [|x0 p']; [|discriminate En].
   assert (Hk' : head k' = Some f) by (inversion Sg; auto).
   assert (Lh : forall x, In x l0 -> h2 x = h x).
@@ -292,6 +301,8 @@ Proof.
     + destruct (Hl x J) as [_ [n [Hn Vn]]]. exists (ONode n). rewrite Lh; auto.
   - intros x J. destruct (Rc x J) as [-> N]. split; [simpl; auto|].
     intros [J2|[J2|J2]]; [congruence|lia|contradiction].
+  - exact NDr.
+  - intros x J. destruct (Mr x J) as [[<-|[]] [_ E']]. rewrite E', H1c. discriminate.
   - destruct LO as [_ [_ [_ [MO _]]]]. change (hp st) with h in MO. change (amap st) with (amap st) in MO.
     assert (Cl : contents h (l0 :: L2) = map (entry h) l0 ++ contents h L2) by reflexivity.
     rewrite contents_app, Cl in MO. rewrite Em. simpl map.
@@ -354,7 +365,7 @@ Proof.
   assert (Sf : forall x, In x s -> x < f)
     by (intros x J; destruct (Hl x (InL x (or_intror (or_intror J)))); lia).
   destruct (relink_ok R V h1 (S f) c p (Some f) h2 f2 r c1 kc E RV Hf1 H1c Vc ltac:(lia) Ncp Hp1 NDp)
-    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr Vb]]]]]]]]]]]]].
+    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb NDr]]]]]]]]]]]]]].
   assert (Lh : forall x, In x s -> h2 x = h x).
   { intros x J. destruct (Hl x (InL x (or_intror (or_intror J)))) as [Lx _].
     rewrite Fr2; [|lia| intros ->; apply Ncl, InL; auto | intros J2; apply (Dps x J2 J)].
@@ -410,6 +421,15 @@ Proof.
         assert (Lt : t < f) by (apply (proj1 (Hl t (InL t (or_intror (or_introl eq_refl)))))). lia.
       * assert (Lt : t < f) by (apply (proj1 (Hl t (InL t (or_intror (or_introl eq_refl)))))). lia.
       * contradiction.
+  - apply NoDup_app_iff. split; [exact NDr|]. split; [constructor; [intros []|constructor]|].
+    intros x J [<-|[]]. destruct (Mr t J) as [[E'|J2] _]; [apply Ncl; rewrite E'; apply InL; auto|contradiction].
+  - intros x J. apply in_app_or in J as [J|[<-|[]]].
+    + destruct (Mr x J) as [[->|J2] [_ E']]; rewrite E'.
+      * rewrite H1c. discriminate.
+      * destruct (Hp1 x J2) as [_ [m [Hm _]]]. rewrite Hm. discriminate.
+    + assert (Ltf : t < f) by (destruct (Hl t (InL t (or_intror (or_introl eq_refl)))); lia).
+      rewrite Fr2; [|lia|intros ->; apply Ncl, InL; auto|auto]. unfold h1. upd_tac; [lia|].
+      fold h in Ht. rewrite Ht. discriminate.
   - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
     change (hp st) with h in MO |- *.
     assert (Ef2 : entry h2 f = (key n, v)) by (unfold entry; rewrite Hff; reflexivity).
@@ -489,6 +509,8 @@ Proof.
         fold h in Ht. rewrite Ht in Hm. inversion Hm; subst; auto.
       * exists (ONode m). auto.
   - intros x [].
+  - constructor.
+  - intros x [].
   - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
     change (hp st) with h in MO |- *.
     assert (Et : entry h t = (key n, val n)) by (unfold entry; fold h in Ht; rewrite Ht; reflexivity).
@@ -537,6 +559,7 @@ Lemma target_relink R O st w d1 c d2 kc p t s n tl h2 f2 r c1 :
     map (entry h2) p' = map (entry (hp st)) p /\ NoDup (c1 :: p') /\
     (forall x, In x (c1 :: p') -> ((x = c \/ In x p) /\ ~ In x r) \/ fresh st <= x < f2) /\
     (forall x, In x r -> (x = c \/ In x p) /\ ~ In x (c1 :: p')) /\
+    NoDup r /\ (forall x, In x r -> h2 x = hp st x) /\
     vbound h2 (ver st) p' /\
     ~ In t p /\ ~ In t s /\ NoDup s /\ (forall x, In x p -> ~ In x s) /\ t <> c /\ ~ In c s /\
     (forall x, In x (p ++ t :: s) -> x < fresh st /\ exists m, hp st x = Some (ONode m) /\ nver m <= ver st) /\
@@ -554,7 +577,7 @@ Proof.
   assert (Ncp : ~ In c p) by (intros J; apply Ncl, InL; auto).
   destruct (relink_ok R (ver st) (hp st) (fresh st) c p tl h2 f2 r c1 kc E RV (inv_fresh st I) Hc Vc Lc
               Ncp Hp1 NDp)
-    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr Vb]]]]]]]]]]]]].
+    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb NDr]]]]]]]]]]]]]].
   assert (Lt : t < fresh st) by (destruct (Hl t (InL t (or_intror (or_introl eq_refl)))); lia).
   exists D1, D2, L1, L2, p', k'.
   do 6 (split; [assumption|]). split; [exact T|].
@@ -562,6 +585,7 @@ Proof.
   split; [exact Hc1|]. split; [lia|]. split; [exact Sg|]. split; [exact En|]. split; [exact ND'|].
   split; [intros x J; destruct (M' x J) as [[[->|J2] N]|J2]; auto|].
   split; [intros x J; destruct (Mr x J) as [[->|J2] [N _]]; auto|].
+  split; [exact NDr|]. split; [intros x J; destruct (Mr x J) as [_ [_ E']]; exact E'|].
   split; [exact Vb|]. do 4 (split; [assumption|]).
   split; [intros ->; apply Ncl, InL; auto|]. split; [intros J; apply Ncl, InL; auto|].
   split; [exact Hl|]. split; [exact Cs|]. split.
@@ -582,7 +606,7 @@ Lemma transform_private_inv R O st w d1 c d2 kc p t s n v h2 f2 r c1 :
 Proof.
   intros B I Sl Hc Cl Ht Sh E.
   destruct (target_relink R O st w d1 c d2 kc p t s n (Some t) h2 f2 r c1 B I Sl Hc Cl Ht E)
-    as [D1 [D2 [L1 [L2 [p' [k' [LO [Ld [DL1 [DL2 [Len [Ld' [T [Lf [Fz2 [K2 [Fr2 [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb [Ntp [Nts [NDs [Dps [Ntc [Ncs [Hl [Cs [H2t H2s]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]].
+    as [D1 [D2 [L1 [L2 [p' [k' [LO [Ld [DL1 [DL2 [Len [Ld' [T [Lf [Fz2 [K2 [Fr2 [Hc1 [Vk' [Sg [En [ND' [M' [Mr [NDr [Ar [Vb [Ntp [Nts [NDs [Dps [Ntc [Ncs [Hl [Cs [H2t H2s]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]].
   pose proof B as [C RV].
   set (f := fresh st) in *. set (h := hp st) in *. set (V := ver st) in *.
   set (h3 := upd h2 t (ONode (mkN (key n) v (next n) (nver n)))) in *.
@@ -643,6 +667,11 @@ Proof.
     + change (c1 :: p' ++ t :: s) with ((c1 :: p') ++ t :: s).
       intros J3. apply in_app_or in J3 as [J3|[J3|J3]]; [contradiction| |apply (Dps x J2 J3)].
       subst; contradiction.
+  - exact NDr.
+  - intros x J. destruct (Mr x J) as [[E'|J2] _].
+    + subst x. unfold h3. upd_tac; [congruence|]. rewrite (Ar c J). fold h. rewrite Hc. discriminate.
+    + unfold h3. upd_tac; [contradiction|]. rewrite (Ar x J).
+      destruct (Hl x (InL x (or_introl J2))) as [_ [m [Hm _]]]. fold h in Hm. rewrite Hm. discriminate.
   - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
     change (hp st) with h in MO |- *.
     assert (Et : entry h t = (key n, val n)) by (unfold entry; fold h in Ht; rewrite Ht; reflexivity).
@@ -685,7 +714,7 @@ Proof.
   intros B I Sl Hc Cl Ht E.
   destruct (target_relink R O st w d1 c d2 kc p t s n (next n) h2 f2 r c1 B I Sl Hc Cl Ht E)
     as [D1 [D2 [L1 [L2 [p' [k' [LO [Ld [DL1 [DL2 [Len [Ld' [T [Lf [Fz2 [K2 [Fr2 [Hc1 [Vk' [Sg [En [ND'
-        [M' [Mr [Vb [Ntp [Nts [NDs [Dps [Ntc [Ncs [Hl [Cs [H2t H2s]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]].
+        [M' [Mr [NDr [Ar [Vb [Ntp [Nts [NDs [Dps [Ntc [Ncs [Hl [Cs [H2t H2s]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]].
   pose proof B as [C RV].
   set (f := fresh st) in *. set (h := hp st) in *. set (V := ver st) in *.
   set (h3 := if shared R (nver n) then h2 else hfree h2 t) in *.
@@ -742,6 +771,17 @@ Proof.
     + destruct (shared R (nver n)); [|destruct J]. destruct J as [<-|[]]. split; [right; apply InL; auto|].
       change (c1 :: p' ++ s) with ((c1 :: p') ++ s).
       intros J3. apply in_app_or in J3 as [J3|J3]; contradiction.
+  - unfold rr. destruct (shared R (nver n)) eqn:Shn.
+    + apply NoDup_app_iff. split; [exact NDr|]. split; [constructor; [intros []|constructor]|].
+      intros x J [<-|[]]. destruct (Mr t J) as [[E'|J2] _]; [congruence|contradiction].
+    + rewrite app_nil_r. exact NDr.
+  - intros x J. unfold rr in J. apply in_app_or in J as [J|J].
+    + destruct (Mr x J) as [[E'|J2] _].
+      * subst x. rewrite H3; [|congruence]. rewrite (Ar c J). fold h. rewrite Hc. discriminate.
+      * rewrite H3; [|intros ->; contradiction]. rewrite (Ar x J).
+        destruct (Hl x (InL x (or_introl J2))) as [_ [m [Hm _]]]. fold h in Hm. rewrite Hm. discriminate.
+    + destruct (shared R (nver n)) eqn:Shn; [|destruct J]. destruct J as [<-|[]].
+      unfold h3. try rewrite Shn. rewrite H2t. fold h in Ht. rewrite Ht. discriminate.
   - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
     change (hp st) with h in MO |- *.
     assert (Et : entry h t = (key n, val n)) by (unfold entry; fold h in Ht; rewrite Ht; reflexivity).
@@ -773,6 +813,25 @@ Qed.
 
 (** ** snapshot, release, reclaim, renormalise *)
 
+Lemma nodup_snd_unique (q : list (nat * nat)) e e' a :
+  NoDup (map snd q) -> In (e, a) q -> In (e', a) q -> e = e'.
+Proof.
+  induction q as [|[x y] q IH]; simpl; intros N I1 I2; [contradiction|]. inversion N as [|? ? Ny Nq]; subst.
+  destruct I1 as [E1|I1]; destruct I2 as [E2|I2].
+  - congruence.
+  - inversion E1; subst. exfalso. apply Ny. apply in_map_iff. exists (e', a); auto.
+  - inversion E2; subst. exfalso. apply Ny. apply in_map_iff. exists (e, a); auto.
+  - auto.
+Qed.
+
+Lemma nodup_snd_filter (q : list (nat * nat)) (g : nat * nat -> bool) :
+  NoDup (map snd q) -> NoDup (map snd (filter g q)).
+Proof.
+  induction q as [|x q IH]; simpl; intros N; auto. inversion N as [|? ? Nx Nq]; subst.
+  destruct (g x); simpl; auto. constructor; auto. intros I. apply Nx.
+  apply in_map_iff in I as [y [Ey I]]. apply filter_In in I as [I _]. apply in_map_iff. exists y; auto.
+Qed.
+
 Lemma snapshot_inv st kv :
   inv st -> view_of (hp st) (live_dirs st) kv ->
   inv (mkSt (hp st) (fresh st) (prim st) (reh st) (S (ver st))
@@ -785,7 +844,8 @@ Proof.
   - exists ls. unfold live_ok, live_dirs, newdir in *; simpl. split; [auto|]. split; [auto|].
     split; [|split; auto].
     intros a J. destruct (LA a J) as [L1 [[o [Ho Lo]] N]]. split; auto. split; auto. exists o; split; auto.
-  - intros e a J. destruct (inv_retq st I e a J). split; lia.
+  - intros e a J. destruct (inv_retq st I e a J) as [Le [La Na]]. split; [lia|auto].
+  - apply (inv_retq_nodup st I).
   - intros s [<-|J].
     + split; [simpl; lia|]. exists ls. split; auto. split; auto.
       intros a K. destruct (LA a K) as [_ [[o [Ho Lo]] N]]. split; [exists o; split; [auto|simpl; lia]|].
@@ -802,6 +862,7 @@ Proof.
   - apply (inv_fresh st I).
   - destruct (inv_live st I) as [ls LO]. exists ls. exact LO.
   - apply (inv_retq st I).
+  - apply (inv_retq_nodup st I).
   - intros s' J. apply (inv_snaps st I). rewrite E. apply in_app_or in J as [J|J]; apply in_or_app; simpl; auto.
 Qed.
 
@@ -843,7 +904,13 @@ Proof.
     + rewrite contents_frame with (h := hp st); auto.
       intros a J. apply FrL. unfold footprint. apply in_or_app; auto.
     + exact RO.
-  - intros e a J. apply (inv_retq st I), Kp; auto.
+  - intros e a J. destruct (inv_retq st I e a (Kp e a J)) as [Le [La Na]]. split; auto. split; auto.
+    unfold h', free_all. destruct (existsb (Nat.eqb a) (reclaimed O (retq st))) eqn:Ex; auto.
+    exfalso. apply existsb_in in Ex. unfold reclaimed in Ex. apply in_map_iff in Ex as [[e' a'] [Ea K]].
+    simpl in Ea; subst a'. apply filter_In in K as [K Lt]. simpl in Lt. apply Nat.ltb_lt in Lt.
+    apply filter_In in J as [J Ge]. simpl in Ge. apply Nat.leb_le in Ge.
+    assert (e = e') by (apply (nodup_snd_unique (retq st) e e' a); auto; apply (inv_retq_nodup st I)). lia.
+  - apply nodup_snd_filter, (inv_retq_nodup st I).
   - intros s J. apply isolation with R O st; simpl; auto.
     + apply (inv_snaps st I); auto.
     + split; simpl.
@@ -900,6 +967,7 @@ Proof.
       unfold footprint. apply in_or_app. right. apply in_concat. eauto.
     + intros nd rh Q. apply (RO nd rh Q).
   - intros e a [].
+  - constructor.
   - intros s [].
 Qed.
 
@@ -951,7 +1019,7 @@ Proof.
   destruct (inv_live st I) as [ls [LD [ND [LA [MO RO]]]]].
   unfold live_dirs, newdir in LD, ND, LA. rewrite Rn, app_nil_r in LD, ND, LA.
   assert (QL : forall a, In a (map snd (retq st)) -> a < f).
-  { intros a J. apply in_map_iff in J as [[e a'] [Ea J]]. simpl in Ea; subst. apply (inv_retq st I) in J. lia. }
+  { intros a J. apply in_map_iff in J as [[e a'] [Ea J]]. simpl in Ea; subst a'. apply (inv_retq st I) in J. lia. }
   constructor; simpl.
   - intros a L. unfold h', alloc_chunks. rewrite (proj2 (Nat.ltb_ge _ _)); [|lia].
     rewrite andb_false_r. apply Hf. lia.
@@ -976,7 +1044,9 @@ Proof.
       rewrite contents_frame with (h := hp st); auto. intros a J. apply Old, FI. unfold footprint.
       apply in_or_app; auto.
     + intros nd rh Q. inversion Q; subst. split; [lia|]. intros i Li. lia.
-  - intros e a J. destruct (inv_retq st I e a J). split; lia.
+  - intros e a J. destruct (inv_retq st I e a J) as [Le [La Na]]. split; [lia|]. split; [lia|].
+    rewrite Old; auto.
+  - apply (inv_retq_nodup st I).
   - intros s J. apply isolation with R O st; simpl; auto.
     + apply (inv_snaps st I); auto.
     + apply frame_of_keeps with []; simpl; [|rewrite app_nil_r; auto].
@@ -1011,6 +1081,7 @@ Proof.
     destruct (dirv_nth _ _ _ _ _ Dp Nc) as [k [Hk Ck]]. rewrite Hc in Hk. inversion Hk; subst k.
     rewrite Hd in Ck. inversion Ck as [E|]. rewrite app_nth1; [|lia]. auto.
   - apply (inv_retq st I).
+  - apply (inv_retq_nodup st I).
   - intros s J. destruct (inv_snaps st I s J) as [Vs R']. split; auto.
 Qed.
 
@@ -1062,8 +1133,17 @@ Proof.
       * intros a J. apply Fr, Npn. unfold footprint. apply in_or_app; auto.
     + intros nd' rh' Q; discriminate.
   - intros e a J. apply in_app_or in J as [J|J].
-    + destruct (inv_retq st I e a J). split; lia.
-    + apply in_tag in J as [-> J]. split; [lia|]. apply Sc, Inp, LA in J. lia.
+    + destruct (inv_retq st I e a J) as [Le [La Na]]. split; [lia|]. split; [lia|]. rewrite Fr; auto.
+      intros K. apply Inp, LA in K as [_ [_ N]]. apply N, (retq_addr _ e a J).
+    + apply in_tag in J as [-> J]. assert (J' := J). apply filter_In in J' as [Jp Js].
+      split; [lia|]. split; [apply Inp, LA in Jp; lia|]. unfold h', free_private.
+      rewrite (proj2 (existsb_in a (prim st)) Jp). destruct (hp st a) as [o|]; [|discriminate].
+      rewrite Js. discriminate.
+  - rewrite map_app. unfold tag. rewrite map_map. simpl. rewrite map_id.
+    apply NoDup_app_iff. split; [apply (inv_retq_nodup st I)|]. split.
+    + apply NoDup_filter. unfold footprint in ND. eapply Permutation_NoDup in ND; [|apply footprint_app_perm].
+      apply NoDup_app_iff in ND as [ND1 _]. unfold footprint in ND1. apply NoDup_app_iff in ND1. tauto.
+    + intros x J K. apply Sc, Inp, LA in K as [_ [_ N]]. contradiction.
   - intros s J. apply isolation with R O st; simpl; auto.
     + apply (inv_snaps st I); auto.
     + apply frame_of_keeps with (shared_chunks R (hp st) (prim st)); simpl; auto.
@@ -1079,7 +1159,7 @@ Lemma migrate_ok R V h f t n nh h' f' r mv :
   f <= f' /\ (forall x, x < f -> x <> t -> h' x = h x) /\ (forall x, f' <= x -> h' x = None) /\
   keeps R h h' /\ h' mv = Some (ONode (mkN (key n) (val n) nh (if Nat.eqb mv t then nver n else V))) /\
   ((mv = t /\ r = [] /\ f' = f) \/ (mv = f /\ f' = S f /\ r = [t] /\ shared R (nver n) = true)) /\
-  (mv = t -> nver n <= V).
+  (mv = t -> nver n <= V) /\ (r = [t] -> h' t = h t).
 Proof.
   intros E RV Hf Ht Lt Vn. unfold migrate in E.
   destruct (opt_eqb (next n) nh) eqn:Q.
@@ -1088,20 +1168,20 @@ Proof.
     { destruct (next n), nh; simpl in Q; try discriminate; auto. apply Nat.eqb_eq in Q; subst; auto. }
     split; [lia|]. split; [auto|]. split; [auto|]. split; [apply keeps_refl|]. split.
     + rewrite Ht, <- Nx. destruct n; auto.
-    + split; auto.
+    + split; [auto|]. split; [auto|]. discriminate.
   - destruct (shared R (nver n)) eqn:Sh; inversion E; subst h' f' r mv; clear E.
     + assert (Hff : h f = None) by (apply Hf; lia).
       split; [lia|]. split; [intros x L N; upd_tac; [lia|auto]|].
       split; [intros x L; upd_tac; [lia|apply Hf; lia]|].
       split; [apply upd_fresh_keeps; auto|].
       split; [unfold upd; rewrite Nat.eqb_refl; destruct (Nat.eqb_spec f t); [lia|auto]|].
-      split; [right; auto|]. intros E2; lia.
+      split; [right; auto|]. split; [intros E2; lia|]. intros _. upd_tac; [lia|auto].
     + split; [lia|]. split; [intros x L N; upd_tac; [contradiction|auto]|].
       split; [intros x L; upd_tac; [lia|auto]|].
       split; [apply keeps_upd; intros o Ho; rewrite Ht in Ho; inversion Ho; subst; simpl;
               unfold shared in Sh; apply Nat.ltb_ge in Sh; lia|].
       split; [unfold upd; rewrite Nat.eqb_refl; auto|].
-      split; [left; auto|]. auto.
+      split; [left; auto|]. split; auto. discriminate.
 Qed.
 
 Lemma rehash_migrate_inv R O st nd rh d1 c d2 kc t n h1 f1 r1 c1 e1 c' e2 h2 f2 r2 c2 k2 h3 f3 r3 mv :
@@ -1141,7 +1221,7 @@ Proof.
   (* step A: unlink t from old bucket rh *)
   destruct (relink_ok R V h f c [] (next n) h1 f1 r1 c1 kc E1 RV Hf Hc Voc Lc (fun J => J)
               (fun a J => match J with end) (NoDup_nil _))
-    as [L1f [Fr1 [Fz1 [K1 [p' [k1 [Hc1 [Vk1 [Sg1 [En1 [ND1 [M1 [Mr1 Vb1]]]]]]]]]]]]].
+    as [L1f [Fr1 [Fz1 [K1 [p' [k1 [Hc1 [Vk1 [Sg1 [En1 [ND1 [M1 [Mr1 [Vb1 NDr1]]]]]]]]]]]]]].
   destruct p' as [|x0 p']; [|discriminate En1].
   assert (Hk1 : head k1 = next n) by (inversion Sg1; auto).
   assert (C1 : c1 = c \/ f <= c1 < f1).
@@ -1176,6 +1256,12 @@ Proof.
     - destruct C1 as [->|L]; [congruence|lia].
     - contradiction.
     - apply (Dj t); simpl; auto. }
+  assert (Cr' : In c' (footprint d1 L1 ++ footprint (d2 ++ nd) L2)).
+  { apply in_or_app. right. unfold footprint. apply in_or_app. left. apply in_or_app. right.
+    rewrite End. apply in_or_app. right. simpl. auto. }
+  assert (Cf' : In c' (footprint (d1 ++ c :: d2 ++ nd) (L1 ++ (t :: s) :: L2)))
+    by (apply footprint_in; auto).
+  assert (Ncc' : c <> c') by (intros E; rewrite <- E in Cr'; apply (Dj c); simpl; auto).
   (* step B: push onto new bucket *)
   set (DB1 := d1 ++ c1 :: d2 ++ e1).
   assert (LdB : d1 ++ c1 :: d2 ++ nd = DB1 ++ c' :: e2)
@@ -1196,7 +1282,7 @@ Proof.
   assert (Tlc : ~ In t lc) by (intros J; apply TnA, InB; simpl; auto).
   assert (H2t : h2 t = Some (ONode n)) by (rewrite Fr2, H1t; [auto|lia]).
   destruct (migrate_ok R V h2 f2 t n (head kc') h3 f3 r3 mv E3 RV Fz2 H2t ltac:(lia) Vot)
-    as [L3f [Fr3 [Fz3 [K3 [Hmv [Cs3 _]]]]]].
+    as [L3f [Fr3 [Fz3 [K3 [Hmv [Cs3 [_ H3t]]]]]]].
   assert (C2 : (c2 = c' /\ r2 = [] /\ f2 = f1) \/ (c2 = f1 /\ f2 = S f1 /\ r2 = [c'])) by exact Cs2.
   assert (C2lt : c2 < f2) by (destruct C2 as [[-> [_ ->]]|[-> [-> _]]]; lia).
   assert (C2t : c2 <> t) by (destruct C2 as [[-> _]|[-> _]]; [auto|lia]).
@@ -1286,12 +1372,44 @@ Proof.
       assert (E' : nth i (Ml ++ lc :: Mr) [] = nth i (L1 ++ s :: L2) []) by (rewrite EM; auto).
       rewrite app_nth1 in E'; [|lia]. rewrite app_nth1 in E'; [|lia]. rewrite E'. exact Z'.
   - intros e a J. apply in_app_or in J as [J|J].
-    + destruct (inv_retq st I e a J). fold f in H0. split; lia.
+    + destruct (inv_retq st I e a J) as [Le [La Na]]. fold f in La. split; [lia|]. split; [lia|].
+      assert (Nl : ~ In a (footprint (d1 ++ c :: d2 ++ nd) (L1 ++ (t :: s) :: L2))).
+      { intros K. apply LA in K as [_ [_ N]]. apply N, (retq_addr _ e a J). }
+      assert (Nc0 : a <> c) by (intros ->; apply Nl, InF; simpl; auto).
+      assert (Nt0 : a <> t) by (intros ->; apply Nl, InF; simpl; auto).
+      assert (Nc2 : a <> c2).
+      { destruct C2 as [[-> _]|[-> _]]; [|lia]. intros ->. apply Nl, Cf'. }
+      rewrite Back; [|lia|auto|auto]. rewrite Fr1; [exact Na|lia|auto|intros []].
     + apply in_tag in J as [-> J]. split; [lia|].
-      apply in_app_or in J as [J|J]; [apply R1 in J as [-> _]; lia|].
       apply in_app_or in J as [J|J].
-      * destruct C2 as [[_ [-> _]]|[_ [_ ->]]]; [destruct J|]. destruct J as [<-|[]]. lia.
-      * destruct Cs3 as [[_ [-> _]]|[_ [_ [-> _]]]]; [destruct J|]. destruct J as [<-|[]]. lia.
+      * destruct (R1 a J) as [-> Nc1']. destruct (Mr1 c J) as [_ [_ E1']]. split; [lia|].
+        rewrite Back, E1', Hc; [discriminate|lia| |auto].
+        destruct C2 as [[-> _]|[-> _]]; [exact Ncc'|lia].
+      * apply in_app_or in J as [J|J].
+        -- destruct C2 as [[Ec2 [-> _]]|[Ec2 [_ ->]]]; [destruct J|]. destruct J as [<-|[]].
+           split; [lia|]. rewrite Back, Hkc'; [discriminate|lia|lia|auto].
+        -- destruct Cs3 as [[_ [-> _]]|[_ [_ [Er3 _]]]]; [destruct J|]. rewrite Er3 in J.
+           destruct J as [<-|[]]. split; [lia|].
+           rewrite Hh4, H3t, H2t; [discriminate|auto|auto].
+  - rewrite map_app. unfold tag. rewrite map_map. simpl. rewrite map_id.
+    assert (Rall : forall x, In x (r1 ++ r2 ++ r3) -> x = c \/ x = c' \/ x = t).
+    { intros x J. apply in_app_or in J as [J|J]; [left; apply R1 in J; tauto|].
+      apply in_app_or in J as [J|J].
+      - destruct C2 as [[_ [-> _]]|[_ [_ ->]]]; [destruct J|]. destruct J as [<-|[]]. auto.
+      - destruct Cs3 as [[_ [-> _]]|[_ [_ [-> _]]]]; [destruct J|]. destruct J as [<-|[]]. auto. }
+    assert (NDall : NoDup (r1 ++ r2 ++ r3)).
+    { assert (Sh1 : r1 = [] \/ r1 = [c]).
+      { destruct r1 as [|x [|y r1']]; auto.
+        - right. f_equal. destruct (R1 x (or_introl eq_refl)); auto.
+        - exfalso. inversion NDr1 as [|? ? Nx _]. apply Nx. left.
+          destruct (R1 x (or_introl eq_refl)) as [-> _]. destruct (R1 y (or_intror (or_introl eq_refl))); auto. }
+      destruct Sh1 as [-> | ->]; destruct C2 as [[_ [-> _]]|[_ [_ ->]]];
+        destruct Cs3 as [[_ [-> _]]|[_ [_ [-> _]]]]; simpl; repeat constructor; simpl; intuition congruence. }
+    apply NoDup_app_iff. split; [apply (inv_retq_nodup st I)|]. split; [exact NDall|].
+    intros x J K. apply Rall in K.
+    assert (Kf : In x (footprint (d1 ++ c :: d2 ++ nd) (L1 ++ (t :: s) :: L2)))
+      by (destruct K as [->|[->| ->]]; [apply InF; simpl; auto|apply Cf'|apply InF; simpl; auto]).
+    apply LA in Kf as [_ [_ N]]. contradiction.
   - intros s0 J. apply isolation with R O st; simpl; auto.
     + apply (inv_snaps st I); auto.
     + apply frame_of_keeps with (r1 ++ r2 ++ r3); simpl; auto.
