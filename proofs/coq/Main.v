@@ -10,7 +10,11 @@
     - [live_view_is_map] (b): in every reachable state, the live table's view is the functional map [amap]
       (which each operation updates with [setk] exactly as the operation's specification says: put sets,
       remove clears, get_mut / transform set, the rest leave it alone).
-    - [structure_ok] (c): the structural invariants (I1, I2, I5, I7, I10 (rh part), I11) hold. *)
+    - [structure_ok] (c): the structural invariants hold: nothing allocated at or above [fresh]; the live
+      chunks and nodes are distinct (I5), allocated, of version <= V (I1) and not retired (I5); during a
+      rehash old buckets below rh are empty (I10, rh part); retire tags <= V (I1), retired objects allocated
+      and queued once (I5); every live snapshot s has 1 <= s <= V (I1) and reaches only allocated objects of
+      version < s (I2, I7) whose retire tags are >= s (I6, I7). The key uniqueness (I11) is part of (b). *)
 
 From Coq Require Import List Arith Lia Bool.
 Import ListNotations.
