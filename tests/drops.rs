@@ -429,6 +429,61 @@ fn panicking_clone_leaves_the_table_valid() {
     counters.assert_balanced();
 }
 
+#[test]
+fn panicking_clone_during_a_rehash_step_leaves_the_table_valid() {
+    let counters = Counters::install();
+    install_quiet_panic_hook_for_clones();
+    let mut panics = 0;
+    for n in 0.. {
+        // Two distinct hashes: old chains hold several nodes, so migrating them relinks (copies) shared nodes.
+        let mut t: StateTable<Key, Ns, State, _> = StateTable::with_capacity_and_hasher(4, CollidingState::new(1));
+        // The fifth insert finds 4 > 3/4 * 4 entries and starts a rehash.
+        for k in 0..5 {
+            t.put(key(k), ns(0), state(u32::from(k)));
+        }
+        assert!(t.is_rehashing());
+        let snap = t.snapshot().unwrap();
+        let before: Vec<(u8, Vec<u32>)> = {
+            let mut v: Vec<_> = t.iter().map(|(k, _, s)| (k.value, s.value.clone())).collect();
+            v.sort();
+            v
+        };
+        CLONES_BEFORE_PANIC.with(|c| c.set(Some(n)));
+        // A write of an absent key: everything it clones belongs to the rehash step.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| t.remove(&key(200), &ns(0))));
+        CLONES_BEFORE_PANIC.with(|c| c.set(None));
+        t.check_invariants().unwrap();
+        let mut after: Vec<(u8, Vec<u32>)> = t.iter().map(|(k, _, s)| (k.value, s.value.clone())).collect();
+        after.sort();
+        assert_eq!(
+            after,
+            before,
+            "a rehash step changed the contents (clone {n} panicked: {})",
+            result.is_err()
+        );
+        assert_eq!(t.len(), 5);
+        let mut seen: Vec<(u8, Vec<u32>)> = snap.iter().map(|(k, _, s)| (k.value, s.value.clone())).collect();
+        seen.sort();
+        assert_eq!(seen, before);
+        // The table keeps working: finish the rehash.
+        while t.is_rehashing() {
+            t.remove(&key(201), &ns(0));
+        }
+        t.check_invariants().unwrap();
+        let done = result.is_ok();
+        if !done {
+            panics += 1;
+        }
+        drop((snap, t));
+        counters.assert_balanced();
+        if done {
+            break;
+        }
+        assert!(n < 40, "a rehash step made more than 40 clones");
+    }
+    assert!(panics >= 3, "only {panics} clones panicked");
+}
+
 /// Keeps the deliberate `ClonePanic`s quiet (other panics are reported as usual).
 fn install_quiet_panic_hook_for_clones() {
     static ONCE: std::sync::Once = std::sync::Once::new();
