@@ -57,16 +57,17 @@ Lemma privatize_ok R V h f p tl h' f' r hd :
   exists p', seg h' hd p' tl /\ map (entry h') p' = map (entry h) p /\ NoDup p' /\
     (forall x, In x p' -> (In x p /\ ~ In x r) \/ (f <= x < f')) /\
     (forall x, In x r -> In x p /\ ~ In x p' /\ h' x = h x) /\
-    vbound h' V p' /\ NoDup r.
+    vbound h' V p' /\ NoDup r /\
+    (forall x, f <= x < f' -> In x p') /\ (forall x, In x p -> In x p' \/ In x r).
 Proof.
   revert h' f' r hd. induction p as [|a p IH]; intros h' f' r hd E RV Hf Hp ND.
-  - simpl in E. inversion E; subst. repeat split; auto using keeps_refl; try tauto.
-    exists []; repeat split; simpl; try tauto; auto; try constructor.
-    intros x [].
+  - simpl in E. inversion E; subst. split; [lia|]. split; [auto|]. split; [auto|]. split; [apply keeps_refl|].
+    exists []. split; [constructor|]. split; [auto|]. split; [constructor|]. split; [intros x []|].
+    split; [intros x []|]. split; [intros x []|]. split; [constructor|]. split; [intros x L; lia|intros x []].
   - simpl in E. destruct (privatize R V h f p tl) as [[[h1 f1] r1] tl1] eqn:P.
     inversion ND as [|? ? NIa NDp]; subst.
     destruct (IH h1 f1 r1 tl1 eq_refl RV Hf (fun x I => Hp x (or_intror I)) NDp)
-      as [Lf [F2 [F3 [K [p1 [S1 [En [ND1 [M1 [Mr [Vb NDr]]]]]]]]]]].
+      as [Lf [F2 [F3 [K [p1 [S1 [En [ND1 [M1 [Mr [Vb [NDr [Fp1 Fq1]]]]]]]]]]]]].
     destruct (Hp a (or_introl eq_refl)) as [Ha [n [Hn Vn]]].
     assert (Hp' : forall x, In x p -> x < f) by (intros x I; apply (Hp x (or_intror I))).
     assert (H1a : h1 a = Some (ONode n)) by (rewrite F2; auto).
@@ -101,7 +102,9 @@ Proof.
            ++ intros x [<-|I].
               ** exists (ONode (mkN (key n) (val n) tl1 V)). upd_tac; [|lia]. simpl; auto.
               ** destruct (Vb x I) as [o [Ho Lo]]. exists o. upd_tac; [contradiction|auto].
-           ++ constructor; auto. intros I. apply Mr in I as [I _]. contradiction.
+           ++ split; [constructor; auto; intros I; apply Mr in I as [I _]; contradiction|]. split.
+              ** intros x Lx. destruct (Nat.eq_dec x f1) as [->|Ne]; [left; auto|right; apply Fp1; lia].
+              ** intros x [<-|I]; [right; left; auto|]. destruct (Fq1 x I); [left; right|right; right]; auto.
     + (* private: written in place *)
       split; [lia|]. split; [|split; [|split]].
       * intros x Lx Nx. upd_tac; [exfalso; apply Nx; simpl; auto|]. apply F2; auto.
@@ -122,7 +125,9 @@ Proof.
         -- intros x I. destruct (Mr x I) as [I2 [N2 E2]]. split; [simpl; auto|]. split.
            ++ intros [E3|I3]; [subst; contradiction|contradiction].
            ++ upd_tac; [contradiction|]. exact E2.
-        -- split; auto.
+        -- split; [|split; [auto|split]].
+           2: { intros x Lx. right. apply Fp1. lia. }
+           2: { intros x [<-|I]; [left; left; auto|]. destruct (Fq1 x I); [left; right|right]; auto. }
            intros x [<-|I].
            ++ exists (ONode (mkN (key n) (val n) tl1 (nver n))). upd_tac; [|contradiction]. simpl; auto.
            ++ destruct (Vb x I) as [o [Ho Lo]]. exists o. upd_tac; [contradiction|auto].
@@ -160,7 +165,8 @@ Lemma relink_ok R V h f c p tl h2 f2 r c1 k :
     map (entry h2) p' = map (entry h) p /\ NoDup (c1 :: p') /\
     (forall x, In x (c1 :: p') -> (In x (c :: p) /\ ~ In x r) \/ (f <= x < f2)) /\
     (forall x, In x r -> In x (c :: p) /\ ~ In x (c1 :: p') /\ h2 x = h x) /\
-    vbound h2 V p' /\ NoDup r.
+    vbound h2 V p' /\ NoDup r /\
+    (forall x, f <= x < f2 -> In x (c1 :: p')) /\ (forall x, In x (c :: p) -> In x (c1 :: p') \/ In x r).
 Proof.
   intros E RV Hf Hc Vk Lc Ncp Hp NDp. unfold relink in E.
   destruct (cfw R V h f c) as [[[h1 f1] r1] c1'] eqn:Ec.
@@ -170,7 +176,7 @@ Proof.
   assert (Hp1 : forall a, In a p -> a < f1 /\ exists n, h1 a = Some (ONode n) /\ nver n <= V).
   { intros a I. destruct (Hp a I) as [La [n [Hn Vn]]]. split; [lia|]. exists n. rewrite F1; auto. }
   destruct (privatize_ok _ _ _ _ _ _ _ _ _ _ Ep RV G1 Hp1 NDp)
-    as [L2 [F2 [G2 [K2 [p' [S' [En [ND' [M' [Mr [Vb NDr]]]]]]]]]]].
+    as [L2 [F2 [G2 [K2 [p' [S' [En [ND' [M' [Mr [Vb [NDr [Fp Fq]]]]]]]]]]]]].
   assert (C1lt : c1 < f1) by (destruct Cs as [[-> [-> ->]]|[-> [-> ->]]]; lia).
   assert (C1p : ~ In c1 p) by (destruct Cs as [[-> _]|[-> _]]; auto; intros I; apply Hp in I; lia).
   assert (C1p' : ~ In c1 p').
@@ -209,8 +215,14 @@ Proof.
       * destruct (Mr x I) as [I2 [N2 E2]]. split; [simpl; auto|]. split.
         -- intros [E3|I3]; [subst; contradiction|contradiction].
         -- upd_tac; [contradiction|]. rewrite E2. apply F1. apply Hp; auto.
-    + split.
+    + split; [|split; [|split]].
       * intros x I. destruct (Vb x I) as [o [Ho Lo]]. exists o. upd_tac; [contradiction|auto].
       * destruct Cs as [[-> [-> ->]]|[-> [-> ->]]]; simpl; auto. constructor; auto.
         intros I. apply Mr in I as [I _]. contradiction.
+      * intros x Lx. destruct Cs as [[E1 [E2 E3]]|[E1 [E2 E3]]]; subst c1 f1 r1.
+        -- right. apply Fp. lia.
+        -- destruct (Nat.eq_dec x f) as [->|Ne]; [left; auto|right; apply Fp; lia].
+      * intros x [<-|I].
+        -- destruct Cs as [[E1 [E2 E3]]|[E1 [E2 E3]]]; subst c1 f1 r1; [left; left; auto|right; left; auto].
+        -- destruct (Fq x I) as [J|J]; [left; right; auto|right; apply in_or_app; right; auto].
 Qed.

@@ -13,7 +13,8 @@
     - [structure_ok] (c): the structural invariants hold: nothing allocated at or above [fresh]; the live
       chunks and nodes are distinct (I5), allocated, of version <= V (I1) and not retired (I5); during a
       rehash old buckets below rh are empty (I10, rh part); retire tags <= V (I1), retired objects allocated
-      and queued once (I5); every live snapshot s has 1 <= s <= V (I1) and reaches only allocated objects of
+      and queued once (I5), and every allocated object is live or retired (I5: nothing leaks); every live
+      snapshot s has 1 <= s <= V (I1) and reaches only allocated objects of
       version < s (I2, I7) whose retire tags are >= s (I6, I7). The key uniqueness (I11) is part of (b). *)
 
 From Coq Require Import List Arith Lia Bool.
@@ -60,6 +61,11 @@ Proof.
   - intros e a [].
   - constructor.
   - intros s [].
+  - intros ls a D Ha. unfold live_dirs, newdir in D |- *. simpl in D, Ha |- *. rewrite app_nil_r in D |- *.
+    assert (D0 : dirv (fun x => if x <? C then Some (OChunk (mkC None 0)) else None) (seq 0 C) (repeat [] C))
+      by (apply dirv_fresh_chunks with 0; intros x L; rewrite (proj2 (Nat.ltb_lt _ _)); auto; lia).
+    pose proof (dirv_det _ _ _ _ D D0) as ->. left. unfold footprint. rewrite concat_repeat_nil, app_nil_r.
+    apply in_seq. destruct (a <? C) eqn:E; [apply Nat.ltb_lt in E; lia|exfalso; apply Ha; auto].
 Qed.
 
 Inductive reachable : state -> Prop :=
@@ -108,15 +114,19 @@ Theorem structure_ok st : reachable st ->
         exists o, hp st a = Some o /\ over o <= ver st /\ ~ In a (map snd (retq st))) /\
      rehash_ok st ls) /\
   (forall e a, In (e, a) (retq st) -> e <= ver st /\ hp st a <> None) /\ NoDup (map snd (retq st)) /\
+  (forall ls a, dirv (hp st) (live_dirs st) ls -> hp st a <> None ->
+     In a (footprint (live_dirs st) ls) \/ In a (map snd (retq st))) /\
   (forall s, In s (snaps st) -> 1 <= sv s <= ver st /\
      exists ls, dirv (hp st) (sdirs s) ls /\
        forall a, In a (footprint (sdirs s) ls) ->
          (exists o, hp st a = Some o /\ over o < sv s) /\ (forall e, In (e, a) (retq st) -> sv s <= e)).
 Proof.
-  intros Rs. pose proof (reachable_inv st Rs) as I. split; [apply (inv_fresh st I)|]. split; [|split; [|split]].
+  intros Rs. pose proof (reachable_inv st Rs) as I. split; [apply (inv_fresh st I)|].
+  split; [|split; [|split; [|split]]].
   - destruct (inv_live st I) as [ls [D [N [A [_ R]]]]]. exists ls. split; auto. split; auto. split; auto.
     intros a J. destruct (A a J) as [_ [[o [Ho Lo]] Nq]]. eauto.
   - intros e a J. destruct (inv_retq st I e a J) as [L [_ N]]. auto.
   - apply (inv_retq_nodup st I).
+  - apply (inv_owned st I).
   - intros s J. destruct (inv_snaps st I s J) as [V [ls [D [_ F]]]]. split; auto. exists ls; auto.
 Qed.

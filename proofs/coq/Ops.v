@@ -172,5 +172,8 @@ Record inv (st : state) : Prop := {
   inv_live : exists ls, live_ok st ls;
   inv_retq : forall e a, In (e, a) (retq st) -> e <= ver st /\ a < fresh st /\ hp st a <> None;
   inv_retq_nodup : NoDup (map snd (retq st));
-  inv_snaps : forall s, In s (snaps st) -> snap_ok st s
+  inv_snaps : forall s, In s (snaps st) -> snap_ok st s;
+  (* I5: nothing leaks -- every allocated object is owned by the live structure or the retire queue *)
+  inv_owned : forall ls a, dirv (hp st) (live_dirs st) ls -> hp st a <> None ->
+    In a (footprint (live_dirs st) ls) \/ In a (map snd (retq st))
 }.

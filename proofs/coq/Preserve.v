@@ -161,11 +161,13 @@ Lemma bucket_step R O st st' D1 c D2 L1 l L2 h' f' rr c1 l' :
   vbound h' (ver st) (c1 :: l') ->
   (forall x, In x rr -> In x (c :: l) /\ ~ In x (c1 :: l')) ->
   NoDup rr -> (forall x, In x rr -> h' x <> None) ->
+  (forall x, fresh st <= x < f' -> In x (c1 :: l')) ->
+  (forall x, In x (c :: l) -> h' x <> None -> In x (c1 :: l') \/ In x rr) ->
   map_ok (amap st') (contents (hp st) L1 ++ map (entry h') l' ++ contents (hp st) L2) ->
   rehash_ok st' (L1 ++ l' :: L2) ->
   inv st'.
 Proof.
-  intros [C RV] I [LD [ND [LA [MO RO]]]] Ld DL1 DL2 Eh Ef Eq Ev Es Ld' K Lf Fz Fr Ch ND' M Vb Rr NDrr Arr MO' RO'.
+  intros [C RV] I [LD [ND [LA [MO RO]]]] Ld DL1 DL2 Eh Ef Eq Ev Es Ld' K Lf Fz Fr Ch ND' M Vb Rr NDrr Arr NL Acc MO' RO'.
   rewrite Ld in ND, LA.
   assert (Qf : forall a, In a (map snd (retq st)) -> a < fresh st).
   { intros a J. apply in_map_iff in J as [[e a'] [Ea J]]. simpl in Ea; subst a'. apply (inv_retq st I) in J. lia. }
@@ -205,6 +207,18 @@ Proof.
     + apply (inv_snaps st I); auto.
     + apply frame_of_keeps with rr; rewrite ?Eh; auto.
     + lia.
+  - intros ls' a D2' Ha. rewrite Ld' in D2' |- *. rewrite Eh in D2', Ha.
+    pose proof (dirv_det _ _ _ _ D2' D') as ->. rewrite Eq.
+    destruct (le_lt_dec (fresh st) a) as [La|La].
+    + destruct (le_lt_dec f' a) as [Lb|Lb]; [exfalso; apply Ha, Fz; auto|].
+      left. apply footprint_in. left. apply NL; lia.
+    + destruct (in_dec Nat.eq_dec a (c :: l)) as [J|J].
+      * destruct (Acc a J Ha) as [K0|K0]; [left; apply footprint_in; auto|].
+        right. rewrite map_app. apply in_or_app. right. unfold tag. rewrite map_map. simpl. rewrite map_id. auto.
+      * rewrite Fr in Ha; auto.
+        destruct (inv_owned st I (L1 ++ l :: L2) a LD Ha) as [K0|K0].
+        -- left. rewrite Ld in K0. apply footprint_in in K0 as [K0|K0]; [contradiction|]. apply footprint_in; auto.
+        -- right. rewrite map_app. apply in_or_app. left. auto.
 Qed.
 
 (** ** What an operation on a bucket may assume *)
@@ -268,7 +282,7 @@ Proof.
   assert (H1c : h1 c = Some (OChunk kc)) by (unfold h1; upd_tac; [lia|auto]).
   destruct (relink_ok R V h1 (S f) c [] (Some f) h2 f2 r c1 kc E RV Hf1 H1c Vc ltac:(lia) (fun J => J)
               (fun a J => match J with end) (NoDup_nil _))
-    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb NDr]]]]]]]]]]]]]].
+    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb [NDr [Fp Fq]]]]]]]]]]]]]]]].
   destruct p' as [|x0 p']; [|discriminate En].
   assert (Hk' : head k' = Some f) by (inversion Sg; auto).
   assert (Lh : forall x, In x l0 -> h2 x = h x).
@@ -303,6 +317,11 @@ Proof.
     intros [J2|[J2|J2]]; [congruence|lia|contradiction].
   - exact NDr.
   - intros x J. destruct (Mr x J) as [[<-|[]] [_ E']]. rewrite E', H1c. discriminate.
+  - intros x Lx. destruct (Nat.eq_dec x f) as [->|Ne]; [right; left; auto|].
+    destruct (Fp x ltac:(lia)) as [<-|[]]. left; auto.
+  - intros x [<-|J] _.
+    + destruct (Fq c (or_introl eq_refl)) as [[<-|[]]|K]; [left; left; auto|right; auto].
+    + left; right; right; auto.
   - destruct LO as [_ [_ [_ [MO _]]]]. change (hp st) with h in MO. change (amap st) with (amap st) in MO.
     assert (Cl : contents h (l0 :: L2) = map (entry h) l0 ++ contents h L2) by reflexivity.
     rewrite contents_app, Cl in MO. rewrite Em. simpl map.
@@ -365,7 +384,7 @@ Proof.
   assert (Sf : forall x, In x s -> x < f)
     by (intros x J; destruct (Hl x (InL x (or_intror (or_intror J)))); lia).
   destruct (relink_ok R V h1 (S f) c p (Some f) h2 f2 r c1 kc E RV Hf1 H1c Vc ltac:(lia) Ncp Hp1 NDp)
-    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb NDr]]]]]]]]]]]]]].
+    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb [NDr [Fp Fq]]]]]]]]]]]]]]]].
   assert (Lh : forall x, In x s -> h2 x = h x).
   { intros x J. destruct (Hl x (InL x (or_intror (or_intror J)))) as [Lx _].
     rewrite Fr2; [|lia| intros ->; apply Ncl, InL; auto | intros J2; apply (Dps x J2 J)].
@@ -430,6 +449,14 @@ Proof.
     + assert (Ltf : t < f) by (destruct (Hl t (InL t (or_intror (or_introl eq_refl)))); lia).
       rewrite Fr2; [|lia|intros ->; apply Ncl, InL; auto|auto]. unfold h1. upd_tac; [lia|].
       fold h in Ht. rewrite Ht. discriminate.
+  - intros x Lx. change (c1 :: p' ++ f :: s) with ((c1 :: p') ++ f :: s). apply in_or_app.
+    destruct (Nat.eq_dec x f) as [->|Ne]; [right; left; auto|left; apply Fp; lia].
+  - intros x J _. change (c :: p ++ t :: s) with ((c :: p) ++ t :: s) in J.
+    change (c1 :: p' ++ f :: s) with ((c1 :: p') ++ f :: s).
+    apply in_app_or in J as [J|[<-|J]].
+    + destruct (Fq x J) as [K|K]; [left; apply in_or_app; left; auto|right; apply in_or_app; left; auto].
+    + right. apply in_or_app. right. left. auto.
+    + left. apply in_or_app. right. right. auto.
   - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
     change (hp st) with h in MO |- *.
     assert (Ef2 : entry h2 f = (key n, v)) by (unfold entry; rewrite Hff; reflexivity).
@@ -511,6 +538,8 @@ Proof.
   - intros x [].
   - constructor.
   - intros x [].
+  - intros x Lx. lia.
+  - intros x J _. left. auto.
   - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
     change (hp st) with h in MO |- *.
     assert (Et : entry h t = (key n, val n)) by (unfold entry; fold h in Ht; rewrite Ht; reflexivity).
@@ -560,6 +589,7 @@ Lemma target_relink R O st w d1 c d2 kc p t s n tl h2 f2 r c1 :
     (forall x, In x (c1 :: p') -> ((x = c \/ In x p) /\ ~ In x r) \/ fresh st <= x < f2) /\
     (forall x, In x r -> (x = c \/ In x p) /\ ~ In x (c1 :: p')) /\
     NoDup r /\ (forall x, In x r -> h2 x = hp st x) /\
+    (forall x, fresh st <= x < f2 -> In x (c1 :: p')) /\ (forall x, In x (c :: p) -> In x (c1 :: p') \/ In x r) /\
     vbound h2 (ver st) p' /\
     ~ In t p /\ ~ In t s /\ NoDup s /\ (forall x, In x p -> ~ In x s) /\ t <> c /\ ~ In c s /\
     (forall x, In x (p ++ t :: s) -> x < fresh st /\ exists m, hp st x = Some (ONode m) /\ nver m <= ver st) /\
@@ -577,7 +607,7 @@ Proof.
   assert (Ncp : ~ In c p) by (intros J; apply Ncl, InL; auto).
   destruct (relink_ok R (ver st) (hp st) (fresh st) c p tl h2 f2 r c1 kc E RV (inv_fresh st I) Hc Vc Lc
               Ncp Hp1 NDp)
-    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb NDr]]]]]]]]]]]]]].
+    as [L2f [Fr2 [Fz2 [K2 [p' [k' [Hc1 [Vk' [Sg [En [ND' [M' [Mr [Vb [NDr [Fp Fq]]]]]]]]]]]]]]]].
   assert (Lt : t < fresh st) by (destruct (Hl t (InL t (or_intror (or_introl eq_refl)))); lia).
   exists D1, D2, L1, L2, p', k'.
   do 6 (split; [assumption|]). split; [exact T|].
@@ -586,6 +616,7 @@ Proof.
   split; [intros x J; destruct (M' x J) as [[[->|J2] N]|J2]; auto|].
   split; [intros x J; destruct (Mr x J) as [[->|J2] [N _]]; auto|].
   split; [exact NDr|]. split; [intros x J; destruct (Mr x J) as [_ [_ E']]; exact E'|].
+  split; [exact Fp|]. split; [exact Fq|].
   split; [exact Vb|]. do 4 (split; [assumption|]).
   split; [intros ->; apply Ncl, InL; auto|]. split; [intros J; apply Ncl, InL; auto|].
   split; [exact Hl|]. split; [exact Cs|]. split.
@@ -606,7 +637,7 @@ Lemma transform_private_inv R O st w d1 c d2 kc p t s n v h2 f2 r c1 :
 Proof.
   intros B I Sl Hc Cl Ht Sh E.
   destruct (target_relink R O st w d1 c d2 kc p t s n (Some t) h2 f2 r c1 B I Sl Hc Cl Ht E)
-    as [D1 [D2 [L1 [L2 [p' [k' [LO [Ld [DL1 [DL2 [Len [Ld' [T [Lf [Fz2 [K2 [Fr2 [Hc1 [Vk' [Sg [En [ND' [M' [Mr [NDr [Ar [Vb [Ntp [Nts [NDs [Dps [Ntc [Ncs [Hl [Cs [H2t H2s]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]].
+    as [D1 [D2 [L1 [L2 [p' [k' [LO [Ld [DL1 [DL2 [Len [Ld' [T [Lf [Fz2 [K2 [Fr2 [Hc1 [Vk' [Sg [En [ND' [M' [Mr [NDr [Ar [Fp [Fq [Vb [Ntp [Nts [NDs [Dps [Ntc [Ncs [Hl [Cs [H2t H2s]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]].
   pose proof B as [C RV].
   set (f := fresh st) in *. set (h := hp st) in *. set (V := ver st) in *.
   set (h3 := upd h2 t (ONode (mkN (key n) v (next n) (nver n)))) in *.
@@ -672,6 +703,12 @@ Proof.
     + subst x. unfold h3. upd_tac; [congruence|]. rewrite (Ar c J). fold h. rewrite Hc. discriminate.
     + unfold h3. upd_tac; [contradiction|]. rewrite (Ar x J).
       destruct (Hl x (InL x (or_introl J2))) as [_ [m [Hm _]]]. fold h in Hm. rewrite Hm. discriminate.
+  - intros x Lx. change (c1 :: p' ++ t :: s) with ((c1 :: p') ++ t :: s). apply in_or_app. left. apply Fp. lia.
+  - intros x J _. change (c :: p ++ t :: s) with ((c :: p) ++ t :: s) in J.
+    change (c1 :: p' ++ t :: s) with ((c1 :: p') ++ t :: s).
+    apply in_app_or in J as [J|J].
+    + destruct (Fq x J) as [K|K]; [left; apply in_or_app; left; auto|right; auto].
+    + left. apply in_or_app. right. auto.
   - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
     change (hp st) with h in MO |- *.
     assert (Et : entry h t = (key n, val n)) by (unfold entry; fold h in Ht; rewrite Ht; reflexivity).
@@ -714,7 +751,7 @@ Proof.
   intros B I Sl Hc Cl Ht E.
   destruct (target_relink R O st w d1 c d2 kc p t s n (next n) h2 f2 r c1 B I Sl Hc Cl Ht E)
     as [D1 [D2 [L1 [L2 [p' [k' [LO [Ld [DL1 [DL2 [Len [Ld' [T [Lf [Fz2 [K2 [Fr2 [Hc1 [Vk' [Sg [En [ND'
-        [M' [Mr [NDr [Ar [Vb [Ntp [Nts [NDs [Dps [Ntc [Ncs [Hl [Cs [H2t H2s]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]].
+        [M' [Mr [NDr [Ar [Fp [Fq [Vb [Ntp [Nts [NDs [Dps [Ntc [Ncs [Hl [Cs [H2t H2s]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]].
   pose proof B as [C RV].
   set (f := fresh st) in *. set (h := hp st) in *. set (V := ver st) in *.
   set (h3 := if shared R (nver n) then h2 else hfree h2 t) in *.
@@ -782,6 +819,14 @@ Proof.
         destruct (Hl x (InL x (or_introl J2))) as [_ [m [Hm _]]]. fold h in Hm. rewrite Hm. discriminate.
     + destruct (shared R (nver n)) eqn:Shn; [|destruct J]. destruct J as [<-|[]].
       unfold h3. try rewrite Shn. rewrite H2t. fold h in Ht. rewrite Ht. discriminate.
+  - intros x Lx. change (c1 :: p' ++ s) with ((c1 :: p') ++ s). apply in_or_app. left. apply Fp. lia.
+  - intros x J Hx. change (c :: p ++ t :: s) with ((c :: p) ++ t :: s) in J.
+    change (c1 :: p' ++ s) with ((c1 :: p') ++ s).
+    apply in_app_or in J as [J|[<-|J]].
+    + destruct (Fq x J) as [K|K]; [left; apply in_or_app; left; auto|right; unfold rr; apply in_or_app; left; auto].
+    + unfold rr, h3 in *. destruct (shared R (nver n)); [right; apply in_or_app; right; left; auto|].
+      exfalso. apply Hx. unfold hfree. rewrite Nat.eqb_refl. auto.
+    + left. apply in_or_app. right. auto.
   - destruct LO as [_ [_ [_ [MO _]]]]. apply map_ok_contents in MO. rewrite Em.
     change (hp st) with h in MO |- *.
     assert (Et : entry h t = (key n, val n)) by (unfold entry; fold h in Ht; rewrite Ht; reflexivity).
@@ -852,6 +897,7 @@ Proof.
       intros e Q. exfalso. apply N. apply in_map_iff. exists (e, a); auto.
     + destruct (inv_snaps st I s J) as [Vs [ls' [D' [C' F']]]]. split; [simpl; lia|].
       exists ls'. auto.
+  - intros ls' a D Ha. apply (inv_owned st I ls' a); auto.
 Qed.
 
 Lemma release_inv st s1 s s2 :
@@ -864,6 +910,7 @@ Proof.
   - apply (inv_retq st I).
   - apply (inv_retq_nodup st I).
   - intros s' J. apply (inv_snaps st I). rewrite E. apply in_app_or in J as [J|J]; apply in_or_app; simpl; auto.
+  - intros ls' a D Ha. apply (inv_owned st I ls' a); auto.
 Qed.
 
 Lemma existsb_in a l : existsb (Nat.eqb a) l = true <-> In a l.
@@ -919,6 +966,19 @@ Proof.
         simpl in Ea; subst. apply filter_In in K as [K Lt]. simpl in Lt. apply Nat.ltb_lt in Lt.
         specialize (T e K). lia.
       * intros e a K. left; apply Kp; auto.
+  - intros ls' a D Ha. simpl in D, Ha |- *. fold h' in D, Ha.
+    assert (LDh : dirv h' (live_dirs st) ls) by (apply dirv_frame with (hp st); auto).
+    pose proof (dirv_det _ _ _ _ D LDh) as ->.
+    assert (Nr : ~ In a (reclaimed O (retq st))).
+    { intros J. apply Ha. unfold h', free_all. rewrite (proj2 (existsb_in _ _) J). auto. }
+    assert (Ha' : hp st a <> None).
+    { intros E. apply Ha. unfold h', free_all. destruct (existsb (Nat.eqb a) (reclaimed O (retq st))); auto. }
+    destruct (inv_owned st I ls a LD Ha') as [K|K]; [left; auto|right].
+    apply in_map_iff in K as [[e a'] [Ea K]]. simpl in Ea; subst a'. apply in_map_iff. exists (e, a).
+    split; auto. apply filter_In. split; auto. simpl. apply Nat.leb_le.
+    destruct (le_lt_dec O e) as [Le|Lt]; auto. exfalso. apply Nr.
+    unfold reclaimed. apply in_map_iff. exists (e, a). split; auto. apply filter_In. split; auto.
+    simpl. apply Nat.ltb_lt; auto.
 Qed.
 
 Lemma chain_renorm h live dead hd l :
@@ -969,6 +1029,13 @@ Proof.
   - intros e a [].
   - constructor.
   - intros s [].
+  - intros ls0 a D Ha. simpl in D, Ha |- *. fold h' in D, Ha.
+    assert (LDh : dirv h' (live_dirs st) ls) by (apply dirv_renorm; auto).
+    pose proof (dirv_det _ _ _ _ D LDh) as ->.
+    unfold h', renorm in Ha.
+    destruct (existsb (Nat.eqb a) (footprint (live_dirs st) ls)) eqn:E1; [left; apply existsb_in; auto|].
+    destruct (existsb (Nat.eqb a) (map snd (retq st))) eqn:E2; [exfalso; apply Ha; auto|].
+    exfalso. destruct (inv_owned st I ls a LD Ha) as [K|K]; apply existsb_in in K; congruence.
 Qed.
 
 (** ** the incremental rehash: start, advance, finish *)
@@ -1052,6 +1119,20 @@ Proof.
     + apply frame_of_keeps with []; simpl; [|rewrite app_nil_r; auto].
       intros a o Ho Lo. rewrite Old; auto. destruct (le_lt_dec f a) as [L|L]; auto.
       rewrite Hf in Ho; auto. discriminate.
+  - intros ls' a D Ha. unfold live_dirs, newdir in D |- *. simpl in D |- *.
+    assert (LDh : dirv h' (prim st ++ seq f n) (ls ++ repeat [] n)).
+    { apply dirv_app2.
+      - apply dirv_frame with (hp st); [auto|]. intros b J. apply Old. apply LA in J. lia.
+      - apply dirv_fresh_chunks with (ver st); auto. }
+    pose proof (dirv_det _ _ _ _ D LDh) as ->.
+    destruct (le_lt_dec f a) as [La|La].
+    + left. apply footprint_app_in. right. unfold footprint. rewrite concat_repeat_nil, app_nil_r.
+      apply in_seq. split; [lia|]. destruct (le_lt_dec (f + n) a) as [Lb|Lb]; [|lia]. exfalso. apply Ha.
+      unfold h', alloc_chunks. rewrite (proj2 (Nat.ltb_ge _ _)); [|lia]. rewrite andb_false_r. apply Hf; lia.
+    + rewrite Old in Ha; auto.
+      assert (LD0 : dirv (hp st) (live_dirs st) ls) by (unfold live_dirs, newdir; rewrite Rn, app_nil_r; auto).
+      destruct (inv_owned st I ls a LD0 Ha) as [K|K]; [|right; auto].
+      left. apply footprint_app_in. left. unfold live_dirs, newdir in K. rewrite Rn, app_nil_r in K. auto.
 Qed.
 
 Lemma dirv_nth h d ls i c : dirv h d ls -> nth_error d i = Some c ->
@@ -1083,6 +1164,7 @@ Proof.
   - apply (inv_retq st I).
   - apply (inv_retq_nodup st I).
   - intros s J. destruct (inv_snaps st I s J) as [Vs R']. split; auto.
+  - intros ls' a D Ha. rewrite Ld in D |- *. apply (inv_owned st I ls' a); auto.
 Qed.
 
 Lemma concat_all_nil (L : list (list nat)) : (forall i, i < length L -> nth i L [] = []) -> concat L = [].
@@ -1149,6 +1231,21 @@ Proof.
     + apply frame_of_keeps with (shared_chunks R (hp st) (prim st)); simpl; auto.
       intros a o Ho Lo. unfold h', free_private. destruct (existsb _ _); auto. rewrite Ho.
       unfold shared. rewrite (proj2 (Nat.ltb_lt _ _) Lo). auto.
+  - intros ls' a D Ha. unfold live_dirs, newdir in D |- *. simpl in D |- *. rewrite app_nil_r in D |- *.
+    assert (LDh : dirv h' nd Ln) by (apply dirv_frame with (hp st); auto; intros b J; apply Fr, Npn; auto).
+    pose proof (dirv_det _ _ _ _ D LDh) as ->.
+    destruct (in_dec Nat.eq_dec a (prim st)) as [J|J].
+    + right. rewrite map_app. apply in_or_app. right. unfold tag. rewrite map_map. simpl. rewrite map_id.
+      apply filter_In. split; auto. unfold h', free_private in Ha.
+      rewrite (proj2 (existsb_in a (prim st)) J) in Ha. destruct (hp st a) as [o|]; [|exfalso; apply Ha; auto].
+      destruct (shared R (over o)); auto.
+    + rewrite Fr in Ha; auto.
+      assert (LD0 : dirv (hp st) (live_dirs st) (Lp ++ Ln))
+        by (unfold live_dirs, newdir; rewrite Rh; apply dirv_app2; auto).
+      destruct (inv_owned st I (Lp ++ Ln) a LD0 Ha) as [K|K].
+      * left. unfold live_dirs, newdir in K. rewrite Rh in K. apply footprint_app_in in K as [K|K]; auto.
+        exfalso. unfold footprint in K. rewrite Cp, app_nil_r in K. contradiction.
+      * right. rewrite map_app. apply in_or_app. left. auto.
 Qed.
 
 (** ** the incremental rehash: migrating the head of old bucket rh *)
@@ -1221,7 +1318,7 @@ Proof.
   (* step A: unlink t from old bucket rh *)
   destruct (relink_ok R V h f c [] (next n) h1 f1 r1 c1 kc E1 RV Hf Hc Voc Lc (fun J => J)
               (fun a J => match J with end) (NoDup_nil _))
-    as [L1f [Fr1 [Fz1 [K1 [p' [k1 [Hc1 [Vk1 [Sg1 [En1 [ND1 [M1 [Mr1 [Vb1 NDr1]]]]]]]]]]]]]].
+    as [L1f [Fr1 [Fz1 [K1 [p' [k1 [Hc1 [Vk1 [Sg1 [En1 [ND1 [M1 [Mr1 [Vb1 [NDr1 [Fp1 Fq1]]]]]]]]]]]]]]]].
   destruct p' as [|x0 p']; [|discriminate En1].
   assert (Hk1 : head k1 = next n) by (inversion Sg1; auto).
   assert (C1 : c1 = c \/ f <= c1 < f1).
@@ -1416,4 +1513,48 @@ Proof.
       apply keeps_trans with h1; auto. apply keeps_trans with h2; auto. apply keeps_trans with h3; auto.
       unfold h4, set_head. rewrite H3c2. apply keeps_upd. intros o Ho. rewrite H3c2 in Ho.
       inversion Ho; subst; simpl; lia.
+  - intros ls' a D Ha. simpl in D, Ha |- *. rewrite Ld' in D |- *. pose proof (dirv_det _ _ _ _ D DB) as ->.
+    assert (ToA : forall x, In x (c1 :: s) \/ In x (footprint d1 L1 ++ footprint (d2 ++ nd) L2) ->
+                            In x (footprint (DB1 ++ c' :: e2) (Ml ++ lc :: Mr))).
+    { intros x J. rewrite <- LdB, <- EM. apply footprint_in. auto. }
+    assert (FA : forall x, In x (footprint (DB1 ++ c' :: e2) (Ml ++ lc :: Mr)) ->
+                 In x (footprint (DB1 ++ c2 :: e2) (Ml ++ (mv :: lc) :: Mr)) \/ In x r2).
+    { intros x J. apply footprint_in in J as [[<-|J]|J].
+      - destruct C2 as [[-> [-> _]]|[-> [_ ->]]]; [left; apply footprint_in; left; left; auto | right; left; auto].
+      - left. apply footprint_in. left. right. right. auto.
+      - left. apply footprint_in. right. auto. }
+    assert (InR : forall x, In x r1 \/ In x r2 \/ In x r3 ->
+                  In x (map snd (retq st ++ tag V (r1 ++ r2 ++ r3)))).
+    { intros x J. rewrite map_app. apply in_or_app. right. unfold tag. rewrite map_map. simpl. rewrite map_id.
+      destruct J as [J|[J|J]]; apply in_or_app; auto; right; apply in_or_app; auto. }
+    assert (Gen : forall x, In x (footprint (DB1 ++ c' :: e2) (Ml ++ lc :: Mr)) ->
+                  In x (footprint (DB1 ++ c2 :: e2) (Ml ++ (mv :: lc) :: Mr)) \/
+                  In x (map snd (retq st ++ tag V (r1 ++ r2 ++ r3)))).
+    { intros x J. destruct (FA x J) as [K|K]; [left; exact K|right; apply InR; auto]. }
+    destruct (le_lt_dec f3 a) as [La3|La3].
+    { exfalso. apply Ha. rewrite Hh4; [apply Fz3; lia|lia]. }
+    destruct (le_lt_dec f2 a) as [La2|La2].
+    { left. apply footprint_in. left. right. left. destruct Cs3 as [[-> [_ ->]]|[-> [-> _]]]; lia. }
+    destruct (le_lt_dec f1 a) as [La1|La1].
+    { left. apply footprint_in. left. left. destruct C2 as [[-> [_ ->]]|[-> [-> _]]]; lia. }
+    destruct (le_lt_dec f a) as [La0|La0].
+    { apply Gen, ToA. left. destruct (Fp1 a ltac:(lia)) as [<-|[]]. left; auto. }
+    destruct (Nat.eq_dec a c) as [->|Nac].
+    { destruct (Fq1 c (or_introl eq_refl)) as [[<-|[]]|K]; [apply Gen, ToA; left; left; auto | right; apply InR; auto]. }
+    destruct (Nat.eq_dec a t) as [->|Nta].
+    { destruct Cs3 as [[-> _]|[_ [_ [-> _]]]];
+        [left; apply footprint_in; left; right; left; auto | right; apply InR; right; right; left; auto]. }
+    destruct (Nat.eq_dec a c') as [->|Nac'].
+    { apply Gen, ToA. right. exact Cr'. }
+    assert (Ea : h4 a = h a).
+    { rewrite Back; [|lia| |auto].
+      - apply Fr1; [lia|auto|intros []].
+      - destruct C2 as [[-> _]|[-> _]]; [auto|lia]. }
+    rewrite Ea in Ha.
+    assert (LD0 : dirv (hp st) (live_dirs st) (L1 ++ (t :: s) :: L2)) by (rewrite Ld; exact LD).
+    destruct (inv_owned st I _ a LD0 Ha) as [K|K].
+    + rewrite Ld in K. apply footprint_in in K as [[E'|[E'|K]]|K]; [congruence|congruence| |].
+      * apply Gen, ToA. left. right. auto.
+      * apply Gen, ToA. right. auto.
+    + right. rewrite map_app. apply in_or_app. left. auto.
 Qed.
