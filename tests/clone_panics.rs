@@ -85,7 +85,7 @@ fn run(seed: u64, mask: u64) {
     let mut model: BTreeMap<(u64, u32), u64> = BTreeMap::new();
     let mut snapshots = Vec::new();
     let mut panics = 0;
-    let steps = if cfg!(miri) { 150 } else { 1500 };
+    let steps = if cfg!(miri) { 40 } else { 1500 };
     for step in 0..steps {
         let (k, n, v) = (rng.next(24), rng.next(2) as u32, rng.next(1000));
         if rng.next(3) == 0 {
@@ -159,7 +159,7 @@ fn run(seed: u64, mask: u64) {
             .check_invariants()
             .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
     }
-    assert!(panics > steps / 30, "the planted panics must actually fire ({panics})");
+    assert!(panics > steps / 40, "the planted panics must actually fire ({panics})");
     drop(snapshots);
     drop(table);
     let (created, dropped) = (CREATED.with(Cell::get), DROPPED.with(Cell::get));
@@ -179,7 +179,8 @@ fn a_panicking_clone_leaves_the_table_unchanged_and_leaks_nothing() {
     }));
     let seeds: &[u64] = if cfg!(miri) { &[7] } else { &[1, 2, 3, 4, 5, 6, 7, 8] };
     for &seed in seeds {
-        for mask in [0, 3, u64::MAX] {
+        let masks: &[u64] = if cfg!(miri) { &[3] } else { &[0, 3, u64::MAX] };
+        for &mask in masks {
             CREATED.with(|c| c.set(0));
             DROPPED.with(|d| d.set(0));
             run(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1, mask);
