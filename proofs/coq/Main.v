@@ -30,6 +30,10 @@ Proof.
   - eapply put_in_place_inv; eauto.
   - eapply transform_private_inv; eauto.
   - eapply remove_inv; eauto.
+  - eapply put_insert_inv; eauto.
+  - eapply put_replace_shared_inv; eauto.
+  - eapply put_in_place_inv; eauto.
+  - eapply put_replace_shared_inv; eauto.
   - eapply rehash_start_inv; eauto.
   - eapply rehash_advance_inv; eauto.
   - eapply rehash_finish_inv; eauto.
