@@ -9,7 +9,8 @@
 # seeds (fuzz/seeds/<target>) already failed while the corpus was being loaded; "fuzz" means a mutated input did.
 #
 # Environment: MUTANTS (space-separated subset), MUTANT_TARGETS (default "table_ops schedules"),
-# MUTANT_SECONDS (per target and mutant), MUTANT_SEEDS=0 to start from an empty corpus instead of the seeds.
+# MUTANT_SECONDS (per target and mutant), MUTANT_SEEDS=0 to start from an empty corpus instead of the seeds,
+# MUTANT_OUT (default target/mutants).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,7 +20,7 @@ MUTANTS="${MUTANTS:-$ALL_MUTANTS}"
 TARGETS="${MUTANT_TARGETS:-table_ops schedules}"
 SECS="${MUTANT_SECONDS:-60}"
 USE_SEEDS="${MUTANT_SEEDS:-1}"
-OUT=target/mutants
+OUT="${MUTANT_OUT:-target/mutants}"
 mkdir -p "$OUT"
 TABLE="$OUT/table.md"
 
@@ -43,14 +44,14 @@ kind_of() { # $1 = log
     elif grep -q "out-of-memory" "$1"; then echo "out-of-memory"
     elif grep -q "panicked at" "$1"; then
         # The panic message: the line after "panicked at <location>:".
-        grep -m1 -A1 "panicked at" "$1" | tail -1 | cut -c1-110 | sed 's/|/\\|/g'
+        (grep -m1 -A1 "panicked at" "$1" || true) | tail -1 | cut -c1-110 | sed 's/|/\\|/g'
     else echo "crash"
     fi
 }
 
 printf '| mutant | target | caught | phase | time to first crash | execs | what |\n|---|---|---|---|---|---|---|\n' | tee "$TABLE"
 for m in $MUTANTS; do
-    if ! cargo +nightly fuzz build --features "$m" $TARGETS >"$OUT/build-$m.log" 2>&1; then
+    if ! cargo +nightly fuzz build --features "$m" >"$OUT/build-$m.log" 2>&1; then
         echo "error: build failed for $m; see fuzz/$OUT/build-$m.log" >&2
         tail -20 "$OUT/build-$m.log" >&2
         exit 2
@@ -72,8 +73,8 @@ for m in $MUTANTS; do
         set -e
         end=$(date +%s.%N)
         secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
-        execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
-        [[ -n $execs ]] || execs=$(grep -m1 -o 'number_of_executed_units: [0-9]*' "$log" | awk '{print $2}')
+        execs=$( (grep -o '^#[0-9]*' "$log" || true) | tail -1 | tr -d '#')
+        [[ -n $execs ]] || execs=$( (grep -m1 -o 'number_of_executed_units: [0-9]*' "$log" || true) | awk '{print $2}')
         if [[ $rc != 0 ]]; then
             phase=fuzz
             if ! grep -q "INITED" "$log"; then phase=seed; fi
