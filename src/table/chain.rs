@@ -21,6 +21,7 @@ pub(crate) unsafe fn privatize_prefix<'d, K: Clone, N: Clone, S: Clone, P: Primi
     retired: &mut RetireQueue<K, N, S, P>,
 ) -> &'d Head<K, N, S, P> {
     let mut link: &'d Head<K, N, S, P> = dir.head_cell_for_write(bucket, cow, retired);
+    // SAFETY: reading a head cell of the writer's own (now private) chunk.
     let mut cur = link.with(|p| unsafe { *p });
     while cur != target {
         debug_assert!(!cur.is_null(), "target not in chain");
