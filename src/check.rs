@@ -15,6 +15,9 @@ use crate::StateTable;
 use core::hash::{BuildHasher, Hash};
 use std::collections::HashSet;
 
+/// A directory of the live table with its name for messages.
+type NamedDir<'a, K, N, S, P> = (&'a str, &'a Directory<K, N, S, P>);
+
 fn violation(invariant: &'static str, detail: String) -> Result<(), InvariantViolation> {
     Err(InvariantViolation { invariant, detail })
 }
@@ -42,7 +45,7 @@ where
 
         let old_capacity = self.primary.capacity;
         let rehash_index = self.rehash.as_ref().map(|r| r.index);
-        let mut dirs: Vec<(&str, &Directory<K, N, S, P>)> = vec![("primary", &self.primary)];
+        let mut dirs: Vec<NamedDir<'_, K, N, S, P>> = vec![("primary", &self.primary)];
         if let Some(r) = &self.rehash {
             dirs.push(("new", &r.new));
         }

@@ -14,11 +14,14 @@ use core::fmt;
 use core::ptr::NonNull;
 use versions::Shared;
 
+/// A snapshot's copy of one directory: the chunk refs and the number of heads per chunk.
+pub(crate) type DirCopy<K, N, S, P> = (Box<[ChunkRef<K, N, S, P>]>, usize);
+
 /// What a snapshot saw: copies of the directories, the rehash index and the size at snapshot time.
 pub(crate) struct View<K, N, S, P: Primitives> {
     pub(crate) version: u32,
     /// `[primary]`, or `[old, new]` during an incremental rehash.
-    pub(crate) dirs: Vec<(Box<[ChunkRef<K, N, S, P>]>, usize)>,
+    pub(crate) dirs: Vec<DirCopy<K, N, S, P>>,
     /// The rehash index when the snapshot was taken (0 without a rehash).
     pub(crate) rehash_index: usize,
     pub(crate) len: usize,

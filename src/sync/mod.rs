@@ -1,6 +1,6 @@
 //! The primitives seam: one trait, [`Primitives`], supplies every atomic, mutex, `Arc` and `UnsafeCell` the
 //! core uses, so the very same table code runs on std (the zero-cost default, [`StdSync`]), under loom
-//! (feature `loom`, [`LoomSync`]) and under shuttle (feature `shuttle`, [`ShuttleSync`]).
+//! (feature `loom`, `LoomSync`) and under shuttle (feature `shuttle`, `ShuttleSync`).
 //!
 //! Every cross-thread hand-off in the core goes through these types; the orderings used are argued at the
 //! call sites against the invariants of `docs/DESIGN.md` (I7, I8).

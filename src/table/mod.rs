@@ -36,6 +36,12 @@ pub const DEFAULT_VERSION_LIMIT: u32 = 1 << 31;
 /// The largest version a snapshot can get; `u32::MAX` stands for "no live snapshot" in the bounds word.
 const MAX_SNAPSHOT_VERSION: u32 = u32::MAX - 1;
 
+/// Where `find` located an entry: its directory, its bucket and its node.
+type Found<K, N, S, P> = (Sub, usize, NodePtr<K, N, S, P>);
+
+/// What a write into one directory needs: the directory and the retire queue.
+type WriteParts<'a, K, N, S, P> = (&'a mut Directory<K, N, S, P>, &'a mut RetireQueue<K, N, S, P>);
+
 /// Which directory an entry was found in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Sub {
@@ -223,7 +229,7 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
         self.version = 0;
     }
 
-    fn dir_and_retired(&mut self, sub: Sub) -> (&mut Directory<K, N, S, P>, &mut RetireQueue<K, N, S, P>) {
+    fn dir_and_retired(&mut self, sub: Sub) -> WriteParts<'_, K, N, S, P> {
         match sub {
             Sub::Primary => (&mut self.primary, &mut self.retired),
             Sub::New => (
@@ -249,7 +255,7 @@ where
 
     /// Finds `(key, namespace)`: the directory, the bucket and the node (I10 says where to look).
     #[inline]
-    fn find(&self, hash: u32, key: &K, namespace: &N) -> Option<(Sub, usize, NodePtr<K, N, S, P>)> {
+    fn find(&self, hash: u32, key: &K, namespace: &N) -> Option<Found<K, N, S, P>> {
         let old_bucket = self.primary.bucket(hash);
         let (in_old, in_new) = match &self.rehash {
             None => (true, false),
