@@ -6,7 +6,7 @@
 
 use crate::format::{Checkpoint, DecodedEntries, FormatError};
 use crate::keygroup::{JavaHashCode, KeyGroupContext};
-use crate::serializer::{Serializers, TypeSerializer};
+use crate::serializer::{KeySerializer, NamespaceSerializer, Serializers, TypeSerializer};
 use crate::table::StateTable;
 use core::hash::{BuildHasher, Hash};
 use std::collections::HashMap;
@@ -122,10 +122,8 @@ fn decode<KS, NS, SS>(
     serializers: &Serializers<KS, NS, SS>,
 ) -> Result<Decoded<KS, NS, SS>, RestoreError>
 where
-    KS: TypeSerializer,
-    KS::Value: JavaHashCode,
-    NS: TypeSerializer,
-    NS::Value: Clone,
+    KS: KeySerializer,
+    NS: NamespaceSerializer,
     SS: TypeSerializer,
 {
     let mut owner: HashMap<u32, usize> = HashMap::new();

@@ -3,8 +3,8 @@
 use super::body::read_body;
 use super::error::{FormatError, SerializerRole};
 use super::header::{Header, KeyGroupBlock};
-use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupRange};
-use crate::serializer::{Input, Serializers, TypeSerializer};
+use crate::keygroup::{KeyGroupContext, KeyGroupRange};
+use crate::serializer::{Input, KeySerializer, NamespaceSerializer, Serializers, TypeSerializer};
 use core::fmt;
 
 /// Decoded `(key, namespace, state)` entries, typed by the serializers that decoded them.
@@ -108,10 +108,8 @@ impl<'a> Checkpoint<'a> {
         serializers: &Serializers<KS, NS, SS>,
     ) -> Result<DecodedEntries<KS, NS, SS>, FormatError>
     where
-        KS: TypeSerializer,
-        KS::Value: JavaHashCode,
-        NS: TypeSerializer,
-        NS::Value: Clone,
+        KS: KeySerializer,
+        NS: NamespaceSerializer,
         SS: TypeSerializer,
     {
         self.check_serializers(serializers)?;
@@ -126,10 +124,8 @@ impl<'a> Checkpoint<'a> {
         serializers: &Serializers<KS, NS, SS>,
     ) -> Result<DecodedEntries<KS, NS, SS>, FormatError>
     where
-        KS: TypeSerializer,
-        KS::Value: JavaHashCode,
-        NS: TypeSerializer,
-        NS::Value: Clone,
+        KS: KeySerializer,
+        NS: NamespaceSerializer,
         SS: TypeSerializer,
     {
         self.check_serializers(serializers)?;
@@ -148,10 +144,8 @@ impl<'a> Checkpoint<'a> {
         out: &mut DecodedEntries<KS, NS, SS>,
     ) -> Result<(), FormatError>
     where
-        KS: TypeSerializer,
-        KS::Value: JavaHashCode,
-        NS: TypeSerializer,
-        NS::Value: Clone,
+        KS: KeySerializer,
+        NS: NamespaceSerializer,
         SS: TypeSerializer,
     {
         let range = self.key_groups();

@@ -58,6 +58,16 @@ pub trait TypeSerializer {
     fn deserialize(&self, input: &mut Input<'_>) -> Result<Self::Value, DecodeError>;
 }
 
+/// A key serializer the checkpoint reader can use: it must know each decoded key's Java `hashCode`, to check the
+/// key's key group. Implemented for every such [`TypeSerializer`].
+pub trait KeySerializer: TypeSerializer<Value: crate::keygroup::JavaHashCode> {}
+impl<T: TypeSerializer<Value: crate::keygroup::JavaHashCode>> KeySerializer for T {}
+
+/// A namespace serializer the checkpoint reader can use: V1 bodies write a namespace once for many entries, so
+/// decoded namespaces are cloned. Implemented for every such [`TypeSerializer`].
+pub trait NamespaceSerializer: TypeSerializer<Value: Clone> {}
+impl<T: TypeSerializer<Value: Clone>> NamespaceSerializer for T {}
+
 impl<T: TypeSerializer + ?Sized> TypeSerializer for &T {
     type Value = T::Value;
     fn identity(&self) -> String {

@@ -2,8 +2,10 @@
 
 use crate::format::error::FormatError;
 use crate::format::header::BodyFormat;
-use crate::keygroup::{JavaHashCode, KeyGroupContext};
-use crate::serializer::{DecodeError, DecodeErrorKind, Input, Serializers, TypeSerializer};
+use crate::keygroup::KeyGroupContext;
+use crate::serializer::{
+    DecodeError, DecodeErrorKind, Input, KeySerializer, NamespaceSerializer, Serializers, TypeSerializer,
+};
 
 /// Decodes the body of `key_group` (exactly `input`'s bytes) and appends its entries to `out`.
 pub(crate) fn read_body<KS, NS, SS>(
@@ -15,10 +17,8 @@ pub(crate) fn read_body<KS, NS, SS>(
     out: &mut Vec<(KS::Value, NS::Value, SS::Value)>,
 ) -> Result<(), FormatError>
 where
-    KS: TypeSerializer,
-    KS::Value: JavaHashCode,
-    NS: TypeSerializer,
-    NS::Value: Clone,
+    KS: KeySerializer,
+    NS: NamespaceSerializer,
     SS: TypeSerializer,
 {
     let dec = |source: DecodeError| FormatError::Decode { key_group, source };
