@@ -34,7 +34,8 @@ where
     /// docs/DESIGN.md: versions are ordered; every chunk and node reachable from a live snapshot is older than
     /// the snapshot and still allocated (live or retired, never freed); the snapshot holds as many entries as when
     /// it was taken; sizes match; every entry sits in the right directory and bucket for the current rehash index;
-    /// no `(key, namespace)` appears twice; the published bounds match the live set.
+    /// no `(key, namespace)` appears twice; the node arena holds exactly the live and retired nodes (no leak);
+    /// the published bounds match the live set.
     ///
     /// A debugging aid: O(entries + chunks) per live snapshot.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
@@ -131,6 +132,17 @@ where
             }
         });
         result?;
+        let occupied = self.retired.arena.occupied();
+        if occupied != live_nodes.len() + retired_nodes.len() {
+            return violation(
+                "I5",
+                format!(
+                    "the node arena holds {occupied} nodes but {} are live and {} retired",
+                    live_nodes.len(),
+                    retired_nodes.len()
+                ),
+            );
+        }
 
         self.shared.registry.with_lock(|registry| {
             let expected = registry.bounds();

@@ -100,6 +100,19 @@ fn op(g: &mut Gen) -> Op {
     }
 }
 
+/// One operation of a drain phase: mostly removals, some snapshot churn.
+fn drain_op(g: &mut Gen) -> Op {
+    match below(g, 10) {
+        0..=6 => Op::Remove { key: key(g), ns: ns(g) },
+        7 => Op::RemoveAndGetOld { key: key(g), ns: ns(g) },
+        8 => Op::TakeSnapshot { slot: slot(g) },
+        _ => Op::ReleaseSnapshot {
+            slot: slot(g),
+            explicit: bool::arbitrary(g),
+        },
+    }
+}
+
 impl Arbitrary for OpSeq {
     fn arbitrary(g: &mut Gen) -> Self {
         let hasher = match below(g, 3) {
@@ -109,10 +122,18 @@ impl Arbitrary for OpSeq {
             },
         };
         let len = below(g, g.size() as u32 + 1) as usize;
-        OpSeq {
-            hasher,
-            ops: (0..len).map(|_| op(g)).collect(),
+        // Phases: mostly the general mix; one in four a drain (removals), so the table shrinks too.
+        let mut ops = Vec::with_capacity(len);
+        while ops.len() < len {
+            let phase = 1 + below(g, 96) as usize;
+            if below(g, 4) == 0 {
+                ops.extend((0..phase).map(|_| drain_op(g)));
+            } else {
+                ops.extend((0..phase).map(|_| op(g)));
+            }
         }
+        ops.truncate(len);
+        OpSeq { hasher, ops }
     }
 
     /// Halves, then drops chunks of a quarter, an eighth, ... down to single operations; the deterministic

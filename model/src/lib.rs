@@ -34,7 +34,7 @@ mod reference;
 mod runner;
 
 pub use hashers::{ChoiceHasher, CollidingHasher, CollidingState, HasherChoice};
-pub use op::{op, ops, Op, KEYS, NAMESPACES, SLOTS};
+pub use op::{drain_op, op, ops, Op, KEYS, NAMESPACES, SLOTS};
 pub use reference::{Frozen, ModelState, Reference, SnapshotOutcome, MAX_SNAPSHOT_VERSION};
 pub use runner::{
     install_quiet_panic_hook, Case, Config, Divergence, ModelKey, ModelPanic, RunStats, Runner, Teardown,

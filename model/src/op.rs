@@ -175,7 +175,34 @@ pub fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A proptest strategy for a sequence of up to `max_len` operations (shrinks by dropping operations).
+/// A proptest strategy for one operation of a *drain* phase: mostly removals, with snapshots taken and
+/// released on the way, so that the table empties and shrinks (incremental rehash into half the buckets)
+/// while snapshots are live.
+pub fn drain_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        24 => (key(), ns()).prop_map(|(key, ns)| Op::Remove { key, ns }),
+        4 => (key(), ns()).prop_map(|(key, ns)| Op::RemoveAndGetOld { key, ns }),
+        2 => (key(), ns(), value()).prop_map(|(key, ns, value)| Op::Put { key, ns, value }),
+        2 => (key(), ns(), value()).prop_map(|(key, ns, value)| Op::GetMut { key, ns, value }),
+        1 => (key(), ns()).prop_map(|(key, ns)| Op::Get { key, ns }),
+        2 => slot().prop_map(|slot| Op::TakeSnapshot { slot }),
+        2 => (slot(), any::<bool>()).prop_map(|(slot, explicit)| Op::ReleaseSnapshot { slot, explicit }),
+        1 => slot().prop_map(|slot| Op::ReadSnapshot { slot }),
+        1 => Just(Op::Iterate),
+    ]
+}
+
+/// A proptest strategy for a sequence of up to `max_len` operations: phases of the general mix ([`op`], which
+/// fills the table) and, one phase in four, drain phases ([`drain_op`], which empty it and make it shrink).
+/// Shrinks by dropping phases and operations.
 pub fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
-    prop::collection::vec(op(), 0..=max_len)
+    let phase = prop_oneof![
+        3 => prop::collection::vec(op(), 0..=64),
+        1 => prop::collection::vec(drain_op(), 0..=160),
+    ];
+    prop::collection::vec(phase, 0..=max_len.div_ceil(32)).prop_map(move |phases| {
+        let mut ops: Vec<Op> = phases.into_iter().flatten().collect();
+        ops.truncate(max_len);
+        ops
+    })
 }

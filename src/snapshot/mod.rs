@@ -125,9 +125,9 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
     /// After [`release`](Snapshot::release) the iterator is empty.
     pub fn iter(&self) -> Entries<'_, K, N, S, P> {
         if self.released {
-            Entries::new(Vec::new())
+            Entries::new(Vec::new(), 0)
         } else {
-            Entries::new(self.view().dir_views().collect())
+            Entries::new(self.view().dir_views().collect(), self.view().len)
         }
     }
 

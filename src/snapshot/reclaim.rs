@@ -5,6 +5,7 @@
 //! grow (I1), so the queue is FIFO and the writer frees from its front while `tag < O` (oldest live snapshot).
 
 use crate::sync::Primitives;
+use crate::table::arena::NodeArena;
 use crate::table::directory::{free_chunk, Head};
 use crate::table::node::{Node, NodePtr};
 use std::collections::VecDeque;
@@ -19,11 +20,11 @@ pub(crate) enum Garbage<K, N, S, P: Primitives> {
 
 impl<K, N, S, P: Primitives> Garbage<K, N, S, P> {
     /// # Safety
-    /// No live snapshot can reach it (I7); freed once (I5).
-    unsafe fn free(self) {
+    /// No live snapshot can reach it (I7); freed once (I5); a node came from `arena`.
+    unsafe fn free(self, arena: &mut NodeArena<K, N, S, P>) {
         match self {
             // SAFETY: per the caller.
-            Garbage::Node(n) => unsafe { Node::free(n) },
+            Garbage::Node(n) => unsafe { Node::free(arena, n) },
             // SAFETY: per the caller.
             Garbage::Chunk(heads, len) => unsafe { free_chunk::<K, N, S, P>(heads, len) },
         }
@@ -43,10 +44,12 @@ pub struct CowStats {
     pub reclaimed: u64,
 }
 
-/// The writer's FIFO of retired objects.
+/// The writer's FIFO of retired objects, and the node arena that every node — live or retired — comes from and
+/// is freed into (I5). The two travel together: into the orphans when the table is dropped first (I13).
 pub(crate) struct RetireQueue<K, N, S, P: Primitives> {
     items: VecDeque<(u32, Garbage<K, N, S, P>)>,
     pub(crate) stats: CowStats,
+    pub(crate) arena: NodeArena<K, N, S, P>,
 }
 
 impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
@@ -54,6 +57,7 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
         RetireQueue {
             items: VecDeque::new(),
             stats: CowStats::default(),
+            arena: NodeArena::new(),
         }
     }
 
@@ -93,8 +97,8 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
             }
             let (_, g) = self.items.pop_front().expect("front exists");
             // SAFETY: every snapshot that could reach `g` has version <= tag < oldest, so it is released (I7);
-            // the queue owns `g` (I5).
-            unsafe { g.free() };
+            // the queue owns `g` (I5); nodes come from the queue's arena.
+            unsafe { g.free(&mut self.arena) };
             self.stats.reclaimed += 1;
         }
     }
@@ -111,8 +115,9 @@ impl<K, N, S, P: Primitives> Drop for RetireQueue<K, N, S, P> {
     fn drop(&mut self) {
         while let Some((_, g)) = self.items.pop_front() {
             // SAFETY: the queue is dropped by the table only when no snapshot is live, or as part of the orphans
-            // freed by the last release (I13): nothing in it is reachable any more; it owns each item (I5).
-            unsafe { g.free() };
+            // freed by the last release (I13): nothing in it is reachable any more; it owns each item (I5). The
+            // arena (a field) is dropped after this body.
+            unsafe { g.free(&mut self.arena) };
         }
     }
 }

@@ -40,18 +40,18 @@ impl Bounds {
 /// What the table left behind when it was dropped with snapshots live (I13).
 pub(crate) struct Orphans<K, N, S, P: Primitives> {
     pub(crate) dirs: Vec<Directory<K, N, S, P>>,
-    /// Held only to be dropped (which frees it) with the orphans.
-    #[allow(dead_code)]
+    /// The retire queue and the node arena; freed after the directories' nodes went back to the arena.
     pub(crate) retired: RetireQueue<K, N, S, P>,
 }
 
 impl<K, N, S, P: Primitives> Drop for Orphans<K, N, S, P> {
     fn drop(&mut self) {
         for dir in self.dirs.drain(..) {
-            // SAFETY: orphans are dropped only when no snapshot is live (I13); the table gave up ownership (I5).
-            unsafe { dir.destroy() };
+            // SAFETY: orphans are dropped only when no snapshot is live (I13); the table gave up ownership (I5);
+            // the nodes came from the table's arena, which is `retired.arena`.
+            unsafe { dir.destroy(&mut self.retired.arena) };
         }
-        // `retired` frees itself on drop.
+        // `retired` frees its items, then its arena, on drop.
     }
 }
 

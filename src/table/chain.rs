@@ -28,7 +28,7 @@ pub(crate) unsafe fn privatize_prefix<'d, K: Clone, N: Clone, S: Clone, P: Primi
         // SAFETY: `cur` is a live node of this chain (I5).
         if cow.is_shared(unsafe { (*cur).version() }) && !cfg!(feature = "mutant-skip-prefix-copy") {
             // SAFETY: `cur` is valid; the copy clones before anything is linked.
-            let copy = unsafe { Node::copy(cur, None, cow.version) };
+            let copy = unsafe { Node::copy(&mut retired.arena, cur, None, cow.version) };
             // SAFETY: `link` is private: a head cell of a private chunk or the `next` of a private node (I3).
             link.with_mut(|p| unsafe { *p = copy });
             retired.retire(cow.version, Garbage::Node(cur));

@@ -4,6 +4,7 @@
 //! version) per chunk. A snapshot copies only the directory; the writer copies a chunk the first time it writes
 //! a bucket head in it while a live snapshot can see it (I2, I3).
 
+use super::arena::NodeArena;
 use super::node::{Node, NodePtr};
 use crate::snapshot::reclaim::{Garbage, RetireQueue};
 use crate::sync::{Primitives, UnsafeCellOps};
@@ -140,7 +141,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
 
     /// The head cell of `bucket`, made writable: if its chunk may be seen by a live snapshot (version `< required`,
     /// I2) the chunk is copied first and the original retired (I3, I6).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn head_cell_for_write(
         &mut self,
         bucket: usize,
@@ -149,26 +150,34 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
     ) -> &Head<K, N, S, P> {
         let chunk_len = self.chunk_len();
         let c = bucket >> self.chunk_bits;
-        let chunk = &mut self.chunks[c];
-        if cow.is_shared(chunk.version) && !cfg!(feature = "mutant-chunk-in-place") {
-            let copy = alloc_chunk::<K, N, S, P>(chunk_len);
-            for i in 0..chunk_len {
-                // SAFETY: both chunks are valid with `chunk_len` heads; the old one is only read (I3), the new one
-                // is private.
-                unsafe {
-                    let h = (*chunk.heads.add(i)).with(|h| *h);
-                    (*copy.add(i)).with_mut(|slot| *slot = h);
-                }
-            }
-            retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
-            *chunk = ChunkRef {
-                heads: copy,
-                version: cow.version,
-            };
-            retired.stats.chunk_copies += 1;
+        if cow.is_shared(self.chunks[c].version) && !cfg!(feature = "mutant-chunk-in-place") {
+            self.copy_chunk(c, cow, retired);
         }
         // SAFETY: the index is in bounds and the chunk is valid and now private (I3).
-        unsafe { &*chunk.heads.add(bucket & (chunk_len - 1)) }
+        unsafe { &*self.chunks[c].heads.add(bucket & (chunk_len - 1)) }
+    }
+
+    /// Replaces shared chunk `c` by a private copy and retires the original (I3, I6).
+    #[cold]
+    #[inline(never)]
+    fn copy_chunk(&mut self, c: usize, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
+        let chunk_len = self.chunk_len();
+        let chunk = &mut self.chunks[c];
+        let copy = alloc_chunk::<K, N, S, P>(chunk_len);
+        for i in 0..chunk_len {
+            // SAFETY: both chunks are valid with `chunk_len` heads; the old one is only read (I3), the new one is
+            // private.
+            unsafe {
+                let h = (*chunk.heads.add(i)).with(|h| *h);
+                (*copy.add(i)).with_mut(|slot| *slot = h);
+            }
+        }
+        retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
+        *chunk = ChunkRef {
+            heads: copy,
+            version: cow.version,
+        };
+        retired.stats.chunk_copies += 1;
     }
 
     /// Gives up the chunks: each is retired if a live snapshot may see it, freed otherwise (I6). Nodes are not
@@ -198,13 +207,15 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         }
     }
 
-    /// Frees every node and chunk of the live structure.
+    /// Frees every node and chunk of the live structure; the nodes go back to `arena`.
     ///
     /// # Safety
-    /// No live snapshot can reach any of it (I7, I13), and it is freed once (I5).
-    pub(crate) unsafe fn destroy(self) {
-        // SAFETY: per the caller; each live node is reachable from exactly one bucket (I5, I10).
-        self.for_each_node(|n| unsafe { Node::free(n) });
+    /// No live snapshot can reach any of it (I7, I13), it is freed once (I5), and its nodes came from `arena`.
+    pub(crate) unsafe fn destroy(self, arena: &mut NodeArena<K, N, S, P>) {
+        if !arena.drop_frees_all() {
+            // SAFETY: per the caller; each live node is reachable from exactly one bucket (I5, I10).
+            self.for_each_node(|n| unsafe { Node::free(arena, n) });
+        }
         let chunk_len = self.chunk_len();
         for chunk in &self.chunks {
             // SAFETY: per the caller.

@@ -17,16 +17,20 @@ pub struct Entries<'a, K, N, S, P: Primitives> {
     chunk: usize,
     slot: usize,
     node: NodePtr<K, N, S, P>,
+    /// Entries not yet yielded (the directories hold `len` entries in all, I9/I10).
+    remaining: usize,
 }
 
 impl<'a, K, N, S, P: Primitives> Entries<'a, K, N, S, P> {
-    pub(crate) fn new(dirs: Vec<DirView<'a, K, N, S, P>>) -> Self {
+    /// Iterates over `dirs`, which hold `len` entries in all.
+    pub(crate) fn new(dirs: Vec<DirView<'a, K, N, S, P>>, len: usize) -> Self {
         Entries {
             dirs,
             dir: 0,
             chunk: 0,
             slot: 0,
             node: ptr::null_mut(),
+            remaining: len,
         }
     }
 }
@@ -54,9 +58,16 @@ impl<'a, K, N, S, P: Primitives> Iterator for Entries<'a, K, N, S, P> {
         // SAFETY: as above, the node is valid and unwritten for 'a.
         let node = unsafe { &*self.node };
         self.node = node.next();
+        self.remaining = self.remaining.saturating_sub(1);
         // SAFETY: as above.
         Some((&node.key, &node.namespace, unsafe { node.state() }))
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
 }
+
+impl<K, N, S, P: Primitives> ExactSizeIterator for Entries<'_, K, N, S, P> {}
 
 impl<K, N, S, P: Primitives> FusedIterator for Entries<'_, K, N, S, P> {}

@@ -1,5 +1,6 @@
 //! The writer's side: [`StateTable`] (Flink `CopyOnWriteStateTable`, later `CopyOnWriteStateMap`).
 
+pub(crate) mod arena;
 pub(crate) mod chain;
 pub(crate) mod directory;
 pub(crate) mod iter;
@@ -85,6 +86,8 @@ pub struct StateTable<K, N, S, H = RandomState, P: Primitives = StdSync> {
     version_limit: u32,
     /// Grow when `len() > threshold` (3/4 of the newest directory's capacity).
     threshold: usize,
+    /// The capacity the table was created with: it never shrinks below it.
+    min_capacity: usize,
     pub(crate) hash_builder: H,
     pub(crate) shared: P::Arc<Shared<K, N, S, P>>,
     pub(crate) retired: RetireQueue<K, N, S, P>,
@@ -129,7 +132,7 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
     }
 
     /// An empty table with at least `buckets` buckets (rounded up to a power of two in `[4, 2^30]`) and the
-    /// given hasher.
+    /// given hasher. The table grows above 3/4 load and shrinks below 1/8 load, never under this capacity.
     pub fn with_capacity_and_hasher(buckets: usize, hash_builder: H) -> Self {
         let capacity = capacity_for(buckets);
         StateTable {
@@ -138,6 +141,7 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
             version: 0,
             version_limit: DEFAULT_VERSION_LIMIT,
             threshold: threshold_of(capacity),
+            min_capacity: capacity,
             hash_builder,
             shared: P::Arc::new(Shared::new()),
             retired: RetireQueue::new(),
@@ -191,7 +195,7 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
         if let Some(r) = &self.rehash {
             dirs.push(r.new.view());
         }
-        Entries::new(dirs)
+        Entries::new(dirs, self.len())
     }
 
     /// Frees every retired node and chunk that no live snapshot can see any more. Write operations do this on
@@ -254,13 +258,14 @@ where
     }
 
     /// Finds `(key, namespace)`: the directory, the bucket and the node (I10 says where to look).
-    #[inline]
+    #[inline(always)]
     fn find(&self, hash: u32, key: &K, namespace: &N) -> Option<Found<K, N, S, P>> {
         let old_bucket = self.primary.bucket(hash);
-        let (in_old, in_new) = match &self.rehash {
-            None => (true, false),
-            Some(r) => (old_bucket >= r.index, old_bucket <= r.index),
+        let Some(r) = &self.rehash else {
+            let n = find_in(&self.primary, old_bucket, hash, key, namespace);
+            return (!n.is_null()).then_some((Sub::Primary, old_bucket, n));
         };
+        let (in_old, in_new) = (old_bucket >= r.index, old_bucket <= r.index);
         if in_old {
             let n = find_in(&self.primary, old_bucket, hash, key, namespace);
             if !n.is_null() {
@@ -268,9 +273,8 @@ where
             }
         }
         if in_new {
-            let new = &self.rehash.as_ref().expect("rehash in progress").new;
-            let b = new.bucket(hash);
-            let n = find_in(new, b, hash, key, namespace);
+            let b = r.new.bucket(hash);
+            let n = find_in(&r.new, b, hash, key, namespace);
             if !n.is_null() {
                 return Some((Sub::New, b, n));
             }
@@ -305,6 +309,7 @@ where
 
     /// Returns the state of `(key, namespace)` without copying it (Flink `get(key, namespace)`, which had to
     /// copy a shared state before handing it out; a shared `&S` needs no copy).
+    #[inline]
     pub fn get(&self, key: &K, namespace: &N) -> Option<&S> {
         let (_, _, node) = self.find(self.hash(key, namespace), key, namespace)?;
         // SAFETY: `&self` excludes writes; the node is live (I5).
@@ -392,7 +397,7 @@ where
                 Err(payload) => {
                     unlink(link, node);
                     dir.len -= 1;
-                    Node::free_without_state(node);
+                    Node::free_without_state(&mut retired.arena, node);
                     panic::resume_unwind(payload);
                 }
             }
@@ -424,7 +429,7 @@ where
         // leaves an equivalent, valid chain).
         unsafe {
             let link = privatize_prefix(dir, bucket, node, cow, retired);
-            let copy = Node::copy(node, None, cow.version);
+            let copy = Node::copy(&mut retired.arena, node, None, cow.version);
             replace_shared(link, node, copy, cow, retired);
             copy
         }
@@ -447,7 +452,7 @@ where
                 let old = if want_old { Some((*node).state().clone()) } else { None };
                 let (dir, retired) = self.dir_and_retired(sub);
                 let link = privatize_prefix(dir, bucket, node, cow, retired);
-                let copy = Node::copy(node, Some(state), cow.version);
+                let copy = Node::copy(&mut retired.arena, node, Some(state), cow.version);
                 replace_shared(link, node, copy, cow, retired);
                 old
             } else {
@@ -458,6 +463,32 @@ where
     }
 
     fn remove_inner(&mut self, key: &K, namespace: &N, want_old: bool) -> Option<Option<S>> {
+        let removed = self.unlink_entry(key, namespace, want_old)?;
+        self.shrink_if_sparse();
+        Some(removed)
+    }
+
+    /// Starts shrinking to half the capacity when fewer than 1/8 of the buckets' worth of entries remain (and
+    /// the table is above the capacity it was created with). Improves on the seed, whose table only grew (its
+    /// note 6). The halving runs as an incremental rehash like growth (I10 for any new capacity); it needs at
+    /// most `3C/64` further writes to finish, too few to fill the new directory past its growth threshold.
+    fn shrink_if_sparse(&mut self) {
+        let capacity = self.primary.capacity;
+        if self.rehash.is_none() && capacity > self.min_capacity && self.len() < capacity / 8 {
+            self.start_rehash(capacity / 2);
+        }
+    }
+
+    /// Starts an incremental rehash into a new directory of `capacity` buckets (growth or shrink).
+    fn start_rehash(&mut self, capacity: usize) {
+        self.rehash = Some(Rehash {
+            new: Directory::new(capacity, self.version),
+            index: 0,
+        });
+        self.threshold = threshold_of(capacity);
+    }
+
+    fn unlink_entry(&mut self, key: &K, namespace: &N, want_old: bool) -> Option<Option<S>> {
         let cow = self.begin_write();
         let (sub, bucket, node) = self.find(self.hash(key, namespace), key, namespace)?;
         // SAFETY: `node` is live in `bucket` of `sub`; after the unlink it is owned here until retired or freed.
@@ -478,10 +509,10 @@ where
                 Some(old)
             } else if want_old {
                 let state = (*node).take_state();
-                Node::free_without_state(node);
+                Node::free_without_state(&mut retired.arena, node);
                 Some(Some(state))
             } else {
-                Node::free(node);
+                Node::free(&mut retired.arena, node);
                 Some(None)
             }
         }
@@ -489,12 +520,7 @@ where
 
     fn insert_new(&mut self, hash: u32, key: K, namespace: N, state: S, cow: Cow) {
         if self.rehash.is_none() && self.len() > self.threshold && self.primary.capacity < MAXIMUM_CAPACITY {
-            let capacity = self.primary.capacity * 2;
-            self.rehash = Some(Rehash {
-                new: Directory::new(capacity, cow.version),
-                index: 0,
-            });
-            self.threshold = threshold_of(capacity);
+            self.start_rehash(self.primary.capacity * 2);
         }
         let sub = match &self.rehash {
             Some(r) if self.primary.bucket(hash) <= r.index => Sub::New,
@@ -505,7 +531,7 @@ where
         let cell = dir.head_cell_for_write(bucket, cow, retired);
         // SAFETY: the cell belongs to a private chunk (I3).
         let head = cell.with(|p| unsafe { *p });
-        let node = Node::alloc(key, namespace, hash, state, head, cow.version);
+        let node = Node::alloc(&mut retired.arena, key, namespace, hash, state, head, cow.version);
         // SAFETY: as above.
         cell.with_mut(|p| unsafe { *p = node });
         dir.len += 1;
@@ -554,7 +580,7 @@ where
 }
 
 /// Walks the chain of `bucket` in `dir` for `(key, namespace)`; null if absent.
-#[inline]
+#[inline(always)]
 fn find_in<K: Eq, N: Eq, S, P: Primitives>(
     dir: &Directory<K, N, S, P>,
     bucket: usize,

@@ -4,6 +4,7 @@
 //! (`next`, `state`, `version`) sit in the seam's `UnsafeCell`, so loom checks that the writer only writes
 //! them when I3 allows. `key`, `namespace` and `hash` never change after allocation.
 
+use super::arena::NodeArena;
 use crate::sync::{Primitives, UnsafeCellOps};
 use core::mem::ManuallyDrop;
 use core::ptr;
@@ -22,8 +23,22 @@ pub(crate) struct Node<K, N, S, P: Primitives> {
 }
 
 impl<K, N, S, P: Primitives> Node<K, N, S, P> {
-    /// Allocates a node and returns the owning raw pointer.
+    /// A node value, not yet stored anywhere.
+    pub(crate) fn new(key: K, namespace: N, hash: u32, state: S, next: NodePtr<K, N, S, P>, version: u32) -> Self {
+        Node {
+            key,
+            namespace,
+            hash,
+            version: P::UnsafeCell::new(version),
+            next: P::UnsafeCell::new(next),
+            state: P::UnsafeCell::new(ManuallyDrop::new(state)),
+        }
+    }
+
+    /// Stores a new node in `arena` and returns the owning raw pointer.
+    #[inline]
     pub(crate) fn alloc(
+        arena: &mut NodeArena<K, N, S, P>,
         key: K,
         namespace: N,
         hash: u32,
@@ -31,34 +46,30 @@ impl<K, N, S, P: Primitives> Node<K, N, S, P> {
         next: NodePtr<K, N, S, P>,
         version: u32,
     ) -> NodePtr<K, N, S, P> {
-        Box::into_raw(Box::new(Node {
-            key,
-            namespace,
-            hash,
-            version: P::UnsafeCell::new(version),
-            next: P::UnsafeCell::new(next),
-            state: P::UnsafeCell::new(ManuallyDrop::new(state)),
-        }))
+        arena.alloc(Node::new(key, namespace, hash, state, next, version))
     }
 
     /// Frees a node and drops its key, namespace and state.
     ///
     /// # Safety
-    /// `node` came from [`Node::alloc`], is freed once (I5) and no live snapshot can reach it (I7).
-    pub(crate) unsafe fn free(node: NodePtr<K, N, S, P>) {
-        // SAFETY: the caller hands over the unique ownership of a live allocation (I5).
-        let boxed = unsafe { Box::from_raw(node) };
-        // SAFETY: the state is initialised (only `free_without_state` leaves it moved out) and dropped once here.
-        boxed.state.with_mut(|s| unsafe { ManuallyDrop::drop(&mut *s) });
+    /// `node` came from [`Node::alloc`] on `arena`, is freed once (I5) and no live snapshot can reach it (I7).
+    #[inline]
+    pub(crate) unsafe fn free(arena: &mut NodeArena<K, N, S, P>, node: NodePtr<K, N, S, P>) {
+        // SAFETY: the node is valid and owned by the caller (I5); the state is initialised (only
+        // `free_without_state` leaves it moved out) and dropped once here.
+        unsafe { (*node).state.with_mut(|s| ManuallyDrop::drop(&mut *s)) };
+        // SAFETY: per the caller; `release` drops the other fields (the state is `ManuallyDrop`).
+        unsafe { arena.release(node) };
     }
 
     /// Frees a node whose state was moved out; drops key and namespace only.
     ///
     /// # Safety
     /// As for [`Node::free`], and the state has been moved out with [`Node::take_state`].
-    pub(crate) unsafe fn free_without_state(node: NodePtr<K, N, S, P>) {
-        // SAFETY: unique ownership per the caller (I5); ManuallyDrop keeps the moved-out state from a second drop.
-        drop(unsafe { Box::from_raw(node) });
+    #[inline]
+    pub(crate) unsafe fn free_without_state(arena: &mut NodeArena<K, N, S, P>, node: NodePtr<K, N, S, P>) {
+        // SAFETY: per the caller (I5); `ManuallyDrop` keeps the moved-out state from a second drop.
+        unsafe { arena.release(node) };
     }
 
     #[inline]
@@ -157,13 +168,18 @@ impl<K: Clone, N: Clone, S: Clone, P: Primitives> Node<K, N, S, P> {
     ///
     /// # Safety
     /// `node` is valid (I7).
-    pub(crate) unsafe fn copy(node: NodePtr<K, N, S, P>, state: Option<S>, version: u32) -> NodePtr<K, N, S, P> {
+    pub(crate) unsafe fn copy(
+        arena: &mut NodeArena<K, N, S, P>,
+        node: NodePtr<K, N, S, P>,
+        state: Option<S>,
+        version: u32,
+    ) -> NodePtr<K, N, S, P> {
         // SAFETY: valid per the caller; only reads.
         let n = unsafe { &*node };
         let key = n.key.clone();
         let namespace = n.namespace.clone();
         // SAFETY: reading the state of a valid node; the writer writes nothing concurrently (it is us).
         let state = state.unwrap_or_else(|| unsafe { n.state() }.clone());
-        Node::alloc(key, namespace, n.hash, state, n.next(), version)
+        Node::alloc(arena, key, namespace, n.hash, state, n.next(), version)
     }
 }

@@ -3,9 +3,12 @@
 //!
 //! Bounds per operation: at most [`MIGRATE_PER_STEP`] entries moved and at most [`SCAN_PER_STEP`] empty buckets
 //! skipped, whatever the table's size or its chains' lengths. Entries leave old bucket `rh` one at a time from
-//! its head, so a bucket may be half-migrated between two operations (I10 covers that case). Progress: a growth
-//! starts at `len > 3C/4` and the next one is due at `len > 3C/2`, i.e. after at least `3C/4` inserts, each doing
-//! a step; the at most `3C/2` entries and `C` buckets of the old table need at most `3C/8 + C/64` steps.
+//! its head, so a bucket may be half-migrated between two operations (I10 covers that case). The new directory
+//! has `2C` buckets (growth) or `C/2` (shrink); the step only asks it for each entry's bucket.
+//! Progress: a growth starts at `len > 3C/4` and the next one is due at `len > 3C/2`, i.e. after at least `3C/4`
+//! inserts, each doing a step; the at most `3C/2` entries and `C` buckets of the old table need at most
+//! `3C/8 + C/64` steps. A shrink starts at `len < C/8`; the old table's `< C/8` entries and `C` buckets need at
+//! most `C/32 + C/64 = 3C/64` steps, after which `len < C/8 + 3C/64`, below the new growth threshold `3C/8`.
 
 use super::directory::{Cow, Directory};
 use super::node::Node;
@@ -54,7 +57,7 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
         let moving = if relink && cow.is_shared(version) && !cfg!(feature = "mutant-rehash-relink") {
             // SAFETY: `node` is valid; the copy is private, so setting its `next` is allowed.
             unsafe {
-                let copy = Node::copy(node, None, cow.version);
+                let copy = Node::copy(&mut retired.arena, node, None, cow.version);
                 (*copy).set_next(new_head);
                 copy
             }

@@ -108,3 +108,125 @@ fn renormalisation_resets_versions_when_no_snapshot_is_live() {
         t.check_invariants().unwrap();
     }
 }
+
+#[test]
+fn the_checker_reports_a_node_the_arena_holds_but_nothing_owns() {
+    let mut t = table(4);
+    for k in 0..20 {
+        t.put(k, 0, k);
+    }
+    let snap = t.snapshot().unwrap();
+    t.put(3, 0, 33); // retires the shared node
+    t.check_invariants().unwrap();
+    // A node stored in the arena but neither linked nor retired is a leak (I5).
+    let stray = Node::alloc(&mut t.retired.arena, 99, 0, 0, 99, core::ptr::null_mut(), 0);
+    let err = t.check_invariants().unwrap_err();
+    assert_eq!(err.invariant, "I5", "{err}");
+    // SAFETY: allocated just above, never linked, freed once.
+    unsafe { Node::free(&mut t.retired.arena, stray) };
+    t.check_invariants().unwrap();
+    drop(snap);
+}
+
+/// The table on slab storage explicitly (Miri runs the rest of the suite on one `Box` per node): growth, copies
+/// under snapshots, removals, reclamation, and the table dropped before a snapshot that still reads (I13).
+#[test]
+fn slab_storage_under_snapshots_and_teardown() {
+    type R = StateTable<u64, u32, std::rc::Rc<u64>, DeterministicState>;
+    let mut t = R::with_capacity_and_hasher(4, DeterministicState::default());
+    t.retired.arena = super::arena::NodeArena::with_boxes(false);
+    let mut snaps = Vec::new();
+    let (n, every) = if cfg!(miri) { (60, 12) } else { (200, 40) };
+    for k in 0..n {
+        t.put(k % 50, (k % 3) as u32, std::rc::Rc::new(k));
+        if k % every == 0 {
+            snaps.push(t.snapshot().unwrap());
+        }
+        if k % 7 == 0 {
+            t.remove(&(k % 50), &((k % 3) as u32));
+        }
+        t.check_invariants().unwrap();
+    }
+    snaps.remove(1);
+    snaps.remove(0);
+    t.reclaim();
+    t.check_invariants().unwrap();
+    let expected: Vec<u64> = snaps[0].iter().map(|(_, _, s)| **s).collect();
+    drop(t);
+    for snap in &snaps {
+        assert!(snap.iter().count() > 0);
+    }
+    assert_eq!(snaps[0].iter().map(|(_, _, s)| **s).collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn iterators_know_their_exact_length_also_during_a_rehash() {
+    let mut t = table(4);
+    let mut k = 0;
+    while !t.is_rehashing() {
+        t.put(k, 0, k);
+        k += 1;
+    }
+    t.put(k, 1, k);
+    assert!(t.is_rehashing());
+    let snap = t.snapshot().unwrap();
+    t.remove(&0, &0);
+    for (mut it, len) in [(t.iter(), t.len()), (snap.iter(), snap.len())] {
+        assert_eq!(it.len(), len);
+        let mut seen = 0;
+        while it.next().is_some() {
+            seen += 1;
+            assert_eq!(it.size_hint(), (len - seen, Some(len - seen)));
+        }
+        assert_eq!(seen, len);
+        assert_eq!(it.len(), 0);
+    }
+    assert_eq!(snap.len(), t.len() + 1);
+    let mut released = snap;
+    released.release();
+    assert_eq!(released.iter().len(), 0);
+}
+
+#[test]
+fn a_sparse_table_shrinks_incrementally_but_never_below_its_initial_capacity() {
+    let n = if cfg!(miri) { 100 } else { 1000 };
+    let mut t = table(8);
+    for k in 0..n {
+        t.put(k, 0, k);
+    }
+    while t.is_rehashing() {
+        t.put(0, 0, 0);
+    }
+    let grown = t.capacity();
+    assert_eq!(grown, (n as usize * 4 / 3 + 1).next_power_of_two());
+    let snap = t.snapshot().unwrap();
+    let mut k = 0;
+    let mut shrinks = 0;
+    while k < n {
+        let before = t.capacity();
+        let index_before = t.rehash.as_ref().map(|r| r.index);
+        t.remove(&k, &0);
+        k += 1;
+        if let (Some(r), Some(i)) = (&t.rehash, index_before) {
+            assert!(
+                r.index - i <= SCAN_PER_STEP + MIGRATE_PER_STEP,
+                "bounded step while shrinking"
+            );
+        }
+        if t.capacity() < before {
+            shrinks += 1;
+            assert!(t.len() < before / 8, "shrinks only below 1/8 load");
+        }
+        t.check_invariants().unwrap();
+    }
+    // Drive the last shrink to its end.
+    while t.is_rehashing() {
+        t.put(1, 1, 1);
+        t.remove(&1, &1);
+    }
+    assert_eq!(1 << shrinks, grown / 8, "halved {shrinks} times from {grown}");
+    assert_eq!(t.capacity(), 8, "never below the initial capacity");
+    assert_eq!(snap.len(), n as usize, "the snapshot still sees every entry");
+    assert_eq!(snap.iter().count(), n as usize);
+    t.check_invariants().unwrap();
+}
