@@ -77,6 +77,9 @@ pub(crate) struct Directory<K, N, S, P: Primitives> {
     pub(crate) capacity: usize,
     /// log2 of the heads per chunk.
     pub(crate) chunk_bits: u32,
+    /// `capacity - 1` (the bucket of hash `h` is `h & mask`) and `chunk_len - 1`, kept to shorten lookups.
+    mask: usize,
+    slot_mask: usize,
     /// Entries stored in this sub-table (I10).
     pub(crate) len: usize,
 }
@@ -97,6 +100,8 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
             chunks,
             capacity,
             chunk_bits,
+            mask: capacity - 1,
+            slot_mask: chunk_len - 1,
             len: 0,
         }
     }
@@ -107,6 +112,8 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
             chunks: Vec::new(),
             capacity: 0,
             chunk_bits: 0,
+            mask: 0,
+            slot_mask: 0,
             len: 0,
         }
     }
@@ -118,7 +125,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
 
     #[inline]
     pub(crate) fn bucket(&self, hash: u32) -> usize {
-        hash as usize & (self.capacity - 1)
+        hash as usize & self.mask
     }
 
     #[inline]
@@ -134,8 +141,10 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
     pub(crate) fn head(&self, bucket: usize) -> NodePtr<K, N, S, P> {
         // SAFETY: the live directory's chunks are valid (I5) and only this (the writer's) side writes them.
         unsafe {
-            self.view()
-                .head(bucket >> self.chunk_bits, bucket & (self.chunk_len() - 1))
+            (*self.chunks[bucket >> self.chunk_bits]
+                .heads
+                .add(bucket & self.slot_mask))
+            .with(|h| *h)
         }
     }
 
@@ -148,13 +157,12 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         cow: Cow,
         retired: &mut RetireQueue<K, N, S, P>,
     ) -> &Head<K, N, S, P> {
-        let chunk_len = self.chunk_len();
         let c = bucket >> self.chunk_bits;
         if cow.is_shared(self.chunks[c].version) && !cfg!(feature = "mutant-chunk-in-place") {
             self.copy_chunk(c, cow, retired);
         }
         // SAFETY: the index is in bounds and the chunk is valid and now private (I3).
-        unsafe { &*self.chunks[c].heads.add(bucket & (chunk_len - 1)) }
+        unsafe { &*self.chunks[c].heads.add(bucket & self.slot_mask) }
     }
 
     /// Replaces shared chunk `c` by a private copy and retires the original (I3, I6).

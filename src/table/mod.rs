@@ -484,6 +484,7 @@ where
         self.rehash = Some(Rehash {
             new: Directory::new(capacity, self.version),
             index: 0,
+            prefetched: 0,
         });
         self.threshold = threshold_of(capacity);
     }

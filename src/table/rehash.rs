@@ -11,7 +11,7 @@
 //! most `C/32 + C/64 = 3C/64` steps, after which `len < C/8 + 3C/64`, below the new growth threshold `3C/8`.
 
 use super::directory::{Cow, Directory};
-use super::node::Node;
+use super::node::{prefetch, Node};
 use crate::snapshot::reclaim::{Garbage, RetireQueue};
 use crate::sync::{Primitives, UnsafeCellOps};
 
@@ -24,6 +24,8 @@ pub(crate) const SCAN_PER_STEP: usize = 64;
 pub(crate) struct Rehash<K, N, S, P: Primitives> {
     pub(crate) new: Directory<K, N, S, P>,
     pub(crate) index: usize,
+    /// Old buckets below this one have had their first node prefetched (a performance hint only).
+    pub(crate) prefetched: usize,
 }
 
 /// Migrates up to `MIGRATE_PER_STEP` entries from `old` to `rehash.new`. Returns `true` when the old
@@ -84,5 +86,26 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
         rehash.new.len += 1;
         moved += 1;
     }
+    prefetch_ahead(old, rehash);
     rehash.index == old.capacity
+}
+
+/// How many old buckets ahead of the rehash index the first nodes are prefetched (about three steps' worth
+/// of entries at the load a growth starts with).
+const PREFETCH_DISTANCE: usize = 32;
+
+/// Prefetches the first node of the old buckets up to `PREFETCH_DISTANCE` ahead of the rehash index, each once:
+/// the steps to come read them to find their new bucket, and each would otherwise wait for a cache miss on a
+/// node at a random address (the heads themselves are read in order). Reading the heads of the writer's own
+/// directory is always allowed.
+#[inline]
+fn prefetch_ahead<K, N, S, P: Primitives>(old: &Directory<K, N, S, P>, rehash: &mut Rehash<K, N, S, P>) {
+    let end = (rehash.index + PREFETCH_DISTANCE).min(old.capacity);
+    for b in rehash.index.max(rehash.prefetched)..end {
+        let node = old.head(b);
+        if !node.is_null() {
+            prefetch(node);
+        }
+    }
+    rehash.prefetched = end;
 }

@@ -63,19 +63,27 @@ fn a_snapshot_makes_the_first_write_to_a_chunk_copy_it_once() {
     for k in 0..100 {
         t.put(k, 0, k);
     }
+    // A key at the head of its chain, so that exactly one node (no prefix) is copied.
+    let key = (0..100u64)
+        .find(|k| {
+            let head = t.primary.head(t.primary.bucket(t.hash(k, &0)));
+            // SAFETY: a live node of the table, read through `&t`.
+            unsafe { (*head).key == *k }
+        })
+        .expect("some key heads its chain");
     let s = t.snapshot().unwrap();
     let before = t.cow_stats();
-    *t.get_mut(&1, &0).unwrap() += 1;
+    *t.get_mut(&key, &0).unwrap() += 1;
     let after_one = t.cow_stats();
     assert_eq!(after_one.chunk_copies - before.chunk_copies, 1);
     assert_eq!(after_one.node_copies - before.node_copies, 1);
-    *t.get_mut(&1, &0).unwrap() += 1;
+    *t.get_mut(&key, &0).unwrap() += 1;
     assert_eq!(
         t.cow_stats().node_copies,
         after_one.node_copies,
         "the copy is private now"
     );
-    assert_eq!(s.iter().find(|(k, _, _)| **k == 1).map(|(_, _, v)| *v), Some(1));
+    assert_eq!(s.iter().find(|(k, _, _)| **k == key).map(|(_, _, v)| *v), Some(key));
     drop(s);
     t.reclaim();
     assert_eq!(t.retired_len(), 0);
@@ -136,7 +144,7 @@ fn slab_storage_under_snapshots_and_teardown() {
     let mut t = R::with_capacity_and_hasher(4, DeterministicState::default());
     t.retired.arena = super::arena::NodeArena::with_boxes(false);
     let mut snaps = Vec::new();
-    let (n, every) = if cfg!(miri) { (60, 12) } else { (200, 40) };
+    let (n, every) = if cfg!(miri) { (40, 10) } else { (200, 40) };
     for k in 0..n {
         t.put(k % 50, (k % 3) as u32, std::rc::Rc::new(k));
         if k % every == 0 {
@@ -145,7 +153,9 @@ fn slab_storage_under_snapshots_and_teardown() {
         if k % 7 == 0 {
             t.remove(&(k % 50), &((k % 3) as u32));
         }
-        t.check_invariants().unwrap();
+        if !cfg!(miri) || k % 4 == 0 {
+            t.check_invariants().unwrap();
+        }
     }
     snaps.remove(1);
     snaps.remove(0);
@@ -189,7 +199,8 @@ fn iterators_know_their_exact_length_also_during_a_rehash() {
 
 #[test]
 fn a_sparse_table_shrinks_incrementally_but_never_below_its_initial_capacity() {
-    let n = if cfg!(miri) { 100 } else { 1000 };
+    // Under Miri: a smaller table, checked every 8th removal (the checker walks everything each time).
+    let (n, check_every) = if cfg!(miri) { (40, 8) } else { (1000, 1) };
     let mut t = table(8);
     for k in 0..n {
         t.put(k, 0, k);
@@ -217,7 +228,9 @@ fn a_sparse_table_shrinks_incrementally_but_never_below_its_initial_capacity() {
             shrinks += 1;
             assert!(t.len() < before / 8, "shrinks only below 1/8 load");
         }
-        t.check_invariants().unwrap();
+        if k % check_every == 0 {
+            t.check_invariants().unwrap();
+        }
     }
     // Drive the last shrink to its end.
     while t.is_rehashing() {
