@@ -192,15 +192,17 @@ pub fn drain_op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A proptest strategy for a sequence of up to `max_len` operations: phases of the general mix ([`op`], which
-/// fills the table) and, one phase in four, drain phases ([`drain_op`], which empty it and make it shrink).
-/// Shrinks by dropping phases and operations.
+/// A proptest strategy for a sequence of up to `max_len` operations: one to four phases of at most `max_len / 2`
+/// operations each (cut at `max_len`), three in four of the general mix ([`op`], which fills the table) and one
+/// in four a drain ([`drain_op`], which empties it and makes it shrink). Shrinks by dropping phases and
+/// operations.
 pub fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    let phase_len = (max_len / 2).max(1);
     let phase = prop_oneof![
-        3 => prop::collection::vec(op(), 0..=64),
-        1 => prop::collection::vec(drain_op(), 0..=160),
+        3 => prop::collection::vec(op(), 0..=phase_len),
+        1 => prop::collection::vec(drain_op(), phase_len / 2..=phase_len),
     ];
-    prop::collection::vec(phase, 0..=max_len.div_ceil(32)).prop_map(move |phases| {
+    prop::collection::vec(phase, 1..=4).prop_map(move |phases| {
         let mut ops: Vec<Op> = phases.into_iter().flatten().collect();
         ops.truncate(max_len);
         ops
