@@ -5,8 +5,9 @@
 //! cargo bench --bench table -- get           # one group
 //! ```
 //!
-//! Groups: `put`, `get`, `update` (in place, no live snapshot), `remove` at 100k and 1M entries for the table
-//! and for `HashMap<(u64, u32), u64>`; `snapshot_pause` (the writer's pause to take a snapshot at 1M entries);
+//! Groups: `put` (from an empty table: growth included), `put_presized` (into a table created large enough),
+//! `get`, `update` (in place, no live snapshot), `remove` at 100k and 1M entries for the table and for
+//! `HashMap<(u64, u32), u64>`; `snapshot_pause` (the writer's pause to take a snapshot at 1M entries);
 //! `first_update_pass` (one update of every key at 1M entries right after a snapshot, i.e. everything is copied,
 //! beside the same pass with no live snapshot). Bytes per entry are printed before the groups run, measured
 //! with a counting global allocator (requested bytes, so allocator overhead is not included).
@@ -89,18 +90,28 @@ fn report_bytes_per_entry() {
     for &n in &SIZES {
         let ks = keys(n);
         let before = LIVE_BYTES.load(Ordering::Relaxed);
-        let t = table_with(&ks);
+        let mut t = table_with(&ks);
         let table_bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+        let rehashing = t.is_rehashing();
+        // Finish an ongoing incremental rehash (each write does a step), to show the memory after it as well.
+        let (k0, n0) = ks[0];
+        while t.is_rehashing() {
+            t.put(k0, n0, k0);
+        }
+        let settled_bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
         let before = LIVE_BYTES.load(Ordering::Relaxed);
         let m = map_with(&ks);
         let map_bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
         println!(
-            "bytes/entry at {n}: StateTable {:.1} (capacity {}), HashMap {:.1} (capacity {}), ratio {:.2}",
+            "bytes/entry at {n}: StateTable {:.1} (capacity {}, rehashing: {rehashing}), HashMap {:.1} (capacity {}), \
+             ratio {:.2}; after the rehash: StateTable {:.1}, ratio {:.2}",
             table_bytes as f64 / n as f64,
             t.capacity(),
             map_bytes as f64 / n as f64,
             m.capacity(),
-            table_bytes as f64 / map_bytes as f64
+            table_bytes as f64 / map_bytes as f64,
+            settled_bytes as f64 / n as f64,
+            settled_bytes as f64 / map_bytes as f64,
         );
         drop((t, m));
     }
@@ -118,6 +129,41 @@ fn put(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("HashMap", n), &ks, |b, ks| {
             b.iter_batched(|| (), |_| map_with(ks), BatchSize::PerIteration)
+        });
+    }
+    g.finish();
+}
+
+/// Puts into tables created large enough for all keys: the insert path without growth (and its rehash).
+fn put_presized(c: &mut Criterion) {
+    let mut g = c.benchmark_group("put_presized");
+    g.sample_size(10);
+    for &n in &SIZES {
+        let ks = keys(n);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("StateTable", n), &ks, |b, ks| {
+            b.iter_batched(
+                || Table::with_capacity_and_hasher(n * 4 / 3 + 1, DeterministicState::default()),
+                |mut t| {
+                    for &(k, ns) in ks {
+                        t.put(k, ns, k);
+                    }
+                    t
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.bench_with_input(BenchmarkId::new("HashMap", n), &ks, |b, ks| {
+            b.iter_batched(
+                || Map::with_capacity_and_hasher(n, DeterministicState::default()),
+                |mut m| {
+                    for &(k, ns) in ks {
+                        m.insert((k, ns), k);
+                    }
+                    m
+                },
+                BatchSize::PerIteration,
+            )
         });
     }
     g.finish();
@@ -266,5 +312,14 @@ fn first_update_pass(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, put, get, update, remove, snapshot_pause, first_update_pass);
+criterion_group!(
+    benches,
+    put,
+    put_presized,
+    get,
+    update,
+    remove,
+    snapshot_pause,
+    first_update_pass
+);
 criterion_main!(benches);

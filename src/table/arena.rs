@@ -16,7 +16,7 @@ use core::ptr;
 /// Slots in the first segment; each further segment is as large as all before it, up to [`MAX_SEGMENT`].
 const FIRST_SEGMENT: usize = 32;
 /// Largest segment, in slots: bounds the memory allocated ahead of need.
-const MAX_SEGMENT: usize = 1 << 14;
+const MAX_SEGMENT: usize = 1 << 12;
 
 type Slot<K, N, S, P> = MaybeUninit<Node<K, N, S, P>>;
 /// A segment: base pointer (from `Box::<[Slot]>::into_raw`) and length in slots.
