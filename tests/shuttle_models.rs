@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 static SNAPSHOTS: AtomicUsize = AtomicUsize::new(0);
 /// Of those, snapshots taken during an incremental rehash.
 static MID_REHASH: AtomicUsize = AtomicUsize::new(0);
+/// Shrinks started, over all executions of this binary.
+static SHRINKS: AtomicUsize = AtomicUsize::new(0);
 
 /// Schedules per scheduler (random, PCT) and scenario in the default run.
 const DEFAULT_ITERATIONS: usize = 10_000;
@@ -60,6 +62,8 @@ struct Scenario {
     drop_table_early: bool,
     /// Check after some operations that reclamation is not late (I7).
     check_reclaim: bool,
+    /// Mostly removals (7 in 10 operations), so the prefilled table empties and shrinks.
+    drain: bool,
 }
 
 /// Scenario 1: one bucket chain (every key collides), puts, `get_mut`, `transform` and removes while up to four
@@ -75,6 +79,7 @@ const CHAIN: Scenario = Scenario {
     grow_percent: 0,
     drop_table_early: false,
     check_reclaim: false,
+    drain: false,
 };
 
 /// Scenario 2: many snapshots of many versions, two at a time handed to one thread that releases them in a
@@ -90,6 +95,7 @@ const RELEASE_ORDER: Scenario = Scenario {
     grow_percent: 0,
     drop_table_early: false,
     check_reclaim: false,
+    drain: false,
 };
 
 /// Scenario 3: growth from 4 buckets through several incremental rehashes, snapshots taken throughout (many of
@@ -105,6 +111,7 @@ const REHASH: Scenario = Scenario {
     grow_percent: 60,
     drop_table_early: false,
     check_reclaim: false,
+    drain: false,
 };
 
 /// Scenario 4: the table is dropped while snapshot threads are still reading; the last release frees (I13).
@@ -119,6 +126,7 @@ const DROP_TABLE: Scenario = Scenario {
     grow_percent: 10,
     drop_table_early: true,
     check_reclaim: false,
+    drain: false,
 };
 
 /// Scenario 5: reclamation racing release: retired nodes freed exactly when no live snapshot can see them
@@ -134,6 +142,23 @@ const RECLAIM: Scenario = Scenario {
     grow_percent: 0,
     drop_table_early: false,
     check_reclaim: true,
+    drain: false,
+};
+
+/// Scenario 6: a prefilled table drained by removals while snapshots are read: it shrinks (incremental rehash
+/// into half the buckets) several times, with snapshots taken before and during each shrink.
+const SHRINK: Scenario = Scenario {
+    buckets: 4,
+    keys: 48,
+    namespaces: 1,
+    prefill: 48,
+    ops: 200,
+    snapshot_every: 8,
+    readers: 3,
+    grow_percent: 0,
+    drop_table_early: false,
+    check_reclaim: false,
+    drain: true,
 };
 
 /// xorshift64*: the workload's operation stream, seeded from shuttle's (recorded, replayable) randomness.
@@ -196,6 +221,7 @@ where
     let mut fresh_key: K = sc.keys;
     let mut mid_rehash_snapshots = 0usize;
     let mut snapshots = 0usize;
+    let mut shrinks = 0usize;
 
     for op in 0..sc.ops {
         while done_rx.try_recv().is_ok() {
@@ -229,11 +255,16 @@ where
             rng.below(sc.keys)
         };
         let n = rng.below(u64::from(sc.namespaces)) as Ns;
-        match rng.below(10) {
-            0..=3 => w.put(k, n, rng.below(1000)),
-            4..=5 => w.add(k, n, 1 + rng.below(9)),
-            6..=7 => w.transform(k, n, rng.below(9)),
-            _ => w.remove(k, n),
+        let capacity = w.table.capacity();
+        match (sc.drain, rng.below(10)) {
+            (true, 0..=6) => w.remove(k, n),
+            (true, 7) | (false, 0..=3) => w.put(k, n, rng.below(1000)),
+            (true, 8) | (false, 4..=5) => w.add(k, n, 1 + rng.below(9)),
+            (true, _) | (false, 6..=7) => w.transform(k, n, rng.below(9)),
+            (false, _) => w.remove(k, n),
+        }
+        if w.table.capacity() < capacity {
+            shrinks += 1;
         }
         if sc.check_reclaim && op % 4 == 0 {
             w.reclaim_and_check();
@@ -246,6 +277,7 @@ where
     drop(pending);
     SNAPSHOTS.fetch_add(snapshots, Relaxed);
     MID_REHASH.fetch_add(mid_rehash_snapshots, Relaxed);
+    SHRINKS.fetch_add(shrinks, Relaxed);
     if sc.drop_table_early {
         // Take one more snapshot for a fresh thread, then drop the table while readers run (I13).
         let held = w.snapshot();
@@ -300,8 +332,13 @@ fn reclaim() {
     run(RECLAIM, Collide)
 }
 
+fn shrink() {
+    run(SHRINK, DeterministicState::default())
+}
+
 fn scenario(name: &str) -> fn() {
     match name {
+        "shrink" => shrink,
         "chain" => chain,
         "release_order" => release_order,
         "rehash" => rehash,
@@ -363,6 +400,12 @@ fn reclamation_races_release() {
 }
 
 #[test]
+fn snapshots_while_the_table_shrinks() {
+    random_and_pct("shrink", iterations());
+    assert!(SHRINKS.load(Relaxed) > 0, "the drain scenario never shrank the table");
+}
+
+#[test]
 #[ignore]
 fn soak_chain() {
     random_and_pct("chain", SOAK_ITERATIONS);
@@ -393,7 +436,7 @@ fn soak_reclaim() {
     random_and_pct("reclaim", SOAK_ITERATIONS);
 }
 
-/// Replays a failing schedule: `SHUTTLE_SCENARIO=<chain|release_order|rehash|rehash_chains|drop_table|reclaim>`
+/// Replays a failing schedule: `SHUTTLE_SCENARIO=<chain|release_order|rehash|rehash_chains|drop_table|reclaim|shrink>`
 /// and `SHUTTLE_SCHEDULE=<the string shuttle printed>` (or `SHUTTLE_SCHEDULE_FILE=<path>`).
 #[test]
 #[ignore]
