@@ -230,6 +230,45 @@ fn snapshot_mid_rehash_spread_buckets() {
     });
 }
 
+/// Scenario 3c: a snapshot taken in the middle of a *shrink* (the incremental rehash into half the buckets that
+/// starts below 1/8 load), read on another thread while the writer finishes the shrink through shared chains.
+#[test]
+fn snapshot_mid_shrink_while_writer_finishes_it() {
+    model(|| {
+        let tracker = Tracker::new();
+        let mut w: W<Collide> = Writer::new(4, Collide, &tracker);
+        // Grow to 16 buckets (two growths), and let the last rehash finish.
+        let mut next = 1;
+        while w.table.capacity() < 16 || w.table.is_rehashing() {
+            if w.table.capacity() < 16 {
+                w.put(next, 0, next * 10);
+                next += 1;
+            } else {
+                w.add(1, 0, 1);
+            }
+        }
+        for k in 2..next {
+            w.remove(k, 0); // the last one leaves 1 entry in 16 buckets: the shrink to 8 starts
+        }
+        assert!(w.table.is_rehashing() && w.table.capacity() == 8);
+        let s = w.snapshot();
+        assert!(s.taken_during_rehash());
+        let reader = thread::spawn(move || {
+            s.verify();
+            s.release();
+        });
+        w.put(90, 0, 90); // its rehash step migrates the shared entry (the old chunk is copied), ending the shrink
+        w.add(1, 0, 1); // a shared node in the new directory: copied
+        assert!(!w.table.is_rehashing());
+        w.check();
+        reader.join().unwrap();
+        w.remove(1, 0);
+        w.check();
+        drop(w);
+        tracker.assert_all_dropped();
+    });
+}
+
 /// Scenario 4: the table is dropped on the writer thread while a snapshot is still read on another. Whichever
 /// of the table's drop and the snapshot's release comes last frees the structure and the retire queue (I13):
 /// nothing is freed under the reader, nothing leaks, nothing is freed twice.
