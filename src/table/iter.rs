@@ -71,3 +71,9 @@ impl<'a, K, N, S, P: Primitives> Iterator for Entries<'a, K, N, S, P> {
 impl<K, N, S, P: Primitives> ExactSizeIterator for Entries<'_, K, N, S, P> {}
 
 impl<K, N, S, P: Primitives> FusedIterator for Entries<'_, K, N, S, P> {}
+
+impl<K, N, S, P: Primitives> core::fmt::Debug for Entries<'_, K, N, S, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Entries").field("remaining", &self.remaining).finish()
+    }
+}

@@ -183,6 +183,7 @@ fn iterators_know_their_exact_length_also_during_a_rehash() {
     t.remove(&0, &0);
     for (mut it, len) in [(t.iter(), t.len()), (snap.iter(), snap.len())] {
         assert_eq!(it.len(), len);
+        assert_eq!(format!("{it:?}"), format!("Entries {{ remaining: {len} }}"));
         let mut seen = 0;
         while it.next().is_some() {
             seen += 1;
