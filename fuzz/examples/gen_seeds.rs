@@ -91,6 +91,22 @@ fn scenarios() -> Vec<(HasherChoice, Vec<Op>)> {
     d.extend((0..4).map(|slot| Op::ReleaseSnapshot { slot, explicit: slot % 2 == 0 }));
     d.extend([Op::TakeSnapshot { slot: 0 }, Op::Remove { key: 3, ns: 0 }, Op::PutAndGetOld { key: 4, ns: 0, value: 1 }]);
     out.push((HasherChoice::Colliding { mask: 0 }, d));
+    // Grow to 64 buckets, then drain: the table shrinks back to 4 by incremental rehashes, with a snapshot taken
+    // before the drain and one every few removals (so some are taken mid-shrink), some released on the way.
+    let mut e = fill(44);
+    e.push(Op::TakeSnapshot { slot: 0 });
+    for k in 0..44u8 {
+        e.push(Op::Remove { key: k % 16, ns: k / 16 });
+        if k % 6 == 5 {
+            e.push(Op::TakeSnapshot { slot: 1 + (k / 6) % 3 });
+        }
+        if k % 9 == 8 {
+            e.push(Op::GetMut { key: (k + 1) % 16, ns: (k + 1) / 16, value: 3 });
+        }
+    }
+    e.extend([Op::ReadSnapshot { slot: 0 }, Op::ReleaseSnapshot { slot: 2, explicit: true }, put(1, 0, 1)]);
+    out.push((HasherChoice::Deterministic, e.clone()));
+    out.push((HasherChoice::Colliding { mask: 3 }, e));
     out
 }
 
@@ -146,7 +162,20 @@ fn roundtrip_seeds() {
 fn schedules_seeds() {
     clear("schedules");
     let mut rng = Rng(0x5c4e_d01e);
-    let seqs = op_sequences(12, schedules::MAX_SCHEDULE_OPS, 3);
+    let mut seqs = op_sequences(12, schedules::MAX_SCHEDULE_OPS, 3);
+    // Grow to 16 buckets, then drain while snapshots are read: the table shrinks (to 8, then 4) under them.
+    let put = |key: u8, value| Op::Put { key, ns: 0, value };
+    let mut drain: Vec<Op> = (0..8).map(|k| put(k, u32::from(k))).collect();
+    drain.extend([Op::Contains { key: 0, ns: 0 }, Op::Get { key: 1, ns: 0 }, Op::TakeSnapshot { slot: 0 }]);
+    for k in 0..8u8 {
+        drain.push(Op::Remove { key: k, ns: 0 });
+        if k % 3 == 2 {
+            drain.push(Op::TakeSnapshot { slot: 1 + k % 2 });
+        }
+    }
+    drain.extend([Op::ReadSnapshot { slot: 0 }, Op::ReleaseSnapshot { slot: 1, explicit: true }, put(3, 3)]);
+    seqs.push(drain.clone());
+    seqs.push(drain);
     for (i, ops) in seqs.into_iter().enumerate() {
         let workload = schedules::Workload {
             hasher: if i % 4 == 3 { HasherChoice::Deterministic } else { HasherChoice::Colliding { mask: i as u8 } },
@@ -162,7 +191,7 @@ fn schedules_seeds() {
         schedules::fuzz(&bytes);
         write("schedules", &format!("seed-{i:02}"), &bytes);
     }
-    println!("schedules: 12 seeds");
+    println!("schedules: 14 seeds");
 }
 
 fn checkpoint<KS, NS, SS>(
