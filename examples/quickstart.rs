@@ -134,7 +134,7 @@ fn main() {
     let stats = table.cow_stats();
     println!("cow-state-table quickstart");
     println!(
-        "  writer: {ops} operations on up to {} entries in {:.2?} (while snapshots were being read)",
+        "  writer: {ops} operations on {} keys x {NAMESPACES} namespaces in {:.2?} (while snapshots were being read)",
         KEYS + KEYS / 4,
         elapsed
     );
