@@ -86,6 +86,7 @@ fn assert_coverage(name: &str, total: &RunStats) {
         );
         assert!(total.node_copies > 0, "{name}: no node copied");
         assert!(total.panics_removed > 0, "{name}: no private entry removed by a panic");
+        assert!(total.shrinks > 0, "{name}: the table never shrank (drain phases)");
     }
 }
 

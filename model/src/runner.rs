@@ -105,6 +105,8 @@ pub struct RunStats {
     pub snapshots: u64,
     /// Snapshots taken in the middle of an incremental rehash.
     pub snapshots_during_rehash: u64,
+    /// Shrinks started (operations after which the table had fewer buckets, `DropTable` aside).
+    pub shrinks: u64,
     /// `snapshot()` calls that failed with `VersionsExhausted`.
     pub exhausted: u64,
     /// Renormalisations of the version counter.
@@ -130,6 +132,7 @@ impl RunStats {
         self.ops_during_rehash += other.ops_during_rehash;
         self.snapshots += other.snapshots;
         self.snapshots_during_rehash += other.snapshots_during_rehash;
+        self.shrinks += other.shrinks;
         self.exhausted += other.exhausted;
         self.renormalisations += other.renormalisations;
         self.panics_removed += other.panics_removed;
@@ -343,8 +346,12 @@ where
         let live_before = self.model.live_snapshots();
         let cow_before = self.table.cow_stats();
         let retired_before = self.table.retired_len();
+        let capacity_before = self.table.capacity();
         let read_only = self.apply_inner(op)?;
         let cow_after = self.table.cow_stats();
+        if self.table.capacity() < capacity_before && !matches!(op, Op::DropTable) {
+            self.stats.shrinks += 1;
+        }
         if live_before == 0 && !matches!(op, Op::DropTable) {
             // Without a live snapshot nothing is shared: writes are in place, nothing is copied or retired.
             let copies = |c: CowStats| (c.node_copies, c.chunk_copies, c.retired);
