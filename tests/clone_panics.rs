@@ -159,7 +159,7 @@ fn run(seed: u64, mask: u64) {
             .check_invariants()
             .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
     }
-    assert!(panics > steps / 40, "the planted panics must actually fire ({panics})");
+    assert!(panics > steps / 30, "the planted panics must actually fire ({panics})");
     drop(snapshots);
     drop(table);
     let (created, dropped) = (CREATED.with(Cell::get), DROPPED.with(Cell::get));
