@@ -56,7 +56,10 @@ Definition insert_ok (st : state) (w : bool) (d1 : list nat) : Prop :=
   w = false -> forall nd rh, reh st = Some (nd, rh) -> rh < length d1.
 
 Inductive step (R O : nat) : state -> state -> Prop :=
-(** put / transform of an absent key: StateTable::insert_new (a new node at the head of the bucket). *)
+(** put / transform of an absent key: StateTable::insert_new (a new node at the head of the bucket). The
+    three put_* steps also stand for get_mut and for transform wherever the code's effect on the structure is
+    the same (absent key: insert; shared node: replace by a copy; private node under get_mut: write in place),
+    so those operations are not separate constructors. *)
 | put_insert : forall st w d1 c d2 kc k v h2 f2 r c1,
     slot st w d1 c d2 -> insert_ok st w d1 -> amap st k = None ->
     hp st c = Some (OChunk kc) ->
@@ -93,36 +96,6 @@ Inductive step (R O : nat) : state -> state -> Prop :=
     step R O st (with_slot st w (d1 ++ c1 :: d2) (if shared R (nver n) then h2 else hfree h2 t) f2
                    (retq st ++ tag (ver st) (r ++ if shared R (nver n) then [t] else []))
                    (setk (amap st) (key n) None))
-(** transform of an absent key: f(None) inserted (StateTable::transform, None branch -> insert_new). *)
-| transform_insert : forall st w d1 c d2 kc k v h2 f2 r c1,
-    slot st w d1 c d2 -> insert_ok st w d1 -> amap st k = None ->
-    hp st c = Some (OChunk kc) ->
-    relink R (ver st) (upd (hp st) (fresh st) (ONode (mkN k v (head kc) (ver st)))) (S (fresh st)) c []
-      (Some (fresh st)) = (h2, f2, r, c1) ->
-    step R O st (with_slot st w (d1 ++ c1 :: d2) h2 f2 (retq st ++ tag (ver st) r) (setk (amap st) k (Some v)))
-(** get_mut of a node a snapshot may see: make_private copies it (after the prefix) and retires the
-    original; the caller then writes the state of the private copy (here: [v]). *)
-| get_mut_shared : forall st w d1 c d2 kc p t s n v h2 f2 r c1,
-    slot st w d1 c d2 -> hp st c = Some (OChunk kc) -> chain (hp st) (head kc) (p ++ t :: s) ->
-    hp st t = Some (ONode n) -> shared R (nver n) = true ->
-    relink R (ver st) (upd (hp st) (fresh st) (ONode (mkN (key n) v (next n) (ver st)))) (S (fresh st)) c p
-      (Some (fresh st)) = (h2, f2, r, c1) ->
-    step R O st (with_slot st w (d1 ++ c1 :: d2) h2 f2 (retq st ++ tag (ver st) (r ++ [t]))
-                   (setk (amap st) (key n) (Some v)))
-(** get_mut of a private node: the caller writes its state in place. *)
-| get_mut_private : forall st w d1 c d2 kc p t s n v,
-    slot st w d1 c d2 -> hp st c = Some (OChunk kc) -> chain (hp st) (head kc) (p ++ t :: s) ->
-    hp st t = Some (ONode n) -> shared R (nver n) = false ->
-    step R O st (with_slot st w (d1 ++ c :: d2) (upd (hp st) t (ONode (mkN (key n) v (next n) (nver n))))
-                   (fresh st) (retq st) (setk (amap st) (key n) (Some v)))
-(** transform of a node a snapshot may see: f gets a clone, its result [v] goes through replace_state. *)
-| transform_shared : forall st w d1 c d2 kc p t s n v h2 f2 r c1,
-    slot st w d1 c d2 -> hp st c = Some (OChunk kc) -> chain (hp st) (head kc) (p ++ t :: s) ->
-    hp st t = Some (ONode n) -> shared R (nver n) = true ->
-    relink R (ver st) (upd (hp st) (fresh st) (ONode (mkN (key n) v (next n) (ver st)))) (S (fresh st)) c p
-      (Some (fresh st)) = (h2, f2, r, c1) ->
-    step R O st (with_slot st w (d1 ++ c1 :: d2) h2 f2 (retq st ++ tag (ver st) (r ++ [t]))
-                   (setk (amap st) (key n) (Some v)))
 (** the start of an incremental rehash (insert_new when len > threshold): a new directory of 2C empty
     chunks at version V, rehash index 0. *)
 | rehash_start : forall st,
