@@ -142,6 +142,7 @@ mod tests {
     use std::rc::Rc;
 
     type Arena = NodeArena<u64, u32, Rc<()>, StdSync>;
+    type Ptr = NodePtr<u64, u32, Rc<()>, StdSync>;
 
     fn node(key: u64, state: Rc<()>) -> Node<u64, u32, Rc<()>, StdSync> {
         Node::new(key, 0, 0, state, ptr::null_mut(), 0)
@@ -150,19 +151,21 @@ mod tests {
     fn exercise(boxed: bool) {
         let token = Rc::new(());
         let mut arena = Arena::with_boxes(boxed);
-        let mut held = Vec::new();
+        // Each held node with the key it was created with: reuse must never hand out a slot still in use.
+        let mut held: Vec<(Ptr, u64)> = Vec::new();
         for round in 0..3u64 {
             for k in 0..100 {
-                held.push(arena.alloc(node(round * 1000 + k, token.clone())));
+                let key = round * 1000 + k;
+                held.push((arena.alloc(node(key, token.clone())), key));
             }
             // Free every other node, then allocate again: vacant slots are reused before new ones.
             let mut kept = Vec::new();
-            for (i, n) in held.drain(..).enumerate() {
+            for (i, (n, key)) in held.drain(..).enumerate() {
                 if i % 2 == 0 {
                     // SAFETY: allocated above, released once, no snapshot exists.
                     unsafe { Node::free(&mut arena, n) };
                 } else {
-                    kept.push(n);
+                    kept.push((n, key));
                 }
             }
             held = kept;
@@ -172,12 +175,12 @@ mod tests {
                 1 + held.len(),
                 "every freed node dropped its state"
             );
+            for &(n, key) in &held {
+                // SAFETY: every held pointer is a live node of this arena.
+                assert_eq!(unsafe { (*n).key }, key, "a live node was overwritten by a reused slot");
+            }
         }
-        for &n in &held {
-            // SAFETY: every held pointer is a live node of this arena.
-            assert!(unsafe { (*n).key } % 1000 < 100);
-        }
-        for n in held {
+        for (n, _) in held {
             // SAFETY: as above.
             unsafe { Node::free(&mut arena, n) };
         }

@@ -164,7 +164,12 @@ fn slab_storage_under_snapshots_and_teardown() {
     let expected: Vec<u64> = snaps[0].iter().map(|(_, _, s)| **s).collect();
     drop(t);
     for snap in &snaps {
-        assert!(snap.iter().count() > 0);
+        assert!(!snap.is_empty());
+        assert_eq!(
+            snap.iter().count(),
+            snap.len(),
+            "a snapshot outliving the table reads all its entries"
+        );
     }
     assert_eq!(snaps[0].iter().map(|(_, _, s)| **s).collect::<Vec<_>>(), expected);
 }
