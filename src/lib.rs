@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 mod check;
+pub mod backend;
 pub mod error;
 pub mod format;
 pub mod hash;
