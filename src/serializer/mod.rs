@@ -13,6 +13,7 @@
 mod bincode_serde;
 mod composite;
 mod error;
+mod flink_string;
 mod input;
 mod primitive;
 mod text;
@@ -22,6 +23,7 @@ mod void;
 pub use bincode_serde::BincodeSerializer;
 pub use composite::{ListSerializer, OptionSerializer};
 pub use error::{DecodeError, DecodeErrorKind, SerializeError};
+pub use flink_string::{FlinkNullableStringSerializer, FlinkStringError, FlinkStringSerializer};
 pub use input::Input;
 pub use primitive::{
     BoolSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer, I64Serializer, I8Serializer,

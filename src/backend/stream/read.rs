@@ -104,7 +104,10 @@ impl<'a> StreamCheckpoint<'a> {
         let states_at = input.offset();
         let state_count = usize::from(input.read_u16().map_err(&m)?);
         // Bounded before anything is allocated for the entries.
-        input.check_count(state_count as u64, META_ENTRY_MIN).map_err(&m)?;
+        input.check_count(state_count as u64, META_ENTRY_MIN).map_err(|mut e| {
+            e.offset = states_at;
+            m(e)
+        })?;
         let mut raw_states = Vec::with_capacity(state_count);
         for _ in 0..state_count {
             let id_at = input.offset();
