@@ -412,6 +412,21 @@ fn typed_errors_for_each_check() {
             ..
         })
     ));
+    // A body whose count is negative.
+    let mut b = bytes.clone();
+    b[off1 as usize + 4 + 2] = 0x80;
+    reseal(&mut b, &bytes);
+    match StreamCheckpoint::parse(&b) {
+        Err(StreamError::NotAV2Body {
+            key_group,
+            state: 0,
+            reason,
+            ..
+        }) => {
+            assert_eq!((key_group, reason), (kg1, "negative count"));
+        }
+        other => panic!("{other:?}"),
+    }
     // Meta: the second state's id (right after the state count) set to 0, a duplicate.
     let key_id_len = u16::from_be_bytes([bytes[32], bytes[33]]) as usize;
     let states_at = 34 + key_id_len;
