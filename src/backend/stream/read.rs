@@ -374,7 +374,7 @@ impl<'a> StreamCheckpoint<'a> {
         self.bytes.len()
     }
 
-    /// Always `false`: a parsed stream holds at least its header and trailer.
+    /// Whether the stream has no bytes (never true once parsed: it holds at least its header and trailer).
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
