@@ -14,6 +14,7 @@ mod bincode_serde;
 mod composite;
 mod error;
 mod input;
+mod map;
 mod primitive;
 mod text;
 mod void;
@@ -23,6 +24,7 @@ pub use bincode_serde::BincodeSerializer;
 pub use composite::{ListSerializer, OptionSerializer};
 pub use error::{DecodeError, DecodeErrorKind, SerializeError};
 pub use input::Input;
+pub use map::MapSerializer;
 pub use primitive::{
     BoolSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer, I64Serializer, I8Serializer,
     U16Serializer, U32Serializer, U64Serializer, U8Serializer,
