@@ -13,6 +13,7 @@
 mod bincode_serde;
 mod composite;
 mod error;
+mod flink_string;
 mod input;
 mod map;
 mod primitive;
@@ -23,6 +24,7 @@ mod void;
 pub use bincode_serde::BincodeSerializer;
 pub use composite::{ListSerializer, OptionSerializer};
 pub use error::{DecodeError, DecodeErrorKind, SerializeError};
+pub use flink_string::{FlinkNullableStringSerializer, FlinkStringError, FlinkStringSerializer};
 pub use input::Input;
 pub use map::MapSerializer;
 pub use primitive::{
