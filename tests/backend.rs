@@ -473,3 +473,51 @@ fn b10_refusals_leave_backend_unchanged() {
     target.restore(&[&good]).unwrap();
     assert_eq!(target.state_len("v"), Some(200));
 }
+
+/// B9: a writer that fails after N bytes (and a commit that fails) mid-checkpoint: typed error through the handle,
+/// storage keeps nothing of it, the previous checkpoint stays intact and restorable.
+#[test]
+fn b9_injected_write_failure_keeps_previous() {
+    use cow_state_table::backend::storage::FailingStorage;
+    let mut b = full();
+    let (v, _) = fill(&mut b, 0..2000);
+    let memory = MemoryStorage::with_max_size(64 << 20);
+    b.checkpoint(1).unwrap().run(&memory).unwrap();
+    let good = memory.read(1).unwrap();
+    for fail_after in [0u64, 1, 100, good.len() as u64 / 2, good.len() as u64 - 1] {
+        let failing: Arc<dyn CheckpointStorage> = Arc::new(FailingStorage::new(memory.clone(), fail_after));
+        b.set_current_key(7).unwrap();
+        v.update(&mut b, fail_after).unwrap();
+        let err = b.checkpoint(2).unwrap().spawn(failing).wait().unwrap_err();
+        assert!(
+            matches!(err, CheckpointError::Stream { id: 2, .. }),
+            "{fail_after}: {err:?}"
+        );
+        assert_eq!(
+            memory.list().unwrap(),
+            [1],
+            "{fail_after}: nothing of checkpoint 2 kept"
+        );
+        assert_eq!(b.live_snapshots(), 0);
+    }
+    let err = b
+        .checkpoint(3)
+        .unwrap()
+        .run(&FailingStorage::fail_on_commit(memory.clone()))
+        .unwrap_err();
+    assert!(matches!(err, CheckpointError::Storage { id: 3, .. }), "{err:?}");
+    assert_eq!(memory.list().unwrap(), [1]);
+    assert_eq!(memory.read(1).unwrap(), good);
+    let mut r = full();
+    let (rv, _) = fill(&mut r, std::iter::empty());
+    r.restore_from(&memory, &[1]).unwrap();
+    r.set_current_key(7).unwrap();
+    assert_eq!(rv.value(&r).unwrap(), Some(&21));
+    assert_eq!(r.state_len("v"), Some(2000));
+    // The wrapped storage is the same storage: a write that does not reach the failure point lands in it.
+    b.checkpoint(4)
+        .unwrap()
+        .run(&FailingStorage::new(memory.clone(), u64::MAX))
+        .unwrap();
+    assert_eq!(memory.list().unwrap(), [1, 4]);
+}

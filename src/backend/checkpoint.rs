@@ -115,44 +115,22 @@ impl PendingCheckpoint {
     ) -> Result<CheckpointSummary, CheckpointError> {
         let id = self.id;
         let writers: Vec<Box<dyn GroupWriter + '_>> = self.parts.iter().map(|p| p.writer(self.context)).collect();
-        let mut entries = 0u64;
-        let mut failure: Option<WriteError> = None;
-        let mut counting = Counting { inner: out, bytes: 0 };
         let mut body = |state: usize, key_group: u32, buf: &mut Vec<u8>| -> Result<(), WriteError> {
             if cancel.load(Ordering::Relaxed) {
                 return Err(WriteError::Io(std::io::Error::other("checkpoint cancelled")));
             }
-            match writers[state].write(key_group, buf) {
-                Ok(n) => {
-                    entries += n as u64;
-                    Ok(())
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    Err(WriteError::Io(std::io::Error::other("state body failed")))
-                }
-            }
+            writers[state].write(key_group, buf).map(|_| ())
         };
-        let result = write_stream(
-            id,
-            self.context,
-            &self.key_serializer,
-            &self.metas,
-            &mut body,
-            &mut counting,
-        );
+        let result = write_stream(id, self.context, &self.key_serializer, &self.metas, &mut body, out);
         if cancel.load(Ordering::Relaxed) {
             return Err(CheckpointError::Cancelled { id });
         }
-        if let Some(source) = failure {
-            return Err(CheckpointError::Write { id, source });
-        }
-        result.map_err(|source| CheckpointError::Stream { id, source })?;
+        let stream = result.map_err(|source| CheckpointError::Stream { id, source })?;
         Ok(CheckpointSummary {
             id,
-            entries,
-            bytes: counting.bytes,
-            key_groups: self.context.range().number_of_key_groups(),
+            entries: stream.entries,
+            bytes: stream.bytes,
+            key_groups: stream.key_groups,
             location: None,
         })
     }
@@ -214,22 +192,6 @@ impl fmt::Debug for PendingCheckpoint {
             .field("states", &self.metas)
             .field("entries", &self.entries())
             .finish()
-    }
-}
-
-struct Counting<'a, W: ?Sized> {
-    inner: &'a mut W,
-    bytes: u64,
-}
-
-impl<W: Write + ?Sized> Write for Counting<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }
 

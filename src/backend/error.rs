@@ -2,7 +2,7 @@
 
 use crate::backend::storage::StorageError;
 use crate::backend::stream::{StateKind, StreamError};
-use crate::format::{FormatError, WriteError};
+use crate::format::FormatError;
 use crate::keygroup::{KeyGroupError, KeyGroupRange};
 use crate::serializer::SerializeError;
 use crate::SnapshotError;
@@ -195,15 +195,8 @@ pub enum CheckpointError {
         /// The checkpoint id.
         id: u64,
     },
-    /// Serializing a key group failed.
-    #[error("checkpoint {id}: {source}")]
-    Write {
-        /// The checkpoint id.
-        id: u64,
-        /// The body writer's error.
-        source: WriteError,
-    },
-    /// Writing the stream failed (including the sink's I/O errors, e.g. the memory cap).
+    /// Writing the stream failed: a state's body (serializer error, `StreamError::Body`) or the sink's I/O
+    /// (e.g. the memory cap: `StreamError::Io` whose source is `StorageError::TooLarge`).
     #[error("checkpoint {id}: {source}")]
     Stream {
         /// The checkpoint id.

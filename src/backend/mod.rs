@@ -78,10 +78,7 @@ mod error;
 mod merge;
 mod restore;
 pub mod state;
-// INTERIM until branch `stream` lands: the adapter stands in for stream/ and storage/.
-#[path = "interim/storage.rs"]
 pub mod storage;
-#[path = "interim/stream.rs"]
 pub mod stream;
 
 pub use checkpoint::{CheckpointHandle, CheckpointSummary, PendingCheckpoint};

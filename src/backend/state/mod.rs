@@ -21,8 +21,7 @@ pub use map::{MapState, MapStateDescriptor};
 pub use reducing::{ReducingState, ReducingStateDescriptor};
 pub use value::{ValueState, ValueStateDescriptor};
 
-use crate::backend::stream::decode_body; // INTERIM: crate::format::decode_body once `stream` lands
-use crate::format::{BodyFormat, FormatError, WriteError};
+use crate::format::{decode_body, BodyFormat, FormatError, WriteError};
 use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupPartition};
 use crate::serializer::{Serializers, TypeSerializer};
 use crate::snapshot::Snapshot;
