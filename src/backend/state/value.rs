@@ -162,7 +162,10 @@ where
     {
         let (key, data) = backend.write::<N, V, Extra<V>>(self.core)?;
         match value.into() {
-            Some(v) => data.table.put(key.clone(), self.namespace.clone(), v),
+            Some(v) => match data.table.get_mut(key, &self.namespace) {
+                Some(slot) => *slot = v,
+                None => data.table.put(key.clone(), self.namespace.clone(), v),
+            },
             None => {
                 data.table.remove(key, &self.namespace);
             }
