@@ -9,6 +9,7 @@
 //! Every error is one line on stderr and a non-zero exit: 1 for a finding (divergence, mismatch, corrupt
 //! checkpoint), 2 for bad input (options, files, a child process that fails).
 
+mod conform;
 mod engine;
 mod error;
 mod oracle;
@@ -36,6 +37,41 @@ enum Command {
     /// Golden traces: generate one, or replay one against this crate.
     #[command(subcommand)]
     Trace(TraceCommand),
+    /// Checks an implementation (a port) speaking the line protocol of docs/PORTING.md against the reference
+    /// model; shrinks the first divergence to a minimal failing trace.
+    Conform {
+        /// The command that starts the implementation under test (run with `sh -c`).
+        #[arg(long)]
+        exec: String,
+        /// Seed of the first case (case c uses seed + c).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of generated cases.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+        cases: u64,
+        /// Operations per case.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        ops: u64,
+        /// Workload profile of the generated cases.
+        #[arg(long, value_enum, default_value_t = Profile::Mixed)]
+        profile: Profile,
+        /// Seconds to wait for one response.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
+    /// Serves the conform protocol with this crate (for testing the kit end to end).
+    #[command(hide = true)]
+    Adapter {
+        /// Answer some operation wrongly on purpose.
+        #[arg(long, value_enum)]
+        bug: Option<engine::Bug>,
+        /// Exit without answering request number N (from 0).
+        #[arg(long)]
+        die_after: Option<u64>,
+        /// Answer request number N (from 0) with garbage.
+        #[arg(long)]
+        garbage_after: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +122,55 @@ fn run(cli: Cli) -> Result<()> {
                     trace::write_trace(profile, seed, &list, &mut w)
                 }
             }
+        }
+        Command::Conform {
+            exec,
+            seed,
+            cases,
+            ops,
+            profile,
+            timeout,
+        } => {
+            if !(timeout.is_finite() && timeout > 0.0 && timeout <= 86_400.0) {
+                return Err(CliError::Usage(format!(
+                    "--timeout {timeout}: expected seconds in (0, 86400]"
+                )));
+            }
+            let settings = conform::Settings {
+                exec,
+                seed,
+                cases,
+                ops: ops as usize,
+                profile,
+                timeout: std::time::Duration::from_secs_f64(timeout),
+                shrink_budget: 5000,
+            };
+            let passed = conform::conform(&settings)?;
+            println!(
+                "conform: `{}` agrees with the model on {} cases ({} requests, profile {}, seeds {}..{})",
+                settings.exec,
+                passed.cases,
+                passed.requests,
+                profile.name(),
+                seed,
+                seed.wrapping_add(cases)
+            );
+            Ok(())
+        }
+        Command::Adapter {
+            bug,
+            die_after,
+            garbage_after,
+        } => {
+            let code = conform::adapter::serve(conform::adapter::Faults {
+                bug,
+                die_after,
+                garbage_after,
+            });
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
         }
         Command::Trace(TraceCommand::Replay { file, level }) => {
             let r = trace::replay::replay(&file, level)?;
