@@ -13,6 +13,7 @@ mod conform;
 mod engine;
 mod error;
 mod oracle;
+mod soak;
 mod trace;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The main job, verified: a writer drives a keyed stream through the tables while snapshots and
+    /// checkpoints are taken every few milliseconds; readers verify every snapshot, every checkpoint is restored
+    /// (some rescaled) and verified. Exit 1 on any mismatch.
+    Soak(SoakArgs),
     /// Golden traces: generate one, or replay one against this crate.
     #[command(subcommand)]
     Trace(TraceCommand),
@@ -74,6 +79,50 @@ enum Command {
     },
 }
 
+#[derive(Debug, clap::Args)]
+struct SoakArgs {
+    /// How long the writer runs (e.g. 30s, 500ms, 2m).
+    #[arg(long, default_value = "30s", value_parser = soak::parse_duration)]
+    duration: std::time::Duration,
+    /// Size of the key space (skewed: 70% of the operations hit the hottest 1%).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=1 << 40))]
+    keys: u64,
+    /// Namespaces per key.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    namespaces: u32,
+    /// Named states (one table each).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    states: u64,
+    /// Time between snapshots for the readers (e.g. 5ms).
+    #[arg(long, default_value = "5ms", value_parser = soak::parse_duration)]
+    snapshot_every: std::time::Duration,
+    /// Time between asynchronous checkpoints (e.g. 100ms).
+    #[arg(long, default_value = "100ms", value_parser = soak::parse_duration)]
+    checkpoint_every: std::time::Duration,
+    /// Reader threads verifying snapshots.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    readers: u64,
+    /// Seed of the generated stream (random if not given; printed either way).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Store checkpoints as files in this directory (default without a value: a directory under the system
+    /// temp dir) instead of memory.
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    dir: Option<PathBuf>,
+    /// Number of key groups (Flink max parallelism).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=32_768))]
+    max_parallelism: u32,
+    /// Print the summary as JSON (and no progress bar).
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+    /// Put an entry behind the model's back after N operations (tests the verification itself).
+    #[arg(long, hide = true)]
+    inject_fault: Option<u64>,
+}
+
 #[derive(Debug, Subcommand)]
 enum TraceCommand {
     /// Writes a JSON Lines trace: every operation with its expected result and the table's state after it.
@@ -101,8 +150,62 @@ enum TraceCommand {
     },
 }
 
+fn soak_command(a: SoakArgs) -> Result<()> {
+    let seed = a.seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        t.as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    let storage = match a.dir {
+        None => soak::checkpoint::Storage::Memory,
+        Some(d) if d.as_os_str().is_empty() => soak::checkpoint::Storage::Dir(
+            std::env::temp_dir().join(format!("cow-state-table-soak-{}", std::process::id())),
+        ),
+        Some(d) => soak::checkpoint::Storage::Dir(d),
+    };
+    let cfg = soak::Config {
+        duration: a.duration,
+        shape: soak::workload::Shape {
+            keys: a.keys,
+            namespaces: a.namespaces,
+            states: a.states as usize,
+        },
+        snapshot_every: a.snapshot_every,
+        checkpoint_every: a.checkpoint_every,
+        readers: a.readers as usize,
+        seed,
+        storage,
+        max_parallelism: a.max_parallelism,
+        progress: !a.json && !a.no_progress,
+        inject_fault: a.inject_fault,
+    };
+    if !a.json {
+        eprintln!(
+            "soak: seed {seed}, {:?}, {} keys x {} namespaces x {} states, snapshots every {:?}, checkpoints every {:?}, {} readers",
+            cfg.duration, a.keys, a.namespaces, a.states, cfg.snapshot_every, cfg.checkpoint_every, cfg.readers
+        );
+    }
+    let summary = soak::run(&cfg)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
+    } else {
+        print!("{}", summary.table());
+    }
+    match summary.divergence {
+        None => Ok(()),
+        Some(d) => Err(CliError::Mismatch(format!(
+            "soak mismatch (seed {seed}; rerun with --seed {seed}): {d}"
+        ))),
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Soak(args) => soak_command(args),
         Command::Trace(TraceCommand::Generate {
             seed,
             ops,
