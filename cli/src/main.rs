@@ -180,6 +180,9 @@ fn soak_command(a: SoakArgs) -> Result<()> {
         progress: !a.json && !a.no_progress,
         inject_fault: a.inject_fault,
     };
+    if let soak::checkpoint::Storage::Dir(dir) = &cfg.storage {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
+    }
     if !a.json {
         eprintln!(
             "soak: seed {seed}, {:?}, {} keys x {} namespaces x {} states, snapshots every {:?}, checkpoints every {:?}, {} readers",
