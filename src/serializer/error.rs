@@ -50,6 +50,9 @@ pub enum DecodeErrorKind {
     /// A serializer-specific failure (e.g. from bincode).
     #[error("{0}")]
     Custom(String),
+    /// A string in Flink's `StringValue` encoding that this reader refuses.
+    #[error("{0}")]
+    FlinkString(super::flink_string::FlinkStringError),
 }
 
 /// Why a value could not be encoded (Flink: the `IOException` of `TypeSerializer.serialize`).

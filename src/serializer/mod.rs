@@ -13,7 +13,9 @@
 mod bincode_serde;
 mod composite;
 mod error;
+mod flink_string;
 mod input;
+mod map;
 mod primitive;
 mod text;
 mod void;
@@ -22,7 +24,9 @@ mod void;
 pub use bincode_serde::BincodeSerializer;
 pub use composite::{ListSerializer, OptionSerializer};
 pub use error::{DecodeError, DecodeErrorKind, SerializeError};
+pub use flink_string::{FlinkNullableStringSerializer, FlinkStringError, FlinkStringSerializer};
 pub use input::Input;
+pub use map::MapSerializer;
 pub use primitive::{
     BoolSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer, I64Serializer, I8Serializer,
     U16Serializer, U32Serializer, U64Serializer, U8Serializer,

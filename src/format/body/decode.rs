@@ -86,3 +86,66 @@ where
     }
     Ok(())
 }
+
+/// Decodes one key group's body from `bytes` (exactly its bytes; the first at absolute offset `base`) and
+/// appends its entries to `out` as `(key, namespace, state)`.
+///
+/// Flink: `StateTableByKeyGroupReaders.readerForVersion(table, version).readMappingsInKeyGroup(in, keyGroupId)`,
+/// here without a table: the entries are returned rather than inserted. Every count is bounded by the bytes that
+/// remain (docs/FORMAT.md §7); every key must belong to `key_group` under `context`; the body must be consumed
+/// exactly. Errors carry absolute offsets (`base` + position). On error, `out` may hold the entries decoded
+/// before the failure.
+///
+/// ```
+/// use cow_state_table::format::{decode_body, BodyFormat};
+/// use cow_state_table::keygroup::KeyGroupContext;
+/// use cow_state_table::serializer::{I64Serializer, I32Serializer, Serializers};
+///
+/// let ctx = KeyGroupContext::all(128).unwrap();
+/// let kg = ctx.key_group_of(&7i64);
+/// // count 1, namespace 3 (int), key 7 (long), state 42 (long)
+/// let mut body = vec![0, 0, 0, 1, 0, 0, 0, 3];
+/// body.extend_from_slice(&7i64.to_be_bytes());
+/// body.extend_from_slice(&42i64.to_be_bytes());
+/// let serializers = Serializers::new(I64Serializer, I32Serializer, I64Serializer);
+/// let mut out = Vec::new();
+/// decode_body(BodyFormat::V2, &body, kg, ctx, &serializers, &mut out).unwrap();
+/// assert_eq!(out, vec![(7, 3, 42)]);
+/// // The same body under another key group is refused.
+/// assert!(decode_body(BodyFormat::V2, &body, (kg + 1) % 128, ctx, &serializers, &mut Vec::new()).is_err());
+/// ```
+pub fn decode_body<KS, NS, SS>(
+    format: BodyFormat,
+    bytes: &[u8],
+    key_group: u32,
+    context: KeyGroupContext,
+    serializers: &Serializers<KS, NS, SS>,
+    out: &mut Vec<(KS::Value, NS::Value, SS::Value)>,
+) -> Result<(), FormatError>
+where
+    KS: KeySerializer,
+    NS: NamespaceSerializer,
+    SS: TypeSerializer,
+{
+    decode_body_at(format, bytes, 0, key_group, context, serializers, out)
+}
+
+/// [`decode_body`] for a body whose first byte is at absolute offset `base` (offsets in errors are then
+/// absolute, e.g. in a checkpoint stream).
+pub fn decode_body_at<KS, NS, SS>(
+    format: BodyFormat,
+    bytes: &[u8],
+    base: u64,
+    key_group: u32,
+    context: KeyGroupContext,
+    serializers: &Serializers<KS, NS, SS>,
+    out: &mut Vec<(KS::Value, NS::Value, SS::Value)>,
+) -> Result<(), FormatError>
+where
+    KS: KeySerializer,
+    NS: NamespaceSerializer,
+    SS: TypeSerializer,
+{
+    let mut input = Input::with_base(bytes, base);
+    read_body(format, &mut input, key_group, context, serializers, out)
+}

@@ -6,4 +6,5 @@ mod decode;
 mod encode;
 
 pub(crate) use decode::read_body;
+pub use decode::{decode_body, decode_body_at};
 pub(crate) use encode::write_body;

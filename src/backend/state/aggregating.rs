@@ -1,0 +1,295 @@
+//! Aggregating state (Flink `HeapAggregatingState`, later than the seed).
+
+use super::{DynSerializer, HandleCore, StateHasher, StateKey, StateType};
+use crate::backend::merge::merge_namespaces;
+use crate::backend::stream::StateKind;
+use crate::backend::{BackendError, KeyedStateBackend};
+use crate::serializer::TypeSerializer;
+use crate::sync::Primitives;
+use core::fmt;
+use core::hash::Hash;
+use core::marker::PhantomData;
+use std::sync::Arc;
+
+/// An aggregation with an accumulator type apart from its input and output.
+///
+/// Flink: `AggregateFunction<IN, ACC, OUT>` (`createAccumulator`, `add`, `getResult`, `merge`). `add` and
+/// `merge` take the accumulator by value so that it can be updated in place.
+pub trait AggregateFunction<IN, ACC, OUT>: Send + Sync {
+    /// A new, empty accumulator.
+    fn create_accumulator(&self) -> ACC;
+    /// Adds `value` to `accumulator`.
+    fn add(&self, value: IN, accumulator: ACC) -> ACC;
+    /// The result of an accumulator.
+    fn get_result(&self, accumulator: &ACC) -> OUT;
+    /// Merges two accumulators (window merging).
+    fn merge(&self, a: ACC, b: ACC) -> ACC;
+}
+
+/// Describes an aggregating state: name, namespace and accumulator serializers and the aggregate function.
+///
+/// Flink: `AggregatingStateDescriptor`.
+pub struct AggregatingStateDescriptor<NS, IN, AS: TypeSerializer, OUT> {
+    pub(crate) name: String,
+    pub(crate) namespace_serializer: NS,
+    pub(crate) accumulator_serializer: AS,
+    pub(crate) function: Arc<dyn AggregateFunction<IN, AS::Value, OUT>>,
+}
+
+impl<NS, IN, AS: TypeSerializer, OUT> AggregatingStateDescriptor<NS, IN, AS, OUT> {
+    /// An aggregating state named `name`.
+    pub fn new(
+        name: impl Into<String>,
+        namespace_serializer: NS,
+        accumulator_serializer: AS,
+        function: impl AggregateFunction<IN, AS::Value, OUT> + 'static,
+    ) -> Self {
+        AggregatingStateDescriptor {
+            name: name.into(),
+            namespace_serializer,
+            accumulator_serializer,
+            function: Arc::new(function),
+        }
+    }
+}
+
+impl<NS: fmt::Debug, IN, AS: TypeSerializer + fmt::Debug, OUT> fmt::Debug
+    for AggregatingStateDescriptor<NS, IN, AS, OUT>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AggregatingStateDescriptor")
+            .field("name", &self.name)
+            .field("namespace_serializer", &self.namespace_serializer)
+            .field("accumulator_serializer", &self.accumulator_serializer)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct AggregatingExtra<IN, ACC, OUT> {
+    function: Arc<dyn AggregateFunction<IN, ACC, OUT>>,
+    serializer: DynSerializer<ACC>,
+}
+
+type Extra<IN, ACC, OUT> = AggregatingExtra<IN, ACC, OUT>;
+
+/// A handle to an aggregating state: an accumulator per key and namespace.
+///
+/// Flink: `HeapAggregatingState` (`get` = `getResult` of the accumulator, `add`, `clear`, `mergeNamespaces` with
+/// the function's `merge`).
+///
+/// ```
+/// use cow_state_table::backend::{AggregateFunction, AggregatingStateDescriptor, KeyedStateBackend};
+/// use cow_state_table::keygroup::KeyGroupRange;
+/// use cow_state_table::serializer::{U64Serializer, U32Serializer};
+/// struct Mean;
+/// impl AggregateFunction<u64, (u64, u64), f64> for Mean {
+///     fn create_accumulator(&self) -> (u64, u64) { (0, 0) }
+///     fn add(&self, v: u64, (s, n): (u64, u64)) -> (u64, u64) { (s + v, n + 1) }
+///     fn get_result(&self, &(s, n): &(u64, u64)) -> f64 { s as f64 / n as f64 }
+///     fn merge(&self, a: (u64, u64), b: (u64, u64)) -> (u64, u64) { (a.0 + b.0, a.1 + b.1) }
+/// }
+/// let mut b: KeyedStateBackend<u64, U64Serializer> =
+///     KeyedStateBackend::new(U64Serializer, 16, KeyGroupRange::of(0, 15).unwrap()).unwrap();
+/// let mean = b.register_aggregating(
+///     AggregatingStateDescriptor::new("mean", U32Serializer, (U64Serializer, U64Serializer), Mean),
+/// ).unwrap();
+/// b.set_current_key(1).unwrap();
+/// for v in [1, 2, 6] { mean.add(&mut b, v).unwrap(); }
+/// assert_eq!(mean.get(&b).unwrap(), Some(3.0));
+/// ```
+#[allow(clippy::type_complexity)]
+pub struct AggregatingState<N, IN, ACC, OUT> {
+    pub(crate) core: HandleCore,
+    pub(crate) namespace: N,
+    _types: PhantomData<fn() -> (IN, ACC, OUT)>,
+}
+
+impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
+where
+    K: StateKey,
+    KS: TypeSerializer<Value = K> + StateType,
+    H: StateHasher,
+    P: Primitives,
+{
+    /// Registers an aggregating state, or returns the one already registered under the descriptor's name (B2).
+    pub fn register_aggregating<N, IN, ACC, OUT, NS, AS>(
+        &mut self,
+        descriptor: AggregatingStateDescriptor<NS, IN, AS, OUT>,
+    ) -> Result<AggregatingState<N, IN, ACC, OUT>, BackendError>
+    where
+        N: Hash + Eq + Default + StateType,
+        IN: 'static,
+        ACC: StateType,
+        OUT: 'static,
+        NS: TypeSerializer<Value = N> + StateType,
+        AS: TypeSerializer<Value = ACC> + StateType,
+    {
+        let AggregatingStateDescriptor {
+            name,
+            namespace_serializer,
+            accumulator_serializer,
+            function,
+        } = descriptor;
+        let serializer: DynSerializer<ACC> = Arc::new(accumulator_serializer.clone());
+        let core = self.register::<N, ACC, NS, AS, Extra<IN, ACC, OUT>>(
+            name,
+            StateKind::Aggregating,
+            namespace_serializer,
+            accumulator_serializer,
+            || AggregatingExtra { function, serializer },
+        )?;
+        Ok(AggregatingState {
+            core,
+            namespace: N::default(),
+            _types: PhantomData,
+        })
+    }
+}
+
+impl<N, IN, ACC, OUT> AggregatingState<N, IN, ACC, OUT>
+where
+    N: Hash + Eq + StateType,
+    IN: 'static,
+    ACC: StateType,
+    OUT: 'static,
+{
+    /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
+    #[inline]
+    pub fn set_current_namespace(&mut self, namespace: N) {
+        self.namespace = namespace;
+    }
+
+    /// The current namespace.
+    pub fn current_namespace(&self) -> &N {
+        &self.namespace
+    }
+
+    /// The result of the accumulator of the current key and namespace, if any (Flink `get()`). The accumulator
+    /// is read in place (B4); only the result is built.
+    pub fn get<K, KS, H, P>(&self, backend: &KeyedStateBackend<K, KS, H, P>) -> Result<Option<OUT>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (key, data) = backend.read::<N, ACC, Extra<IN, ACC, OUT>>(self.core)?;
+        Ok(data
+            .table
+            .get(key, &self.namespace)
+            .map(|acc| data.extra.function.get_result(acc)))
+    }
+
+    /// The accumulator itself, if any.
+    pub fn accumulator<'b, K, KS, H, P>(
+        &self,
+        backend: &'b KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<Option<&'b ACC>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (key, data) = backend.read::<N, ACC, Extra<IN, ACC, OUT>>(self.core)?;
+        Ok(data.table.get(key, &self.namespace))
+    }
+
+    /// Adds `value` (Flink `add` = `transform` with `AggregateTransformation`: `add(value, acc)`, from a new
+    /// accumulator when absent); `None` clears.
+    pub fn add<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        value: impl Into<Option<IN>>,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (key, data) = backend.write::<N, ACC, Extra<IN, ACC, OUT>>(self.core)?;
+        let Some(value) = value.into() else {
+            data.table.remove(key, &self.namespace);
+            return Ok(());
+        };
+        let f = &data.extra.function;
+        data.table
+            .transform(key.clone(), self.namespace.clone(), value, |old, v| {
+                f.add(v, old.unwrap_or_else(|| f.create_accumulator()))
+            });
+        Ok(())
+    }
+
+    /// Removes the accumulator of the current key and namespace (Flink `clear`).
+    pub fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        self.add(backend, None)
+    }
+
+    /// Merges the accumulators of `sources` into `target` and removes the sources (B6; Flink `mergeNamespaces`
+    /// with `mergeState(a, b) = merge(a, b)`).
+    pub fn merge_namespaces<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        target: N,
+        sources: &[N],
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (key, data) = backend.write::<N, ACC, Extra<IN, ACC, OUT>>(self.core)?;
+        let f = &data.extra.function;
+        merge_namespaces(&mut data.table, key, &target, sources, |a, b| f.merge(a, b));
+        Ok(())
+    }
+
+    /// The serialized accumulator of `(key, namespace)`, or `None` if absent (`getSerializedValue`).
+    pub fn serialized_value<K, KS, H, P>(
+        &self,
+        backend: &KeyedStateBackend<K, KS, H, P>,
+        key: &K,
+        namespace: &N,
+    ) -> Result<Option<Vec<u8>>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let data = backend.data::<N, ACC, Extra<IN, ACC, OUT>>(self.core)?;
+        let Some(v) = data.table.get(key, namespace) else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        data.extra.serializer.serialize(v, &mut out)?;
+        Ok(Some(out))
+    }
+}
+
+impl<N: Clone, IN, ACC, OUT> Clone for AggregatingState<N, IN, ACC, OUT> {
+    fn clone(&self) -> Self {
+        AggregatingState {
+            core: self.core,
+            namespace: self.namespace.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<N: fmt::Debug, IN, ACC, OUT> fmt::Debug for AggregatingState<N, IN, ACC, OUT> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AggregatingState")
+            .field("index", &self.core.index)
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}

@@ -1,0 +1,334 @@
+//! Map state (Flink `HeapMapState`, later than the seed).
+
+use super::{DynSerializer, HandleCore, StateHasher, StateKey, StateType};
+use crate::backend::stream::StateKind;
+use crate::backend::{BackendError, KeyedStateBackend};
+use crate::serializer::{MapSerializer, TypeSerializer};
+use crate::sync::Primitives;
+use core::fmt;
+use core::hash::Hash;
+use core::marker::PhantomData;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Describes a map state: name, namespace serializer and the user key and value serializers (the state
+/// serializer is [`MapSerializer`] of them).
+///
+/// Flink: `MapStateDescriptor`.
+#[derive(Debug, Clone)]
+pub struct MapStateDescriptor<NS, UKS, UVS> {
+    pub(crate) name: String,
+    pub(crate) namespace_serializer: NS,
+    pub(crate) key_serializer: UKS,
+    pub(crate) value_serializer: UVS,
+}
+
+impl<NS, UKS, UVS> MapStateDescriptor<NS, UKS, UVS> {
+    /// A map state named `name`.
+    pub fn new(name: impl Into<String>, namespace_serializer: NS, key_serializer: UKS, value_serializer: UVS) -> Self {
+        MapStateDescriptor {
+            name: name.into(),
+            namespace_serializer,
+            key_serializer,
+            value_serializer,
+        }
+    }
+}
+
+pub(crate) struct MapExtra<UK, UV> {
+    key: DynSerializer<UK>,
+    value: DynSerializer<UV>,
+}
+
+type Extra<UK, UV> = MapExtra<UK, UV>;
+type Map<UK, UV> = HashMap<UK, UV>;
+
+/// A handle to a map state: a map from user keys to user values per key and namespace.
+///
+/// Flink: `HeapMapState` (`get`, `put`, `putAll`, `remove` — which clears the state once the map is empty —
+/// `contains`, `entries`, `keys`, `values`, `isEmpty`, `clear`). A write copies the map only when a checkpoint in
+/// flight can see it (B5), and `remove` of an absent user key writes nothing.
+///
+/// ```
+/// use cow_state_table::backend::{KeyedStateBackend, MapStateDescriptor};
+/// use cow_state_table::keygroup::KeyGroupRange;
+/// use cow_state_table::serializer::{StringSerializer, U64Serializer, VoidNamespaceSerializer};
+/// let mut b: KeyedStateBackend<u64, U64Serializer> =
+///     KeyedStateBackend::new(U64Serializer, 16, KeyGroupRange::of(0, 15).unwrap()).unwrap();
+/// let m = b.register_map(
+///     MapStateDescriptor::new("m", VoidNamespaceSerializer, StringSerializer, U64Serializer),
+/// ).unwrap();
+/// b.set_current_key(1).unwrap();
+/// m.put(&mut b, "a".to_string(), 1).unwrap();
+/// m.put(&mut b, "b".to_string(), 2).unwrap();
+/// assert_eq!(m.get(&b, &"a".to_string()).unwrap(), Some(&1));
+/// assert_eq!(m.entries(&b).unwrap().count(), 2);
+/// m.remove(&mut b, &"a".to_string()).unwrap();
+/// m.remove(&mut b, &"b".to_string()).unwrap();
+/// assert!(m.is_empty(&b).unwrap());
+/// assert_eq!(b.state_len("m"), Some(0));                      // an emptied map is removed, as in Flink
+/// ```
+pub struct MapState<N, UK, UV> {
+    pub(crate) core: HandleCore,
+    pub(crate) namespace: N,
+    _types: PhantomData<fn() -> (UK, UV)>,
+}
+
+impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
+where
+    K: StateKey,
+    KS: TypeSerializer<Value = K> + StateType,
+    H: StateHasher,
+    P: Primitives,
+{
+    /// Registers a map state, or returns the one already registered under the descriptor's name (B2).
+    pub fn register_map<N, UK, UV, NS, UKS, UVS>(
+        &mut self,
+        descriptor: MapStateDescriptor<NS, UKS, UVS>,
+    ) -> Result<MapState<N, UK, UV>, BackendError>
+    where
+        N: Hash + Eq + Default + StateType,
+        UK: Hash + Eq + StateType,
+        UV: StateType,
+        NS: TypeSerializer<Value = N> + StateType,
+        UKS: TypeSerializer<Value = UK> + StateType,
+        UVS: TypeSerializer<Value = UV> + StateType,
+    {
+        let MapStateDescriptor {
+            name,
+            namespace_serializer,
+            key_serializer,
+            value_serializer,
+        } = descriptor;
+        let key: DynSerializer<UK> = Arc::new(key_serializer.clone());
+        let value: DynSerializer<UV> = Arc::new(value_serializer.clone());
+        let core = self.register::<N, Map<UK, UV>, NS, MapSerializer<UKS, UVS>, Extra<UK, UV>>(
+            name,
+            StateKind::Map,
+            namespace_serializer,
+            MapSerializer(key_serializer, value_serializer),
+            || MapExtra { key, value },
+        )?;
+        Ok(MapState {
+            core,
+            namespace: N::default(),
+            _types: PhantomData,
+        })
+    }
+}
+
+impl<N, UK, UV> MapState<N, UK, UV>
+where
+    N: Hash + Eq + StateType,
+    UK: Hash + Eq + StateType,
+    UV: StateType,
+{
+    /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
+    #[inline]
+    pub fn set_current_namespace(&mut self, namespace: N) {
+        self.namespace = namespace;
+    }
+
+    /// The current namespace.
+    pub fn current_namespace(&self) -> &N {
+        &self.namespace
+    }
+
+    /// The whole map of the current key and namespace, if any. Never copies (B4).
+    pub fn map<'b, K, KS, H, P>(
+        &self,
+        backend: &'b KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<Option<&'b Map<UK, UV>>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (key, data) = backend.read::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
+        Ok(data.table.get(key, &self.namespace))
+    }
+
+    /// The value of `user_key` (Flink `get(UK)`), if any.
+    pub fn get<'b, K, KS, H, P>(
+        &self,
+        backend: &'b KeyedStateBackend<K, KS, H, P>,
+        user_key: &UK,
+    ) -> Result<Option<&'b UV>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        Ok(self.map(backend)?.and_then(|m| m.get(user_key)))
+    }
+
+    /// Whether `user_key` has a value (Flink `contains`).
+    pub fn contains<K, KS, H, P>(
+        &self,
+        backend: &KeyedStateBackend<K, KS, H, P>,
+        user_key: &UK,
+    ) -> Result<bool, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        Ok(self.get(backend, user_key)?.is_some())
+    }
+
+    /// Whether the map of the current key and namespace is empty or absent (Flink `isEmpty`).
+    pub fn is_empty<K, KS, H, P>(&self, backend: &KeyedStateBackend<K, KS, H, P>) -> Result<bool, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        Ok(self.map(backend)?.is_none_or(|m| m.is_empty()))
+    }
+
+    /// The entries of the current key's map in this namespace (Flink `entries()`; empty when absent).
+    pub fn entries<'b, K, KS, H, P>(
+        &self,
+        backend: &'b KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<impl Iterator<Item = (&'b UK, &'b UV)> + 'b, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        Ok(self.map(backend)?.into_iter().flat_map(|m| m.iter()))
+    }
+
+    /// Sets `user_key` to `value` (Flink `put`), creating the map if absent.
+    pub fn put<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        user_key: UK,
+        value: UV,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        self.put_all(backend, [(user_key, value)])
+    }
+
+    /// Puts every entry (Flink `putAll`); no entries: nothing changes.
+    pub fn put_all<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        entries: impl IntoIterator<Item = (UK, UV)>,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (key, data) = backend.write::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
+        let mut entries = entries.into_iter().peekable();
+        if entries.peek().is_none() {
+            return Ok(());
+        }
+        match data.table.get_mut(key, &self.namespace) {
+            Some(map) => map.extend(entries),
+            None => data.table.put(key.clone(), self.namespace.clone(), entries.collect()),
+        }
+        Ok(())
+    }
+
+    /// Removes `user_key` and returns whether it was there (Flink `remove`); a map left empty is removed from the
+    /// state, as in Flink. An absent user key writes (and copies) nothing.
+    pub fn remove<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        user_key: &UK,
+    ) -> Result<bool, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (key, data) = backend.write::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
+        if !data
+            .table
+            .get(key, &self.namespace)
+            .is_some_and(|m| m.contains_key(user_key))
+        {
+            return Ok(false);
+        }
+        let map = data.table.get_mut(key, &self.namespace).expect("checked above");
+        map.remove(user_key);
+        if map.is_empty() {
+            data.table.remove(key, &self.namespace);
+        }
+        Ok(true)
+    }
+
+    /// Removes the whole map of the current key and namespace (Flink `clear`).
+    pub fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (key, data) = backend.write::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
+        data.table.remove(key, &self.namespace);
+        Ok(())
+    }
+
+    /// The map of `(key, namespace)` as Flink's `KvStateSerializer.serializeMap` writes it for queryable state
+    /// (per entry: user key, null flag `0`, value; no count), or `None` if absent.
+    pub fn serialized_value<K, KS, H, P>(
+        &self,
+        backend: &KeyedStateBackend<K, KS, H, P>,
+        key: &K,
+        namespace: &N,
+    ) -> Result<Option<Vec<u8>>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let data = backend.data::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
+        let Some(map) = data.table.get(key, namespace) else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        for (k, v) in map {
+            data.extra.key.serialize(k, &mut out)?;
+            out.push(0);
+            data.extra.value.serialize(v, &mut out)?;
+        }
+        Ok(Some(out))
+    }
+}
+
+impl<N: Clone, UK, UV> Clone for MapState<N, UK, UV> {
+    fn clone(&self) -> Self {
+        MapState {
+            core: self.core,
+            namespace: self.namespace.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<N: fmt::Debug, UK, UV> fmt::Debug for MapState<N, UK, UV> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapState")
+            .field("index", &self.core.index)
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}

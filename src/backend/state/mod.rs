@@ -1,0 +1,238 @@
+//! The state kinds (Flink: `HeapValueState`, `HeapListState`, `HeapReducingState`, `HeapFoldingState`,
+//! `HeapAggregatingState`, `HeapMapState`) and the type-erased machinery that lets one backend hold tables of
+//! different namespace and state types.
+//!
+//! A state *handle* (e.g. [`ValueState`]) holds the state's index, its backend's id and the current namespace
+//! (B3); every operation takes the backend explicitly: `count.update(&mut backend, 5)`. Reads go through
+//! `StateTable::get` and never copy (B4); writes go through the table's copy-on-write (B5).
+
+mod aggregating;
+mod folding;
+mod list;
+mod map;
+mod reducing;
+mod value;
+
+pub use aggregating::{AggregateFunction, AggregatingState, AggregatingStateDescriptor};
+#[allow(deprecated)]
+pub use folding::{FoldingState, FoldingStateDescriptor};
+pub use list::{ListState, ListStateDescriptor};
+pub use map::{MapState, MapStateDescriptor};
+pub use reducing::{ReducingState, ReducingStateDescriptor};
+pub use value::{ValueState, ValueStateDescriptor};
+
+use crate::format::{decode_body, BodyFormat, FormatError, WriteError};
+use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupPartition};
+use crate::serializer::{Serializers, TypeSerializer};
+use crate::snapshot::Snapshot;
+use crate::sync::Primitives;
+use crate::{SnapshotError, StateTable};
+use core::any::Any;
+use core::hash::{BuildHasher, Hash};
+use core::marker::PhantomData;
+use std::sync::Arc;
+
+/// A serializer shared by a state's read paths (the serialized-value lookup); checkpoints use the typed one.
+pub(crate) type DynSerializer<V> = Arc<dyn TypeSerializer<Value = V> + Send + Sync>;
+
+/// Where a handle points: its backend and the state's index there (B3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HandleCore {
+    pub(crate) backend: u64,
+    pub(crate) index: u32,
+}
+
+/// One state's table and its kind-specific parts (default value, functions, serializers for lookups).
+pub(crate) struct Data<K, N, S, H, P: Primitives, X> {
+    pub(crate) table: StateTable<K, N, S, H, P>,
+    pub(crate) extra: X,
+}
+
+/// The type-erased operations a checkpoint and a restore need of one state (implemented by [`TypedCodec`]).
+pub(crate) trait Codec<K, KS, H, P>: Send + Sync {
+    /// B7: one table snapshot, owned by the returned part together with the serializers.
+    fn snapshot(&self, data: &mut (dyn Any + Send + Sync), key: &KS) -> Result<Box<dyn SnapshotPart>, SnapshotError>;
+    /// An empty vector of decoded `(K, N, S)` entries.
+    fn new_staged(&self) -> Box<dyn Any + Send>;
+    /// Decodes one V2 body into `staged` (B10: nothing is inserted yet).
+    fn decode(
+        &self,
+        body: &[u8],
+        key_group: u32,
+        context: KeyGroupContext,
+        key: &KS,
+        staged: &mut (dyn Any + Send),
+    ) -> Result<(), FormatError>;
+    /// Replaces the state's table by one holding exactly `staged`.
+    fn install(&self, data: &mut (dyn Any + Send + Sync), staged: Box<dyn Any + Send>);
+    /// Entries in the live table.
+    fn len(&self, data: &(dyn Any + Send + Sync)) -> usize;
+    /// Live snapshots of the table.
+    fn live_snapshots(&self, data: &(dyn Any + Send + Sync)) -> usize;
+    /// Runs the table's invariant checker.
+    fn check(&self, data: &(dyn Any + Send + Sync)) -> Result<(), crate::InvariantViolation>;
+}
+
+/// [`Codec`] for a state whose data is `Data<K, N, S, H, P, X>` with serializers `NS`, `SS`.
+pub(crate) struct TypedCodec<N, S, NS, SS, X> {
+    pub(crate) namespace: NS,
+    pub(crate) state: SS,
+    _types: PhantomData<fn() -> (N, S, X)>,
+}
+
+impl<N, S, NS, SS, X> TypedCodec<N, S, NS, SS, X> {
+    pub(crate) fn new(namespace: NS, state: SS) -> Self {
+        TypedCodec {
+            namespace,
+            state,
+            _types: PhantomData,
+        }
+    }
+}
+
+/// The bounds every key type of a backend meets.
+pub trait StateKey: JavaHashCode + Hash + Eq + Clone + Send + Sync + 'static {}
+impl<T: JavaHashCode + Hash + Eq + Clone + Send + Sync + 'static> StateKey for T {}
+
+/// The bounds every namespace, state and serializer type meets.
+pub trait StateType: Clone + Send + Sync + 'static {}
+impl<T: Clone + Send + Sync + 'static> StateType for T {}
+
+/// The bounds of a backend's table hasher.
+pub trait StateHasher: BuildHasher + Default + Send + Sync + 'static {}
+impl<T: BuildHasher + Default + Send + Sync + 'static> StateHasher for T {}
+
+fn downcast<T: 'static>(data: &(dyn Any + Send + Sync)) -> &T {
+    data.downcast_ref::<T>()
+        .expect("a codec is only called with its own state's data")
+}
+
+fn downcast_mut<T: 'static>(data: &mut (dyn Any + Send + Sync)) -> &mut T {
+    data.downcast_mut::<T>()
+        .expect("a codec is only called with its own state's data")
+}
+
+impl<K, KS, H, P, N, S, NS, SS, X> Codec<K, KS, H, P> for TypedCodec<N, S, NS, SS, X>
+where
+    K: StateKey,
+    KS: TypeSerializer<Value = K> + StateType,
+    H: StateHasher,
+    P: Primitives,
+    N: Hash + Eq + StateType,
+    S: StateType,
+    NS: TypeSerializer<Value = N> + StateType,
+    SS: TypeSerializer<Value = S> + StateType,
+    X: Send + Sync + 'static,
+{
+    fn snapshot(&self, data: &mut (dyn Any + Send + Sync), key: &KS) -> Result<Box<dyn SnapshotPart>, SnapshotError> {
+        let data = downcast_mut::<Data<K, N, S, H, P, X>>(data);
+        let snapshot = data.table.snapshot()?;
+        Ok(Box::new(TypedSnapshot {
+            snapshot,
+            serializers: Serializers::new(key.clone(), self.namespace.clone(), self.state.clone()),
+        }))
+    }
+
+    fn new_staged(&self) -> Box<dyn Any + Send> {
+        Box::new(Vec::<(K, N, S)>::new())
+    }
+
+    fn decode(
+        &self,
+        body: &[u8],
+        key_group: u32,
+        context: KeyGroupContext,
+        key: &KS,
+        staged: &mut (dyn Any + Send),
+    ) -> Result<(), FormatError> {
+        let out = staged
+            .downcast_mut::<Vec<(K, N, S)>>()
+            .expect("staged entries come from new_staged");
+        let serializers = Serializers::new(key, &self.namespace, &self.state);
+        decode_body(BodyFormat::V2, body, key_group, context, &serializers, out)
+    }
+
+    fn install(&self, data: &mut (dyn Any + Send + Sync), staged: Box<dyn Any + Send>) {
+        let data = downcast_mut::<Data<K, N, S, H, P, X>>(data);
+        let entries = *staged
+            .downcast::<Vec<(K, N, S)>>()
+            .expect("staged entries come from new_staged");
+        let mut table = StateTable::with_capacity_and_hasher(entries.len().saturating_mul(4) / 3, H::default());
+        for (k, n, s) in entries {
+            table.put(k, n, s);
+        }
+        // The old table is dropped; snapshots of it still in flight keep what they see (I13).
+        data.table = table;
+    }
+
+    fn len(&self, data: &(dyn Any + Send + Sync)) -> usize {
+        downcast::<Data<K, N, S, H, P, X>>(data).table.len()
+    }
+
+    fn live_snapshots(&self, data: &(dyn Any + Send + Sync)) -> usize {
+        downcast::<Data<K, N, S, H, P, X>>(data).table.live_snapshots()
+    }
+
+    fn check(&self, data: &(dyn Any + Send + Sync)) -> Result<(), crate::InvariantViolation> {
+        downcast::<Data<K, N, S, H, P, X>>(data).table.check_invariants()
+    }
+}
+
+/// One state's part of a pending checkpoint: its snapshot and serializers (B8). `Send`, not generic.
+pub(crate) trait SnapshotPart: Send {
+    /// Entries in the snapshot.
+    fn len(&self) -> usize;
+    /// A writer of the snapshot's key groups under `context` (partitions lazily, on first use).
+    fn writer<'s>(&'s self, context: KeyGroupContext) -> Box<dyn GroupWriter + 's>;
+}
+
+/// Writes one key group's V2 body of one state.
+pub(crate) trait GroupWriter {
+    /// Appends the body of `key_group` to `out` (Flink `writeMappingsInKeyGroup`); returns the entries written.
+    fn write(&self, key_group: u32, out: &mut Vec<u8>) -> Result<usize, WriteError>;
+}
+
+struct TypedSnapshot<K, N, S, P: Primitives, KS, NS, SS> {
+    snapshot: Snapshot<K, N, S, P>,
+    serializers: Serializers<KS, NS, SS>,
+}
+
+struct TypedWriter<'s, K, N, S, P: Primitives, KS, NS, SS> {
+    partition: KeyGroupPartition<'s, K, N, S, P>,
+    serializers: &'s Serializers<KS, NS, SS>,
+}
+
+impl<K, N, S, P, KS, NS, SS> SnapshotPart for TypedSnapshot<K, N, S, P, KS, NS, SS>
+where
+    K: StateKey,
+    N: StateType,
+    S: StateType,
+    P: Primitives,
+    KS: TypeSerializer<Value = K> + StateType,
+    NS: TypeSerializer<Value = N> + StateType,
+    SS: TypeSerializer<Value = S> + StateType,
+{
+    fn len(&self) -> usize {
+        self.snapshot.len()
+    }
+
+    fn writer<'s>(&'s self, context: KeyGroupContext) -> Box<dyn GroupWriter + 's> {
+        Box::new(TypedWriter {
+            partition: KeyGroupPartition::new(&self.snapshot, context),
+            serializers: &self.serializers,
+        })
+    }
+}
+
+impl<K, N, S, P, KS, NS, SS> GroupWriter for TypedWriter<'_, K, N, S, P, KS, NS, SS>
+where
+    K: StateKey,
+    P: Primitives,
+    KS: TypeSerializer<Value = K>,
+    NS: TypeSerializer<Value = N>,
+    SS: TypeSerializer<Value = S>,
+{
+    fn write(&self, key_group: u32, out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        self.partition.write_key_group(out, key_group, self.serializers)
+    }
+}

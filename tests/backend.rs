@@ -1,0 +1,523 @@
+//! The keyed state backend's rules (docs/DESIGN.md B1–B10), one test per rule or edge case.
+
+use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
+use cow_state_table::backend::{
+    AggregateFunction, AggregatingStateDescriptor, BackendError, CheckpointError, KeyedStateBackend,
+    ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, RestoreError, ValueStateDescriptor,
+};
+use cow_state_table::keygroup::{compute_key_group_range_for_operator_index, KeyGroupRange};
+use cow_state_table::serializer::{
+    I64Serializer, StringSerializer, U32Serializer, U64Serializer, VoidNamespaceSerializer,
+};
+use std::sync::Arc;
+
+type Backend = KeyedStateBackend<u64, U64Serializer>;
+
+const MAX_PAR: u32 = 128;
+
+fn backend(range: KeyGroupRange) -> Backend {
+    KeyedStateBackend::new(U64Serializer, MAX_PAR, range).unwrap()
+}
+
+fn full() -> Backend {
+    backend(KeyGroupRange::of(0, MAX_PAR - 1).unwrap())
+}
+
+fn range_of(index: u32, parallelism: u32) -> KeyGroupRange {
+    compute_key_group_range_for_operator_index(MAX_PAR, parallelism, index).unwrap()
+}
+
+fn value_desc() -> ValueStateDescriptor<U32Serializer, U64Serializer> {
+    ValueStateDescriptor::new("v", U32Serializer, U64Serializer)
+}
+
+fn list_desc() -> ListStateDescriptor<U32Serializer, StringSerializer> {
+    ListStateDescriptor::new("l", U32Serializer, StringSerializer)
+}
+
+fn sum_desc() -> ReducingStateDescriptor<U32Serializer, U64Serializer> {
+    ReducingStateDescriptor::new("r", U32Serializer, U64Serializer, |a, b| a + b)
+}
+
+/// B1: the key group is computed at set_current_key; a key outside the range is refused and the old key stays.
+#[test]
+fn b1_key_context_and_range() {
+    let mut b = backend(range_of(0, 2));
+    let v = b.register_value(value_desc()).unwrap();
+    assert!(matches!(v.value(&b), Err(BackendError::NoCurrentKey)));
+    assert!(matches!(v.update(&mut b, 1), Err(BackendError::NoCurrentKey)));
+    let ctx = b.key_group_context();
+    let inside = (0..1000u64)
+        .find(|k| b.key_group_range().contains(ctx.key_group_of(k)))
+        .unwrap();
+    let outside = (0..1000u64)
+        .find(|k| !b.key_group_range().contains(ctx.key_group_of(k)))
+        .unwrap();
+    b.set_current_key(inside).unwrap();
+    assert_eq!(b.current_key_group(), Some(ctx.key_group_of(&inside)));
+    let err = b.set_current_key(outside).unwrap_err();
+    match err {
+        BackendError::KeyOutOfRange { key_group, range } => {
+            assert_eq!(key_group, ctx.key_group_of(&outside));
+            assert_eq!(range, b.key_group_range());
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+    assert_eq!(b.current_key(), Some(&inside));
+}
+
+/// B2: same name and signature → the same state; another kind, serializer or type → a typed error.
+#[test]
+fn b2_registry_same_state_or_mismatch() {
+    let mut b = full();
+    let v1 = b.register_value(value_desc()).unwrap();
+    let v2 = b.register_value(value_desc().with_default(7)).unwrap();
+    b.set_current_key(1).unwrap();
+    v1.update(&mut b, 5).unwrap();
+    assert_eq!(v2.value(&b).unwrap(), Some(&5));
+    assert_eq!(b.state_names().collect::<Vec<_>>(), ["v"]);
+    // Another kind under the same name.
+    let e = b
+        .register_reducing(ReducingStateDescriptor::new(
+            "v",
+            U32Serializer,
+            U64Serializer,
+            |a, b| a + b,
+        ))
+        .unwrap_err();
+    assert!(matches!(&e, BackendError::StateMismatch(m) if m.name == "v"), "{e:?}");
+    // Another state serializer.
+    let e = b
+        .register_value(ValueStateDescriptor::new("v", U32Serializer, I64Serializer))
+        .unwrap_err();
+    assert!(
+        matches!(&e, BackendError::StateMismatch(m) if m.requested.state_serializer == "i64"),
+        "{e:?}"
+    );
+    // Another namespace serializer.
+    assert!(b
+        .register_value(ValueStateDescriptor::new("v", VoidNamespaceSerializer, U64Serializer))
+        .is_err());
+    assert_eq!(b.state_names().count(), 1);
+}
+
+/// B3: a handle of another backend is refused, never served from the wrong state.
+#[test]
+fn b3_foreign_handle() {
+    let mut a = full();
+    let mut b = full();
+    let va = a.register_value(value_desc()).unwrap();
+    let _vb = b.register_value(value_desc()).unwrap();
+    b.set_current_key(1).unwrap();
+    assert!(matches!(va.value(&b), Err(BackendError::ForeignHandle)));
+    assert!(matches!(va.update(&mut b, 1), Err(BackendError::ForeignHandle)));
+}
+
+/// The seed's edge cases: update(None) clears, add(None) clears a list, absent reads the default.
+#[test]
+fn seed_edge_cases() {
+    let mut b = full();
+    let mut v = b.register_value(value_desc().with_default(42)).unwrap();
+    let l = b.register_list(list_desc()).unwrap();
+    let r = b.register_reducing(sum_desc()).unwrap();
+    b.set_current_key(9).unwrap();
+    assert_eq!(v.value(&b).unwrap(), Some(&42));
+    v.update(&mut b, 1).unwrap();
+    v.set_current_namespace(1);
+    assert_eq!(v.value(&b).unwrap(), Some(&42), "namespaces are apart");
+    v.set_current_namespace(0);
+    assert_eq!(v.value(&b).unwrap(), Some(&1));
+    v.update(&mut b, None).unwrap();
+    assert_eq!(v.value(&b).unwrap(), Some(&42));
+    assert_eq!(b.state_len("v"), Some(0));
+
+    l.add(&mut b, "a".to_string()).unwrap();
+    l.add_all(&mut b, Vec::<String>::new()).unwrap();
+    assert_eq!(l.get(&b).unwrap().unwrap().len(), 1);
+    l.add(&mut b, None).unwrap();
+    assert_eq!(l.get(&b).unwrap(), None);
+    l.update(&mut b, vec!["x".into(), "y".into()]).unwrap();
+    assert_eq!(l.get(&b).unwrap().unwrap(), ["x", "y"]);
+    l.update(&mut b, vec![]).unwrap();
+    assert_eq!(l.get(&b).unwrap(), None);
+
+    r.add(&mut b, 3).unwrap();
+    r.add(&mut b, 4).unwrap();
+    assert_eq!(r.get(&b).unwrap(), Some(&7));
+    r.add(&mut b, None).unwrap();
+    assert_eq!(r.get(&b).unwrap(), None);
+}
+
+/// The seed's getSerializedValue: a list's elements with exactly one ',' byte between two; absent → None.
+#[test]
+fn serialized_value_lookup() {
+    let mut b = full();
+    let l = b.register_list(list_desc()).unwrap();
+    let v = b.register_value(value_desc()).unwrap();
+    b.set_current_key(3).unwrap();
+    l.add(&mut b, "ab".to_string()).unwrap();
+    l.add(&mut b, "c".to_string()).unwrap();
+    v.update(&mut b, 258).unwrap();
+    let expected: Vec<u8> = [&[0, 0, 0, 2, b'a', b'b'][..], b",", &[0, 0, 0, 1, b'c']].concat();
+    assert_eq!(l.serialized_value(&b, &3, &0).unwrap(), Some(expected));
+    assert_eq!(l.serialized_value(&b, &4, &0).unwrap(), None);
+    assert_eq!(
+        v.serialized_value(&b, &3, &0).unwrap(),
+        Some(258u64.to_be_bytes().to_vec())
+    );
+    // One element: no separator.
+    l.update(&mut b, vec!["z".into()]).unwrap();
+    assert_eq!(l.serialized_value(&b, &3, &0).unwrap(), Some(vec![0, 0, 0, 1, b'z']));
+}
+
+struct Avg;
+impl AggregateFunction<u64, (u64, u64), u64> for Avg {
+    fn create_accumulator(&self) -> (u64, u64) {
+        (0, 0)
+    }
+    fn add(&self, v: u64, a: (u64, u64)) -> (u64, u64) {
+        (a.0 + v, a.1 + 1)
+    }
+    fn get_result(&self, a: &(u64, u64)) -> u64 {
+        a.0 / a.1.max(1)
+    }
+    fn merge(&self, a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
+        (a.0 + b.0, a.1 + b.1)
+    }
+}
+
+/// B6 through the handles: List, Reducing, Aggregating merge in the seed's order.
+#[test]
+fn b6_merge_namespaces_through_handles() {
+    let mut b = full();
+    let mut l = b.register_list(list_desc()).unwrap();
+    let mut r = b.register_reducing(sum_desc()).unwrap();
+    let mut a = b
+        .register_aggregating(AggregatingStateDescriptor::new(
+            "a",
+            U32Serializer,
+            (U64Serializer, U64Serializer),
+            Avg,
+        ))
+        .unwrap();
+    b.set_current_key(5).unwrap();
+    for ns in [1u32, 2, 3] {
+        l.set_current_namespace(ns);
+        r.set_current_namespace(ns);
+        a.set_current_namespace(ns);
+        l.add(&mut b, format!("n{ns}")).unwrap();
+        r.add(&mut b, u64::from(ns) * 10).unwrap();
+        a.add(&mut b, u64::from(ns) * 10).unwrap();
+    }
+    l.merge_namespaces(&mut b, 2, &[3, 9, 1]).unwrap();
+    r.merge_namespaces(&mut b, 2, &[3, 9, 1]).unwrap();
+    a.merge_namespaces(&mut b, 2, &[3, 9, 1]).unwrap();
+    l.set_current_namespace(2);
+    r.set_current_namespace(2);
+    a.set_current_namespace(2);
+    assert_eq!(l.get(&b).unwrap().unwrap(), ["n2", "n3", "n1"]);
+    assert_eq!(r.get(&b).unwrap(), Some(&60));
+    assert_eq!(a.get(&b).unwrap(), Some(20));
+    assert_eq!(a.accumulator(&b).unwrap(), Some(&(60, 3)));
+    for name in ["l", "r", "a"] {
+        assert_eq!(b.state_len(name), Some(1), "{name}: sources removed");
+    }
+}
+
+/// Map state: put/get/remove/contains/entries; remove of the last key removes the entry.
+#[test]
+fn map_state_ops() {
+    let mut b = full();
+    let m = b
+        .register_map(MapStateDescriptor::new(
+            "m",
+            U32Serializer,
+            StringSerializer,
+            U64Serializer,
+        ))
+        .unwrap();
+    b.set_current_key(2).unwrap();
+    assert!(m.is_empty(&b).unwrap());
+    assert!(!m.remove(&mut b, &"x".to_string()).unwrap());
+    assert_eq!(b.state_len("m"), Some(0));
+    m.put_all(&mut b, [("x".to_string(), 1), ("y".to_string(), 2)]).unwrap();
+    assert!(m.contains(&b, &"x".to_string()).unwrap());
+    let mut e: Vec<_> = m.entries(&b).unwrap().map(|(k, v)| (k.clone(), *v)).collect();
+    e.sort();
+    assert_eq!(e, [("x".to_string(), 1), ("y".to_string(), 2)]);
+    assert!(m.remove(&mut b, &"x".to_string()).unwrap());
+    assert_eq!(b.state_len("m"), Some(1));
+    assert!(m.remove(&mut b, &"y".to_string()).unwrap());
+    assert_eq!(b.state_len("m"), Some(0));
+}
+
+fn fill(
+    b: &mut Backend,
+    keys: impl Iterator<Item = u64>,
+) -> (
+    cow_state_table::backend::ValueState<u32, u64>,
+    cow_state_table::backend::ListState<u32, String>,
+) {
+    let v = b.register_value(value_desc()).unwrap();
+    let l = b.register_list(list_desc()).unwrap();
+    for k in keys {
+        if b.set_current_key(k).is_err() {
+            continue;
+        }
+        v.update(b, k * 3).unwrap();
+        l.add(b, format!("k{k}")).unwrap();
+    }
+    (v, l)
+}
+
+/// B7/B8: the checkpoint sees the state at its synchronous part, not later writes; drop releases snapshots.
+#[test]
+fn b7_b8_checkpoint_isolation_and_release() {
+    let mut b = full();
+    let (v, l) = fill(&mut b, 0..500);
+    let pending = b.checkpoint(1).unwrap();
+    assert_eq!(b.live_snapshots(), 2, "one snapshot per state");
+    assert_eq!(pending.entries(), 1000);
+    for k in 0..500 {
+        b.set_current_key(k).unwrap();
+        v.update(&mut b, 0).unwrap();
+        l.add(&mut b, "later".to_string()).unwrap();
+    }
+    let mut bytes = Vec::new();
+    let summary = pending.write_to(&mut bytes).unwrap();
+    assert_eq!(summary.entries, 1000);
+    assert_eq!(summary.bytes, bytes.len() as u64);
+    drop(pending);
+    assert_eq!(b.live_snapshots(), 0);
+    let mut r = full();
+    let (rv, rl) = fill(&mut r, std::iter::empty());
+    r.restore(&[&bytes]).unwrap();
+    for k in 0..500 {
+        r.set_current_key(k).unwrap();
+        assert_eq!(rv.value(&r).unwrap(), Some(&(k * 3)));
+        assert_eq!(rl.get(&r).unwrap().unwrap(), [format!("k{k}")]);
+    }
+    r.check_invariants().unwrap();
+}
+
+/// B8: several in flight on background threads; cancel and drop release their snapshots.
+#[test]
+fn b8_several_in_flight_cancel_and_drop() {
+    let storage: Arc<dyn CheckpointStorage> = Arc::new(MemoryStorage::with_max_size(64 << 20));
+    let mut b = full();
+    let (v, _) = fill(&mut b, 0..20_000);
+    let h1 = b.checkpoint(1).unwrap().spawn(storage.clone());
+    b.set_current_key(1).unwrap();
+    v.update(&mut b, 1).unwrap();
+    let h2 = b.checkpoint(2).unwrap().spawn(storage.clone());
+    let h3 = b.checkpoint(3).unwrap().spawn(storage.clone());
+    let h4 = b.checkpoint(4).unwrap().spawn(storage.clone());
+    let outcome = h3.cancel();
+    assert!(matches!(outcome, Err(CheckpointError::Cancelled { id: 3 })) || outcome.is_ok());
+    drop(h4);
+    assert_eq!(h1.wait().unwrap().entries, 40_000);
+    assert_eq!(h2.wait().unwrap().entries, 40_000);
+    assert_eq!(b.live_snapshots(), 0, "all released");
+    let listed = storage.list().unwrap();
+    assert!(listed.starts_with(&[1, 2]), "{listed:?}");
+    let mut r = full();
+    let (rv, _) = fill(&mut r, std::iter::empty());
+    r.restore_from(&*storage, &[2]).unwrap();
+    r.set_current_key(1).unwrap();
+    assert_eq!(rv.value(&r).unwrap(), Some(&1));
+    r.restore_from(&*storage, &[1]).unwrap();
+    r.set_current_key(1).unwrap();
+    assert_eq!(rv.value(&r).unwrap(), Some(&3));
+}
+
+/// B9: a checkpoint over the memory cap fails with the size and limit, keeps nothing; the earlier one stays.
+#[test]
+fn b9_memory_cap_failure_is_local() {
+    let storage: Arc<dyn CheckpointStorage> = Arc::new(MemoryStorage::with_max_size(64 << 10));
+    let mut b = full();
+    let (v, _) = fill(&mut b, 0..100);
+    b.checkpoint(1).unwrap().spawn(storage.clone()).wait().unwrap();
+    let (_, _) = fill(&mut b, 100..10_000);
+    let err = b.checkpoint(2).unwrap().spawn(storage.clone()).wait().unwrap_err();
+    let text = format!("{err}");
+    assert!(matches!(err, CheckpointError::Stream { id: 2, .. }), "{err:?}");
+    assert!(text.contains("65536"), "names the limit: {text}");
+    assert_eq!(storage.list().unwrap(), [1]);
+    assert_eq!(b.live_snapshots(), 0);
+    let mut r = full();
+    let (rv, _) = fill(&mut r, std::iter::empty());
+    r.restore_from(&*storage, &[1]).unwrap();
+    r.set_current_key(99).unwrap();
+    assert_eq!(rv.value(&r).unwrap(), Some(&297));
+    r.set_current_key(100).unwrap();
+    assert_eq!(rv.value(&r).unwrap(), None);
+    let _ = v;
+}
+
+fn checkpoint_bytes(b: &mut Backend, id: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    b.checkpoint(id).unwrap().write_to(&mut out).unwrap();
+    out
+}
+
+/// B10 + rescaling: 1 → 2, 2 → 1, 3 → 5 instances hold exactly their key groups' entries.
+#[test]
+fn b10_rescale() {
+    const KEYS: u64 = 3000;
+    let check = |from: u32, to: u32| {
+        let mut sources: Vec<Vec<u8>> = Vec::new();
+        for i in 0..from {
+            let mut b = backend(range_of(i, from));
+            fill(&mut b, 0..KEYS);
+            sources.push(checkpoint_bytes(&mut b, 7));
+        }
+        let slices: Vec<&[u8]> = sources.iter().map(Vec::as_slice).collect();
+        let mut total = 0;
+        for j in 0..to {
+            let mut r = backend(range_of(j, to));
+            let (rv, rl) = fill(&mut r, std::iter::empty());
+            let summary = r.restore(&slices).unwrap();
+            assert_eq!(summary.key_groups, r.key_group_range().number_of_key_groups());
+            let ctx = r.key_group_context();
+            for k in 0..KEYS {
+                let mine = r.key_group_range().contains(ctx.key_group_of(&k));
+                if mine {
+                    r.set_current_key(k).unwrap();
+                    assert_eq!(rv.value(&r).unwrap(), Some(&(k * 3)), "{from}->{to} key {k}");
+                    assert_eq!(rl.get(&r).unwrap().unwrap(), [format!("k{k}")]);
+                    total += 1;
+                }
+            }
+            let owned = (0..KEYS)
+                .filter(|k| r.key_group_range().contains(ctx.key_group_of(k)))
+                .count();
+            assert_eq!(r.state_len("v"), Some(owned), "nothing outside the range");
+            assert_eq!(r.state_len("l"), Some(owned));
+        }
+        assert_eq!(total, KEYS);
+    };
+    check(1, 2);
+    check(2, 1);
+    check(3, 5);
+}
+
+/// B10: every refusal leaves the backend unchanged.
+#[test]
+fn b10_refusals_leave_backend_unchanged() {
+    let mut src = full();
+    fill(&mut src, 0..200);
+    let good = checkpoint_bytes(&mut src, 1);
+
+    let mut target = full();
+    let (v, _) = fill(&mut target, 1000..1100);
+    let before = (target.state_len("v"), target.state_len("l"));
+    let assert_unchanged = |t: &mut Backend| {
+        assert_eq!((t.state_len("v"), t.state_len("l")), before);
+        t.set_current_key(1000).unwrap();
+        assert_eq!(v.value(t).unwrap(), Some(&3000));
+    };
+
+    // Corrupted / truncated stream.
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x40;
+    assert!(
+        matches!(target.restore(&[&bad]), Err(BackendError::Restore(e)) if matches!(*e, RestoreError::Stream { .. }))
+    );
+    assert!(target.restore(&[&good[..good.len() - 3]]).is_err());
+    assert_unchanged(&mut target);
+
+    // Overlap: the same checkpoint twice.
+    assert!(
+        matches!(target.restore(&[&good, &good]), Err(BackendError::Restore(e)) if matches!(*e, RestoreError::OverlappingKeyGroup { .. }))
+    );
+    assert_unchanged(&mut target);
+
+    // Meta mismatch: a state of another kind under a registered name.
+    let mut other = full();
+    other
+        .register_reducing(ReducingStateDescriptor::new(
+            "v",
+            U32Serializer,
+            U64Serializer,
+            |a, b| a + b,
+        ))
+        .unwrap();
+    other.register_list(list_desc()).unwrap();
+    let mismatched = checkpoint_bytes(&mut other, 2);
+    assert!(
+        matches!(target.restore(&[&good, &mismatched]), Err(BackendError::Restore(e)) if matches!(*e, RestoreError::StateMismatch { .. }))
+    );
+    assert_unchanged(&mut target);
+
+    // Unknown state.
+    let mut extra = full();
+    fill(&mut extra, 0..10);
+    extra.register_reducing(sum_desc()).unwrap();
+    let unknown = checkpoint_bytes(&mut extra, 3);
+    assert!(
+        matches!(target.restore(&[&unknown]), Err(BackendError::Restore(e)) if matches!(*e, RestoreError::UnknownState { ref name, .. } if name == "r"))
+    );
+    assert_unchanged(&mut target);
+
+    // Another max parallelism / key serializer.
+    let mut mp: Backend = KeyedStateBackend::new(U64Serializer, 64, KeyGroupRange::of(0, 63).unwrap()).unwrap();
+    fill(&mut mp, 0..10);
+    let mp_bytes = checkpoint_bytes(&mut mp, 4);
+    assert!(
+        matches!(target.restore(&[&mp_bytes]), Err(BackendError::Restore(e)) if matches!(*e, RestoreError::MaxParallelismMismatch { .. }))
+    );
+    assert_unchanged(&mut target);
+
+    // And a good restore replaces everything.
+    target.restore(&[&good]).unwrap();
+    assert_eq!(target.state_len("v"), Some(200));
+}
+
+/// B9: a writer that fails after N bytes (and a commit that fails) mid-checkpoint: typed error through the handle,
+/// storage keeps nothing of it, the previous checkpoint stays intact and restorable.
+#[test]
+fn b9_injected_write_failure_keeps_previous() {
+    use cow_state_table::backend::storage::FailingStorage;
+    let mut b = full();
+    let (v, _) = fill(&mut b, 0..2000);
+    let memory = MemoryStorage::with_max_size(64 << 20);
+    b.checkpoint(1).unwrap().run(&memory).unwrap();
+    let good = memory.read(1).unwrap();
+    for fail_after in [0u64, 1, 100, good.len() as u64 / 2, good.len() as u64 - 1] {
+        let failing: Arc<dyn CheckpointStorage> = Arc::new(FailingStorage::new(memory.clone(), fail_after));
+        b.set_current_key(7).unwrap();
+        v.update(&mut b, fail_after).unwrap();
+        let err = b.checkpoint(2).unwrap().spawn(failing).wait().unwrap_err();
+        assert!(
+            matches!(err, CheckpointError::Stream { id: 2, .. }),
+            "{fail_after}: {err:?}"
+        );
+        assert_eq!(
+            memory.list().unwrap(),
+            [1],
+            "{fail_after}: nothing of checkpoint 2 kept"
+        );
+        assert_eq!(b.live_snapshots(), 0);
+    }
+    let err = b
+        .checkpoint(3)
+        .unwrap()
+        .run(&FailingStorage::fail_on_commit(memory.clone()))
+        .unwrap_err();
+    assert!(matches!(err, CheckpointError::Storage { id: 3, .. }), "{err:?}");
+    assert_eq!(memory.list().unwrap(), [1]);
+    assert_eq!(memory.read(1).unwrap(), good);
+    let mut r = full();
+    let (rv, _) = fill(&mut r, std::iter::empty());
+    r.restore_from(&memory, &[1]).unwrap();
+    r.set_current_key(7).unwrap();
+    assert_eq!(rv.value(&r).unwrap(), Some(&21));
+    assert_eq!(r.state_len("v"), Some(2000));
+    // The wrapped storage is the same storage: a write that does not reach the failure point lands in it.
+    b.checkpoint(4)
+        .unwrap()
+        .run(&FailingStorage::new(memory.clone(), u64::MAX))
+        .unwrap();
+    assert_eq!(memory.list().unwrap(), [1, 4]);
+}
