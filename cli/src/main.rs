@@ -81,6 +81,9 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct SoakArgs {
+    /// What to drive: the keyed state backend, or one StateTable per state (which also reports copy counts).
+    #[arg(long, value_enum, default_value_t = soak::TargetKind::Backend)]
+    target: soak::TargetKind,
     /// How long the writer runs (e.g. 30s, 500ms, 2m).
     #[arg(long, default_value = "30s", value_parser = soak::parse_duration)]
     duration: std::time::Duration,
@@ -107,8 +110,8 @@ struct SoakArgs {
     seed: Option<u64>,
     /// Store checkpoints as files in this directory (default without a value: a directory under the system
     /// temp dir) instead of memory.
-    #[arg(long, num_args = 0..=1, default_missing_value = "")]
-    dir: Option<PathBuf>,
+    #[arg(long, num_args = 0..=1)]
+    dir: Option<Option<PathBuf>>,
     /// Number of key groups (Flink max parallelism).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=32_768))]
     max_parallelism: u32,
@@ -159,12 +162,13 @@ fn soak_command(a: SoakArgs) -> Result<()> {
     });
     let storage = match a.dir {
         None => soak::checkpoint::Storage::Memory,
-        Some(d) if d.as_os_str().is_empty() => soak::checkpoint::Storage::Dir(
+        Some(None) => soak::checkpoint::Storage::Dir(
             std::env::temp_dir().join(format!("cow-state-table-soak-{}", std::process::id())),
         ),
-        Some(d) => soak::checkpoint::Storage::Dir(d),
+        Some(Some(d)) => soak::checkpoint::Storage::Dir(d),
     };
     let cfg = soak::Config {
+        target: a.target,
         duration: a.duration,
         shape: soak::workload::Shape {
             keys: a.keys,

@@ -39,13 +39,41 @@ fn a_short_soak_verifies_snapshots_and_checkpoints() {
         "every checkpoint is verified"
     );
     assert!(s["checkpoints_rescaled"].as_u64().unwrap() >= 1, "{s}");
-    assert!(s["node_copies_per_snapshot"].as_f64().unwrap() > 0.0, "{s}");
+    assert!(
+        s["target"].as_str().unwrap().contains("backend"),
+        "the backend is the default target: {s}"
+    );
     assert!(s["pause_max_us"].as_f64().unwrap() >= s["pause_p50_us"].as_f64().unwrap());
     let files = std::fs::read_dir(dir.path()).unwrap().count();
     assert!(
         (1..=3 * 3).contains(&files),
         "the last checkpoints are kept on disk: {files} files"
     );
+}
+
+#[test]
+fn the_tables_target_reports_copies() {
+    let out = bin()
+        .args([
+            "soak",
+            "--target",
+            "tables",
+            "--duration",
+            "1500ms",
+            "--keys",
+            "2000",
+            "--seed",
+            "4",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["result"], "ok", "{s}");
+    assert!(s["node_copies_per_snapshot"].as_f64().unwrap() > 0.0, "{s}");
+    assert_eq!(s["snapshots_verified"], s["snapshots"]);
+    assert!(s["checkpoints_verified"].as_u64().unwrap() >= 2, "{s}");
 }
 
 #[test]
@@ -77,29 +105,32 @@ fn the_summary_table_is_printed() {
 /// The verification can fail: an entry put behind the model's back is reported with the seed.
 #[test]
 fn a_planted_divergence_fails_the_run_with_the_seed() {
-    let out = bin()
-        .args([
-            "soak",
-            "--duration",
-            "5s",
-            "--keys",
-            "1000",
-            "--seed",
-            "5",
-            "--inject-fault",
-            "2000",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.trim_end().lines().last().unwrap();
-    assert!(
-        last.starts_with("error: soak mismatch (seed 5; rerun with --seed 5)"),
-        "{stderr}"
-    );
-    assert!(last.contains("state 0") && last.contains("key group"), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
+    for target in ["backend", "tables"] {
+        let out = bin()
+            .args([
+                "soak",
+                "--target",
+                target,
+                "--duration",
+                "8s",
+                "--keys",
+                "1000",
+                "--seed",
+                "5",
+            ])
+            .args(["--inject-fault", "2000"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.trim_end().lines().last().unwrap();
+        assert!(
+            last.starts_with("error: soak mismatch (seed 5; rerun with --seed 5)"),
+            "{stderr}"
+        );
+        assert!(last.contains("state 0") && last.contains("key group"), "{stderr}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
+    }
 }
 
 #[test]
@@ -112,5 +143,7 @@ fn nonsense_options_are_refused() {
     assert!(fails_with(&["soak", "--max-parallelism", "0"], 2).contains("--max-parallelism"));
     assert!(fails_with(&["soak", "--snapshot-every=-3ms"], 2).contains("must be positive"));
     assert!(fails_with(&["soak", "--seed", "x"], 2).contains("--seed"));
+    assert!(fails_with(&["soak", "--target", "redis"], 2).contains("redis"));
+    assert!(fails_with(&["soak", "--target", "redis"], 2).contains("redis"));
     assert!(fails_with(&["soak", "--duration", "1s", "--dir", "/proc/no-such-dir/x"], 2).contains("/proc/no-such-dir"));
 }

@@ -3,9 +3,11 @@
 //! against the model captured at the same instant, and asynchronous checkpoints are written, stored, restored
 //! (some rescaled) and verified. Any mismatch stops the run with the seed and the first divergence.
 
+pub mod backend;
 pub mod checkpoint;
 pub mod model;
 pub mod report;
+pub mod tables;
 pub mod target;
 pub mod verify;
 pub mod workload;
@@ -13,19 +15,30 @@ pub mod workload;
 use crate::error::{CliError, Result};
 use checkpoint::{CheckpointStats, Storage};
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupRange};
-use model::{cells_of, Capture, Model};
+use model::{Capture, Model};
 use report::{memory, percentile, Summary};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-use target::{KeyedTarget, StateSnapshot, TableSet};
+use target::KeyedTarget;
 use workload::{Shape, Workload, WriteOp};
+
+/// What a soak run drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetKind {
+    /// The keyed state backend: value and reducing states, backend checkpoints and restores.
+    Backend,
+    /// One StateTable per state, single-table checkpoints; reports copy-on-write counts.
+    Tables,
+}
 
 /// Settings of a soak run.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// What is driven.
+    pub target: TargetKind,
     /// How long the writer runs.
     pub duration: Duration,
     /// Shape of the stream.
@@ -76,10 +89,10 @@ impl Shared {
 }
 
 /// A snapshot set handed to a reader or the checkpointer.
-struct Job {
+struct Job<S> {
     id: u64,
     op: u64,
-    snapshots: Arc<Vec<StateSnapshot>>,
+    snapshots: Arc<S>,
     capture: Arc<Capture>,
 }
 
@@ -87,71 +100,82 @@ struct Job {
 #[derive(Debug, Default)]
 struct WriterStats {
     pauses_ns: Vec<u64>,
-    node_copies: u64,
-    chunk_copies: u64,
+    copies: Option<(u64, u64)>,
     entries: u64,
 }
 
-fn apply(
-    target: &mut TableSet,
+/// Applies `op` to the target and the model; a target error or a result that differs from the model's is
+/// returned as a message.
+fn apply<T: KeyedTarget>(
+    target: &mut T,
     model: &mut Model,
     state: usize,
     op: WriteOp,
-) -> std::result::Result<(), (Option<u64>, Option<u64>)> {
-    let check = |got: Option<u64>, expected: Option<u64>| if got == expected { Ok(()) } else { Err((got, expected)) };
+) -> std::result::Result<(), String> {
+    let check = |what: &str, got: Option<u64>, expected: Option<u64>| {
+        if got == expected {
+            Ok(())
+        } else {
+            Err(format!("{what} saw {got:?} in the target, the model {expected:?}"))
+        }
+    };
     match op {
         WriteOp::Put { key, ns, value } => {
-            target.put(state, key, ns, value);
+            target.put(state, key, ns, value)?;
             model.set(state, key, ns, Some(value));
         }
         WriteOp::Update { key, ns, delta } => {
             let f = |s: u64| s.wrapping_mul(31).wrapping_add(delta);
-            let got = target.update(state, key, ns, f);
+            let got = target.update(state, key, ns, f)?;
             let expected = model.get(state, key, ns);
-            check(got, expected)?;
+            check("update", got, expected)?;
             if let Some(old) = expected {
                 model.set(state, key, ns, Some(f(old)));
             }
         }
         WriteOp::Transform { key, ns, delta } => {
-            let f = |o: Option<u64>| o.map_or(delta, |o| o.wrapping_add(delta));
-            let got = target.transform(state, key, ns, f);
+            let got = target.add(state, key, ns, delta)?;
             let expected = model.get(state, key, ns);
-            check(got, expected)?;
-            model.set(state, key, ns, Some(f(expected)));
+            check("add", got, expected)?;
+            model.set(state, key, ns, Some(expected.map_or(delta, |o| o.wrapping_add(delta))));
         }
         WriteOp::Remove { key, ns } => {
-            let got = target.remove(state, key, ns);
-            check(got, model.set(state, key, ns, None))?;
+            let got = target.remove(state, key, ns)?;
+            check("remove", got, model.set(state, key, ns, None))?;
         }
         WriteOp::Merge {
             key,
             target: into,
             sources,
         } => {
+            let got = target.merge(state, key, into, sources)?;
+            let mut merged = model.get(state, key, into);
             for source in sources {
-                let got = target.remove(state, key, source);
-                check(got, model.set(state, key, source, None))?;
-                if let Some(v) = got {
-                    let f = |o: Option<u64>| o.map_or(v, |o| o.wrapping_add(v));
-                    let old = target.transform(state, key, into, f);
-                    check(old, model.get(state, key, into))?;
-                    model.set(state, key, into, Some(f(old)));
+                if let Some(v) = model.set(state, key, source, None) {
+                    merged = Some(merged.map_or(v, |o| o.wrapping_add(v)));
                 }
             }
+            model.set(state, key, into, merged);
+            check("merge_namespaces (merged state)", got, merged)?;
         }
     }
     Ok(())
 }
 
-fn writer(
+fn writer<T: KeyedTarget>(
     cfg: Config,
     ctx: KeyGroupContext,
     shared: Arc<Shared>,
-    to_readers: mpsc::Sender<Job>,
-    to_checkpointer: mpsc::Sender<Job>,
+    to_readers: mpsc::Sender<Job<T::Snap>>,
+    to_checkpointer: mpsc::Sender<Job<T::Snap>>,
 ) -> WriterStats {
-    let mut target = TableSet::new(cfg.shape.states);
+    let mut target = match T::new(cfg.shape.states, ctx) {
+        Ok(t) => t,
+        Err(e) => {
+            shared.fail(format!("cannot create the target: {e}"));
+            return WriterStats::default();
+        }
+    };
     let mut model = Model::new(cfg.shape.states, ctx);
     let mut stream = Workload::new(cfg.seed, cfg.shape);
     let mut stats = WriterStats::default();
@@ -163,15 +187,15 @@ fn writer(
     'run: while !shared.stop.load(Relaxed) {
         for _ in 0..64 {
             let (state, op) = stream.next_op();
-            if let Err((got, expected)) = apply(&mut target, &mut model, state, op) {
-                shared.fail(format!(
-                    "op {ops} on state {state}: {op:?} saw {got:?} in the table, the model {expected:?}"
-                ));
+            if let Err(e) = apply(&mut target, &mut model, state, op) {
+                shared.fail(format!("op {ops} on state {state}: {op:?}: {e}"));
                 break 'run;
             }
             ops += 1;
             if cfg.inject_fault == Some(ops) {
-                target.inject(0, cfg.shape.keys + 7, 0, 42);
+                if let Err(e) = target.inject(0, cfg.shape.keys + 7, 0, 42) {
+                    shared.fail(format!("fault injection: {e}"));
+                }
             }
         }
         shared.ops.store(ops, Relaxed);
@@ -182,7 +206,7 @@ fn writer(
             continue;
         }
         let t = Instant::now();
-        let snapshots = match target.snapshot() {
+        let snapshots = match target.snapshot(if chk_due { checkpoint_id } else { snapshot_id }) {
             Ok(s) => s,
             Err(e) => {
                 shared.fail(format!("snapshot after op {ops}: {e}"));
@@ -191,8 +215,9 @@ fn writer(
         };
         let capture = Arc::new(model.capture());
         stats.pauses_ns.push(t.elapsed().as_nanos() as u64);
-        let (nodes, _) = target.copies();
-        shared.node_copies.store(nodes, Relaxed);
+        if let Some((nodes, _)) = target.copies() {
+            shared.node_copies.store(nodes, Relaxed);
+        }
         shared.entries.store(target.entries(), Relaxed);
         let snapshots = Arc::new(snapshots);
         if snap_due {
@@ -227,15 +252,14 @@ fn writer(
         }
     }
     shared.ops.store(ops, Relaxed);
-    let (n, c) = target.copies();
-    stats.node_copies = n;
-    stats.chunk_copies = c;
+    stats.copies = target.copies();
     stats.entries = target.entries();
     shared.entries.store(stats.entries, Relaxed);
     stats
 }
 
-fn reader(ctx: KeyGroupContext, shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Job>>>) {
+fn reader<T: KeyedTarget>(ctx: KeyGroupContext, shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Job<T::Snap>>>>) {
+    let all = KeyGroupRange::of(0, ctx.max_parallelism() - 1).expect("a valid context");
     loop {
         let job = {
             let rx = jobs.lock().unwrap_or_else(|p| p.into_inner());
@@ -243,44 +267,47 @@ fn reader(ctx: KeyGroupContext, shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Jo
         };
         let Ok(job) = job else { return };
         if shared.failure.lock().map(|f| f.is_none()).unwrap_or(false) {
-            let mut entries = 0u64;
-            for (state, snapshot) in job.snapshots.iter().enumerate() {
-                let got = cells_of(ctx, snapshot.iter());
-                entries += snapshot.len() as u64;
-                let what = format!("state {state}, snapshot {} (taken after op {})", job.id, job.op);
-                let counted: u64 = got.iter().map(|c| c.count).sum();
-                if counted != snapshot.len() as u64 {
-                    shared.fail(format!(
-                        "{what}: len() is {} but iteration yields {counted}",
-                        snapshot.len()
-                    ));
-                } else if let Err(e) = verify::compare(
-                    &what,
-                    &job.capture[state],
-                    &got,
-                    KeyGroupRange::of(0, ctx.max_parallelism() - 1).expect("valid"),
-                ) {
-                    shared.fail(e);
+            let what = |state: usize| format!("state {state}, snapshot {} (taken after op {})", job.id, job.op);
+            match T::read(&job.snapshots, ctx) {
+                Err(e) => shared.fail(format!("snapshot {} (taken after op {}): {e}", job.id, job.op)),
+                Ok((cells, entries)) => {
+                    for (state, got) in cells.iter().enumerate() {
+                        if let Err(e) = verify::compare(&what(state), &job.capture[state], got, all) {
+                            shared.fail(e);
+                        }
+                    }
+                    shared.entries_verified.fetch_add(entries, Relaxed);
+                    shared.snapshots_verified.fetch_add(1, Relaxed);
                 }
             }
-            shared.entries_verified.fetch_add(entries, Relaxed);
-            shared.snapshots_verified.fetch_add(1, Relaxed);
         }
         drop(job.snapshots);
         shared.snapshots_in_flight.fetch_sub(1, Relaxed);
     }
 }
 
-fn checkpointer(
+fn checkpointer<T: KeyedTarget>(
     ctx: KeyGroupContext,
     storage: Storage,
     shared: Arc<Shared>,
-    jobs: Receiver<Job>,
+    jobs: Receiver<Job<T::Snap>>,
 ) -> Vec<CheckpointStats> {
     let mut all = Vec::new();
+    let mut store = match T::open_store(&storage) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            shared.fail(format!("checkpoint storage: {e}"));
+            None
+        }
+    };
     for job in jobs {
-        if shared.failure.lock().map(|f| f.is_none()).unwrap_or(false) {
-            match checkpoint::checkpoint(job.id, job.op, job.snapshots, &job.capture, ctx, &storage) {
+        if let Some(store) = store
+            .as_mut()
+            .filter(|_| shared.failure.lock().map(|f| f.is_none()).unwrap_or(false))
+        {
+            // Every third checkpoint is also restored rescaled, to 2, 3 or 4 instances.
+            let rescale = (job.id % 3 == 2).then(|| 2 + (job.id / 3 % 3) as u32);
+            match T::checkpoint(&job.snapshots, job.id, job.op, &job.capture, ctx, store, rescale) {
                 Ok(s) => {
                     all.push(s);
                     shared.checkpoints_verified.fetch_add(1, Relaxed);
@@ -288,6 +315,7 @@ fn checkpointer(
                 Err(e) => shared.fail(e),
             }
         }
+        drop(job.snapshots);
         shared.checkpoints_in_flight.fetch_sub(1, Relaxed);
     }
     all
@@ -307,22 +335,29 @@ fn progress_bar(cfg: &Config) -> indicatif::ProgressBar {
     bar
 }
 
-/// Runs the soak; returns the summary (with `result = "mismatch"` on a divergence).
+/// Runs the soak on the configured target; returns the summary (with `result = "mismatch"` on a divergence).
 pub fn run(cfg: &Config) -> Result<Summary> {
+    match cfg.target {
+        TargetKind::Backend => run_on::<backend::BackendSet>(cfg),
+        TargetKind::Tables => run_on::<tables::TableSet>(cfg),
+    }
+}
+
+fn run_on<T: KeyedTarget>(cfg: &Config) -> Result<Summary> {
     let ctx = KeyGroupContext::all(cfg.max_parallelism).map_err(|e| CliError::Usage(e.to_string()))?;
     if let Storage::Dir(dir) = &cfg.storage {
         std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
     }
     let shared = Arc::new(Shared::default());
-    let (to_readers, reader_jobs) = mpsc::channel::<Job>();
-    let (to_checkpointer, checkpoint_jobs) = mpsc::channel::<Job>();
+    let (to_readers, reader_jobs) = mpsc::channel::<Job<T::Snap>>();
+    let (to_checkpointer, checkpoint_jobs) = mpsc::channel::<Job<T::Snap>>();
     let reader_jobs = Arc::new(Mutex::new(reader_jobs));
     let readers: Vec<_> = (0..cfg.readers)
         .map(|i| {
             let (shared, jobs) = (shared.clone(), reader_jobs.clone());
             thread::Builder::new()
                 .name(format!("soak-reader-{i}"))
-                .spawn(move || reader(ctx, shared, jobs))
+                .spawn(move || reader::<T>(ctx, shared, jobs))
                 .expect("spawn a reader")
         })
         .collect();
@@ -330,7 +365,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
         let (shared, storage) = (shared.clone(), cfg.storage.clone());
         thread::Builder::new()
             .name("soak-checkpointer".into())
-            .spawn(move || checkpointer(ctx, storage, shared, checkpoint_jobs))
+            .spawn(move || checkpointer::<T>(ctx, storage, shared, checkpoint_jobs))
             .expect("spawn the checkpointer")
     };
     let started = Instant::now();
@@ -338,7 +373,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
         let (cfg, shared) = (cfg.clone(), shared.clone());
         thread::Builder::new()
             .name("soak-writer".into())
-            .spawn(move || writer(cfg, ctx, shared, to_readers, to_checkpointer))
+            .spawn(move || writer::<T>(cfg, ctx, shared, to_readers, to_checkpointer))
             .expect("spawn the writer")
     };
     let bar = progress_bar(cfg);
@@ -388,7 +423,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
     let ops = shared.ops.load(Relaxed);
     Ok(Summary {
         seed: cfg.seed,
-        target: "one StateTable per state".to_string(),
+        target: T::NAME.to_string(),
         seconds,
         keys: cfg.shape.keys,
         namespaces: cfg.shape.namespaces,
@@ -403,8 +438,8 @@ pub fn run(cfg: &Config) -> Result<Summary> {
         pause_p50_us: us(percentile(&pauses, 50.0)),
         pause_p99_us: us(percentile(&pauses, 99.0)),
         pause_max_us: us(pauses.last().copied().unwrap_or(0)),
-        node_copies_per_snapshot: ws.node_copies as f64 / snapshot_sets,
-        chunk_copies_per_snapshot: ws.chunk_copies as f64 / snapshot_sets,
+        node_copies_per_snapshot: ws.copies.map(|(n, _)| n as f64 / snapshot_sets),
+        chunk_copies_per_snapshot: ws.copies.map(|(_, c)| c as f64 / snapshot_sets),
         checkpoints: shared.checkpoints.load(Relaxed),
         checkpoints_verified: shared.checkpoints_verified.load(Relaxed),
         checkpoints_rescaled: cs.iter().filter(|c| c.rescaled).count() as u64,

@@ -62,10 +62,10 @@ pub struct Summary {
     pub pause_p99_us: f64,
     /// Maximum.
     pub pause_max_us: f64,
-    /// Node copies per snapshot set (copy-on-write).
-    pub node_copies_per_snapshot: f64,
+    /// Node copies per snapshot set (copy-on-write); `None` if the target does not report them.
+    pub node_copies_per_snapshot: Option<f64>,
     /// Chunk copies per snapshot set.
-    pub chunk_copies_per_snapshot: f64,
+    pub chunk_copies_per_snapshot: Option<f64>,
     /// Checkpoints written.
     pub checkpoints: u64,
     /// Checkpoints restored and verified.
@@ -145,10 +145,10 @@ impl Summary {
             ),
             (
                 "copies",
-                format!(
-                    "{:.1} nodes + {:.1} chunks per snapshot",
-                    self.node_copies_per_snapshot, self.chunk_copies_per_snapshot
-                ),
+                match (self.node_copies_per_snapshot, self.chunk_copies_per_snapshot) {
+                    (Some(n), Some(c)) => format!("{n:.1} nodes + {c:.1} chunks per snapshot"),
+                    _ => "not reported by this target (--target tables reports them)".to_string(),
+                },
             ),
             (
                 "checkpoints",

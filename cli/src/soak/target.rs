@@ -1,92 +1,63 @@
-//! What the soak run drives: a keyed-state target with several named states, snapshotted all at once.
+//! What the soak run drives: a keyed-state target with several named states of `(u64 key, u32 namespace) ->
+//! u64`, snapshotted all at once, whose snapshots can be read (by the reader threads) and checkpointed,
+//! restored and read back (by the checkpointer).
 //!
-//! Today the target is [`TableSet`], one [`StateTable`] per state (the heap backend's layout: Flink's
-//! `HeapKeyedStateBackend` keeps one `CopyOnWriteStateTable` per registered state). The keyed state backend
-//! (`src/backend`) replaces it by implementing [`KeyedTarget`]; the writer, the readers, the checkpointer and
-//! the verification stay as they are.
+//! Two targets implement [`KeyedTarget`]: the keyed state backend ([`super::backend::BackendSet`], the default:
+//! Flink's `HeapKeyedStateBackend` with value and reducing states) and plain tables
+//! ([`super::tables::TableSet`], one [`StateTable`](cow_state_table::StateTable) per state, which also reports
+//! copy-on-write counts). The writer, readers, checkpointer and verification are the same for both.
 
-use cow_state_table::{DeterministicState, Snapshot, SnapshotError, StateTable};
+use super::checkpoint::{CheckpointStats, Storage};
+use super::model::{Capture, Cell};
+use cow_state_table::keygroup::KeyGroupContext;
 
-/// One state's snapshot, readable and checkpointable on any thread.
-pub type StateSnapshot = Snapshot<u64, u32, u64>;
+/// Results of target operations; an error is a failure of the target (reported as a mismatch).
+pub type OpResult<T> = Result<T, String>;
 
-/// A keyed-state target with `states()` named states of `(u64 key, u32 namespace) -> u64`.
-pub trait KeyedTarget: Send {
-    /// Number of states.
-    fn states(&self) -> usize;
-    /// `put`.
-    fn put(&mut self, state: usize, key: u64, ns: u32, value: u64);
+/// A keyed-state target.
+pub trait KeyedTarget: Send + Sized + 'static {
+    /// A snapshot of every state at one instant, shared by a reader and the checkpointer.
+    type Snap: Send + Sync + 'static;
+    /// What the checkpointer keeps between checkpoints (e.g. the checkpoint storage).
+    type Store: Send + 'static;
+    /// Short description for the summary.
+    const NAME: &'static str;
+
+    /// `states` empty states over `ctx`'s key groups.
+    fn new(states: usize, ctx: KeyGroupContext) -> OpResult<Self>;
+    /// Sets `(key, ns)` to `value`.
+    fn put(&mut self, state: usize, key: u64, ns: u32, value: u64) -> OpResult<()>;
     /// In-place update `s = f(s)` of an existing state; returns the old state.
-    fn update(&mut self, state: usize, key: u64, ns: u32, f: impl FnOnce(u64) -> u64) -> Option<u64>;
-    /// `transform`: the state becomes `f(old)`; returns `old`.
-    fn transform(&mut self, state: usize, key: u64, ns: u32, f: impl FnOnce(Option<u64>) -> u64) -> Option<u64>;
-    /// `remove`; returns the removed state.
-    fn remove(&mut self, state: usize, key: u64, ns: u32) -> Option<u64>;
-    /// Snapshots every state at one instant (the writer does nothing in between).
-    fn snapshot(&mut self) -> Result<Vec<StateSnapshot>, SnapshotError>;
+    fn update(&mut self, state: usize, key: u64, ns: u32, f: impl FnOnce(u64) -> u64) -> OpResult<Option<u64>>;
+    /// Adds `delta` (`s = s + delta`, or `delta` if absent; Flink `ReducingState.add`); returns the old state.
+    fn add(&mut self, state: usize, key: u64, ns: u32, delta: u64) -> OpResult<Option<u64>>;
+    /// Removes `(key, ns)`; returns the removed state.
+    fn remove(&mut self, state: usize, key: u64, ns: u32) -> OpResult<Option<u64>>;
+    /// Merges `sources` into `into` by addition and removes them (Flink `mergeNamespaces`); returns the merged
+    /// state of `into`.
+    fn merge(&mut self, state: usize, key: u64, into: u32, sources: [u32; 2]) -> OpResult<Option<u64>>;
+    /// Puts an entry behind the model's back (fault injection, to test the verification itself).
+    fn inject(&mut self, state: usize, key: u64, ns: u32, value: u64) -> OpResult<()>;
+    /// Snapshots every state (the synchronous part of a checkpoint).
+    fn snapshot(&mut self, id: u64) -> OpResult<Self::Snap>;
     /// Entries over all states.
     fn entries(&self) -> u64;
-    /// Copy-on-write copies so far (nodes, chunks).
-    fn copies(&self) -> (u64, u64);
-}
+    /// Copy-on-write copies so far (nodes, chunks), if the target reports them.
+    fn copies(&self) -> Option<(u64, u64)>;
 
-/// One [`StateTable`] per state.
-#[derive(Debug)]
-pub struct TableSet {
-    tables: Vec<StateTable<u64, u32, u64, DeterministicState>>,
-}
-
-impl TableSet {
-    /// `states` empty tables.
-    pub fn new(states: usize) -> Self {
-        TableSet {
-            tables: (0..states)
-                .map(|_| StateTable::with_capacity_and_hasher(1024, DeterministicState::default()))
-                .collect(),
-        }
-    }
-
-    /// Puts `(key, ns) -> value` into `state` behind the model's back (fault injection for testing the soak run's
-    /// own verification).
-    pub fn inject(&mut self, state: usize, key: u64, ns: u32, value: u64) {
-        self.tables[state].put(key, ns, value);
-    }
-}
-
-impl KeyedTarget for TableSet {
-    fn states(&self) -> usize {
-        self.tables.len()
-    }
-    fn put(&mut self, state: usize, key: u64, ns: u32, value: u64) {
-        self.tables[state].put(key, ns, value);
-    }
-    fn update(&mut self, state: usize, key: u64, ns: u32, f: impl FnOnce(u64) -> u64) -> Option<u64> {
-        let s = self.tables[state].get_mut(&key, &ns)?;
-        let old = *s;
-        *s = f(old);
-        Some(old)
-    }
-    fn transform(&mut self, state: usize, key: u64, ns: u32, f: impl FnOnce(Option<u64>) -> u64) -> Option<u64> {
-        let mut seen = None;
-        self.tables[state].transform(key, ns, (), |old, ()| {
-            seen = old;
-            f(old)
-        });
-        seen
-    }
-    fn remove(&mut self, state: usize, key: u64, ns: u32) -> Option<u64> {
-        self.tables[state].remove_and_get_old(&key, &ns)
-    }
-    fn snapshot(&mut self) -> Result<Vec<StateSnapshot>, SnapshotError> {
-        self.tables.iter_mut().map(StateTable::snapshot).collect()
-    }
-    fn entries(&self) -> u64 {
-        self.tables.iter().map(|t| t.len() as u64).sum()
-    }
-    fn copies(&self) -> (u64, u64) {
-        self.tables.iter().fold((0, 0), |(n, c), t| {
-            let s = t.cow_stats();
-            (n + s.node_copies, c + s.chunk_copies)
-        })
-    }
+    /// Reads `snap`: per state, the count and fingerprint of every key group; and the entries read.
+    fn read(snap: &Self::Snap, ctx: KeyGroupContext) -> OpResult<(Vec<Vec<Cell>>, u64)>;
+    /// Opens the checkpointer's store.
+    fn open_store(storage: &Storage) -> OpResult<Self::Store>;
+    /// Writes checkpoint `id` of `snap` to `store`, reads it back, restores it (rescaled when `rescale` is
+    /// `Some(parallelism)`) and verifies every restore against `capture`.
+    fn checkpoint(
+        snap: &Self::Snap,
+        id: u64,
+        op: u64,
+        capture: &Capture,
+        ctx: KeyGroupContext,
+        store: &mut Self::Store,
+        rescale: Option<u32>,
+    ) -> OpResult<CheckpointStats>;
 }
