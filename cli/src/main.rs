@@ -12,6 +12,7 @@
 mod conform;
 mod engine;
 mod error;
+mod inspect;
 mod oracle;
 mod soak;
 mod trace;
@@ -39,6 +40,9 @@ enum Command {
     /// checkpoints are taken every few milliseconds; readers verify every snapshot, every checkpoint is restored
     /// (some rescaled) and verified. Exit 1 on any mismatch.
     Soak(SoakArgs),
+    /// Checkpoint files: inspect one.
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
     /// Golden traces: generate one, or replay one against this crate.
     #[command(subcommand)]
     Trace(TraceCommand),
@@ -124,6 +128,19 @@ struct SoakArgs {
     /// Put an entry behind the model's back after N operations (tests the verification itself).
     #[arg(long, hide = true)]
     inject_fault: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum CheckpointCommand {
+    /// Prints the header, serializers, key-group range, states and per-key-group entry counts and sizes of a
+    /// checkpoint (single-table container or keyed state stream) after verifying every checksum.
+    Inspect {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +230,15 @@ fn soak_command(a: SoakArgs) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Soak(args) => soak_command(args),
+        Command::Checkpoint(CheckpointCommand::Inspect { path, json }) => {
+            let report = inspect::inspect(&path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+            } else {
+                print!("{}", report.text());
+            }
+            Ok(())
+        }
         Command::Trace(TraceCommand::Generate {
             seed,
             ops,

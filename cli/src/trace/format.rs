@@ -172,19 +172,6 @@ impl Op {
             _ => Ok(()),
         }
     }
-
-    /// Whether the operation is a write (it starts with a rehash step and frees what became free).
-    pub fn is_write(&self) -> bool {
-        matches!(
-            self,
-            Op::Put { .. }
-                | Op::PutAndGetOld { .. }
-                | Op::GetMut { .. }
-                | Op::Remove { .. }
-                | Op::RemoveAndGetOld { .. }
-                | Op::Transform { .. }
-        )
-    }
 }
 
 /// The table's observable state after an operation.
