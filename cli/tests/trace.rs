@@ -82,7 +82,8 @@ fn golden(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn golden_traces_replay_and_exercise_what_they_are_named_after() {
-    let cases: [(&str, fn(&Features) -> u32); 5] = [
+    type Feature = fn(&Features) -> u32;
+    let cases: [(&str, Feature); 5] = [
         ("rehash-under-snapshot.jsonl", |f| f.writes_during_rehash_under_snapshot),
         ("prefix-copy-on-remove.jsonl", |f| f.prefix_copies_on_remove),
         ("out-of-order-release.jsonl", |f| f.out_of_order_releases),

@@ -18,7 +18,8 @@ pub fn shrink<T: Clone, E>(
     // ddmin: try each chunk's complement (and each chunk) at granularity n.
     while current.len() >= 2 && runs < budget {
         let chunk = current.len().div_ceil(n);
-        let mut reduced = false;
+        // The reduced sequence and the granularity to go on with, if one was found.
+        let mut found = None;
         for i in 0..n {
             let (lo, hi) = (i * chunk, ((i + 1) * chunk).min(current.len()));
             if lo >= hi || runs >= budget {
@@ -26,18 +27,19 @@ pub fn shrink<T: Clone, E>(
             }
             let complement: Vec<T> = current[..lo].iter().chain(&current[hi..]).cloned().collect();
             if test(&complement, &mut runs)? {
-                current = complement;
-                n = (n - 1).max(2);
-                reduced = true;
+                found = Some((complement, (n - 1).max(2)));
                 break;
             }
             let part = current[lo..hi].to_vec();
             if n > 2 && test(&part, &mut runs)? {
-                current = part;
-                n = 2;
-                reduced = true;
+                found = Some((part, 2));
                 break;
             }
+        }
+        let reduced = found.is_some();
+        if let Some((smaller, granularity)) = found {
+            current = smaller;
+            n = granularity;
         }
         if !reduced {
             if n >= current.len() {
