@@ -1,0 +1,159 @@
+//! The line protocol between `conform` and an implementation under test (docs/PORTING.md, "The conform
+//! protocol").
+//!
+//! The kit writes one JSON object per line to the child's stdin and reads one JSON object per line from its
+//! stdout, strictly alternating:
+//!
+//! ```text
+//! -> {"id":0,"op":"reset","capacity":4}          a fresh, empty table with this many initial buckets
+//! <- {"id":0,"result":null}
+//! -> {"id":1,"op":"put","key":3,"ns":1,"value":9}
+//! <- {"id":1,"result":null}
+//! -> {"id":2,"op":"snapshot","slot":0}
+//! <- {"id":2,"result":1}
+//! ```
+//!
+//! Every response echoes the request's `id` and carries `result` (the operation's result, [`Op`]) or `error`
+//! (a message; the kit stops). Unknown fields are ignored. End of input means the kit is done.
+
+use crate::trace::format::Op;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One request: a reset or an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Start over with an empty table of `capacity` initial buckets and empty snapshot slots.
+    Reset {
+        /// Initial number of buckets.
+        capacity: u64,
+    },
+    /// An operation.
+    Op(Op),
+}
+
+/// The wire form of a reset.
+#[derive(Serialize, Deserialize)]
+struct ResetWire {
+    id: u64,
+    op: String,
+    capacity: u64,
+}
+
+#[derive(Serialize)]
+struct OpWire<'a> {
+    id: u64,
+    #[serde(flatten)]
+    op: &'a Op,
+}
+
+impl Request {
+    /// The request as one line (without the newline).
+    pub fn encode(&self, id: u64) -> String {
+        match self {
+            Request::Reset { capacity } => serde_json::to_string(&ResetWire {
+                id,
+                op: "reset".into(),
+                capacity: *capacity,
+            }),
+            Request::Op(op) => serde_json::to_string(&OpWire { id, op }),
+        }
+        .expect("requests serialize")
+    }
+
+    /// Parses one request line into its id and request.
+    pub fn decode(line: &str) -> Result<(u64, Request), String> {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+        let id = v.get("id").and_then(Value::as_u64).ok_or("missing numeric \"id\"")?;
+        if v.get("op").and_then(Value::as_str) == Some("reset") {
+            let capacity = v.get("capacity").and_then(Value::as_u64).unwrap_or(4);
+            return Ok((id, Request::Reset { capacity }));
+        }
+        let op: Op = serde_json::from_value(v).map_err(|e| format!("bad request: {e}"))?;
+        op.validate()?;
+        Ok((id, Request::Op(op)))
+    }
+}
+
+/// One response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The request's id.
+    pub id: u64,
+    /// The result (absent when `error` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// An error message from the implementation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Response {
+    /// A successful response; `null` results are written as `"result":null`.
+    pub fn ok(id: u64, result: Value) -> String {
+        serde_json::to_string(&serde_json::json!({"id": id, "result": result})).expect("serializes")
+    }
+
+    /// An error response.
+    pub fn err(id: u64, message: &str) -> String {
+        serde_json::to_string(&serde_json::json!({"id": id, "error": message})).expect("serializes")
+    }
+
+    /// Parses a response line. A present `"result": null` counts as a result.
+    pub fn decode(line: &str) -> Result<Response, String> {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON ({e})"))?;
+        let obj = v.as_object().ok_or("not a JSON object")?;
+        let id = obj.get("id").and_then(Value::as_u64).ok_or("no numeric \"id\"")?;
+        if let Some(e) = obj.get("error") {
+            return Ok(Response {
+                id,
+                result: None,
+                error: Some(e.as_str().map_or_else(|| e.to_string(), str::to_string)),
+            });
+        }
+        let result = obj.get("result").cloned().ok_or("neither \"result\" nor \"error\"")?;
+        Ok(Response {
+            id,
+            result: Some(result),
+            error: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        for r in [
+            Request::Reset { capacity: 4 },
+            Request::Op(Op::Put {
+                key: 1,
+                ns: 2,
+                value: 3,
+            }),
+            Request::Op(Op::Len),
+        ] {
+            assert_eq!(Request::decode(&r.encode(9)).unwrap(), (9, r));
+        }
+        assert_eq!(
+            Request::Op(Op::Snapshot { slot: 1 }).encode(3),
+            r#"{"id":3,"op":"snapshot","slot":1}"#
+        );
+    }
+
+    #[test]
+    fn responses_decode_null_results_and_errors() {
+        assert_eq!(
+            Response::decode(&Response::ok(1, Value::Null)).unwrap().result,
+            Some(Value::Null)
+        );
+        assert_eq!(
+            Response::decode(&Response::err(1, "x")).unwrap().error.as_deref(),
+            Some("x")
+        );
+        assert!(Response::decode(r#"{"id":1}"#).is_err());
+        assert!(Response::decode("garbage").is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! `checkpoint inspect`, on checkpoints written by `soak --dir` (single-table containers with `--target tables`,
+//! keyed state streams with the backend): the report, its JSON, and one-line errors for corrupt, truncated and
+//! foreign files.
+
+mod common;
+
+use common::{bin, fails_with};
+use std::path::{Path, PathBuf};
+
+/// Runs a short soak storing checkpoints in `dir`; returns one of the files.
+fn checkpoint_file(dir: &Path, target: &str) -> PathBuf {
+    bin()
+        .args([
+            "soak",
+            "--target",
+            target,
+            "--duration",
+            "700ms",
+            "--keys",
+            "400",
+            "--seed",
+            "9",
+            "--states",
+            "2",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .assert()
+        .success();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files.pop().expect("a checkpoint file")
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    let out = bin()
+        .args(["checkpoint", "inspect", "--json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn both_layouts_are_reported_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let container = checkpoint_file(&dir.path().join("tables"), "tables");
+    let r = json(&container);
+    assert!(
+        r["layout"].as_str().unwrap().starts_with("single-table container"),
+        "{r}"
+    );
+    assert_eq!(r["max_parallelism"], 128);
+    assert_eq!(
+        (r["first_key_group"].clone(), r["last_key_group"].clone()),
+        (0.into(), 127.into())
+    );
+    assert_eq!(r["key_serializer"], "u64");
+    assert_eq!(r["states"][0]["namespace_serializer"], "u32");
+    assert_eq!(r["key_groups"].as_array().unwrap().len(), 128);
+    assert_eq!(r["checksums_verified"], 129);
+    assert_eq!(r["bodies_walked"], true);
+    let entries: u64 = r["key_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["entries"].as_u64().unwrap())
+        .sum();
+    assert_eq!(entries, r["states"][0]["entries"].as_u64().unwrap());
+    assert!(entries > 0);
+
+    let stream = checkpoint_file(&dir.path().join("backend"), "backend");
+    let r = json(&stream);
+    assert!(r["layout"].as_str().unwrap().starts_with("keyed state stream"), "{r}");
+    assert_eq!(r["states"].as_array().unwrap().len(), 2);
+    assert_eq!(r["states"][0]["kind"], "value");
+    assert_eq!(r["states"][1]["kind"], "reducing");
+    assert_eq!(r["key_groups"].as_array().unwrap().len(), 2 * 128);
+    assert!(r["checkpoint_id"].is_u64());
+
+    let text = bin().args(["checkpoint", "inspect"]).arg(&stream).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    for s in [
+        "keyed state stream",
+        "max parallelism 128",
+        "key groups 0..=127",
+        "sum-1",
+        "all match",
+    ] {
+        assert!(text.contains(s), "{s}: {text}");
+    }
+}
+
+#[test]
+fn corrupt_truncated_and_foreign_files_give_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let container = checkpoint_file(&dir.path().join("tables"), "tables");
+    let stream = checkpoint_file(&dir.path().join("backend"), "backend");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let c = std::fs::read(&container).unwrap();
+    let s = std::fs::read(&stream).unwrap();
+
+    // A flipped byte in the last body of the container: its key group's checksum.
+    let mut flipped = c.clone();
+    let at = flipped.len() - 3;
+    flipped[at] ^= 0x40;
+    let err = fails_with(&["checkpoint", "inspect", &write("flipped.cow", &flipped)], 1);
+    assert!(
+        err.contains("key group 127: checksum mismatch") && err.contains("byte offset"),
+        "{err}"
+    );
+    // A flipped byte in the header.
+    let mut header = c.clone();
+    header[13] ^= 1;
+    let err = fails_with(&["checkpoint", "inspect", &write("header.cow", &header)], 1);
+    assert!(err.contains("header checksum mismatch"), "{err}");
+    let err = fails_with(&["checkpoint", "inspect", &write("short.cow", &c[..c.len() - 10])], 1);
+    assert!(err.contains("past the end") || err.contains("truncated"), "{err}");
+    let err = fails_with(&["checkpoint", "inspect", &write("head.cow", &c[..20])], 1);
+    assert!(err.contains("truncated header"), "{err}");
+
+    let mut flipped = s.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x01;
+    let err = fails_with(&["checkpoint", "inspect", &write("flipped.keyed", &flipped)], 1);
+    assert!(err.contains("flipped.keyed: ") && err.contains("offset"), "{err}");
+    let err = fails_with(&["checkpoint", "inspect", &write("short.keyed", &s[..s.len() / 3])], 1);
+    assert!(err.contains("short.keyed: "), "{err}");
+
+    let err = fails_with(
+        &[
+            "checkpoint",
+            "inspect",
+            &write("foreign", b"PK\x03\x04 not a checkpoint"),
+        ],
+        1,
+    );
+    assert!(err.contains("bad magic at byte offset 0"), "{err}");
+    let err = fails_with(&["checkpoint", "inspect", &write("empty", b"")], 1);
+    assert!(err.contains("bad magic"), "{err}");
+    assert!(fails_with(&["checkpoint", "inspect", "/no/such/checkpoint"], 2).contains("No such file"));
+    assert!(fails_with(&["checkpoint", "inspect", dir.path().to_str().unwrap()], 2).starts_with("error: "));
+    assert!(fails_with(&["checkpoint", "inspect"], 2).contains("PATH"));
+    assert!(fails_with(&["checkpoint", "inspect", "--yaml", "x"], 2).contains("--yaml"));
+}

@@ -1,0 +1,149 @@
+//! `soak`, run as a user would: a short run verifies snapshots and checkpoints and exits 0; an entry planted
+//! behind the model's back is caught (exit 1, seed and first divergence); nonsense options are refused.
+
+mod common;
+
+use common::{bin, fails_with};
+
+#[test]
+fn a_short_soak_verifies_snapshots_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "soak",
+            "--duration",
+            "2s",
+            "--keys",
+            "3000",
+            "--seed",
+            "11",
+            "--checkpoint-every",
+            "50ms",
+            "--json",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["result"], "ok", "{s}");
+    assert_eq!(s["seed"], 11);
+    assert!(s["ops"].as_u64().unwrap() > 1000, "{s}");
+    assert!(s["snapshots_verified"].as_u64().unwrap() >= 5, "{s}");
+    assert_eq!(s["snapshots_verified"], s["snapshots"], "every snapshot is verified");
+    assert!(s["checkpoints_verified"].as_u64().unwrap() >= 3, "{s}");
+    assert_eq!(
+        s["checkpoints_verified"], s["checkpoints"],
+        "every checkpoint is verified"
+    );
+    assert!(s["checkpoints_rescaled"].as_u64().unwrap() >= 1, "{s}");
+    assert!(
+        s["target"].as_str().unwrap().contains("backend"),
+        "the backend is the default target: {s}"
+    );
+    assert!(s["pause_max_us"].as_f64().unwrap() >= s["pause_p50_us"].as_f64().unwrap());
+    let files = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(
+        (1..=3 * 3).contains(&files),
+        "the last checkpoints are kept on disk: {files} files"
+    );
+}
+
+#[test]
+fn the_tables_target_reports_copies() {
+    let out = bin()
+        .args([
+            "soak",
+            "--target",
+            "tables",
+            "--duration",
+            "1500ms",
+            "--keys",
+            "2000",
+            "--seed",
+            "4",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["result"], "ok", "{s}");
+    assert!(s["node_copies_per_snapshot"].as_f64().unwrap() > 0.0, "{s}");
+    assert_eq!(s["snapshots_verified"], s["snapshots"]);
+    assert!(s["checkpoints_verified"].as_u64().unwrap() >= 2, "{s}");
+}
+
+#[test]
+fn the_summary_table_is_printed() {
+    let out = bin()
+        .args(["soak", "--duration", "1s", "--keys", "500", "--states", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "throughput",
+        "writer pause",
+        "p99",
+        "copies",
+        "checkpoint size",
+        "MB/s",
+        "peak memory",
+    ] {
+        assert!(stdout.contains(row), "{row} missing: {stdout}");
+    }
+    assert!(stdout.contains("verification     OK"), "{stdout}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("soak: seed "),
+        "the seed is printed"
+    );
+}
+
+/// The verification can fail: an entry put behind the model's back is reported with the seed.
+#[test]
+fn a_planted_divergence_fails_the_run_with_the_seed() {
+    for target in ["backend", "tables"] {
+        let out = bin()
+            .args([
+                "soak",
+                "--target",
+                target,
+                "--duration",
+                "8s",
+                "--keys",
+                "1000",
+                "--seed",
+                "5",
+            ])
+            .args(["--inject-fault", "2000"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.trim_end().lines().last().unwrap();
+        assert!(
+            last.starts_with("error: soak mismatch (seed 5; rerun with --seed 5)"),
+            "{stderr}"
+        );
+        assert!(last.contains("state 0") && last.contains("key group"), "{stderr}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
+    }
+}
+
+#[test]
+fn nonsense_options_are_refused() {
+    assert!(fails_with(&["soak", "--duration", "0s"], 2).contains("--duration"));
+    assert!(fails_with(&["soak", "--duration", "fast"], 2).contains("invalid duration"));
+    assert!(fails_with(&["soak", "--readers", "0"], 2).contains("--readers"));
+    assert!(fails_with(&["soak", "--keys", "0"], 2).contains("--keys"));
+    assert!(fails_with(&["soak", "--states", "1000"], 2).contains("--states"));
+    assert!(fails_with(&["soak", "--max-parallelism", "0"], 2).contains("--max-parallelism"));
+    assert!(fails_with(&["soak", "--snapshot-every=-3ms"], 2).contains("must be positive"));
+    assert!(fails_with(&["soak", "--seed", "x"], 2).contains("--seed"));
+    assert!(fails_with(&["soak", "--target", "redis"], 2).contains("redis"));
+    assert!(fails_with(&["soak", "--target", "redis"], 2).contains("redis"));
+    assert!(fails_with(&["soak", "--duration", "1s", "--dir", "/proc/no-such-dir/x"], 2).contains("/proc/no-such-dir"));
+}
