@@ -104,7 +104,7 @@ where
     SS: TypeSerializer<Value = S>,
 {
     let decoded = decode(target, checkpoints, serializers)?;
-    let mut table = StateTable::with_capacity(decoded.entries.len().saturating_mul(4) / 3);
+    let mut table = StateTable::with_capacity(decoded.entries.len());
     for (key, namespace, state) in decoded.entries {
         table.put(key, namespace, state);
     }

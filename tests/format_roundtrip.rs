@@ -80,7 +80,7 @@ proptest! {
         cuts in prop::collection::vec(any::<u32>(), 0..4),
         options in options(),
     ) {
-        let mut table: StateTable<u64, u32, u64> = StateTable::with_capacity(4);
+        let mut table: StateTable<u64, u32, u64> = StateTable::with_buckets(4);
         let mut model = BTreeMap::new();
         for op in &before {
             apply(&mut table, &mut model, op);
@@ -161,7 +161,7 @@ proptest! {
         }
         // Table B: deterministic hasher, tiny capacity, noise inserted and removed, reverse order.
         let mut b: StateTable<u64, u32, u64, DeterministicState> =
-            StateTable::with_capacity_and_hasher(4, DeterministicState::default());
+            StateTable::with_buckets_and_hasher(4, DeterministicState::default());
         for &(k, n) in &noise {
             b.put(k, n, 0);
         }

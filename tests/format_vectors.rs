@@ -41,7 +41,7 @@ where
     NS: TypeSerializer<Value = N>,
     SS: TypeSerializer<Value = S>,
 {
-    let mut table: StateTable<K, N, S> = StateTable::with_capacity(4);
+    let mut table: StateTable<K, N, S> = StateTable::with_buckets(4);
     for (k, n, s) in entries.iter().rev() {
         table.put(k.clone(), n.clone(), s.clone());
     }

@@ -124,7 +124,7 @@ fn restore_into_an_existing_table_with_any_hasher() {
     let mut old = run_job(max, 2, &m);
     let checkpoints = checkpoint_job(max, &mut old, WriteOptions::default());
     let mut table: StateTable<String, VoidNamespace, i64, DeterministicState> =
-        StateTable::with_capacity_and_hasher(4, DeterministicState::default());
+        StateTable::with_buckets_and_hasher(4, DeterministicState::default());
     let mut total = RestoreSummary::default();
     // Instance by instance, each restore adding its key groups.
     for (i, bytes) in checkpoints.iter().enumerate() {

@@ -212,7 +212,7 @@ where
 {
     let range = compute_key_group_range_for_operator_index(max, p, i).unwrap();
     let ctx = KeyGroupContext::new(max, range).unwrap();
-    let mut table: StateTable<KS::Value, NS::Value, SS::Value> = StateTable::with_capacity(4);
+    let mut table: StateTable<KS::Value, NS::Value, SS::Value> = StateTable::with_buckets(4);
     for (k, n, s) in entries {
         if range.contains(ctx.key_group_of(k)) {
             table.put(k.clone(), n.clone(), s.clone());

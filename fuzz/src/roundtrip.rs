@@ -61,7 +61,7 @@ impl Job {
     fn new(max: u32, p: u32, hasher: HasherChoice) -> Self {
         Job {
             max,
-            instances: (0..p).map(|_| Table::with_capacity_and_hasher(4, hasher)).collect(),
+            instances: (0..p).map(|_| Table::with_buckets_and_hasher(4, hasher)).collect(),
             hasher,
         }
     }
@@ -146,7 +146,7 @@ pub fn fuzz(input: &Input) {
             Op::DropTable => {
                 // Drop every instance (their snapshots stay readable) and rebuild it from its contents.
                 for t in &mut job.instances {
-                    let mut fresh = Table::with_capacity_and_hasher(4, job.hasher);
+                    let mut fresh = Table::with_buckets_and_hasher(4, job.hasher);
                     for (k, n, s) in t.iter() {
                         fresh.put(*k, *n, s.clone());
                     }
@@ -222,7 +222,7 @@ fn check(max: u32, snaps: &[Snapshot<u8, u8, Vec<u32>>], expected: &Contents, q:
     assert_eq!(&union, expected, "the union of the restored instances differs from the model");
 
     // Everything into one table with the input's hasher, over entries it already holds (they are replaced).
-    let mut table = Table::with_capacity_and_hasher(4, hasher);
+    let mut table = Table::with_buckets_and_hasher(4, hasher);
     for (k, n) in expected.keys() {
         table.put(*k, *n, vec![u32::MAX]);
     }

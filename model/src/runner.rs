@@ -264,7 +264,7 @@ where
     K: ModelKey,
     N: ModelKey,
     S: ModelState,
-    H: BuildHasher + Clone,
+    H: BuildHasher + Clone + Send + Sync + 'static,
 {
     /// A runner on a fresh table with `hasher` and the default [`Config`].
     pub fn new(hasher: H) -> Self {
@@ -274,7 +274,7 @@ where
     /// A runner on a fresh table with `hasher` and `config`.
     pub fn with_config(hasher: H, config: Config) -> Self {
         install_quiet_panic_hook();
-        let mut table = StateTable::with_capacity_and_hasher(config.capacity, hasher.clone());
+        let mut table = StateTable::with_buckets_and_hasher(config.capacity, hasher.clone());
         table.set_version_limit_for_test(config.version_limit);
         Runner {
             table,
@@ -346,10 +346,10 @@ where
         let live_before = self.model.live_snapshots();
         let cow_before = self.table.cow_stats();
         let retired_before = self.table.retired_len();
-        let capacity_before = self.table.capacity();
+        let capacity_before = self.table.buckets();
         let read_only = self.apply_inner(op)?;
         let cow_after = self.table.cow_stats();
-        if self.table.capacity() < capacity_before && !matches!(op, Op::DropTable) {
+        if self.table.buckets() < capacity_before && !matches!(op, Op::DropTable) {
             self.stats.shrinks += 1;
         }
         if live_before == 0 && !matches!(op, Op::DropTable) {
@@ -587,7 +587,7 @@ where
     }
 
     fn new_table(&self) -> StateTable<K, N, S, H> {
-        let mut table = StateTable::with_capacity_and_hasher(self.config.capacity, self.hasher.clone());
+        let mut table = StateTable::with_buckets_and_hasher(self.config.capacity, self.hasher.clone());
         table.set_version_limit_for_test(self.config.version_limit);
         table
     }

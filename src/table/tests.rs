@@ -7,14 +7,14 @@ use crate::DeterministicState;
 type T = StateTable<u64, u32, u64, DeterministicState>;
 
 fn table(buckets: usize) -> T {
-    StateTable::with_capacity_and_hasher(buckets, DeterministicState::default())
+    StateTable::with_buckets_and_hasher(buckets, DeterministicState::default())
 }
 
 #[test]
 fn capacity_is_a_power_of_two_within_bounds() {
-    assert_eq!(table(0).capacity(), MINIMUM_CAPACITY);
-    assert_eq!(table(5).capacity(), 8);
-    assert_eq!(table(1024).capacity(), 1024);
+    assert_eq!(table(0).buckets(), MINIMUM_CAPACITY);
+    assert_eq!(table(5).buckets(), 8);
+    assert_eq!(table(1024).buckets(), 1024);
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn the_checker_reports_a_node_the_arena_holds_but_nothing_owns() {
 #[test]
 fn slab_storage_under_snapshots_and_teardown() {
     type R = StateTable<u64, u32, std::rc::Rc<u64>, DeterministicState>;
-    let mut t = R::with_capacity_and_hasher(4, DeterministicState::default());
+    let mut t = R::with_buckets_and_hasher(4, DeterministicState::default());
     t.retired.arena = super::arena::NodeArena::with_boxes(false);
     let mut snaps = Vec::new();
     let (n, every) = if cfg!(miri) { (40, 10) } else { (200, 40) };
@@ -157,8 +157,8 @@ fn slab_storage_under_snapshots_and_teardown() {
             t.check_invariants().unwrap();
         }
     }
-    snaps.remove(1);
-    snaps.remove(0);
+    drop(snaps.remove(1));
+    drop(snaps.remove(0));
     t.reclaim();
     t.check_invariants().unwrap();
     let expected: Vec<u64> = snaps[0].iter().map(|(_, _, s)| **s).collect();
@@ -214,13 +214,13 @@ fn a_sparse_table_shrinks_incrementally_but_never_below_its_initial_capacity() {
     while t.is_rehashing() {
         t.put(0, 0, 0);
     }
-    let grown = t.capacity();
+    let grown = t.buckets();
     assert_eq!(grown, (n as usize * 4 / 3 + 1).next_power_of_two());
     let snap = t.snapshot().unwrap();
     let mut k = 0;
     let mut shrinks = 0;
     while k < n {
-        let before = t.capacity();
+        let before = t.buckets();
         let index_before = t.rehash.as_ref().map(|r| r.index);
         t.remove(&k, &0);
         k += 1;
@@ -230,7 +230,7 @@ fn a_sparse_table_shrinks_incrementally_but_never_below_its_initial_capacity() {
                 "bounded step while shrinking"
             );
         }
-        if t.capacity() < before {
+        if t.buckets() < before {
             shrinks += 1;
             assert!(t.len() < before / 8, "shrinks only below 1/8 load");
         }
@@ -244,7 +244,7 @@ fn a_sparse_table_shrinks_incrementally_but_never_below_its_initial_capacity() {
         t.remove(&1, &1);
     }
     assert_eq!(1 << shrinks, grown / 8, "halved {shrinks} times from {grown}");
-    assert_eq!(t.capacity(), 8, "never below the initial capacity");
+    assert_eq!(t.buckets(), 8, "never below the initial capacity");
     assert_eq!(snap.len(), n as usize, "the snapshot still sees every entry");
     assert_eq!(snap.iter().count(), n as usize);
     t.check_invariants().unwrap();
