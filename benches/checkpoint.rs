@@ -43,10 +43,7 @@ fn table<N: Hash + Eq + Clone>(n: usize, namespace: impl Fn(u64) -> N) -> StateT
 }
 
 fn v1() -> WriteOptions {
-    WriteOptions {
-        body_format: BodyFormat::V1,
-        order: EntryOrder::Canonical,
-    }
+    WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical)
 }
 
 /// On-CPU time of the current thread (Linux `/proc/thread-self/schedstat`), which leaves out the time spent

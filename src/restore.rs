@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 /// Why a restore failed. The target table is unchanged (Flink: the exceptions of `HeapRestoreOperation`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestoreError {
     /// Checkpoint number `index` (position in the slice given) could not be read.
     #[error("checkpoint {index}: {source}")]
@@ -46,6 +47,7 @@ pub enum RestoreError {
 
 /// What a restore inserted (Flink reports nothing; here for checks and logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct RestoreSummary {
     /// Key groups of the target range found in some checkpoint and restored.
     pub key_groups: u32,

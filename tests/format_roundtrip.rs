@@ -43,10 +43,7 @@ fn options() -> impl Strategy<Value = WriteOptions> {
     prop_oneof![
         Just(WriteOptions::default()),
         Just(WriteOptions::canonical()),
-        Just(WriteOptions {
-            body_format: BodyFormat::V1,
-            order: EntryOrder::Snapshot
-        }),
+        Just(WriteOptions::new(BodyFormat::V1, EntryOrder::Snapshot)),
     ]
 }
 
@@ -149,7 +146,7 @@ proptest! {
         v1 in any::<bool>(),
     ) {
         let options = if v1 {
-            WriteOptions { body_format: BodyFormat::V1, order: EntryOrder::Canonical }
+            WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical)
         } else {
             WriteOptions::canonical()
         };
@@ -220,10 +217,7 @@ proptest! {
         let snapshot = table.snapshot().unwrap();
         table.put("late".to_string(), 0, vec![]);
         let ctx = KeyGroupContext::all(128).unwrap();
-        let options = WriteOptions {
-            body_format: if v1 { BodyFormat::V1 } else { BodyFormat::V2 },
-            order: EntryOrder::Snapshot,
-        };
+        let options = WriteOptions::new(if v1 { BodyFormat::V1 } else { BodyFormat::V2 }, EntryOrder::Snapshot);
         let mut bytes = Vec::new();
         write_checkpoint(&snapshot, ctx, &sers, options, &mut bytes).unwrap();
         let restored: StateTable<String, i32, Vec<Option<i64>>> = restore(ctx, &[&bytes], &sers).unwrap();
@@ -302,10 +296,7 @@ fn empty_range_and_empty_table() {
     ] {
         for options in [
             WriteOptions::default(),
-            WriteOptions {
-                body_format: BodyFormat::V1,
-                order: EntryOrder::Canonical,
-            },
+            WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical),
         ] {
             let mut bytes = Vec::new();
             write_checkpoint(&snapshot, ctx, &SERS, options, &mut bytes).unwrap();

@@ -109,10 +109,7 @@ fn scale_two_to_three_and_three_to_two() {
 
 #[test]
 fn rescale_through_v1_bodies() {
-    let v1 = WriteOptions {
-        body_format: BodyFormat::V1,
-        order: EntryOrder::Canonical,
-    };
+    let v1 = WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical);
     rescale(32, 1, 2, &model(500), v1);
     rescale(32, 2, 1, &model(500), v1);
 }

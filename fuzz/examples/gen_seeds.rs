@@ -228,10 +228,7 @@ fn decode_seeds() {
     clear("checkpoint_decode");
     let v2 = WriteOptions::default();
     let v2c = WriteOptions::canonical();
-    let v1 = WriteOptions {
-        body_format: BodyFormat::V1,
-        order: EntryOrder::Canonical,
-    };
+    let v1 = WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical);
     let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
     let model: Vec<(u8, u8, Vec<u32>)> = (0..20u8).map(|k| (k % 16, k % 4, vec![u32::from(k); usize::from(k % 3)])).collect();
     let strings: Vec<(String, VoidNamespace, i64)> =

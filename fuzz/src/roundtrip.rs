@@ -80,9 +80,7 @@ pub fn fuzz(input: &Input) {
     let bound = max.min(MAX_INSTANCES);
     let p = 1 + u32::from(input.writers) % bound;
     let q = 1 + u32::from(input.readers) % bound;
-    let options = WriteOptions {
-        body_format: if input.v1 { BodyFormat::V1 } else { BodyFormat::V2 },
-        order: if input.canonical { EntryOrder::Canonical } else { EntryOrder::Snapshot },
+    let options = WriteOptions::new(if input.v1 { BodyFormat::V1 } else { BodyFormat::V2 }, if input.canonical { EntryOrder::Canonical) else { EntryOrder::Snapshot },
     };
     let mut job = Job::new(max, p, input.hasher);
     let mut model: Reference<u8, u8, Vec<u32>> = Reference::new(u32::MAX);

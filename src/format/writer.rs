@@ -12,6 +12,7 @@ use std::io::Write;
 
 /// What [`write_checkpoint`] wrote (Flink: the size and `KeyGroupRangeOffsets` of a `KeyGroupsStateHandle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct WriteSummary {
     /// Entries written.
     pub entries: u64,
