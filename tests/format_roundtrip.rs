@@ -310,7 +310,7 @@ fn empty_range_and_empty_table() {
 #[cfg(feature = "serde")]
 mod serde_adapter {
     use super::*;
-    use cow_state_table::serializer::BincodeSerializer;
+    use cow_state_table::serializer::PostcardSerializer;
     use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -322,12 +322,12 @@ mod serde_adapter {
 
     proptest! {
         #[test]
-        fn bincode_adapter_round_trips(
+        fn postcard_adapter_round_trips(
             id in any::<u64>(),
             tags in prop::collection::vec("\\PC{0,8}", 0..4),
             score in prop::option::of(-1e9f64..1e9),
         ) {
-            let ser = BincodeSerializer::<Event>::new("test.Event/1");
+            let ser = PostcardSerializer::<Event>::new("test.Event/1");
             let event = Event { id, tags, score };
             let mut out = Vec::new();
             ser.serialize(&event, &mut out).unwrap();
@@ -338,13 +338,13 @@ mod serde_adapter {
     }
 
     #[test]
-    fn bincode_adapter_in_a_checkpoint() {
+    fn postcard_adapter_in_a_checkpoint() {
         let sers = Serializers::new(
             U64Serializer,
             VoidNamespaceSerializer,
-            BincodeSerializer::<Event>::new("test.Event/1"),
+            PostcardSerializer::<Event>::new("test.Event/1"),
         );
-        assert_eq!(sers.state.identity(), "bincode1:test.Event/1");
+        assert_eq!(sers.state.identity(), "postcard1:test.Event/1");
         let mut table: StateTable<u64, VoidNamespace, Event> = StateTable::new();
         for id in 0..50 {
             table.put(
@@ -367,12 +367,36 @@ mod serde_adapter {
     }
 
     #[test]
-    fn bincode_adapter_rejects_a_huge_inner_length() {
-        let ser = BincodeSerializer::<Vec<u64>>::new("v");
-        // Outer length 8, then a bincode Vec length of 2^60 with no elements behind it.
-        let mut bytes = vec![0, 0, 0, 8];
-        bytes.extend_from_slice(&(1u64 << 60).to_be_bytes());
-        assert!(ser.deserialize(&mut Input::new(&bytes)).is_err());
+    fn postcard_adapter_rejects_a_huge_inner_length() {
+        use cow_state_table::serializer::DecodeErrorKind;
+        let ser = PostcardSerializer::<Vec<u64>>::new("v");
+        // Outer length 9, then a postcard Vec length of 2^60 (a 9-byte varint) with no elements behind it.
+        let mut bytes = vec![0, 0, 0, 9];
+        bytes.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);
+        let err = ser.deserialize(&mut Input::new(&bytes)).unwrap_err();
+        assert!(matches!(err.kind, DecodeErrorKind::Postcard(_)), "{err:?}");
+        assert_eq!(err.offset, 4);
+        assert!(std::error::Error::source(&err.kind).is_some(), "the postcard error is kept as the source");
+    }
+
+    #[test]
+    fn postcard_adapter_rejects_trailing_bytes() {
+        use cow_state_table::serializer::DecodeErrorKind;
+        let ser = PostcardSerializer::<u8>::new("v");
+        let err = ser.deserialize(&mut Input::new(&[0, 0, 0, 2, 7, 7])).unwrap_err();
+        assert_eq!((err.offset, err.kind), (5, DecodeErrorKind::TrailingBytes(1)));
+    }
+
+    /// The wire format of docs/FORMAT.md ("serde / postcard"), byte for byte.
+    #[test]
+    fn postcard_adapter_wire_format() {
+        let ser = PostcardSerializer::<Event>::new("e");
+        let mut out = Vec::new();
+        let event = Event { id: 300, tags: vec!["ab".into()], score: Some(1.5) };
+        ser.serialize(&event, &mut out).unwrap();
+        let mut expected = vec![0, 0, 0, 15, 0xac, 0x02, 1, 2, b'a', b'b', 1];
+        expected.extend_from_slice(&1.5f64.to_le_bytes());
+        assert_eq!(out, expected);
     }
 }
 

@@ -49,9 +49,17 @@ pub enum DecodeErrorKind {
     /// A void namespace byte other than 0.
     #[error("invalid void-namespace byte {0:#04x}")]
     InvalidVoid(u8),
-    /// A serializer-specific failure (e.g. from bincode).
+    /// A serializer-specific failure.
     #[error("{0}")]
     Custom(String),
+    /// Bytes left over after a value that must fill its length.
+    #[error("{0} trailing byte(s) after the value")]
+    TrailingBytes(u64),
+    /// The serde adapter's postcard decoding failed (feature `serde`).
+    #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+    #[error("postcard: {0}")]
+    Postcard(#[source] postcard::Error),
 }
 
 /// Why a value could not be encoded (Flink: the `IOException` of `TypeSerializer.serialize`).

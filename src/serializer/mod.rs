@@ -10,7 +10,7 @@
 //! so no allocation is ever sized from an untrusted length beyond what the input can back.
 
 #[cfg(feature = "serde")]
-mod bincode_serde;
+mod postcard_serde;
 mod composite;
 mod error;
 mod input;
@@ -19,7 +19,8 @@ mod text;
 mod void;
 
 #[cfg(feature = "serde")]
-pub use bincode_serde::BincodeSerializer;
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use postcard_serde::PostcardSerializer;
 pub use composite::{ListSerializer, OptionSerializer};
 pub use error::{DecodeError, DecodeErrorKind, SerializeError};
 pub use input::Input;
