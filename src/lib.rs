@@ -33,8 +33,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-mod check;
 pub mod backend;
+mod check;
 pub mod error;
 pub mod format;
 pub mod hash;

@@ -513,7 +513,10 @@ impl TypeSerializer for Picky {
         let at = input.offset();
         let v = U64Serializer.deserialize(input)?;
         if v > 1000 {
-            return Err(DecodeError::new(at, DecodeErrorKind::Custom(format!("{v} is too large"))));
+            return Err(DecodeError::new(
+                at,
+                DecodeErrorKind::Custom(format!("{v} is too large")),
+            ));
         }
         Ok(v)
     }
@@ -760,10 +763,7 @@ fn every_flipped_body_bit_behind_valid_checksums() {
     let ctx = KeyGroupContext::all(MAX).unwrap();
     for (format, options) in [
         (2u16, WriteOptions::canonical()),
-        (
-            1,
-            WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical),
-        ),
+        (1, WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical)),
     ] {
         let mut good = Vec::new();
         write_checkpoint(&snapshot, ctx, &sers, options, &mut good).unwrap();

@@ -376,7 +376,10 @@ mod serde_adapter {
         let err = ser.deserialize(&mut Input::new(&bytes)).unwrap_err();
         assert!(matches!(err.kind, DecodeErrorKind::Postcard(_)), "{err:?}");
         assert_eq!(err.offset, 4);
-        assert!(std::error::Error::source(&err.kind).is_some(), "the postcard error is kept as the source");
+        assert!(
+            std::error::Error::source(&err.kind).is_some(),
+            "the postcard error is kept as the source"
+        );
     }
 
     #[test]
@@ -392,7 +395,11 @@ mod serde_adapter {
     fn postcard_adapter_wire_format() {
         let ser = PostcardSerializer::<Event>::new("e");
         let mut out = Vec::new();
-        let event = Event { id: 300, tags: vec!["ab".into()], score: Some(1.5) };
+        let event = Event {
+            id: 300,
+            tags: vec!["ab".into()],
+            score: Some(1.5),
+        };
         ser.serialize(&event, &mut out).unwrap();
         let mut expected = vec![0, 0, 0, 15, 0xac, 0x02, 1, 2, b'a', b'b', 1];
         expected.extend_from_slice(&1.5f64.to_le_bytes());

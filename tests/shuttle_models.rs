@@ -204,7 +204,7 @@ fn reader<H: Send + 'static>(mut snaps: Vec<Held<H, ShuttleSync>>) -> thread::Jo
 /// One execution of a scenario.
 fn run<H>(sc: Scenario, hasher: H)
 where
-    H: BuildHasher + Send + 'static,
+    H: BuildHasher + Clone + Send + Sync + 'static,
 {
     let mut rng = Rng(shuttle::rand::thread_rng().next_u64() | 1);
     let tracker = Tracker::new();

@@ -9,21 +9,21 @@
 //! A deserializer reads from an [`Input`], which bounds every read and every count by the bytes that remain,
 //! so no allocation is ever sized from an untrusted length beyond what the input can back.
 
-#[cfg(feature = "serde")]
-mod postcard_serde;
 mod composite;
 mod error;
 mod input;
+#[cfg(feature = "serde")]
+mod postcard_serde;
 mod primitive;
 mod text;
 mod void;
 
-#[cfg(feature = "serde")]
-#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-pub use postcard_serde::PostcardSerializer;
 pub use composite::{ListSerializer, OptionSerializer};
 pub use error::{DecodeError, DecodeErrorKind, SerializeError};
 pub use input::Input;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use postcard_serde::PostcardSerializer;
 pub use primitive::{
     BoolSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer, I64Serializer, I8Serializer,
     U16Serializer, U32Serializer, U64Serializer, U8Serializer,

@@ -16,13 +16,13 @@ use crate::snapshot::versions::{Orphans, Shared};
 use crate::snapshot::{Snapshot, View};
 use crate::sync::{ArcOps, MutexOps, Primitives, StdSync, UnsafeCellOps};
 use chain::{privatize_prefix, replace_shared, unlink};
+pub use collection::Drain;
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::mem;
 use core::ptr::NonNull;
 use directory::{Cow, Directory};
-pub use collection::Drain;
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
 pub use iter::{Entries, Keys, Namespace, Values};
 use node::{Node, NodePtr};
@@ -337,7 +337,11 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
     /// Iterates over `(key, namespace, state)` in bucket order, covering both directories during a rehash.
     /// Flink: `iterator()`. Allocates nothing.
     pub fn iter(&self) -> Entries<'_, K, N, S, P> {
-        Entries::new(self.primary.view(), self.rehash.as_ref().map(|r| r.new.view()), self.len())
+        Entries::new(
+            self.primary.view(),
+            self.rehash.as_ref().map(|r| r.new.view()),
+            self.len(),
+        )
     }
 
     /// Iterates over the `(key, namespace)` pairs (Flink `getKeys` without the namespace filter).

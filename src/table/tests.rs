@@ -425,7 +425,11 @@ fn snapshot_lookups_during_a_rehash_find_both_directories() {
         k += 1;
     }
     for j in 0..k {
-        let expected = if snap.iter().any(|(kk, nn, _)| *kk == j && *nn == 0) { Some(&j) } else { None };
+        let expected = if snap.iter().any(|(kk, nn, _)| *kk == j && *nn == 0) {
+            Some(&j)
+        } else {
+            None
+        };
         assert_eq!(snap.get(&j, &0), expected, "key {j}");
         assert_eq!(snap.get(&j, &1), None, "key {j} ns 1");
     }
