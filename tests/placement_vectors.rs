@@ -44,9 +44,20 @@ fn vectors() -> Vec<String> {
     for v in [0u32, 7, u32::MAX] {
         push("stable-u32", v.to_string(), format!("{:#018x}", stable(&v)));
     }
-    for bytes in [&b""[..], b"a", b"hello", b"exactly8", b"nine bytes", b"a longer input of 24 byte"] {
+    for bytes in [
+        &b""[..],
+        b"a",
+        b"hello",
+        b"exactly8",
+        b"nine bytes",
+        b"a longer input of 24 byte",
+    ] {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        push("stable-write", format!("0x{hex}"), format!("{:#018x}", stable_bytes(bytes)));
+        push(
+            "stable-write",
+            format!("0x{hex}"),
+            format!("{:#018x}", stable_bytes(bytes)),
+        );
     }
     for s in ["", "alice", "hello, world"] {
         push("stable-str", format!("{s:?}"), format!("{:#018x}", stable(s)));
@@ -78,7 +89,11 @@ fn vectors() -> Vec<String> {
     for v in ["", "a", "hello", "Flink", "héllo", "日本"] {
         push("java-string", format!("{v:?}"), java(v));
     }
-    push("java-tuple-i32-string", "(7, \"x\")".into(), java(&(7i32, "x".to_string())));
+    push(
+        "java-tuple-i32-string",
+        "(7, \"x\")".into(),
+        java(&(7i32, "x".to_string())),
+    );
     out
 }
 
