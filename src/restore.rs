@@ -64,6 +64,29 @@ pub struct RestoreSummary {
 /// decoded. All the selected key groups are checked and decoded first, and only then inserted with
 /// [`StateTable::put`], so a failed restore leaves `table` unchanged. Entries with the same `(key, namespace)`
 /// as one already in `table` replace it.
+///
+/// # Errors
+/// [`RestoreError::Checkpoint`] (with the [`FormatError`] of the checkpoint that failed as source),
+/// [`RestoreError::MaxParallelismMismatch`], or [`RestoreError::OverlappingKeyGroup`]; `table` is then unchanged.
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// use cow_state_table::format::{write_checkpoint, WriteOptions};
+/// use cow_state_table::restore::restore_into;
+/// use cow_state_table::keygroup::KeyGroupContext;
+/// use cow_state_table::serializer::{Serializers, StringSerializer, U32Serializer, VoidNamespace, VoidNamespaceSerializer};
+/// let sers = Serializers::new(StringSerializer, VoidNamespaceSerializer, U32Serializer);
+/// let mut table: StateTable<String, VoidNamespace, u32> = StateTable::new();
+/// table.put("hello".to_string(), VoidNamespace, 7);
+/// let ctx = KeyGroupContext::all(4)?;
+/// let mut bytes = Vec::new();
+/// write_checkpoint(&table.snapshot()?, ctx, &sers, WriteOptions::default(), &mut bytes)?;
+/// let mut target: StateTable<String, VoidNamespace, u32> = StateTable::new();
+/// assert_eq!(restore_into(&mut target, ctx, &[&bytes], &sers)?.entries, 1);
+/// assert_eq!(target.get("hello", &VoidNamespace), Some(&7));
+/// assert!(restore_into(&mut target, ctx, &[&bytes[..8]], &sers).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn restore_into<K, N, S, H, KS, NS, SS>(
     table: &mut StateTable<K, N, S, H>,
     target: KeyGroupContext,
@@ -92,6 +115,26 @@ where
 
 /// Builds a new table (default hasher) holding the key groups of `target` from `checkpoints`; see
 /// [`restore_into`] (Flink: a heap keyed-state backend built by `HeapRestoreOperation`).
+///
+/// # Errors
+/// As [`restore_into`].
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// use cow_state_table::format::{write_checkpoint, WriteOptions};
+/// use cow_state_table::restore::restore;
+/// use cow_state_table::keygroup::KeyGroupContext;
+/// use cow_state_table::serializer::{Serializers, StringSerializer, U32Serializer, VoidNamespace, VoidNamespaceSerializer};
+/// let sers = Serializers::new(StringSerializer, VoidNamespaceSerializer, U32Serializer);
+/// let mut table: StateTable<String, VoidNamespace, u32> = StateTable::new();
+/// table.put("hello".to_string(), VoidNamespace, 7);
+/// let ctx = KeyGroupContext::all(4)?;
+/// let mut bytes = Vec::new();
+/// write_checkpoint(&table.snapshot()?, ctx, &sers, WriteOptions::default(), &mut bytes)?;
+/// let restored: StateTable<String, VoidNamespace, u32> = restore(ctx, &[&bytes], &sers)?;
+/// assert_eq!(restored.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn restore<K, N, S, KS, NS, SS>(
     target: KeyGroupContext,
     checkpoints: &[&[u8]],
