@@ -258,8 +258,10 @@ fn new_allocates_nothing_until_the_first_insert() {
     assert_eq!((t.buckets(), t.capacity(), t.primary.chunks.len()), (0, 0, 0));
     assert_eq!(t.get(&1, &0), None);
     assert!(!t.remove(&1, &0));
+    t.check_invariants().unwrap();
     let empty = t.snapshot().unwrap();
     assert_eq!((empty.len(), empty.get(&1, &0)), (0, None));
+    t.check_invariants().unwrap();
     t.put(1, 0, 1);
     assert_eq!(t.buckets(), DEFAULT_CAPACITY);
     assert_eq!(empty.iter().count(), 0);
