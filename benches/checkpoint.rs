@@ -37,7 +37,7 @@ fn entries() -> usize {
 }
 
 fn table<N: Hash + Eq + Clone>(n: usize, namespace: impl Fn(u64) -> N) -> StateTable<u64, N, u64, DeterministicState> {
-    let mut t = StateTable::with_capacity_and_hasher(n * 4 / 3, DeterministicState::default());
+    let mut t = StateTable::with_capacity_and_hasher(n, DeterministicState::default());
     for k in 0..n as u64 {
         let key = k.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         t.put(key, namespace(k), k);
@@ -46,10 +46,7 @@ fn table<N: Hash + Eq + Clone>(n: usize, namespace: impl Fn(u64) -> N) -> StateT
 }
 
 fn v1() -> WriteOptions {
-    WriteOptions {
-        body_format: BodyFormat::V1,
-        order: EntryOrder::Canonical,
-    }
+    WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical)
 }
 
 /// On-CPU time of the current thread (Linux `/proc/thread-self/schedstat`), which leaves out the time spent
@@ -105,7 +102,7 @@ where
     NS: TypeSerializer<Value = N>,
 {
     let mut table: StateTable<u64, N, u64, DeterministicState> =
-        StateTable::with_capacity_and_hasher(entries() * 4 / 3, DeterministicState::default());
+        StateTable::with_capacity_and_hasher(entries(), DeterministicState::default());
     restore_into(&mut table, ctx, &[bytes], sers).expect("restore");
     table.len()
 }

@@ -71,7 +71,7 @@ fn keys(n: usize) -> Vec<(u64, u32)> {
 }
 
 fn table_with(keys: &[(u64, u32)]) -> Table {
-    let mut t = Table::with_capacity_and_hasher(4, DeterministicState::default());
+    let mut t = Table::with_buckets_and_hasher(4, DeterministicState::default());
     for &(k, n) in keys {
         t.put(k, n, k);
     }
@@ -103,10 +103,10 @@ fn report_bytes_per_entry() {
         let m = map_with(&ks);
         let map_bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
         println!(
-            "bytes/entry at {n}: StateTable {:.1} (capacity {}, rehashing: {rehashing}), HashMap {:.1} (capacity {}), \
+            "bytes/entry at {n}: StateTable {:.1} (buckets {}, rehashing: {rehashing}), HashMap {:.1} (capacity {}), \
              ratio {:.2}; after the rehash: StateTable {:.1}, ratio {:.2}",
             table_bytes as f64 / n as f64,
-            t.capacity(),
+            t.buckets(),
             map_bytes as f64 / n as f64,
             m.capacity(),
             table_bytes as f64 / map_bytes as f64,
@@ -143,7 +143,7 @@ fn put_presized(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("StateTable", n), &ks, |b, ks| {
             b.iter_batched(
-                || Table::with_capacity_and_hasher(n * 4 / 3 + 1, DeterministicState::default()),
+                || Table::with_capacity_and_hasher(n, DeterministicState::default()),
                 |mut t| {
                     for &(k, ns) in ks {
                         t.put(k, ns, k);
@@ -271,7 +271,7 @@ fn snapshot_pause(c: &mut Criterion) {
         })
     });
     // For scale: what the seed's snapshot costs, one copy of the whole bucket array.
-    let array: Vec<usize> = vec![0; t.capacity()];
+    let array: Vec<usize> = vec![0; t.buckets()];
     g.bench_function(BenchmarkId::new("full_bucket_array_copy", n), |b| {
         b.iter(|| black_box(array.clone()))
     });

@@ -43,7 +43,7 @@ impl Rng {
 type Table = StateTable<u64, u32, u64, DeterministicState>;
 
 fn main() {
-    let mut table: Table = StateTable::with_capacity_and_hasher(1024, DeterministicState::default());
+    let mut table: Table = StateTable::with_buckets_and_hasher(1024, DeterministicState::default());
     let mut fingerprint = 0u64;
     for k in 0..KEYS {
         let ns = (k % u64::from(NAMESPACES)) as u32;
@@ -141,7 +141,7 @@ fn main() {
     println!(
         "  table:  {} entries, {} buckets, version {}",
         table.len(),
-        table.capacity(),
+        table.buckets(),
         table.version()
     );
     println!(

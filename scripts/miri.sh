@@ -10,6 +10,6 @@ export COW_CASES="${COW_CASES:-2}"
 export COW_MAX_OPS="${COW_MAX_OPS:-32}"
 tests=(--lib --test drops --test clone_panics --test stress --test differential_proptest)
 if [ "${MIRI_FULL:-0}" = 1 ]; then
-  tests+=(--test scenarios --test version_overflow --test differential_quickcheck)
+  tests+=(--test scenarios --test version_overflow --test properties_quickcheck)
 fi
 CARGO_TARGET_DIR=target/miri cargo +nightly miri test -p cow-state-table "${tests[@]}"

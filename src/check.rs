@@ -38,6 +38,19 @@ where
     /// the published bounds match the live set.
     ///
     /// A debugging aid: O(entries + chunks) per live snapshot.
+    ///
+    /// # Errors
+    /// The first [`InvariantViolation`] found, naming the invariant (`"I1"` … `"I13"`).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, u32, u64> = (0..100).map(|k| (k, 0, k)).collect();
+    /// let snap = table.snapshot()?;
+    /// table.retain(|k, _, _| k % 2 == 0);
+    /// table.check_invariants()?;
+    /// assert_eq!(snap.len(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         let v = self.version;
         let mut live_nodes: HashSet<usize> = HashSet::new();

@@ -2,6 +2,7 @@
 
 /// Why a snapshot could not be taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SnapshotError {
     /// The 32-bit version counter is exhausted and snapshots have stayed live the whole time, so versions could
     /// not be renormalised (I12). Release the live snapshots; the next `snapshot()` renormalises.
@@ -16,6 +17,7 @@ pub enum SnapshotError {
 /// found broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invariant {invariant} violated: {detail}")]
+#[non_exhaustive]
 pub struct InvariantViolation {
     /// The invariant's number in docs/DESIGN.md, e.g. `"I10"`.
     pub invariant: &'static str,

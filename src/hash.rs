@@ -14,10 +14,45 @@ pub fn composite_hash<H: BuildHasher, K: Hash + ?Sized, N: Hash + ?Sized>(build:
     let mut h = build.build_hasher();
     key.hash(&mut h);
     namespace.hash(&mut h);
-    // Fibonacci hashing, folded: the high half of the product depends on every bit of the hasher's output, and
-    // XOR-ing it onto the low half carries that into the low bits the bucket index uses.
-    let x = h.finish().wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fold(h.finish())
+}
+
+/// The last step of [`composite_hash`]: Fibonacci hashing, folded. The high half of the product depends on
+/// every bit of the hasher's output, and XOR-ing it onto the low half carries that into the low bits the
+/// bucket index uses.
+#[inline(always)]
+pub(crate) fn fold(hash: u64) -> u32 {
+    let x = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     ((x >> 32) ^ x) as u32
+}
+
+/// A table's `BuildHasher` with its type erased, as a [`Snapshot`](crate::Snapshot) keeps it for lookups
+/// (docs/DESIGN.md, "Snapshot lookups"). The key and the namespace are fed through `&mut dyn Hasher`, which
+/// forwards every `write_*` call to the concrete hasher, so the result equals [`composite_hash`] under the same
+/// builder.
+pub(crate) trait ErasedBuildHasher: Send + Sync {
+    /// Builds a hasher, lets `feed` write into it, and returns `finish()`.
+    fn hash_with(&self, feed: &mut dyn FnMut(&mut dyn Hasher)) -> u64;
+}
+
+impl<H: BuildHasher + Send + Sync> ErasedBuildHasher for H {
+    fn hash_with(&self, feed: &mut dyn FnMut(&mut dyn Hasher)) -> u64 {
+        let mut h = self.build_hasher();
+        feed(&mut h);
+        h.finish()
+    }
+}
+
+/// [`composite_hash`] through an erased builder.
+pub(crate) fn erased_composite_hash<K: Hash + ?Sized, N: Hash + ?Sized>(
+    build: &dyn ErasedBuildHasher,
+    key: &K,
+    namespace: &N,
+) -> u32 {
+    fold(build.hash_with(&mut |mut h: &mut dyn Hasher| {
+        key.hash(&mut h);
+        namespace.hash(&mut h);
+    }))
 }
 
 /// A deterministic, unkeyed hasher for reproducible tests, traces and benchmarks (not flood-resistant).

@@ -30,6 +30,7 @@
 //! table.check_invariants().unwrap();
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod backend;
@@ -49,4 +50,9 @@ pub use hash::{DeterministicState, StableHasher};
 pub use snapshot::reclaim::CowStats;
 pub use snapshot::Snapshot;
 pub use table::iter::Entries;
-pub use table::StateTable;
+pub use table::{Entry, StateTable, TableStats};
+
+/// The README's Rust example, compiled and run as a doctest (so it cannot drift from the API).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 /// Why a restore failed. The target table is unchanged (Flink: the exceptions of `HeapRestoreOperation`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestoreError {
     /// Checkpoint number `index` (position in the slice given) could not be read.
     #[error("checkpoint {index}: {source}")]
@@ -46,6 +47,7 @@ pub enum RestoreError {
 
 /// What a restore inserted (Flink reports nothing; here for checks and logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct RestoreSummary {
     /// Key groups of the target range found in some checkpoint and restored.
     pub key_groups: u32,
@@ -62,6 +64,29 @@ pub struct RestoreSummary {
 /// decoded. All the selected key groups are checked and decoded first, and only then inserted with
 /// [`StateTable::put`], so a failed restore leaves `table` unchanged. Entries with the same `(key, namespace)`
 /// as one already in `table` replace it.
+///
+/// # Errors
+/// [`RestoreError::Checkpoint`] (with the [`FormatError`] of the checkpoint that failed as source),
+/// [`RestoreError::MaxParallelismMismatch`], or [`RestoreError::OverlappingKeyGroup`]; `table` is then unchanged.
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// use cow_state_table::format::{write_checkpoint, WriteOptions};
+/// use cow_state_table::restore::restore_into;
+/// use cow_state_table::keygroup::KeyGroupContext;
+/// use cow_state_table::serializer::{Serializers, StringSerializer, U32Serializer, VoidNamespace, VoidNamespaceSerializer};
+/// let sers = Serializers::new(StringSerializer, VoidNamespaceSerializer, U32Serializer);
+/// let mut table: StateTable<String, VoidNamespace, u32> = StateTable::new();
+/// table.put("hello".to_string(), VoidNamespace, 7);
+/// let ctx = KeyGroupContext::all(4)?;
+/// let mut bytes = Vec::new();
+/// write_checkpoint(&table.snapshot()?, ctx, &sers, WriteOptions::default(), &mut bytes)?;
+/// let mut target: StateTable<String, VoidNamespace, u32> = StateTable::new();
+/// assert_eq!(restore_into(&mut target, ctx, &[&bytes], &sers)?.entries, 1);
+/// assert_eq!(target.get("hello", &VoidNamespace), Some(&7));
+/// assert!(restore_into(&mut target, ctx, &[&bytes[..8]], &sers).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn restore_into<K, N, S, H, KS, NS, SS>(
     table: &mut StateTable<K, N, S, H>,
     target: KeyGroupContext,
@@ -90,6 +115,26 @@ where
 
 /// Builds a new table (default hasher) holding the key groups of `target` from `checkpoints`; see
 /// [`restore_into`] (Flink: a heap keyed-state backend built by `HeapRestoreOperation`).
+///
+/// # Errors
+/// As [`restore_into`].
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// use cow_state_table::format::{write_checkpoint, WriteOptions};
+/// use cow_state_table::restore::restore;
+/// use cow_state_table::keygroup::KeyGroupContext;
+/// use cow_state_table::serializer::{Serializers, StringSerializer, U32Serializer, VoidNamespace, VoidNamespaceSerializer};
+/// let sers = Serializers::new(StringSerializer, VoidNamespaceSerializer, U32Serializer);
+/// let mut table: StateTable<String, VoidNamespace, u32> = StateTable::new();
+/// table.put("hello".to_string(), VoidNamespace, 7);
+/// let ctx = KeyGroupContext::all(4)?;
+/// let mut bytes = Vec::new();
+/// write_checkpoint(&table.snapshot()?, ctx, &sers, WriteOptions::default(), &mut bytes)?;
+/// let restored: StateTable<String, VoidNamespace, u32> = restore(ctx, &[&bytes], &sers)?;
+/// assert_eq!(restored.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn restore<K, N, S, KS, NS, SS>(
     target: KeyGroupContext,
     checkpoints: &[&[u8]],
@@ -104,7 +149,7 @@ where
     SS: TypeSerializer<Value = S>,
 {
     let decoded = decode(target, checkpoints, serializers)?;
-    let mut table = StateTable::with_capacity(decoded.entries.len().saturating_mul(4) / 3);
+    let mut table = StateTable::with_capacity(decoded.entries.len());
     for (key, namespace, state) in decoded.entries {
         table.put(key, namespace, state);
     }

@@ -81,7 +81,7 @@ fn contents(table: &Table) -> BTreeMap<(u64, u32), u64> {
 
 fn run(seed: u64, mask: u64) {
     let mut rng = Rng(seed);
-    let mut table = Table::with_capacity_and_hasher(4, CollidingState::new(mask));
+    let mut table = Table::with_buckets_and_hasher(4, CollidingState::new(mask));
     let mut model: BTreeMap<(u64, u32), u64> = BTreeMap::new();
     let mut snapshots = Vec::new();
     let mut panics = 0;
@@ -131,7 +131,7 @@ fn run(seed: u64, mask: u64) {
             _ => {
                 if !snapshots.is_empty() {
                     let i = rng.next(snapshots.len() as u64) as usize;
-                    snapshots.swap_remove(i);
+                    drop(snapshots.swap_remove(i));
                 }
             }
         }));

@@ -87,6 +87,10 @@ fn assert_coverage(name: &str, total: &RunStats) {
         assert!(total.node_copies > 0, "{name}: no node copied");
         assert!(total.panics_removed > 0, "{name}: no private entry removed by a panic");
         assert!(total.shrinks > 0, "{name}: the table never shrank (drain phases)");
+        assert!(
+            total.bulk_writes_under_snapshots > 0,
+            "{name}: no clear/drain/retain/entry removal under a live snapshot"
+        );
     }
 }
 

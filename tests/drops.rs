@@ -230,7 +230,7 @@ fn random_operations_drop_everything_exactly_once() {
 #[test]
 fn table_dropped_before_its_snapshots_last_release_frees() {
     let counters = Counters::install();
-    let mut t: StateTable<Key, Ns, State, _> = StateTable::with_capacity_and_hasher(4, CollidingState::new(3));
+    let mut t: StateTable<Key, Ns, State, _> = StateTable::with_buckets_and_hasher(4, CollidingState::new(3));
     for k in 0..12 {
         t.put(key(k), ns(k % 2), state(u32::from(k)));
     }
@@ -263,7 +263,7 @@ fn table_dropped_before_its_snapshots_last_release_frees() {
 #[test]
 fn table_dropped_with_no_live_snapshot_frees_at_once() {
     let counters = Counters::install();
-    let mut t: StateTable<Key, Ns, State, _> = StateTable::with_capacity_and_hasher(4, DeterministicState::default());
+    let mut t: StateTable<Key, Ns, State, _> = StateTable::with_buckets_and_hasher(4, DeterministicState::default());
     for k in 0..40 {
         t.put(key(k), ns(0), state(1));
     }
@@ -297,7 +297,7 @@ fn panicking_transform<H: std::hash::BuildHasher>(
 
 fn chain_table() -> StateTable<Key, Ns, State, CollidingState> {
     // Mask 0: one chain, so the panicking entry has nodes in front of and behind it.
-    let mut t = StateTable::with_capacity_and_hasher(4, CollidingState::new(0));
+    let mut t = StateTable::with_buckets_and_hasher(4, CollidingState::new(0));
     for k in 0..3 {
         t.put(key(k), ns(0), state(u32::from(k)));
     }
@@ -382,7 +382,7 @@ fn panicking_clone_leaves_the_table_valid() {
     let mut panics = 0;
     for op in 0..4 {
         for n in 0.. {
-            let mut t: StateTable<Key, Ns, State, _> = StateTable::with_capacity_and_hasher(4, CollidingState::new(0));
+            let mut t: StateTable<Key, Ns, State, _> = StateTable::with_buckets_and_hasher(4, CollidingState::new(0));
             for k in 0..3 {
                 t.put(key(k), ns(0), state(u32::from(k)));
             }
@@ -436,7 +436,7 @@ fn panicking_clone_during_a_rehash_step_leaves_the_table_valid() {
     let mut panics = 0;
     for n in 0.. {
         // Two distinct hashes: old chains hold several nodes, so migrating them relinks (copies) shared nodes.
-        let mut t: StateTable<Key, Ns, State, _> = StateTable::with_capacity_and_hasher(4, CollidingState::new(1));
+        let mut t: StateTable<Key, Ns, State, _> = StateTable::with_buckets_and_hasher(4, CollidingState::new(1));
         // The fifth insert finds 4 > 3/4 * 4 entries and starts a rehash.
         for k in 0..5 {
             t.put(key(k), ns(0), state(u32::from(k)));

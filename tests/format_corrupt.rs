@@ -112,10 +112,7 @@ fn key_in(kg: u32) -> u64 {
 fn the_small_checkpoint_is_valid() {
     for options in [
         WriteOptions::default(),
-        WriteOptions {
-            body_format: BodyFormat::V1,
-            order: EntryOrder::Canonical,
-        },
+        WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical),
     ] {
         assert_eq!(decode_all(&checkpoint(options)).unwrap(), contents(&small_table()));
     }
@@ -125,10 +122,7 @@ fn the_small_checkpoint_is_valid() {
 fn every_flipped_bit_is_an_error_or_harmless() {
     for options in [
         WriteOptions::canonical(),
-        WriteOptions {
-            body_format: BodyFormat::V1,
-            order: EntryOrder::Canonical,
-        },
+        WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical),
     ] {
         let good = checkpoint(options);
         let expected = decode_all(&good).unwrap();
@@ -203,6 +197,7 @@ fn truncated_header() {
         FormatError::TruncatedHeader(DecodeError {
             offset,
             kind: DecodeErrorKind::UnexpectedEnd { .. },
+            ..
         }) => assert!(offset <= 30),
         e => panic!("{e:?}"),
     }
@@ -317,6 +312,7 @@ fn count_larger_than_the_bytes_that_remain() {
                     DecodeError {
                         offset,
                         kind: DecodeErrorKind::LengthExceedsInput { length, .. },
+                        ..
                     },
             } => {
                 assert_eq!(length, count as u64);
@@ -509,10 +505,7 @@ impl TypeSerializer for Picky {
     }
     fn serialize(&self, v: &u64, out: &mut Vec<u8>) -> Result<(), SerializeError> {
         if *v == 13 {
-            return Err(SerializeError {
-                serializer: "picky".into(),
-                message: "13".into(),
-            });
+            return Err(SerializeError::new("picky", "13"));
         }
         U64Serializer.serialize(v, out)
     }
@@ -520,10 +513,10 @@ impl TypeSerializer for Picky {
         let at = input.offset();
         let v = U64Serializer.deserialize(input)?;
         if v > 1000 {
-            return Err(DecodeError {
-                offset: at,
-                kind: DecodeErrorKind::Custom(format!("{v} is too large")),
-            });
+            return Err(DecodeError::new(
+                at,
+                DecodeErrorKind::Custom(format!("{v} is too large")),
+            ));
         }
         Ok(v)
     }
@@ -570,10 +563,7 @@ fn a_serializer_that_fails() {
         err,
         FormatError::Decode {
             key_group: 2,
-            source: DecodeError {
-                offset: start + 16,
-                kind: DecodeErrorKind::Custom("5000 is too large".into())
-            }
+            source: DecodeError::new(start + 16, DecodeErrorKind::Custom("5000 is too large".into()))
         }
     );
     let msg = err.to_string();
@@ -740,10 +730,7 @@ proptest! {
         edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..6),
         v1 in any::<bool>(),
     ) {
-        let options = WriteOptions {
-            body_format: if v1 { BodyFormat::V1 } else { BodyFormat::V2 },
-            order: EntryOrder::Canonical,
-        };
+        let options = WriteOptions::new(if v1 { BodyFormat::V1 } else { BodyFormat::V2 }, EntryOrder::Canonical);
         let good = checkpoint(options);
         let mut parts = bodies(&good);
         for (at, byte) in edits {
@@ -776,13 +763,7 @@ fn every_flipped_body_bit_behind_valid_checksums() {
     let ctx = KeyGroupContext::all(MAX).unwrap();
     for (format, options) in [
         (2u16, WriteOptions::canonical()),
-        (
-            1,
-            WriteOptions {
-                body_format: BodyFormat::V1,
-                order: EntryOrder::Canonical,
-            },
-        ),
+        (1, WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical)),
     ] {
         let mut good = Vec::new();
         write_checkpoint(&snapshot, ctx, &sers, options, &mut good).unwrap();

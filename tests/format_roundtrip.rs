@@ -43,10 +43,7 @@ fn options() -> impl Strategy<Value = WriteOptions> {
     prop_oneof![
         Just(WriteOptions::default()),
         Just(WriteOptions::canonical()),
-        Just(WriteOptions {
-            body_format: BodyFormat::V1,
-            order: EntryOrder::Snapshot
-        }),
+        Just(WriteOptions::new(BodyFormat::V1, EntryOrder::Snapshot)),
     ]
 }
 
@@ -80,7 +77,7 @@ proptest! {
         cuts in prop::collection::vec(any::<u32>(), 0..4),
         options in options(),
     ) {
-        let mut table: StateTable<u64, u32, u64> = StateTable::with_capacity(4);
+        let mut table: StateTable<u64, u32, u64> = StateTable::with_buckets(4);
         let mut model = BTreeMap::new();
         for op in &before {
             apply(&mut table, &mut model, op);
@@ -149,7 +146,7 @@ proptest! {
         v1 in any::<bool>(),
     ) {
         let options = if v1 {
-            WriteOptions { body_format: BodyFormat::V1, order: EntryOrder::Canonical }
+            WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical)
         } else {
             WriteOptions::canonical()
         };
@@ -161,7 +158,7 @@ proptest! {
         }
         // Table B: deterministic hasher, tiny capacity, noise inserted and removed, reverse order.
         let mut b: StateTable<u64, u32, u64, DeterministicState> =
-            StateTable::with_capacity_and_hasher(4, DeterministicState::default());
+            StateTable::with_buckets_and_hasher(4, DeterministicState::default());
         for &(k, n) in &noise {
             b.put(k, n, 0);
         }
@@ -220,10 +217,7 @@ proptest! {
         let snapshot = table.snapshot().unwrap();
         table.put("late".to_string(), 0, vec![]);
         let ctx = KeyGroupContext::all(128).unwrap();
-        let options = WriteOptions {
-            body_format: if v1 { BodyFormat::V1 } else { BodyFormat::V2 },
-            order: EntryOrder::Snapshot,
-        };
+        let options = WriteOptions::new(if v1 { BodyFormat::V1 } else { BodyFormat::V2 }, EntryOrder::Snapshot);
         let mut bytes = Vec::new();
         write_checkpoint(&snapshot, ctx, &sers, options, &mut bytes).unwrap();
         let restored: StateTable<String, i32, Vec<Option<i64>>> = restore(ctx, &[&bytes], &sers).unwrap();
@@ -302,10 +296,7 @@ fn empty_range_and_empty_table() {
     ] {
         for options in [
             WriteOptions::default(),
-            WriteOptions {
-                body_format: BodyFormat::V1,
-                order: EntryOrder::Canonical,
-            },
+            WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical),
         ] {
             let mut bytes = Vec::new();
             write_checkpoint(&snapshot, ctx, &SERS, options, &mut bytes).unwrap();
@@ -319,7 +310,7 @@ fn empty_range_and_empty_table() {
 #[cfg(feature = "serde")]
 mod serde_adapter {
     use super::*;
-    use cow_state_table::serializer::BincodeSerializer;
+    use cow_state_table::serializer::PostcardSerializer;
     use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -331,12 +322,12 @@ mod serde_adapter {
 
     proptest! {
         #[test]
-        fn bincode_adapter_round_trips(
+        fn postcard_adapter_round_trips(
             id in any::<u64>(),
             tags in prop::collection::vec("\\PC{0,8}", 0..4),
             score in prop::option::of(-1e9f64..1e9),
         ) {
-            let ser = BincodeSerializer::<Event>::new("test.Event/1");
+            let ser = PostcardSerializer::<Event>::new("test.Event/1");
             let event = Event { id, tags, score };
             let mut out = Vec::new();
             ser.serialize(&event, &mut out).unwrap();
@@ -347,13 +338,13 @@ mod serde_adapter {
     }
 
     #[test]
-    fn bincode_adapter_in_a_checkpoint() {
+    fn postcard_adapter_in_a_checkpoint() {
         let sers = Serializers::new(
             U64Serializer,
             VoidNamespaceSerializer,
-            BincodeSerializer::<Event>::new("test.Event/1"),
+            PostcardSerializer::<Event>::new("test.Event/1"),
         );
-        assert_eq!(sers.state.identity(), "bincode1:test.Event/1");
+        assert_eq!(sers.state.identity(), "postcard1:test.Event/1");
         let mut table: StateTable<u64, VoidNamespace, Event> = StateTable::new();
         for id in 0..50 {
             table.put(
@@ -376,12 +367,43 @@ mod serde_adapter {
     }
 
     #[test]
-    fn bincode_adapter_rejects_a_huge_inner_length() {
-        let ser = BincodeSerializer::<Vec<u64>>::new("v");
-        // Outer length 8, then a bincode Vec length of 2^60 with no elements behind it.
-        let mut bytes = vec![0, 0, 0, 8];
-        bytes.extend_from_slice(&(1u64 << 60).to_be_bytes());
-        assert!(ser.deserialize(&mut Input::new(&bytes)).is_err());
+    fn postcard_adapter_rejects_a_huge_inner_length() {
+        use cow_state_table::serializer::DecodeErrorKind;
+        let ser = PostcardSerializer::<Vec<u64>>::new("v");
+        // Outer length 9, then a postcard Vec length of 2^60 (a 9-byte varint) with no elements behind it.
+        let mut bytes = vec![0, 0, 0, 9];
+        bytes.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);
+        let err = ser.deserialize(&mut Input::new(&bytes)).unwrap_err();
+        assert!(matches!(err.kind, DecodeErrorKind::Postcard(_)), "{err:?}");
+        assert_eq!(err.offset, 4);
+        assert!(
+            std::error::Error::source(&err.kind).is_some(),
+            "the postcard error is kept as the source"
+        );
+    }
+
+    #[test]
+    fn postcard_adapter_rejects_trailing_bytes() {
+        use cow_state_table::serializer::DecodeErrorKind;
+        let ser = PostcardSerializer::<u8>::new("v");
+        let err = ser.deserialize(&mut Input::new(&[0, 0, 0, 2, 7, 7])).unwrap_err();
+        assert_eq!((err.offset, err.kind), (5, DecodeErrorKind::TrailingBytes(1)));
+    }
+
+    /// The wire format of docs/FORMAT.md ("serde / postcard"), byte for byte.
+    #[test]
+    fn postcard_adapter_wire_format() {
+        let ser = PostcardSerializer::<Event>::new("e");
+        let mut out = Vec::new();
+        let event = Event {
+            id: 300,
+            tags: vec!["ab".into()],
+            score: Some(1.5),
+        };
+        ser.serialize(&event, &mut out).unwrap();
+        let mut expected = vec![0, 0, 0, 15, 0xac, 0x02, 1, 2, b'a', b'b', 1];
+        expected.extend_from_slice(&1.5f64.to_le_bytes());
+        assert_eq!(out, expected);
     }
 }
 

@@ -41,7 +41,7 @@ where
     NS: TypeSerializer<Value = N>,
     SS: TypeSerializer<Value = S>,
 {
-    let mut table: StateTable<K, N, S> = StateTable::with_capacity(4);
+    let mut table: StateTable<K, N, S> = StateTable::with_buckets(4);
     for (k, n, s) in entries.iter().rev() {
         table.put(k.clone(), n.clone(), s.clone());
     }
@@ -179,10 +179,7 @@ fn v2_string_int_list() {
 #[test]
 fn v1_string_int_list() {
     let sers = Serializers::new(StringSerializer, I32Serializer, ListSerializer(I64Serializer));
-    let v1 = WriteOptions {
-        body_format: BodyFormat::V1,
-        order: EntryOrder::Canonical,
-    };
+    let v1 = WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical);
     let golden = check(
         "v1_string_int_list",
         &string_int_list_entries(),

@@ -312,7 +312,7 @@ fn key_group_range_operations() {
 #[test]
 fn partition_groups_every_entry() {
     let mut table: StateTable<u64, u32, u64, DeterministicState> =
-        StateTable::with_capacity_and_hasher(4, DeterministicState::default());
+        StateTable::with_buckets_and_hasher(4, DeterministicState::default());
     for k in 0..2000u64 {
         table.put(k, (k % 3) as u32, k);
     }
@@ -375,7 +375,7 @@ fn partition_of_an_empty_snapshot() {
 
 #[test]
 fn partition_of_a_snapshot_taken_during_a_rehash() {
-    let mut table: StateTable<u64, u32, u64> = StateTable::with_capacity(4);
+    let mut table: StateTable<u64, u32, u64> = StateTable::with_buckets(4);
     let mut k = 0u64;
     while !(table.is_rehashing() && table.len() > 100) {
         table.put(k, 0, k);

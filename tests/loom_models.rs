@@ -239,8 +239,8 @@ fn snapshot_mid_shrink_while_writer_finishes_it() {
         let mut w: W<Collide> = Writer::new(4, Collide, &tracker);
         // Grow to 16 buckets (two growths), and let the last rehash finish.
         let mut next = 1;
-        while w.table.capacity() < 16 || w.table.is_rehashing() {
-            if w.table.capacity() < 16 {
+        while w.table.buckets() < 16 || w.table.is_rehashing() {
+            if w.table.buckets() < 16 {
                 w.put(next, 0, next * 10);
                 next += 1;
             } else {
@@ -250,7 +250,7 @@ fn snapshot_mid_shrink_while_writer_finishes_it() {
         for k in 2..next {
             w.remove(k, 0); // the last one leaves 1 entry in 16 buckets: the shrink to 8 starts
         }
-        assert!(w.table.is_rehashing() && w.table.capacity() == 8);
+        assert!(w.table.is_rehashing() && w.table.buckets() == 8);
         let s = w.snapshot();
         assert!(s.taken_during_rehash());
         let reader = thread::spawn(move || {

@@ -109,10 +109,7 @@ fn scale_two_to_three_and_three_to_two() {
 
 #[test]
 fn rescale_through_v1_bodies() {
-    let v1 = WriteOptions {
-        body_format: BodyFormat::V1,
-        order: EntryOrder::Canonical,
-    };
+    let v1 = WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical);
     rescale(32, 1, 2, &model(500), v1);
     rescale(32, 2, 1, &model(500), v1);
 }
@@ -124,7 +121,7 @@ fn restore_into_an_existing_table_with_any_hasher() {
     let mut old = run_job(max, 2, &m);
     let checkpoints = checkpoint_job(max, &mut old, WriteOptions::default());
     let mut table: StateTable<String, VoidNamespace, i64, DeterministicState> =
-        StateTable::with_capacity_and_hasher(4, DeterministicState::default());
+        StateTable::with_buckets_and_hasher(4, DeterministicState::default());
     let mut total = RestoreSummary::default();
     // Instance by instance, each restore adding its key groups.
     for (i, bytes) in checkpoints.iter().enumerate() {

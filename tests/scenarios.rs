@@ -32,11 +32,11 @@ fn snap_contents<S: Clone>(s: &Snapshot<u32, u32, S>) -> Contents<S> {
 
 fn colliding_table<S>(capacity: usize) -> StateTable<u32, u32, S, CollidingState> {
     // Mask 0: every (key, namespace) has the same hash, so all entries share one chain.
-    StateTable::with_capacity_and_hasher(capacity, CollidingState::new(0))
+    StateTable::with_buckets_and_hasher(capacity, CollidingState::new(0))
 }
 
 fn deterministic_table<S>(capacity: usize) -> StateTable<u32, u32, S, DeterministicState> {
-    StateTable::with_capacity_and_hasher(capacity, DeterministicState::default())
+    StateTable::with_buckets_and_hasher(capacity, DeterministicState::default())
 }
 
 fn copies(c: CowStats) -> (u64, u64, u64) {
@@ -105,7 +105,7 @@ fn removal_from_the_middle_of_a_private_chain_copies_nothing() {
 #[test]
 fn rehash_while_a_snapshot_is_live() {
     for colliding in [false, true] {
-        let mut t = StateTable::<u32, u32, u64, _>::with_capacity_and_hasher(
+        let mut t = StateTable::<u32, u32, u64, _>::with_buckets_and_hasher(
             4,
             if colliding {
                 CollidingState::new(3)
@@ -132,7 +132,7 @@ fn rehash_while_a_snapshot_is_live() {
             assert_eq!(snap_contents(&snap), frozen);
         }
         assert!(saw_rehash, "no incremental rehash happened");
-        assert!(t.capacity() >= 64, "capacity {}", t.capacity());
+        assert!(t.buckets() >= 64, "capacity {}", t.buckets());
         // Let the last rehash finish.
         while t.is_rehashing() {
             t.remove(&1000, &0);
@@ -307,12 +307,12 @@ fn releasing_twice_is_harmless() {
 #[test]
 fn entries_untouched_since_the_snapshot_are_never_copied() {
     let hasher = DeterministicState::default();
-    let mut t: StateTable<u32, u32, u64, _> = StateTable::with_capacity_and_hasher(1024, hasher.clone());
+    let mut t: StateTable<u32, u32, u64, _> = StateTable::with_buckets_and_hasher(1024, hasher.clone());
     for k in 0..600 {
         t.put(k, 0, u64::from(k));
     }
     assert!(!t.is_rehashing());
-    let capacity = t.capacity();
+    let capacity = t.buckets();
     let bucket = |k: u32| composite_hash(&hasher, &k, &0u32) as usize & (capacity - 1);
     let snap = t.snapshot().unwrap();
     assert_eq!(copies(t.cow_stats()), (0, 0, 0), "taking a snapshot copies nothing");

@@ -204,7 +204,7 @@ fn reader<H: Send + 'static>(mut snaps: Vec<Held<H, ShuttleSync>>) -> thread::Jo
 /// One execution of a scenario.
 fn run<H>(sc: Scenario, hasher: H)
 where
-    H: BuildHasher + Send + 'static,
+    H: BuildHasher + Clone + Send + Sync + 'static,
 {
     let mut rng = Rng(shuttle::rand::thread_rng().next_u64() | 1);
     let tracker = Tracker::new();
@@ -255,7 +255,7 @@ where
             rng.below(sc.keys)
         };
         let n = rng.below(u64::from(sc.namespaces)) as Ns;
-        let capacity = w.table.capacity();
+        let capacity = w.table.buckets();
         match (sc.drain, rng.below(10)) {
             (true, 0..=6) => w.remove(k, n),
             (true, 7) | (false, 0..=3) => w.put(k, n, rng.below(1000)),
@@ -263,7 +263,7 @@ where
             (true, _) | (false, 6..=7) => w.transform(k, n, rng.below(9)),
             (false, _) => w.remove(k, n),
         }
-        if w.table.capacity() < capacity {
+        if w.table.buckets() < capacity {
             shrinks += 1;
         }
         if sc.check_reclaim && op % 4 == 0 {

@@ -113,7 +113,7 @@ struct Params {
     seed: u64,
 }
 
-fn stress<H: BuildHasher + Send + 'static>(hasher: H, p: Params) {
+fn stress<H: BuildHasher + Clone + Send + Sync + 'static>(hasher: H, p: Params) {
     let mut senders = Vec::new();
     let mut readers = Vec::new();
     for r in 0..3u64 {
@@ -125,7 +125,7 @@ fn stress<H: BuildHasher + Send + 'static>(hasher: H, p: Params) {
 
     let start = Instant::now();
     let mut rng = Rng(p.seed | 1);
-    let mut table: StateTable<u32, u8, Vec<u32>, H> = StateTable::with_capacity_and_hasher(4, hasher);
+    let mut table: StateTable<u32, u8, Vec<u32>, H> = StateTable::with_buckets_and_hasher(4, hasher);
     let mut model = Model::new();
     let mut sent = 0u64;
     let mut failed_snapshots = 0u64;

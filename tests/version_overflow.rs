@@ -56,7 +56,7 @@ fn churn<H: BuildHasher>(t: &mut StateTable<u32, u32, u64, H>, model: &mut Model
 fn versions_are_renormalised_and_snapshots_stay_isolated() {
     const LIMIT: u32 = 5;
     for hasher in [CollidingState::new(3), CollidingState::new(u64::MAX)] {
-        let mut t: StateTable<u32, u32, u64, _> = StateTable::with_capacity_and_hasher(4, hasher);
+        let mut t: StateTable<u32, u32, u64, _> = StateTable::with_buckets_and_hasher(4, hasher);
         t.set_version_limit_for_test(LIMIT);
         let mut model = Model::new();
         let mut renormalisations = 0;
@@ -107,7 +107,7 @@ fn versions_are_renormalised_and_snapshots_stay_isolated() {
 #[test]
 fn no_renormalisation_while_a_snapshot_is_live() {
     const LIMIT: u32 = 4;
-    let mut t: StateTable<u32, u32, u64, _> = StateTable::with_capacity_and_hasher(4, DeterministicState::default());
+    let mut t: StateTable<u32, u32, u64, _> = StateTable::with_buckets_and_hasher(4, DeterministicState::default());
     t.set_version_limit_for_test(LIMIT);
     let mut model = Model::new();
     churn(&mut t, &mut model, 0);
@@ -141,7 +141,7 @@ fn no_renormalisation_while_a_snapshot_is_live() {
 
 #[test]
 fn exhausted_versions_fail_instead_of_wrapping() {
-    let mut t: StateTable<u32, u32, u64, _> = StateTable::with_capacity_and_hasher(4, CollidingState::new(1));
+    let mut t: StateTable<u32, u32, u64, _> = StateTable::with_buckets_and_hasher(4, CollidingState::new(1));
     let mut model = Model::new();
     churn(&mut t, &mut model, 0);
     let s1 = t.snapshot().unwrap();
@@ -190,7 +190,7 @@ fn exhausted_versions_fail_instead_of_wrapping() {
 
 #[test]
 fn advancing_with_no_live_snapshot_renormalises_at_the_next_snapshot() {
-    let mut t: StateTable<u32, u32, u64, _> = StateTable::with_capacity_and_hasher(4, DeterministicState::default());
+    let mut t: StateTable<u32, u32, u64, _> = StateTable::with_buckets_and_hasher(4, DeterministicState::default());
     let mut model = Model::new();
     churn(&mut t, &mut model, 0);
     t.advance_version_for_test(u32::MAX - 2);

@@ -212,7 +212,7 @@ where
 {
     let range = compute_key_group_range_for_operator_index(max, p, i).unwrap();
     let ctx = KeyGroupContext::new(max, range).unwrap();
-    let mut table: StateTable<KS::Value, NS::Value, SS::Value> = StateTable::with_capacity(4);
+    let mut table: StateTable<KS::Value, NS::Value, SS::Value> = StateTable::with_buckets(4);
     for (k, n, s) in entries {
         if range.contains(ctx.key_group_of(k)) {
             table.put(k.clone(), n.clone(), s.clone());
@@ -228,10 +228,7 @@ fn decode_seeds() {
     clear("checkpoint_decode");
     let v2 = WriteOptions::default();
     let v2c = WriteOptions::canonical();
-    let v1 = WriteOptions {
-        body_format: BodyFormat::V1,
-        order: EntryOrder::Canonical,
-    };
+    let v1 = WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical);
     let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
     let model: Vec<(u8, u8, Vec<u32>)> = (0..20u8).map(|k| (k % 16, k % 4, vec![u32::from(k); usize::from(k % 3)])).collect();
     let strings: Vec<(String, VoidNamespace, i64)> =

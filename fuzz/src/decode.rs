@@ -246,15 +246,9 @@ where
     let header = checkpoint.header();
     let mut canonical = Vec::new();
     for options in [
-        WriteOptions {
-            body_format: header.body_format,
-            order: EntryOrder::Snapshot,
-        },
+        WriteOptions::new(header.body_format, EntryOrder::Snapshot),
         WriteOptions::canonical(),
-        WriteOptions {
-            body_format: BodyFormat::V1,
-            order: EntryOrder::Canonical,
-        },
+        WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical),
     ] {
         let mut out = Vec::new();
         write_checkpoint(&snapshot, ctx, sers, options, &mut out).expect("re-encoding a decoded checkpoint");

@@ -61,7 +61,7 @@ impl Job {
     fn new(max: u32, p: u32, hasher: HasherChoice) -> Self {
         Job {
             max,
-            instances: (0..p).map(|_| Table::with_capacity_and_hasher(4, hasher)).collect(),
+            instances: (0..p).map(|_| Table::with_buckets_and_hasher(4, hasher)).collect(),
             hasher,
         }
     }
@@ -80,9 +80,7 @@ pub fn fuzz(input: &Input) {
     let bound = max.min(MAX_INSTANCES);
     let p = 1 + u32::from(input.writers) % bound;
     let q = 1 + u32::from(input.readers) % bound;
-    let options = WriteOptions {
-        body_format: if input.v1 { BodyFormat::V1 } else { BodyFormat::V2 },
-        order: if input.canonical { EntryOrder::Canonical } else { EntryOrder::Snapshot },
+    let options = WriteOptions::new(if input.v1 { BodyFormat::V1 } else { BodyFormat::V2 }, if input.canonical { EntryOrder::Canonical) else { EntryOrder::Snapshot },
     };
     let mut job = Job::new(max, p, input.hasher);
     let mut model: Reference<u8, u8, Vec<u32>> = Reference::new(u32::MAX);
@@ -146,7 +144,7 @@ pub fn fuzz(input: &Input) {
             Op::DropTable => {
                 // Drop every instance (their snapshots stay readable) and rebuild it from its contents.
                 for t in &mut job.instances {
-                    let mut fresh = Table::with_capacity_and_hasher(4, job.hasher);
+                    let mut fresh = Table::with_buckets_and_hasher(4, job.hasher);
                     for (k, n, s) in t.iter() {
                         fresh.put(*k, *n, s.clone());
                     }
@@ -222,7 +220,7 @@ fn check(max: u32, snaps: &[Snapshot<u8, u8, Vec<u32>>], expected: &Contents, q:
     assert_eq!(&union, expected, "the union of the restored instances differs from the model");
 
     // Everything into one table with the input's hasher, over entries it already holds (they are replaced).
-    let mut table = Table::with_capacity_and_hasher(4, hasher);
+    let mut table = Table::with_buckets_and_hasher(4, hasher);
     for (k, n) in expected.keys() {
         table.put(*k, *n, vec![u32::MAX]);
     }

@@ -190,7 +190,7 @@ fn reader(rx: mpsc::Receiver<Msg>) {
 }
 
 fn new_table(w: &Workload) -> Table {
-    let mut t = Table::with_capacity_and_hasher(4, w.hasher);
+    let mut t = Table::with_buckets_and_hasher(4, w.hasher);
     t.set_version_limit_for_test(w.version_limit);
     t
 }

@@ -127,6 +127,53 @@ pub enum Op {
     },
     /// Drops the table (its live snapshots must survive it) and builds a new one holding the same entries.
     DropTable,
+    /// `entry(key, ns).and_modify(modify(value)).or_insert_with(from_seed(value))`; the resulting state is
+    /// compared.
+    EntryUpsert {
+        /// Key (mod [`KEYS`]).
+        key: u8,
+        /// Namespace (mod [`NAMESPACES`]).
+        ns: u8,
+        /// Argument of the modification, or seed of the inserted state.
+        value: u32,
+    },
+    /// `entry(key, ns)`: an occupied entry's `insert(from_seed(value))` (old state compared) or a vacant entry's
+    /// `insert`.
+    EntryInsert {
+        /// Key (mod [`KEYS`]).
+        key: u8,
+        /// Namespace (mod [`NAMESPACES`]).
+        ns: u8,
+        /// The new state's seed.
+        value: u32,
+    },
+    /// `entry(key, ns)`: an occupied entry's `remove()` (state compared), or a vacant entry's `into_key()`.
+    EntryRemove {
+        /// Key (mod [`KEYS`]).
+        key: u8,
+        /// Namespace (mod [`NAMESPACES`]).
+        ns: u8,
+    },
+    /// `retain`: removes the entries of namespace `ns` whose key has parity `parity % 2`.
+    Retain {
+        /// Namespace (mod [`NAMESPACES`]).
+        ns: u8,
+        /// Key parity removed (mod 2).
+        parity: u8,
+    },
+    /// `clear()`.
+    Clear,
+    /// `drain()`; the drained entries are compared (sorted) with the model's contents.
+    Drain,
+    /// Lookups in the snapshot in `slot` (if any): `get` and `contains` of `(key, ns)`.
+    SnapshotGet {
+        /// Slot (mod [`SLOTS`]).
+        slot: u8,
+        /// Key (mod [`KEYS`]).
+        key: u8,
+        /// Namespace (mod [`NAMESPACES`]).
+        ns: u8,
+    },
 }
 
 /// A proptest strategy for one key.
@@ -172,6 +219,11 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Check),
         1 => (0u8..4).prop_map(|back_off| Op::AdvanceVersion { back_off }),
         1 => Just(Op::DropTable),
+        4 => (key(), ns(), value()).prop_map(|(key, ns, value)| Op::EntryUpsert { key, ns, value }),
+        2 => (key(), ns(), value()).prop_map(|(key, ns, value)| Op::EntryInsert { key, ns, value }),
+        2 => (key(), ns()).prop_map(|(key, ns)| Op::EntryRemove { key, ns }),
+        1 => (ns(), 0u8..2).prop_map(|(ns, parity)| Op::Retain { ns, parity }),
+        1 => (slot(), key(), ns()).prop_map(|(slot, key, ns)| Op::SnapshotGet { slot, key, ns }),
     ]
 }
 
@@ -189,6 +241,11 @@ pub fn drain_op() -> impl Strategy<Value = Op> {
         2 => (slot(), any::<bool>()).prop_map(|(slot, explicit)| Op::ReleaseSnapshot { slot, explicit }),
         1 => slot().prop_map(|slot| Op::ReadSnapshot { slot }),
         1 => Just(Op::Iterate),
+        3 => (key(), ns()).prop_map(|(key, ns)| Op::EntryRemove { key, ns }),
+        2 => (ns(), 0u8..2).prop_map(|(ns, parity)| Op::Retain { ns, parity }),
+        1 => Just(Op::Clear),
+        1 => Just(Op::Drain),
+        1 => (slot(), key(), ns()).prop_map(|(slot, key, ns)| Op::SnapshotGet { slot, key, ns }),
     ]
 }
 

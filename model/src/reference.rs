@@ -133,6 +133,26 @@ impl<K: Ord + Clone, N: Ord + Clone, S: ModelState> Reference<K, N, S> {
         old
     }
 
+    /// `entry(key, ns).and_modify(modify(arg)).or_insert_with(from_seed(arg))`: returns the resulting state.
+    pub fn upsert(&mut self, key: K, ns: N, arg: u32) -> S {
+        let state = self
+            .live
+            .entry((key, ns))
+            .and_modify(|s| s.modify(arg))
+            .or_insert_with(|| S::from_seed(arg));
+        state.clone()
+    }
+
+    /// `retain(f)`.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &N, &S) -> bool) {
+        self.live.retain(|(k, n), s| keep(k, n, s));
+    }
+
+    /// `clear` / `drain`: returns the removed contents.
+    pub fn clear(&mut self) -> BTreeMap<(K, N), S> {
+        std::mem::take(&mut self.live)
+    }
+
     /// `len`.
     pub fn len(&self) -> usize {
         self.live.len()

@@ -8,6 +8,7 @@ use crate::reference::{Frozen, ModelState, Reference, SnapshotOutcome, MAX_SNAPS
 use arbitrary::Arbitrary;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
+use cow_state_table::table::Entry;
 use cow_state_table::{CowStats, Snapshot, SnapshotError, StateTable};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -123,6 +124,8 @@ pub struct RunStats {
     pub chunk_copies: u64,
     /// Largest number of entries seen.
     pub max_len: u64,
+    /// `clear`, `drain` and `retain` calls (and entry removals) made while a snapshot of the table was live.
+    pub bulk_writes_under_snapshots: u64,
 }
 
 impl RunStats {
@@ -141,6 +144,7 @@ impl RunStats {
         self.node_copies += other.node_copies;
         self.chunk_copies += other.chunk_copies;
         self.max_len = self.max_len.max(other.max_len);
+        self.bulk_writes_under_snapshots += other.bulk_writes_under_snapshots;
     }
 }
 
@@ -264,7 +268,7 @@ where
     K: ModelKey,
     N: ModelKey,
     S: ModelState,
-    H: BuildHasher + Clone,
+    H: BuildHasher + Clone + Send + Sync + 'static,
 {
     /// A runner on a fresh table with `hasher` and the default [`Config`].
     pub fn new(hasher: H) -> Self {
@@ -274,7 +278,7 @@ where
     /// A runner on a fresh table with `hasher` and `config`.
     pub fn with_config(hasher: H, config: Config) -> Self {
         install_quiet_panic_hook();
-        let mut table = StateTable::with_capacity_and_hasher(config.capacity, hasher.clone());
+        let mut table = StateTable::with_buckets_and_hasher(config.capacity, hasher.clone());
         table.set_version_limit_for_test(config.version_limit);
         Runner {
             table,
@@ -346,10 +350,13 @@ where
         let live_before = self.model.live_snapshots();
         let cow_before = self.table.cow_stats();
         let retired_before = self.table.retired_len();
-        let capacity_before = self.table.capacity();
+        let capacity_before = self.table.buckets();
+        if live_before > 0 && matches!(op, Op::Clear | Op::Drain | Op::Retain { .. } | Op::EntryRemove { .. }) {
+            self.stats.bulk_writes_under_snapshots += 1;
+        }
         let read_only = self.apply_inner(op)?;
         let cow_after = self.table.cow_stats();
-        if self.table.capacity() < capacity_before && !matches!(op, Op::DropTable) {
+        if self.table.buckets() < capacity_before && !matches!(op, Op::DropTable) {
             self.stats.shrinks += 1;
         }
         if live_before == 0 && !matches!(op, Op::DropTable) {
@@ -502,6 +509,74 @@ where
                 self.model.advance_version(to);
             }
             Op::DropTable => self.drop_table(),
+            Op::EntryUpsert { key, ns, value } => {
+                let (k, n) = (Self::key(key), Self::ns(ns));
+                let got = self
+                    .table
+                    .entry(k.clone(), n.clone())
+                    .and_modify(|s| s.modify(value))
+                    .or_insert_with(|| S::from_seed(value))
+                    .clone();
+                let expected = self.model.upsert(k, n, value);
+                self.expect_eq("entry and_modify / or_insert_with", expected, got)?;
+            }
+            Op::EntryInsert { key, ns, value } => {
+                let (k, n) = (Self::key(key), Self::ns(ns));
+                let got = match self.table.entry(k.clone(), n.clone()) {
+                    Entry::Occupied(mut e) => Some(e.insert(S::from_seed(value))),
+                    Entry::Vacant(e) => {
+                        e.insert(S::from_seed(value));
+                        None
+                    }
+                };
+                let expected = self.model.put(k, n, S::from_seed(value));
+                self.expect_eq("entry insert (old state)", expected, got)?;
+            }
+            Op::EntryRemove { key, ns } => {
+                let (k, n) = (Self::key(key), Self::ns(ns));
+                let got = match self.table.entry(k.clone(), n.clone()) {
+                    Entry::Occupied(e) => Some(e.remove()),
+                    Entry::Vacant(e) => {
+                        let (vk, vn) = e.into_key();
+                        if (&vk, &vn) != (&k, &n) {
+                            return Err(self.fail("vacant entry gave back another key"));
+                        }
+                        None
+                    }
+                };
+                let expected = self.model.remove(&k, &n);
+                self.expect_eq("entry remove", expected, got)?;
+            }
+            Op::Retain { ns, parity } => {
+                let (n, parity) = (Self::ns(ns), parity % 2);
+                let doomed = |k: &K, kn: &N| *kn == n && (0..KEYS).any(|raw| raw % 2 == parity && Self::key(raw) == *k);
+                let mut visited = 0usize;
+                self.table.retain(|k, kn, _| {
+                    visited += 1;
+                    !doomed(k, kn)
+                });
+                self.expect_eq("retain visits every entry once", self.model.len(), visited)?;
+                self.model.retain(|k, kn, _| !doomed(k, kn));
+            }
+            Op::Clear => {
+                self.table.clear();
+                self.model.clear();
+            }
+            Op::Drain => {
+                let drained: Vec<(K, N, S)> = self.table.drain().collect();
+                let expected = self.model.clear();
+                compare_contents(drained.iter().map(|(k, n, s)| (k, n, s)), &expected)
+                    .map_err(|e| self.fail(format!("drain: {e}")))?;
+            }
+            Op::SnapshotGet { slot, key, ns } => {
+                let (slot, k, n) = (Self::slot(slot), Self::key(key), Self::ns(ns));
+                if let (Some(snap), Some(frozen)) = (&self.snapshots[slot], &self.model.snapshots[slot]) {
+                    let expected = frozen.contents.get(&(k.clone(), n.clone()));
+                    self.expect_eq("snapshot get", expected, snap.get(&k, &n))?;
+                    self.expect_eq("snapshot contains", expected.is_some(), snap.contains(&k, &n))?;
+                }
+                return Ok(true);
+            }
         }
         Ok(false)
     }
@@ -587,7 +662,7 @@ where
     }
 
     fn new_table(&self) -> StateTable<K, N, S, H> {
-        let mut table = StateTable::with_capacity_and_hasher(self.config.capacity, self.hasher.clone());
+        let mut table = StateTable::with_buckets_and_hasher(self.config.capacity, self.hasher.clone());
         table.set_version_limit_for_test(self.config.version_limit);
         table
     }
@@ -632,6 +707,20 @@ where
     ) -> Result<(), Divergence> {
         self.expect_eq("snapshot version", frozen.version, snap.version())?;
         self.expect_eq("snapshot len", frozen.contents.len(), snap.len())?;
+        // Lock-free lookups: every (key, namespace) of the key space, present or absent.
+        for raw_k in 0..KEYS {
+            for raw_n in 0..NAMESPACES {
+                let (k, n) = (Self::key(raw_k), Self::ns(raw_n));
+                let expected = frozen.contents.get(&(k.clone(), n.clone()));
+                if snap.get(&k, &n) != expected {
+                    return Err(self.fail(format!(
+                        "snapshot in slot {slot} (version {}): get({k:?}, {n:?}): expected {expected:?}, got {:?}",
+                        frozen.version,
+                        snap.get(&k, &n)
+                    )));
+                }
+            }
+        }
         compare_contents(snap.iter(), &frozen.contents)
             .map_err(|e| self.fail(format!("snapshot in slot {slot} (version {}): {e}", frozen.version)))
     }

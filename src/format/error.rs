@@ -5,6 +5,7 @@ use crate::serializer::{DecodeError, SerializeError};
 
 /// Why a checkpoint could not be written (Flink: the `IOException`s of the snapshot's key-group writer).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WriteError {
     /// The output failed.
     #[error("I/O error while writing the checkpoint: {0}")]
@@ -53,6 +54,7 @@ pub enum SerializerRole {
 /// Flink: the `IOException`s of `StateTableByKeyGroupReader.readMappingsInKeyGroup` and the restore operation,
 /// here typed and located.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FormatError {
     /// The first 8 bytes are not the magic `COWSTATE`.
     #[error("bad magic at byte offset 0: {found:02x?} is not \"COWSTATE\"")]

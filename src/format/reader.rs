@@ -49,6 +49,27 @@ pub struct Checkpoint<'a> {
 
 impl<'a> Checkpoint<'a> {
     /// Parses and validates the header and key-group table of `bytes`.
+    ///
+    /// # Errors
+    /// A [`FormatError`] for bad magic, an unsupported version or body format, a truncated or corrupt header
+    /// (checksum), an invalid key-group table, or bytes beyond the last block.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::format::{write_checkpoint, Checkpoint, WriteOptions};
+    /// use cow_state_table::keygroup::KeyGroupContext;
+    /// use cow_state_table::serializer::{Serializers, StringSerializer, U32Serializer, VoidNamespace, VoidNamespaceSerializer};
+    /// let sers = Serializers::new(StringSerializer, VoidNamespaceSerializer, U32Serializer);
+    /// let mut table: StateTable<String, VoidNamespace, u32> = StateTable::new();
+    /// table.put("hello".to_string(), VoidNamespace, 7);
+    /// let ctx = KeyGroupContext::all(4)?;
+    /// let mut bytes = Vec::new();
+    /// write_checkpoint(&table.snapshot()?, ctx, &sers, WriteOptions::default(), &mut bytes)?;
+    /// let checkpoint = Checkpoint::parse(&bytes)?;
+    /// assert_eq!(checkpoint.key_groups().number_of_key_groups(), 4);
+    /// assert!(Checkpoint::parse(&bytes[..10]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn parse(bytes: &'a [u8]) -> Result<Self, FormatError> {
         let (header, blocks) = Header::decode(bytes)?;
         Ok(Checkpoint { bytes, header, blocks })
@@ -75,6 +96,27 @@ impl<'a> Checkpoint<'a> {
     }
 
     /// Checks that `serializers` have the identities the checkpoint was written with.
+    ///
+    /// # Errors
+    /// [`FormatError::SerializerMismatch`] naming the first role whose identity differs.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::format::{write_checkpoint, Checkpoint, WriteOptions};
+    /// use cow_state_table::keygroup::KeyGroupContext;
+    /// use cow_state_table::serializer::{Serializers, StringSerializer, U32Serializer, VoidNamespace, VoidNamespaceSerializer};
+    /// let sers = Serializers::new(StringSerializer, VoidNamespaceSerializer, U32Serializer);
+    /// let mut table: StateTable<String, VoidNamespace, u32> = StateTable::new();
+    /// table.put("hello".to_string(), VoidNamespace, 7);
+    /// let ctx = KeyGroupContext::all(4)?;
+    /// let mut bytes = Vec::new();
+    /// write_checkpoint(&table.snapshot()?, ctx, &sers, WriteOptions::default(), &mut bytes)?;
+    /// let checkpoint = Checkpoint::parse(&bytes)?;
+    /// checkpoint.check_serializers(&sers)?;
+    /// let other = Serializers::new(StringSerializer, VoidNamespaceSerializer, StringSerializer);
+    /// assert!(checkpoint.check_serializers(&other).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check_serializers<KS, NS, SS>(&self, serializers: &Serializers<KS, NS, SS>) -> Result<(), FormatError>
     where
         KS: TypeSerializer,
@@ -102,6 +144,31 @@ impl<'a> Checkpoint<'a> {
     ///
     /// Checks the serializer identities first; fails if the key group is not in the checkpoint, the checksum does
     /// not match, the body does not decode to exactly its bytes, or a key belongs to another key group.
+    ///
+    /// # Errors
+    /// [`FormatError::SerializerMismatch`], [`FormatError::KeyGroupNotInCheckpoint`],
+    /// [`FormatError::KeyGroupChecksum`], [`FormatError::Decode`] (with the serializer's [`DecodeError`] as source),
+    /// [`FormatError::WrongKeyGroup`] or [`FormatError::TrailingBytes`].
+    ///
+    /// [`DecodeError`]: crate::serializer::DecodeError
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::format::{write_checkpoint, Checkpoint, WriteOptions};
+    /// use cow_state_table::keygroup::KeyGroupContext;
+    /// use cow_state_table::serializer::{Serializers, StringSerializer, U32Serializer, VoidNamespace, VoidNamespaceSerializer};
+    /// let sers = Serializers::new(StringSerializer, VoidNamespaceSerializer, U32Serializer);
+    /// let mut table: StateTable<String, VoidNamespace, u32> = StateTable::new();
+    /// table.put("hello".to_string(), VoidNamespace, 7);
+    /// let ctx = KeyGroupContext::all(4)?;
+    /// let mut bytes = Vec::new();
+    /// write_checkpoint(&table.snapshot()?, ctx, &sers, WriteOptions::default(), &mut bytes)?;
+    /// let checkpoint = Checkpoint::parse(&bytes)?;
+    /// let kg = ctx.key_group_of("hello");
+    /// assert_eq!(checkpoint.read_key_group(kg, &sers)?, vec![("hello".to_string(), VoidNamespace, 7)]);
+    /// assert!(checkpoint.read_key_group(99, &sers).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_key_group<KS, NS, SS>(
         &self,
         key_group: u32,
@@ -119,6 +186,24 @@ impl<'a> Checkpoint<'a> {
     }
 
     /// Decodes every key group of the checkpoint, in key-group order.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::read_key_group`], for the first key group that fails.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::format::{write_checkpoint, Checkpoint, WriteOptions};
+    /// use cow_state_table::keygroup::KeyGroupContext;
+    /// use cow_state_table::serializer::{Serializers, StringSerializer, U32Serializer, VoidNamespace, VoidNamespaceSerializer};
+    /// let sers = Serializers::new(StringSerializer, VoidNamespaceSerializer, U32Serializer);
+    /// let mut table: StateTable<String, VoidNamespace, u32> = StateTable::new();
+    /// table.put("hello".to_string(), VoidNamespace, 7);
+    /// let ctx = KeyGroupContext::all(4)?;
+    /// let mut bytes = Vec::new();
+    /// write_checkpoint(&table.snapshot()?, ctx, &sers, WriteOptions::default(), &mut bytes)?;
+    /// assert_eq!(Checkpoint::parse(&bytes)?.read_all(&sers)?.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_all<KS, NS, SS>(
         &self,
         serializers: &Serializers<KS, NS, SS>,

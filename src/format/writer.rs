@@ -12,6 +12,7 @@ use std::io::Write;
 
 /// What [`write_checkpoint`] wrote (Flink: the size and `KeyGroupRangeOffsets` of a `KeyGroupsStateHandle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct WriteSummary {
     /// Entries written.
     pub entries: u64,
@@ -27,6 +28,26 @@ impl<K: JavaHashCode, N, S, P: Primitives> KeyGroupPartition<'_, K, N, S, P> {
     ///
     /// Flink: `CopyOnWriteStateTableSnapshot.writeMappingsInKeyGroup`. Partitions the snapshot first if that has
     /// not happened yet; fails if `key_group` is outside the range or an entry's key group is.
+    ///
+    /// # Errors
+    /// [`WriteError::KeyGroup`] if `key_group` is outside the range or an entry's key group is;
+    /// [`WriteError::Serialize`] if a serializer fails; [`WriteError::TooManyEntries`] beyond `i32::MAX` entries.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
+    /// use cow_state_table::serializer::{Serializers, U64Serializer, U32Serializer};
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// table.put(1, 0, 10);
+    /// let snap = table.snapshot()?;
+    /// let ctx = KeyGroupContext::all(8)?;
+    /// let partition = KeyGroupPartition::new(&snap, ctx);
+    /// let sers = Serializers::new(U64Serializer, U32Serializer, U64Serializer);
+    /// let mut body = Vec::new();
+    /// assert_eq!(partition.write_key_group(&mut body, ctx.key_group_of(&1u64), &sers)?, 1);
+    /// assert!(partition.write_key_group(&mut body, 8, &sers).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_key_group<KS, NS, SS>(
         &self,
         out: &mut Vec<u8>,
@@ -43,6 +64,26 @@ impl<K: JavaHashCode, N, S, P: Primitives> KeyGroupPartition<'_, K, N, S, P> {
 
     /// [`write_key_group`](Self::write_key_group) with a chosen body format and entry order. On error, `out` is
     /// left as it was.
+    ///
+    /// # Errors
+    /// As [`write_key_group`](Self::write_key_group).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::format::{BodyFormat, EntryOrder, WriteOptions};
+    /// use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
+    /// use cow_state_table::serializer::{Serializers, U64Serializer, U32Serializer};
+    /// let table: StateTable<u64, u32, u64> = (0..10).map(|k| (k, 0, k)).collect();
+    /// let mut table = table;
+    /// let snap = table.snapshot()?;
+    /// let ctx = KeyGroupContext::all(1)?;
+    /// let partition = KeyGroupPartition::new(&snap, ctx);
+    /// let sers = Serializers::new(U64Serializer, U32Serializer, U64Serializer);
+    /// let mut body = Vec::new();
+    /// let options = WriteOptions::new(BodyFormat::V2, EntryOrder::Canonical);
+    /// assert_eq!(partition.write_key_group_with(&mut body, 0, &sers, options)?, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_key_group_with<KS, NS, SS>(
         &self,
         out: &mut Vec<u8>,
@@ -69,6 +110,10 @@ impl<K: JavaHashCode, N, S, P: Primitives> KeyGroupPartition<'_, K, N, S, P> {
 /// range, per-key-group offsets and CRC32C). Every entry of the snapshot must belong to a key group of the range
 /// ([`KeyGroupError::OutOfRange`](crate::keygroup::KeyGroupError::OutOfRange) otherwise). The bodies are built
 /// in memory first (the header lists their offsets and checksums), then everything is written to `out`.
+///
+/// # Errors
+/// [`WriteError::Io`] from `out`; [`WriteError::KeyGroup`] if an entry's key group is outside the context's
+/// range; [`WriteError::Serialize`]; [`WriteError::TooManyEntries`]; [`WriteError::IdentityTooLong`].
 ///
 /// ```
 /// use cow_state_table::StateTable;
@@ -115,6 +160,24 @@ where
 
 /// [`write_checkpoint`] for a snapshot already wrapped in a [`KeyGroupPartition`] (Flink: the heap snapshot
 /// strategy's loop over the key groups of a `CopyOnWriteStateTableSnapshot`).
+///
+/// # Errors
+/// As [`write_checkpoint`].
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// use cow_state_table::format::{write_partition, WriteOptions};
+/// use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
+/// use cow_state_table::serializer::{Serializers, U64Serializer, U32Serializer};
+/// let mut table: StateTable<u64, u32, u64> = (0..10).map(|k| (k, 0, k)).collect();
+/// let snap = table.snapshot()?;
+/// let partition = KeyGroupPartition::new(&snap, KeyGroupContext::all(8)?);
+/// let sers = Serializers::new(U64Serializer, U32Serializer, U64Serializer);
+/// let mut bytes = Vec::new();
+/// let summary = write_partition(&partition, &sers, WriteOptions::default(), &mut bytes)?;
+/// assert_eq!((summary.entries, summary.key_groups), (10, 8));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_partition<K, N, S, P, KS, NS, SS, W>(
     partition: &KeyGroupPartition<'_, K, N, S, P>,
     serializers: &Serializers<KS, NS, SS>,

@@ -45,6 +45,16 @@ pub fn bit_mix(mut h: i32) -> i32 {
 }
 
 /// Checks `1 <= max_parallelism <= 32768` (Flink `checkParallelismPreconditions`).
+///
+/// # Errors
+/// [`KeyGroupError::InvalidMaxParallelism`] outside `1..=32768`.
+///
+/// ```
+/// use cow_state_table::keygroup::check_max_parallelism;
+/// assert!(check_max_parallelism(128).is_ok());
+/// assert!(check_max_parallelism(0).is_err());
+/// assert!(check_max_parallelism(1 << 16).is_err());
+/// ```
 pub fn check_max_parallelism(max_parallelism: u32) -> Result<(), KeyGroupError> {
     if max_parallelism == 0 || max_parallelism > UPPER_BOUND_MAX_PARALLELISM {
         return Err(KeyGroupError::InvalidMaxParallelism { value: max_parallelism });
@@ -68,6 +78,9 @@ fn check_parallelism(max_parallelism: u32, parallelism: u32) -> Result<(), KeyGr
 /// Flink: `KeyGroupRangeAssignment.computeKeyGroupForKeyHash` (what `assignToKeyGroup(key, maxParallelism)`
 /// calls with `key.hashCode()`).
 ///
+/// # Errors
+/// [`KeyGroupError::InvalidMaxParallelism`] outside `1..=32768`.
+///
 /// ```
 /// use cow_state_table::keygroup::{assign_to_key_group, murmur_hash};
 /// let kg = assign_to_key_group(42, 128).unwrap();
@@ -81,6 +94,9 @@ pub fn assign_to_key_group(key_hash: i32, max_parallelism: u32) -> Result<u32, K
 
 /// The key group of `key` (Flink `KeyGroupRangeAssignment.assignToKeyGroup(Object, int)`), using its
 /// [`JavaHashCode`].
+///
+/// # Errors
+/// [`KeyGroupError::InvalidMaxParallelism`] outside `1..=32768`.
 ///
 /// ```
 /// use cow_state_table::keygroup::{key_group_of, assign_to_key_group};
@@ -100,6 +116,16 @@ pub(crate) fn key_group_for_hash_unchecked(key_hash: i32, max_parallelism: u32) 
 /// The operator instance that owns `key_group`: `key_group * parallelism / max_parallelism`.
 ///
 /// Flink: `KeyGroupRangeAssignment.computeOperatorIndexForKeyGroup`.
+///
+/// # Errors
+/// [`KeyGroupError::InvalidMaxParallelism`], [`KeyGroupError::InvalidParallelism`] (0 or above the maximum), or
+/// [`KeyGroupError::KeyGroupBeyondMax`].
+///
+/// ```
+/// use cow_state_table::keygroup::compute_operator_index_for_key_group;
+/// assert_eq!(compute_operator_index_for_key_group(128, 4, 33).unwrap(), 1);
+/// assert!(compute_operator_index_for_key_group(128, 4, 128).is_err());
+/// ```
 pub fn compute_operator_index_for_key_group(
     max_parallelism: u32,
     parallelism: u32,
@@ -120,6 +146,10 @@ pub fn compute_operator_index_for_key_group(
 ///
 /// Flink: `KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex`. The ranges of all instances partition
 /// `0..max_parallelism`, and [`compute_operator_index_for_key_group`] maps each key group back to its instance.
+///
+/// # Errors
+/// [`KeyGroupError::InvalidMaxParallelism`], [`KeyGroupError::InvalidParallelism`] or
+/// [`KeyGroupError::InvalidOperatorIndex`] (`operator_index >= parallelism`).
 ///
 /// ```
 /// use cow_state_table::keygroup::{compute_key_group_range_for_operator_index, KeyGroupRange};
@@ -156,6 +186,9 @@ pub fn compute_key_group_range_for_operator_index(
 /// `parallelism + parallelism / 2`, clamped to `[128, 32768]`.
 ///
 /// Flink: `KeyGroupRangeAssignment.computeDefaultMaxParallelism`.
+///
+/// # Errors
+/// [`KeyGroupError::InvalidParallelism`] for 0 or a parallelism above 32768.
 ///
 /// ```
 /// use cow_state_table::keygroup::compute_default_max_parallelism;

@@ -25,6 +25,18 @@ pub struct KeyGroupContext {
 
 impl KeyGroupContext {
     /// A context for `range` out of `max_parallelism` key groups.
+    ///
+    /// # Errors
+    /// [`KeyGroupError::InvalidMaxParallelism`] outside `1..=32768`; [`KeyGroupError::KeyGroupBeyondMax`] if the
+    /// range reaches `max_parallelism`.
+    ///
+    /// ```
+    /// use cow_state_table::keygroup::{KeyGroupContext, KeyGroupRange};
+    /// let ctx = KeyGroupContext::new(128, KeyGroupRange::of(64, 127)?)?;
+    /// assert_eq!(ctx.range().number_of_key_groups(), 64);
+    /// assert!(KeyGroupContext::new(64, KeyGroupRange::of(0, 64)?).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(max_parallelism: u32, range: KeyGroupRange) -> Result<Self, KeyGroupError> {
         check_max_parallelism(max_parallelism)?;
         if let Some(end) = range.end() {
@@ -39,6 +51,16 @@ impl KeyGroupContext {
     }
 
     /// A context owning every key group of `max_parallelism` (a job with parallelism 1).
+    ///
+    /// # Errors
+    /// [`KeyGroupError::InvalidMaxParallelism`] outside `1..=32768`.
+    ///
+    /// ```
+    /// use cow_state_table::keygroup::KeyGroupContext;
+    /// assert_eq!(KeyGroupContext::all(128)?.range().number_of_key_groups(), 128);
+    /// assert!(KeyGroupContext::all(0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn all(max_parallelism: u32) -> Result<Self, KeyGroupError> {
         check_max_parallelism(max_parallelism)?;
         Self::new(max_parallelism, KeyGroupRange::of(0, max_parallelism - 1)?)

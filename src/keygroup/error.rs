@@ -4,6 +4,7 @@ use super::range::KeyGroupRange;
 
 /// A key-group argument that Flink would reject with a precondition failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyGroupError {
     /// A maximum parallelism outside `1..=32768` (Flink `checkParallelismPreconditions`).
     #[error("max parallelism {value} is outside 1..={upper}", upper = super::UPPER_BOUND_MAX_PARALLELISM)]

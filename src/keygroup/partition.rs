@@ -69,21 +69,87 @@ impl<'s, K: JavaHashCode, N, S, P: Primitives> KeyGroupPartition<'s, K, N, S, P>
 
     /// Partitions the snapshot now if that has not been done yet; fails if an entry's key group is outside the
     /// range.
+    ///
+    /// # Errors
+    /// [`KeyGroupError::OutOfRange`] if an entry's key belongs to a key group outside the context's range (the
+    /// error is remembered and returned by every later call).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition, KeyGroupRange};
+    /// let mut table: StateTable<u64, u32, u64> = (0..100).map(|k| (k, 0, k)).collect();
+    /// let snap = table.snapshot()?;
+    /// let half = KeyGroupContext::new(8, KeyGroupRange::of(0, 3)?)?;
+    /// let all = KeyGroupPartition::new(&snap, KeyGroupContext::all(8)?);
+    /// let partial = KeyGroupPartition::new(&snap, half); // the snapshot holds keys of key groups 4..8 too
+    /// all.prepare()?;
+    /// assert!(partial.prepare().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn prepare(&self) -> Result<(), KeyGroupError> {
         self.grouped().map(|_| ())
     }
 
     /// Total number of entries partitioned.
+    ///
+    /// # Errors
+    /// As [`prepare`](Self::prepare).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition, KeyGroupRange};
+    /// let mut table: StateTable<u64, u32, u64> = (0..100).map(|k| (k, 0, k)).collect();
+    /// let snap = table.snapshot()?;
+    /// let half = KeyGroupContext::new(8, KeyGroupRange::of(0, 3)?)?;
+    /// let all = KeyGroupPartition::new(&snap, KeyGroupContext::all(8)?);
+    /// let partial = KeyGroupPartition::new(&snap, half); // the snapshot holds keys of key groups 4..8 too
+    /// assert_eq!(all.len()?, 100);
+    /// assert!(partial.len().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> Result<usize, KeyGroupError> {
         Ok(self.grouped()?.entries.len())
     }
 
     /// Whether the snapshot has no entries.
+    ///
+    /// # Errors
+    /// As [`prepare`](Self::prepare).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition, KeyGroupRange};
+    /// let mut table: StateTable<u64, u32, u64> = (0..100).map(|k| (k, 0, k)).collect();
+    /// let snap = table.snapshot()?;
+    /// let half = KeyGroupContext::new(8, KeyGroupRange::of(0, 3)?)?;
+    /// let all = KeyGroupPartition::new(&snap, KeyGroupContext::all(8)?);
+    /// let partial = KeyGroupPartition::new(&snap, half); // the snapshot holds keys of key groups 4..8 too
+    /// assert!(!all.is_empty()?);
+    /// assert!(partial.is_empty().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool, KeyGroupError> {
         Ok(self.len()? == 0)
     }
 
     /// The entries of `key_group`, in the snapshot's iteration order.
+    ///
+    /// # Errors
+    /// As [`prepare`](Self::prepare), and [`KeyGroupError::OutOfRange`] if `key_group` is outside the range.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition, KeyGroupRange};
+    /// let mut table: StateTable<u64, u32, u64> = (0..100).map(|k| (k, 0, k)).collect();
+    /// let snap = table.snapshot()?;
+    /// let half = KeyGroupContext::new(8, KeyGroupRange::of(0, 3)?)?;
+    /// let all = KeyGroupPartition::new(&snap, KeyGroupContext::all(8)?);
+    /// let partial = KeyGroupPartition::new(&snap, half); // the snapshot holds keys of key groups 4..8 too
+    /// let total: usize = (0..8).map(|kg| all.entries(kg).map(<[_]>::len)).sum::<Result<usize, _>>()?;
+    /// assert_eq!(total, 100);
+    /// assert!(all.entries(8).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn entries(&self, key_group: u32) -> Result<&[EntryRef<'s, K, N, S>], KeyGroupError> {
         let range = self.context.range();
         let index = range

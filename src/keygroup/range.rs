@@ -38,6 +38,16 @@ impl KeyGroupRange {
 
     /// The range `start..=end` (Flink `KeyGroupRange.of`). Fails if `start > end` or `end` is not below
     /// [`UPPER_BOUND_MAX_PARALLELISM`].
+    ///
+    /// # Errors
+    /// [`KeyGroupError::InvalidRange`] if `start > end` or `end >= 32768`.
+    ///
+    /// ```
+    /// use cow_state_table::keygroup::KeyGroupRange;
+    /// assert_eq!(KeyGroupRange::of(2, 5)?.number_of_key_groups(), 4);
+    /// assert!(KeyGroupRange::of(5, 2).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn of(start: u32, end: u32) -> Result<Self, KeyGroupError> {
         if start > end || end >= UPPER_BOUND_MAX_PARALLELISM {
             return Err(KeyGroupError::InvalidRange { start, end });
@@ -49,6 +59,16 @@ impl KeyGroupRange {
     }
 
     /// The range of `count` key groups from `start` (empty if `count == 0`).
+    ///
+    /// # Errors
+    /// [`KeyGroupError::InvalidRange`] if the range would end beyond key group 32767.
+    ///
+    /// ```
+    /// use cow_state_table::keygroup::KeyGroupRange;
+    /// assert_eq!(KeyGroupRange::with_len(10, 3)?, KeyGroupRange::of(10, 12)?);
+    /// assert!(KeyGroupRange::with_len(32767, 2).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_len(start: u32, count: u32) -> Result<Self, KeyGroupError> {
         if count == 0 {
             return Ok(Self::EMPTY);
@@ -98,6 +118,17 @@ impl KeyGroupRange {
 
     /// The `index`-th key group of the range (Flink `getKeyGroupId`, with the bound checked as `index >= n`
     /// rather than Flink's `index > n`).
+    ///
+    /// # Errors
+    /// [`KeyGroupError::IndexOutOfBounds`] if `index >= number_of_key_groups()`.
+    ///
+    /// ```
+    /// use cow_state_table::keygroup::KeyGroupRange;
+    /// let r = KeyGroupRange::of(10, 12)?;
+    /// assert_eq!(r.key_group_id(2)?, 12);
+    /// assert!(r.key_group_id(3).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn key_group_id(&self, index: u32) -> Result<u32, KeyGroupError> {
         if index >= self.number_of_key_groups() {
             return Err(KeyGroupError::IndexOutOfBounds { index, range: *self });

@@ -50,6 +50,17 @@ impl<'a> Input<'a> {
     }
 
     /// Takes the next `n` bytes.
+    ///
+    /// # Errors
+    /// [`DecodeErrorKind::UnexpectedEnd`] (at the current offset) if too few bytes remain.
+    ///
+    /// ```
+    /// use cow_state_table::serializer::Input;
+    /// let mut input = Input::new(&[1, 2, 3]);
+    /// assert_eq!(input.read_bytes(2)?, &[1, 2]);
+    /// assert!(input.read_bytes(2).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
             return Err(self.error(DecodeErrorKind::UnexpectedEnd {
@@ -63,6 +74,17 @@ impl<'a> Input<'a> {
     }
 
     /// Takes the next `N` bytes as an array.
+    ///
+    /// # Errors
+    /// [`DecodeErrorKind::UnexpectedEnd`] (at the current offset) if too few bytes remain.
+    ///
+    /// ```
+    /// use cow_state_table::serializer::Input;
+    /// let mut input = Input::new(&[1, 2, 3]);
+    /// assert_eq!(input.read_array::<2>()?, [1, 2]);
+    /// assert!(input.read_array::<2>().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.read_bytes(N)?);
@@ -70,32 +92,98 @@ impl<'a> Input<'a> {
     }
 
     /// Reads one byte.
+    ///
+    /// # Errors
+    /// [`DecodeErrorKind::UnexpectedEnd`] (at the current offset) if too few bytes remain.
+    ///
+    /// ```
+    /// use cow_state_table::serializer::Input;
+    /// let mut input = Input::new(&[7]);
+    /// assert_eq!(input.read_u8()?, 7);
+    /// assert!(input.read_u8().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.read_array::<1>()?[0])
     }
 
     /// Reads a big-endian `u16`.
+    ///
+    /// # Errors
+    /// [`DecodeErrorKind::UnexpectedEnd`] (at the current offset) if too few bytes remain.
+    ///
+    /// ```
+    /// use cow_state_table::serializer::Input;
+    /// assert_eq!(Input::new(&[1, 2]).read_u16()?, 0x0102);
+    /// assert!(Input::new(&[1]).read_u16().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_u16(&mut self) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.read_array()?))
     }
 
     /// Reads a big-endian `u32`.
+    ///
+    /// # Errors
+    /// [`DecodeErrorKind::UnexpectedEnd`] (at the current offset) if too few bytes remain.
+    ///
+    /// ```
+    /// use cow_state_table::serializer::Input;
+    /// assert_eq!(Input::new(&[0, 0, 1, 0]).read_u32()?, 256);
+    /// assert!(Input::new(&[0, 0, 1]).read_u32().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.read_array()?))
     }
 
     /// Reads a big-endian `i32` (Java `readInt`).
+    ///
+    /// # Errors
+    /// [`DecodeErrorKind::UnexpectedEnd`] (at the current offset) if too few bytes remain.
+    ///
+    /// ```
+    /// use cow_state_table::serializer::Input;
+    /// assert_eq!(Input::new(&[0xff, 0xff, 0xff, 0xfe]).read_i32()?, -2);
+    /// assert!(Input::new(&[]).read_i32().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_i32(&mut self) -> Result<i32, DecodeError> {
         Ok(i32::from_be_bytes(self.read_array()?))
     }
 
     /// Reads a big-endian `u64`.
+    ///
+    /// # Errors
+    /// [`DecodeErrorKind::UnexpectedEnd`] (at the current offset) if too few bytes remain.
+    ///
+    /// ```
+    /// use cow_state_table::serializer::Input;
+    /// assert_eq!(Input::new(&[0, 0, 0, 0, 0, 0, 1, 0]).read_u64()?, 256);
+    /// assert!(Input::new(&[0; 7]).read_u64().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.read_array()?))
     }
 
     /// Reads a Java `int` count (big-endian, non-negative) of elements that take at least `min_len` bytes
     /// each, and checks that the remaining bytes can hold them.
+    ///
+    /// # Errors
+    /// [`DecodeErrorKind::UnexpectedEnd`] (at the current offset) if too few bytes remain; [`DecodeErrorKind::NegativeLength`] for a
+    /// negative count; [`DecodeErrorKind::LengthExceedsInput`] if the remaining bytes cannot hold the elements.
+    ///
+    /// [`DecodeErrorKind::NegativeLength`]: crate::serializer::DecodeErrorKind::NegativeLength
+    /// [`DecodeErrorKind::LengthExceedsInput`]: crate::serializer::DecodeErrorKind::LengthExceedsInput
+    ///
+    /// ```
+    /// use cow_state_table::serializer::Input;
+    /// assert_eq!(Input::new(&[0, 0, 0, 2, 9, 9]).read_count(1)?, 2);
+    /// assert!(Input::new(&[0, 0, 0, 3, 9, 9]).read_count(1).is_err()); // 3 elements cannot fit in 2 bytes
+    /// assert!(Input::new(&[0xff, 0xff, 0xff, 0xff]).read_count(1).is_err()); // negative
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_count(&mut self, min_len: usize) -> Result<usize, DecodeError> {
         let at = self.offset();
         let count = self.read_i32()?;
@@ -114,6 +202,17 @@ impl<'a> Input<'a> {
 
     /// Fails unless `count` elements of at least `min_len` bytes each fit in the remaining bytes. Elements of
     /// width 0 pass for any count (decoding them allocates nothing).
+    ///
+    /// # Errors
+    /// [`DecodeErrorKind::LengthExceedsInput`](crate::serializer::DecodeErrorKind::LengthExceedsInput).
+    ///
+    /// ```
+    /// use cow_state_table::serializer::Input;
+    /// let input = Input::new(&[0; 8]);
+    /// assert!(input.check_count(2, 4).is_ok());
+    /// assert!(input.check_count(3, 4).is_err());
+    /// assert!(input.check_count(u64::MAX, 0).is_ok());
+    /// ```
     pub fn check_count(&self, count: u64, min_len: usize) -> Result<(), DecodeError> {
         let min_bytes = count.saturating_mul(min_len as u64);
         if min_bytes > self.remaining() as u64 {

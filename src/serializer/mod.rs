@@ -9,24 +9,25 @@
 //! A deserializer reads from an [`Input`], which bounds every read and every count by the bytes that remain,
 //! so no allocation is ever sized from an untrusted length beyond what the input can back.
 
-#[cfg(feature = "serde")]
-mod bincode_serde;
 mod composite;
 mod error;
 mod flink_string;
 mod input;
 mod map;
+#[cfg(feature = "serde")]
+mod postcard_serde;
 mod primitive;
 mod text;
 mod void;
 
-#[cfg(feature = "serde")]
-pub use bincode_serde::BincodeSerializer;
 pub use composite::{ListSerializer, OptionSerializer};
 pub use error::{DecodeError, DecodeErrorKind, SerializeError};
 pub use flink_string::{FlinkNullableStringSerializer, FlinkStringError, FlinkStringSerializer};
 pub use input::Input;
 pub use map::MapSerializer;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use postcard_serde::PostcardSerializer;
 pub use primitive::{
     BoolSerializer, F32Serializer, F64Serializer, I16Serializer, I32Serializer, I64Serializer, I8Serializer,
     U16Serializer, U32Serializer, U64Serializer, U8Serializer,
@@ -56,9 +57,32 @@ pub trait TypeSerializer {
     }
 
     /// Appends the encoding of `value` to `out`.
+    ///
+    /// # Errors
+    /// A [`SerializeError`] naming the serializer if the value cannot be encoded (e.g. a string longer than a
+    /// Java `int` can count). `out` may then hold a partial encoding; the format's writer truncates it.
+    ///
+    /// ```
+    /// use cow_state_table::serializer::{StringSerializer, TypeSerializer};
+    /// let mut out = Vec::new();
+    /// StringSerializer.serialize(&"é".to_string(), &mut out)?;
+    /// assert_eq!(out, [0, 0, 0, 2, 0xc3, 0xa9]);
+    /// # Ok::<(), cow_state_table::serializer::SerializeError>(())
+    /// ```
     fn serialize(&self, value: &Self::Value, out: &mut Vec<u8>) -> Result<(), SerializeError>;
 
     /// Decodes one value from `input`.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] with the absolute offset and the [`DecodeErrorKind`] of the first problem (too few bytes,
+    /// a length beyond the input, invalid UTF-8, an invalid tag, …).
+    ///
+    /// ```
+    /// use cow_state_table::serializer::{Input, StringSerializer, TypeSerializer};
+    /// assert_eq!(StringSerializer.deserialize(&mut Input::new(&[0, 0, 0, 1, b'a']))?, "a");
+    /// assert!(StringSerializer.deserialize(&mut Input::new(&[0, 0, 0, 2, b'a'])).is_err());
+    /// # Ok::<(), cow_state_table::serializer::DecodeError>(())
+    /// ```
     fn deserialize(&self, input: &mut Input<'_>) -> Result<Self::Value, DecodeError>;
 }
 

@@ -7,11 +7,18 @@
 pub(crate) mod reclaim;
 pub(crate) mod versions;
 
+use crate::hash::{erased_composite_hash, ErasedBuildHasher};
+use crate::keygroup::{JavaHashCode, KeyGroupContext};
 use crate::sync::{MutexOps, Primitives};
 use crate::table::directory::{ChunkRef, DirView};
-use crate::table::iter::Entries;
+use crate::table::iter::{Entries, Namespace};
+use crate::table::node::NodePtr;
+use core::borrow::Borrow;
 use core::fmt;
+use core::hash::Hash;
+use core::iter::FusedIterator;
 use core::ptr::NonNull;
+use std::sync::Arc;
 use versions::Shared;
 
 /// A snapshot's copy of one directory: the chunk refs and the number of heads per chunk.
@@ -25,6 +32,9 @@ pub(crate) struct View<K, N, S, P: Primitives> {
     /// The rehash index when the snapshot was taken (0 without a rehash).
     pub(crate) rehash_index: usize,
     pub(crate) len: usize,
+    /// The table's `BuildHasher`, type-erased and shared by every snapshot of the table, for lookups
+    /// (docs/DESIGN.md, "Snapshot lookups").
+    pub(crate) hasher: Arc<dyn ErasedBuildHasher>,
 }
 
 impl<K, N, S, P: Primitives> View<K, N, S, P> {
@@ -33,6 +43,53 @@ impl<K, N, S, P: Primitives> View<K, N, S, P> {
             chunks,
             chunk_len: *chunk_len,
         })
+    }
+
+    fn dir(&self, i: usize) -> Option<DirView<'_, K, N, S, P>> {
+        self.dirs.get(i).map(|(chunks, chunk_len)| DirView {
+            chunks,
+            chunk_len: *chunk_len,
+        })
+    }
+
+    /// Finds `(key, namespace)` as the table held it when the snapshot was taken: I10 for the rehash index
+    /// recorded then says which directory holds it.
+    fn find<Q, R>(&self, key: &Q, namespace: &R) -> NodePtr<K, N, S, P>
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Hash + Eq + ?Sized,
+        R: Hash + Eq + ?Sized,
+    {
+        let null = core::ptr::null_mut();
+        let Some(old) = self.dir(0) else { return null };
+        let old_capacity = old.capacity();
+        if old_capacity == 0 {
+            return null;
+        }
+        let hash = erased_composite_hash(&*self.hasher, key, namespace);
+        let old_bucket = hash as usize & (old_capacity - 1);
+        let new = self.dir(1).filter(|d| d.capacity() > 0);
+        let (in_old, in_new) = match new {
+            None => (true, false),
+            Some(_) => (old_bucket >= self.rehash_index, old_bucket <= self.rehash_index),
+        };
+        let dirs = [(in_old, Some(old)), (in_new, new)];
+        for (wanted, dir) in dirs {
+            let (true, Some(dir)) = (wanted, dir) else { continue };
+            let bucket = hash as usize & (dir.capacity() - 1);
+            // SAFETY: the snapshot is live: its chunks and the nodes they reach stay valid and unwritten (I9).
+            let mut n = unsafe { dir.bucket_head(bucket) };
+            while !n.is_null() {
+                // SAFETY: as above.
+                let node = unsafe { &*n };
+                if node.hash == hash && node.key.borrow() == key && node.namespace.borrow() == namespace {
+                    return n;
+                }
+                n = node.next();
+            }
+        }
+        null
     }
 }
 
@@ -57,6 +114,20 @@ impl<K, N, S, P: Primitives> View<K, N, S, P> {
 /// assert_eq!(seen, vec![(1, 0, "a".to_string())]);
 /// assert_eq!(table.get(&1, &0).map(String::as_str), Some("b"));
 /// ```
+///
+/// Lookups hash with the table's `BuildHasher`, which the snapshot shares (type-erased, so the hasher is not
+/// part of the snapshot's type); they take no lock and never wait for the writer:
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// let mut table: StateTable<String, String, u32> = StateTable::new();
+/// table.put("alice".to_string(), "clicks".to_string(), 3);
+/// let snap = table.snapshot().unwrap();
+/// table.put("alice".to_string(), "clicks".to_string(), 4);
+/// assert_eq!(snap.get("alice", "clicks"), Some(&3));
+/// assert!(!snap.contains("bob", "clicks"));
+/// ```
+#[must_use = "a snapshot pins memory until it is dropped or released"]
 pub struct Snapshot<K, N, S, P: Primitives = crate::sync::StdSync> {
     shared: P::Arc<Shared<K, N, S, P>>,
     /// Owned (from `Box::into_raw`, freed in `Drop`); a raw pointer rather than a `Box` because the registry
@@ -88,11 +159,13 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
     }
 
     /// The snapshot's version (Flink `getSnapshotVersion`).
+    #[must_use]
     pub fn version(&self) -> u32 {
         self.view().version
     }
 
     /// Number of entries in the snapshot (0 once released).
+    #[must_use]
     pub fn len(&self) -> usize {
         if self.released {
             0
@@ -102,21 +175,25 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
     }
 
     /// Whether the snapshot holds no entries (or was released).
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether [`Snapshot::release`] was called.
+    #[must_use]
     pub fn is_released(&self) -> bool {
         self.released
     }
 
     /// Whether the snapshot was taken in the middle of an incremental rehash.
+    #[must_use]
     pub fn taken_during_rehash(&self) -> bool {
         self.view().dirs.len() == 2
     }
 
     /// The rehash index when the snapshot was taken, if it was taken during an incremental rehash.
+    #[must_use]
     pub fn rehash_index(&self) -> Option<usize> {
         self.taken_during_rehash().then_some(self.view().rehash_index)
     }
@@ -125,9 +202,114 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
     /// After [`release`](Snapshot::release) the iterator is empty.
     pub fn iter(&self) -> Entries<'_, K, N, S, P> {
         if self.released {
-            Entries::new(Vec::new(), 0)
-        } else {
-            Entries::new(self.view().dir_views().collect(), self.view().len)
+            return Entries::empty();
+        }
+        let view = self.view();
+        match view.dir(0) {
+            Some(first) => Entries::new(first, view.dir(1), view.len),
+            None => Entries::empty(),
+        }
+    }
+
+    /// The state of `(key, namespace)` as it was when the snapshot was taken; `None` once released.
+    ///
+    /// A lock-free read: the hash comes from the table's `BuildHasher` (shared with the snapshot) and the chain
+    /// walk reads only what the writer never writes or frees while the snapshot lives (I9). Like
+    /// [`StateTable::get`](crate::StateTable::get), the key and namespace may be borrowed forms (`&str` for a
+    /// `String`).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// table.put(1, 0, 10);
+    /// let snap = table.snapshot().unwrap();
+    /// table.remove(&1, &0);
+    /// assert_eq!(snap.get(&1, &0), Some(&10));
+    /// assert_eq!(table.get(&1, &0), None);
+    /// ```
+    #[must_use]
+    #[doc(alias = "get_state")]
+    pub fn get<Q, R>(&self, key: &Q, namespace: &R) -> Option<&S>
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Hash + Eq + ?Sized,
+        R: Hash + Eq + ?Sized,
+    {
+        if self.released {
+            return None;
+        }
+        let n = self.view().find(key, namespace);
+        // SAFETY: a node found in a live snapshot is valid and its state unwritten while `&self` lives (I9).
+        (!n.is_null()).then(|| unsafe { (*n).state() })
+    }
+
+    /// Whether the snapshot holds `(key, namespace)` (false once released). Lock-free, as [`Snapshot::get`].
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// let empty = table.snapshot().unwrap();
+    /// table.put(1, 0, 10);
+    /// assert!(!empty.contains(&1, &0));
+    /// assert!(table.snapshot().unwrap().contains(&1, &0));
+    /// ```
+    #[must_use]
+    #[doc(alias = "contains_key")]
+    pub fn contains<Q, R>(&self, key: &Q, namespace: &R) -> bool
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Hash + Eq + ?Sized,
+        R: Hash + Eq + ?Sized,
+    {
+        !self.released && !self.view().find(key, namespace).is_null()
+    }
+
+    /// Iterates over the `(key, state)` pairs of one namespace (a full scan, as Flink's per-namespace views).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, &str, u64> = StateTable::new();
+    /// table.put(1, "a", 10);
+    /// table.put(2, "b", 20);
+    /// let snap = table.snapshot().unwrap();
+    /// assert_eq!(snap.iter_namespace("b").collect::<Vec<_>>(), vec![(&2, &20)]);
+    /// ```
+    pub fn iter_namespace<'q, R>(&self, namespace: &'q R) -> Namespace<'_, 'q, K, N, S, P, R>
+    where
+        N: Borrow<R>,
+        R: PartialEq + ?Sized,
+    {
+        Namespace {
+            entries: self.iter(),
+            namespace,
+        }
+    }
+
+    /// Iterates over the entries whose key falls into `key_group` under `context` (Flink
+    /// `KeyGroupRangeAssignment.assignToKeyGroup`; a full scan). To visit every key group of a range once, a
+    /// [`KeyGroupPartition`](crate::keygroup::KeyGroupPartition) groups the snapshot in one pass instead.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::keygroup::KeyGroupContext;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// for k in 0..100 { table.put(k, 0, k); }
+    /// let snap = table.snapshot().unwrap();
+    /// let ctx = KeyGroupContext::all(8).unwrap();
+    /// let total: usize = (0..8).map(|kg| snap.iter_key_group(&ctx, kg).count()).sum();
+    /// assert_eq!(total, 100);
+    /// assert!(snap.iter_key_group(&ctx, 3).all(|(k, _, _)| ctx.key_group_of(k) == 3));
+    /// ```
+    pub fn iter_key_group(&self, context: &KeyGroupContext, key_group: u32) -> KeyGroupEntries<'_, K, N, S, P>
+    where
+        K: JavaHashCode,
+    {
+        KeyGroupEntries {
+            entries: self.iter(),
+            context: *context,
+            key_group,
         }
     }
 
@@ -178,6 +360,49 @@ impl<K, N, S, P: Primitives> fmt::Debug for Snapshot<K, N, S, P> {
             .field("len", &self.len())
             .field("taken_during_rehash", &self.taken_during_rehash())
             .field("released", &self.released)
+            .finish()
+    }
+}
+
+/// Iterator over the entries of one key group of a snapshot (made by [`Snapshot::iter_key_group`]).
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// use cow_state_table::keygroup::KeyGroupContext;
+/// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+/// table.put(7, 0, 70);
+/// let snap = table.snapshot().unwrap();
+/// let ctx = KeyGroupContext::all(128).unwrap();
+/// let kg = ctx.key_group_of(&7u64);
+/// assert_eq!(snap.iter_key_group(&ctx, kg).count(), 1);
+/// ```
+#[derive(Clone)]
+pub struct KeyGroupEntries<'a, K, N, S, P: Primitives> {
+    entries: Entries<'a, K, N, S, P>,
+    context: KeyGroupContext,
+    key_group: u32,
+}
+
+impl<'a, K: JavaHashCode, N, S, P: Primitives> Iterator for KeyGroupEntries<'a, K, N, S, P> {
+    type Item = (&'a K, &'a N, &'a S);
+    fn next(&mut self) -> Option<Self::Item> {
+        let (context, key_group) = (self.context, self.key_group);
+        self.entries
+            .by_ref()
+            .find(|(k, _, _)| context.key_group_of(*k) == key_group)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, self.entries.size_hint().1)
+    }
+}
+
+impl<K: JavaHashCode, N, S, P: Primitives> FusedIterator for KeyGroupEntries<'_, K, N, S, P> {}
+
+impl<K, N, S, P: Primitives> fmt::Debug for KeyGroupEntries<'_, K, N, S, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyGroupEntries")
+            .field("key_group", &self.key_group)
+            .field("entries", &self.entries)
             .finish()
     }
 }

@@ -33,6 +33,7 @@ impl<K, N, S, P: Primitives> Garbage<K, N, S, P> {
 
 /// Counters of the copy-on-write work done, for tests and reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CowStats {
     /// Nodes copied because a live snapshot could see them (entry copies, chain-prefix copies, rehash copies).
     pub node_copies: u64,

@@ -14,11 +14,13 @@ pub use std_impl::StdSync;
 #[cfg(feature = "loom")]
 mod loom_impl;
 #[cfg(feature = "loom")]
+#[cfg_attr(docsrs, doc(cfg(feature = "loom")))]
 pub use loom_impl::LoomSync;
 
 #[cfg(feature = "shuttle")]
 mod shuttle_impl;
 #[cfg(feature = "shuttle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "shuttle")))]
 pub use shuttle_impl::ShuttleSync;
 
 /// A family of synchronization primitives.

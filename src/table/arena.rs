@@ -112,6 +112,23 @@ impl<K, N, S, P: Primitives> NodeArena<K, N, S, P> {
         self.free.push(node);
     }
 
+    /// Moves the node at `node` out (no field is dropped) and makes its slot vacant.
+    ///
+    /// # Safety
+    /// As for [`release`](Self::release).
+    #[inline]
+    pub(crate) unsafe fn take(&mut self, node: NodePtr<K, N, S, P>) -> Node<K, N, S, P> {
+        self.occupied -= 1;
+        if self.boxed {
+            // SAFETY: in boxed mode `node` came from `Box::into_raw` (per the caller), and is taken once.
+            return *unsafe { Box::from_raw(node) };
+        }
+        // SAFETY: per the caller the slot holds an initialised node, moved out once here; the slot is vacant after.
+        let value = unsafe { ptr::read(node) };
+        self.free.push(node);
+        value
+    }
+
     /// Number of slots holding a node (for the invariant checker, I5).
     pub(crate) fn occupied(&self) -> usize {
         self.occupied

@@ -38,6 +38,7 @@ pub(crate) unsafe fn privatize_prefix<'d, K: Clone, N: Clone, S: Clone, P: Primi
         // SAFETY: `cur` is now private and valid; the reference lives as long as the node, i.e. while it is linked
         // from the live structure, which outlasts `'d` (the writer holds the directory).
         link = unsafe { (*cur).next_cell() };
+        // SAFETY: reading the `next` of a private, valid node (just above).
         cur = link.with(|p| unsafe { *p });
     }
     link

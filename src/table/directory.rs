@@ -58,6 +58,30 @@ impl<K, N, S, P: Primitives> Clone for DirView<'_, K, N, S, P> {
 impl<K, N, S, P: Primitives> Copy for DirView<'_, K, N, S, P> {}
 
 impl<K, N, S, P: Primitives> DirView<'_, K, N, S, P> {
+    /// A directory with no chunks.
+    pub(crate) fn empty() -> Self {
+        DirView {
+            chunks: &[],
+            chunk_len: 1,
+        }
+    }
+
+    /// Number of buckets.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.chunks.len() * self.chunk_len
+    }
+
+    /// Reads the head of `bucket`.
+    ///
+    /// # Safety
+    /// As for [`DirView::head`]; `bucket < self.capacity()`.
+    #[inline]
+    pub(crate) unsafe fn bucket_head(&self, bucket: usize) -> NodePtr<K, N, S, P> {
+        // SAFETY: per the caller; chunk_len is a power of two.
+        unsafe { self.head(bucket / self.chunk_len, bucket & (self.chunk_len - 1)) }
+    }
+
     /// Reads bucket head `slot` of chunk `chunk`.
     ///
     /// # Safety

@@ -3,16 +3,32 @@
 //! During an incremental rehash both directories are walked completely: buckets of the old table below the
 //! rehash index are empty and the bucket being migrated holds each entry in exactly one of the two (I10), so
 //! every entry is yielded once (the FLINK-7683 lesson: a full iteration must cover both tables).
+//!
+//! The iterators borrow the directories they walk and allocate nothing.
 
 use super::directory::DirView;
 use super::node::NodePtr;
 use crate::sync::Primitives;
+use core::fmt;
 use core::iter::FusedIterator;
 use core::ptr;
 
-/// Iterator over `(key, namespace, state)` entries of a table or a snapshot.
+/// Iterator over `(key, namespace, state)` entries of a table or a snapshot (Flink: `StateEntryIterator`).
+///
+/// Made by [`StateTable::iter`](crate::StateTable::iter) and [`Snapshot::iter`](crate::Snapshot::iter); it
+/// allocates nothing and is `Send`/`Sync` when the key, namespace and state types are `Sync` (it hands out
+/// shared references only).
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// let mut table: StateTable<u32, u32, u32> = StateTable::new();
+/// table.put(1, 0, 10);
+/// let entries = table.iter();
+/// assert_eq!(entries.len(), 1);
+/// assert_eq!(entries.collect::<Vec<_>>(), vec![(&1, &0, &10)]);
+/// ```
 pub struct Entries<'a, K, N, S, P: Primitives> {
-    dirs: Vec<DirView<'a, K, N, S, P>>,
+    dirs: [DirView<'a, K, N, S, P>; 2],
     dir: usize,
     chunk: usize,
     slot: usize,
@@ -21,17 +37,34 @@ pub struct Entries<'a, K, N, S, P: Primitives> {
     remaining: usize,
 }
 
+// SAFETY: the iterator is a shared borrow of nodes that nobody writes while it lives (the table is borrowed, or
+// the snapshot is live: I3, I9); it hands out `&K`, `&N`, `&S`, which may cross threads when those are `Sync`.
+unsafe impl<K: Sync, N: Sync, S: Sync, P: Primitives> Send for Entries<'_, K, N, S, P> {}
+// SAFETY: `&Entries` gives access to nothing (every method takes `&mut self` or reads plain counters).
+unsafe impl<K: Sync, N: Sync, S: Sync, P: Primitives> Sync for Entries<'_, K, N, S, P> {}
+
+impl<K, N, S, P: Primitives> Clone for Entries<'_, K, N, S, P> {
+    fn clone(&self) -> Self {
+        Entries { ..*self }
+    }
+}
+
 impl<'a, K, N, S, P: Primitives> Entries<'a, K, N, S, P> {
-    /// Iterates over `dirs`, which hold `len` entries in all.
-    pub(crate) fn new(dirs: Vec<DirView<'a, K, N, S, P>>, len: usize) -> Self {
+    /// Iterates over `dirs` (one or two directories; a missing one is empty), which hold `len` entries in all.
+    pub(crate) fn new(first: DirView<'a, K, N, S, P>, second: Option<DirView<'a, K, N, S, P>>, len: usize) -> Self {
         Entries {
-            dirs,
+            dirs: [first, second.unwrap_or_else(DirView::empty)],
             dir: 0,
             chunk: 0,
             slot: 0,
             node: ptr::null_mut(),
             remaining: len,
         }
+    }
+
+    /// An iterator over nothing.
+    pub(crate) fn empty() -> Self {
+        Self::new(DirView::empty(), None, 0)
     }
 }
 
@@ -76,8 +109,113 @@ impl<K, N, S, P: Primitives> ExactSizeIterator for Entries<'_, K, N, S, P> {}
 
 impl<K, N, S, P: Primitives> FusedIterator for Entries<'_, K, N, S, P> {}
 
-impl<K, N, S, P: Primitives> core::fmt::Debug for Entries<'_, K, N, S, P> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl<K, N, S, P: Primitives> fmt::Debug for Entries<'_, K, N, S, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Entries").field("remaining", &self.remaining).finish()
+    }
+}
+
+/// Iterator over the `(key, namespace)` pairs of a table (made by [`StateTable::keys`](crate::StateTable::keys)).
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// let table: StateTable<&str, u8, u32> = [("a", 0, 1)].into_iter().collect();
+/// assert_eq!(table.keys().collect::<Vec<_>>(), vec![(&"a", &0)]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Keys<'a, K, N, S, P: Primitives>(pub(crate) Entries<'a, K, N, S, P>);
+
+impl<'a, K, N, S, P: Primitives> Iterator for Keys<'a, K, N, S, P> {
+    type Item = (&'a K, &'a N);
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, n, _)| (k, n))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+impl<K, N, S, P: Primitives> ExactSizeIterator for Keys<'_, K, N, S, P> {}
+impl<K, N, S, P: Primitives> FusedIterator for Keys<'_, K, N, S, P> {}
+
+/// Iterator over the states of a table (made by [`StateTable::values`](crate::StateTable::values)).
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// let table: StateTable<&str, u8, u32> = [("a", 0, 1), ("b", 0, 2)].into_iter().collect();
+/// assert_eq!(table.values().sum::<u32>(), 3);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Values<'a, K, N, S, P: Primitives>(pub(crate) Entries<'a, K, N, S, P>);
+
+impl<'a, K, N, S, P: Primitives> Iterator for Values<'a, K, N, S, P> {
+    type Item = &'a S;
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(_, _, s)| s)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+impl<K, N, S, P: Primitives> ExactSizeIterator for Values<'_, K, N, S, P> {}
+impl<K, N, S, P: Primitives> FusedIterator for Values<'_, K, N, S, P> {}
+
+/// Iterator over the `(key, state)` pairs of one namespace of a table or snapshot (made by
+/// [`StateTable::iter_namespace`](crate::StateTable::iter_namespace) and
+/// [`Snapshot::iter_namespace`](crate::Snapshot::iter_namespace)). A full scan, as Flink's
+/// `sizeOfNamespace` and `getKeys(namespace)` are.
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// let table: StateTable<&str, u8, u32> = [("a", 0, 1), ("b", 1, 2)].into_iter().collect();
+/// assert_eq!(table.iter_namespace(&1).collect::<Vec<_>>(), vec![(&"b", &2)]);
+/// ```
+pub struct Namespace<'a, 'q, K, N, S, P: Primitives, R: ?Sized> {
+    pub(crate) entries: Entries<'a, K, N, S, P>,
+    pub(crate) namespace: &'q R,
+}
+
+impl<'a, K, N, S, P, R> Iterator for Namespace<'a, '_, K, N, S, P, R>
+where
+    N: core::borrow::Borrow<R>,
+    R: PartialEq + ?Sized,
+    P: Primitives,
+{
+    type Item = (&'a K, &'a S);
+    fn next(&mut self) -> Option<Self::Item> {
+        let wanted = self.namespace;
+        self.entries
+            .by_ref()
+            .find(|(_, n, _)| (*n).borrow() == wanted)
+            .map(|(k, _, s)| (k, s))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, self.entries.size_hint().1)
+    }
+}
+
+impl<K, N, S, P, R> FusedIterator for Namespace<'_, '_, K, N, S, P, R>
+where
+    N: core::borrow::Borrow<R>,
+    R: PartialEq + ?Sized,
+    P: Primitives,
+{
+}
+
+impl<K, N, S, P: Primitives, R: ?Sized> Clone for Namespace<'_, '_, K, N, S, P, R> {
+    fn clone(&self) -> Self {
+        Namespace {
+            entries: self.entries.clone(),
+            namespace: self.namespace,
+        }
+    }
+}
+
+impl<K, N, S, P: Primitives, R: ?Sized> fmt::Debug for Namespace<'_, '_, K, N, S, P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Namespace")
+            .field("entries", &self.entries)
+            .finish_non_exhaustive()
     }
 }

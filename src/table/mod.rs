@@ -2,35 +2,41 @@
 
 pub(crate) mod arena;
 pub(crate) mod chain;
+mod collection;
 pub(crate) mod directory;
-pub(crate) mod iter;
+pub mod entry;
+pub mod iter;
 pub(crate) mod node;
 pub(crate) mod rehash;
 
 use crate::error::SnapshotError;
-use crate::hash::composite_hash;
+use crate::hash::{composite_hash, ErasedBuildHasher};
 use crate::snapshot::reclaim::{CowStats, Garbage, RetireQueue};
 use crate::snapshot::versions::{Orphans, Shared};
 use crate::snapshot::{Snapshot, View};
 use crate::sync::{ArcOps, MutexOps, Primitives, StdSync, UnsafeCellOps};
 use chain::{privatize_prefix, replace_shared, unlink};
+pub use collection::Drain;
+use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::mem;
 use core::ptr::NonNull;
 use directory::{Cow, Directory};
-use iter::Entries;
+pub use entry::{Entry, OccupiedEntry, VacantEntry};
+pub use iter::{Entries, Keys, Namespace, Values};
 use node::{Node, NodePtr};
 use rehash::Rehash;
 use std::collections::hash_map::RandomState;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 
 /// Smallest number of buckets (Flink `MINIMUM_CAPACITY`).
 pub const MINIMUM_CAPACITY: usize = 4;
 /// Largest number of buckets (Flink `MAXIMUM_CAPACITY`); the table keeps accepting entries beyond 3/4 of it,
 /// with longer chains.
 pub const MAXIMUM_CAPACITY: usize = 1 << 30;
-/// Buckets of a table made by [`StateTable::new`] (Flink's default of 1024).
+/// Buckets of a table made by [`StateTable::new`] (Flink's default of 1024), allocated on the first insert.
 pub const DEFAULT_CAPACITY: usize = 1024;
 /// Versions are renormalised (I12) once the table version reaches this and no snapshot is live.
 pub const DEFAULT_VERSION_LIMIT: u32 = 1 << 31;
@@ -89,6 +95,8 @@ pub struct StateTable<K, N, S, H = RandomState, P: Primitives = StdSync> {
     /// The capacity the table was created with: it never shrinks below it.
     min_capacity: usize,
     pub(crate) hash_builder: H,
+    /// A type-erased clone of `hash_builder`, made by the first snapshot and shared by all of them.
+    snapshot_hasher: Option<Arc<dyn ErasedBuildHasher>>,
     pub(crate) shared: P::Arc<Shared<K, N, S, P>>,
     pub(crate) retired: RetireQueue<K, N, S, P>,
 }
@@ -107,15 +115,47 @@ fn capacity_for(requested: usize) -> usize {
     requested.clamp(MINIMUM_CAPACITY, MAXIMUM_CAPACITY).next_power_of_two()
 }
 
+/// The number of buckets that holds `entries` entries without growing: the smallest power of two whose 3/4
+/// is at least `entries` (within `[4, 2^30]`).
+fn buckets_for_entries(entries: usize) -> usize {
+    capacity_for(entries.saturating_add(entries / 3).saturating_add(1))
+}
+
 impl<K, N, S> StateTable<K, N, S> {
-    /// An empty table with [`DEFAULT_CAPACITY`] buckets and a flood-resistant hasher.
+    /// An empty table with a flood-resistant hasher. It allocates nothing until the first insert, which
+    /// allocates [`DEFAULT_CAPACITY`] buckets (Flink's default).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let table: StateTable<u64, u32, u64> = StateTable::new();
+    /// assert_eq!(table.capacity(), 0); // nothing allocated yet
+    /// ```
     pub fn new() -> Self {
-        Self::with_capacity(DEFAULT_CAPACITY)
+        Self::with_hasher(RandomState::new())
     }
 
-    /// An empty table with at least `buckets` buckets (rounded up to a power of two in `[4, 2^30]`).
-    pub fn with_capacity(buckets: usize) -> Self {
-        Self::with_capacity_and_hasher(buckets, RandomState::new())
+    /// An empty table with room for at least `capacity` entries before it grows (as
+    /// `HashMap::with_capacity`); see [`StateTable::capacity`]. `with_capacity(0)` allocates nothing.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let table: StateTable<u64, u32, u64> = StateTable::with_capacity(1000);
+    /// assert!(table.capacity() >= 1000);
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_capacity_and_hasher(capacity, RandomState::new())
+    }
+
+    /// An empty table with at least `buckets` buckets (rounded up to a power of two in `[4, 2^30]`), allocated
+    /// now. Flink: `CopyOnWriteStateTable(keyContext, metaInfo, capacity)`, whose capacity counts buckets.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let table: StateTable<u64, u32, u64> = StateTable::with_buckets(5);
+    /// assert_eq!(table.buckets(), 8);
+    /// ```
+    pub fn with_buckets(buckets: usize) -> Self {
+        Self::with_buckets_and_hasher(buckets, RandomState::new())
     }
 }
 
@@ -126,76 +166,229 @@ impl<K, N, S> Default for StateTable<K, N, S> {
 }
 
 impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
-    /// An empty table with [`DEFAULT_CAPACITY`] buckets and the given hasher.
+    /// An empty table with the given hasher; allocates nothing until the first insert, which allocates
+    /// [`DEFAULT_CAPACITY`] buckets.
+    ///
+    /// ```
+    /// use cow_state_table::{DeterministicState, StateTable};
+    /// let mut table: StateTable<u64, u32, u64, DeterministicState> = StateTable::with_hasher(DeterministicState::default());
+    /// table.put(1, 0, 1);
+    /// assert_eq!(table.buckets(), cow_state_table::table::DEFAULT_CAPACITY);
+    /// ```
     pub fn with_hasher(hash_builder: H) -> Self {
-        Self::with_capacity_and_hasher(DEFAULT_CAPACITY, hash_builder)
+        Self::build(DEFAULT_CAPACITY, false, hash_builder)
     }
 
-    /// An empty table with at least `buckets` buckets (rounded up to a power of two in `[4, 2^30]`) and the
-    /// given hasher. The table grows above 3/4 load and shrinks below 1/8 load, never under this capacity.
-    pub fn with_capacity_and_hasher(buckets: usize, hash_builder: H) -> Self {
-        let capacity = capacity_for(buckets);
+    /// An empty table with room for at least `capacity` entries before it grows, and the given hasher (as
+    /// `HashMap::with_capacity_and_hasher`). `capacity` 0 allocates nothing until the first insert.
+    ///
+    /// ```
+    /// use cow_state_table::{DeterministicState, StateTable};
+    /// let table: StateTable<u64, u32, u64, DeterministicState> =
+    ///     StateTable::with_capacity_and_hasher(100, DeterministicState::default());
+    /// assert!(table.capacity() >= 100);
+    /// ```
+    pub fn with_capacity_and_hasher(capacity: usize, hash_builder: H) -> Self {
+        if capacity == 0 {
+            return Self::build(MINIMUM_CAPACITY, false, hash_builder);
+        }
+        Self::build(buckets_for_entries(capacity), true, hash_builder)
+    }
+
+    /// An empty table with at least `buckets` buckets (rounded up to a power of two in `[4, 2^30]`), allocated
+    /// now, and the given hasher. The table grows above 3/4 load and shrinks below 1/8 load, never under this
+    /// number of buckets.
+    ///
+    /// ```
+    /// use cow_state_table::{DeterministicState, StateTable};
+    /// let table: StateTable<u64, u32, u64, DeterministicState> =
+    ///     StateTable::with_buckets_and_hasher(4, DeterministicState::default());
+    /// assert_eq!((table.buckets(), table.capacity()), (4, 3));
+    /// ```
+    pub fn with_buckets_and_hasher(buckets: usize, hash_builder: H) -> Self {
+        Self::build(capacity_for(buckets), true, hash_builder)
+    }
+
+    fn build(buckets: usize, allocate: bool, hash_builder: H) -> Self {
+        debug_assert!(buckets.is_power_of_two());
         StateTable {
-            primary: Directory::new(capacity, 0),
+            primary: if allocate {
+                Directory::new(buckets, 0)
+            } else {
+                Directory::empty()
+            },
             rehash: None,
             version: 0,
             version_limit: DEFAULT_VERSION_LIMIT,
-            threshold: threshold_of(capacity),
-            min_capacity: capacity,
+            threshold: threshold_of(buckets),
+            min_capacity: buckets,
             hash_builder,
+            snapshot_hasher: None,
             shared: P::Arc::new(Shared::new()),
             retired: RetireQueue::new(),
         }
     }
 
     /// Number of entries (Flink `size`): the sum over both directories during a rehash.
+    #[must_use]
+    #[doc(alias = "size")]
     pub fn len(&self) -> usize {
         self.primary.len + self.rehash.as_ref().map_or(0, |r| r.new.len)
     }
 
     /// Whether the table has no entries.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Number of buckets (of the new directory during a rehash).
+    /// How many entries the table holds before it grows (starts an incremental rehash into twice the buckets):
+    /// 3/4 of [`buckets`](StateTable::buckets), 0 before the first allocation. As with `HashMap::capacity`, a
+    /// lower bound: at the largest bucket count the table keeps accepting entries, with longer chains.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::with_capacity(10);
+    /// let room = table.capacity();
+    /// assert!(room >= 10);
+    /// for k in 0..room as u64 { table.put(k, 0, k); }
+    /// assert!(!table.is_rehashing());
+    /// ```
+    #[must_use]
     pub fn capacity(&self) -> usize {
+        if self.buckets() == 0 {
+            0
+        } else {
+            self.threshold
+        }
+    }
+
+    /// Number of buckets (of the new directory during a rehash; 0 before the first allocation). Flink's
+    /// `capacity` counts these.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// assert_eq!(StateTable::<u64, u32, u64>::with_buckets(1000).buckets(), 1024);
+    /// ```
+    #[must_use]
+    pub fn buckets(&self) -> usize {
         self.rehash.as_ref().map_or(self.primary.capacity, |r| r.new.capacity)
     }
 
     /// Whether an incremental rehash is in progress (Flink `isRehashing`).
+    #[must_use]
     pub fn is_rehashing(&self) -> bool {
         self.rehash.is_some()
     }
 
     /// The table version `V` (Flink `getStateTableVersion`): the version of the newest snapshot taken.
+    #[must_use]
     pub fn version(&self) -> u32 {
         self.version
     }
 
     /// Number of unreleased snapshots of this table.
+    #[must_use]
     pub fn live_snapshots(&self) -> usize {
         self.shared.registry.with_lock(|r| r.live.len())
     }
 
     /// Number of retired nodes and chunks still kept for live (or not yet noticed as released) snapshots.
+    #[must_use]
     pub fn retired_len(&self) -> usize {
         self.retired.len()
     }
 
     /// What copy-on-write has cost so far.
+    #[must_use]
     pub fn cow_stats(&self) -> CowStats {
         self.retired.stats
     }
 
-    /// Iterates over `(key, namespace, state)` in bucket order, covering both directories during a rehash.
-    /// Flink: `iterator()`.
-    pub fn iter(&self) -> Entries<'_, K, N, S, P> {
-        let mut dirs = vec![self.primary.view()];
-        if let Some(r) = &self.rehash {
-            dirs.push(r.new.view());
+    /// The table's shape and bookkeeping in one value (what `Debug` leaves out: it prints the entries).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// table.put(1, 0, 1);
+    /// let stats = table.stats();
+    /// assert_eq!((stats.len, stats.live_snapshots), (1, 0));
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> TableStats {
+        TableStats {
+            len: self.len(),
+            capacity: self.capacity(),
+            buckets: self.buckets(),
+            rehashing: self.is_rehashing(),
+            version: self.version,
+            live_snapshots: self.live_snapshots(),
+            retired: self.retired.len(),
+            cow: self.retired.stats,
         }
-        Entries::new(dirs, self.len())
+    }
+
+    /// The hasher the table places entries with.
+    #[must_use]
+    pub fn hasher(&self) -> &H {
+        &self.hash_builder
+    }
+
+    /// Iterates over `(key, namespace, state)` in bucket order, covering both directories during a rehash.
+    /// Flink: `iterator()`. Allocates nothing.
+    pub fn iter(&self) -> Entries<'_, K, N, S, P> {
+        Entries::new(
+            self.primary.view(),
+            self.rehash.as_ref().map(|r| r.new.view()),
+            self.len(),
+        )
+    }
+
+    /// Iterates over the `(key, namespace)` pairs (Flink `getKeys` without the namespace filter).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// table.put(1, 0, 10);
+    /// assert_eq!(table.keys().collect::<Vec<_>>(), vec![(&1, &0)]);
+    /// ```
+    pub fn keys(&self) -> Keys<'_, K, N, S, P> {
+        Keys(self.iter())
+    }
+
+    /// Iterates over the states.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// table.put(1, 0, 10);
+    /// table.put(2, 0, 20);
+    /// assert_eq!(table.values().sum::<u64>(), 30);
+    /// ```
+    pub fn values(&self) -> Values<'_, K, N, S, P> {
+        Values(self.iter())
+    }
+
+    /// Iterates over the `(key, state)` pairs of one namespace (a full scan, as Flink's `getKeys(namespace)`
+    /// and `sizeOfNamespace`).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, String, u64> = StateTable::new();
+    /// table.put(1, "window-1".to_string(), 10);
+    /// table.put(2, "window-2".to_string(), 20);
+    /// assert_eq!(table.iter_namespace("window-2").collect::<Vec<_>>(), vec![(&2, &20)]);
+    /// ```
+    #[doc(alias = "getKeys")]
+    pub fn iter_namespace<'q, R>(&self, namespace: &'q R) -> Namespace<'_, 'q, K, N, S, P, R>
+    where
+        N: Borrow<R>,
+        R: PartialEq + ?Sized,
+    {
+        Namespace {
+            entries: self.iter(),
+            namespace,
+        }
     }
 
     /// Frees every retired node and chunk that no live snapshot can see any more. Write operations do this on
@@ -253,13 +446,22 @@ where
     P: Primitives,
 {
     #[inline]
-    fn hash(&self, key: &K, namespace: &N) -> u32 {
+    fn hash<Q: Hash + ?Sized, R: Hash + ?Sized>(&self, key: &Q, namespace: &R) -> u32 {
         composite_hash(&self.hash_builder, key, namespace)
     }
 
     /// Finds `(key, namespace)`: the directory, the bucket and the node (I10 says where to look).
     #[inline(always)]
-    fn find(&self, hash: u32, key: &K, namespace: &N) -> Option<Found<K, N, S, P>> {
+    fn find<Q, R>(&self, hash: u32, key: &Q, namespace: &R) -> Option<Found<K, N, S, P>>
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Eq + ?Sized,
+        R: Eq + ?Sized,
+    {
+        if self.primary.capacity == 0 {
+            return None; // not allocated yet (no rehash can be running either)
+        }
         let old_bucket = self.primary.bucket(hash);
         let Some(r) = &self.rehash else {
             let n = find_in(&self.primary, old_bucket, hash, key, namespace);
@@ -309,21 +511,73 @@ where
 
     /// Returns the state of `(key, namespace)` without copying it (Flink `get(key, namespace)`, which had to
     /// copy a shared state before handing it out; a shared `&S` needs no copy).
+    ///
+    /// The key and the namespace may be any borrowed form of `K` and `N` (`&str` for `String`), as with
+    /// `HashMap::get`; their `Hash` and `Eq` must agree with `K`'s and `N`'s.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<String, String, u32> = StateTable::new();
+    /// table.put("alice".to_string(), "clicks".to_string(), 3);
+    /// assert_eq!(table.get("alice", "clicks"), Some(&3));
+    /// assert_eq!(table.get("bob", "clicks"), None);
+    /// ```
     #[inline]
-    pub fn get(&self, key: &K, namespace: &N) -> Option<&S> {
+    #[must_use]
+    pub fn get<Q, R>(&self, key: &Q, namespace: &R) -> Option<&S>
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Hash + Eq + ?Sized,
+        R: Hash + Eq + ?Sized,
+    {
         let (_, _, node) = self.find(self.hash(key, namespace), key, namespace)?;
         // SAFETY: `&self` excludes writes; the node is live (I5).
         Some(unsafe { (*node).state() })
     }
 
-    /// Whether `(key, namespace)` has a state (Flink `containsKey`).
-    pub fn contains(&self, key: &K, namespace: &N) -> bool {
+    /// Whether `(key, namespace)` has a state (Flink `containsKey`). Takes borrowed forms as [`StateTable::get`].
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<String, u32, u32> = StateTable::new();
+    /// table.put("alice".to_string(), 0, 3);
+    /// assert!(table.contains("alice", &0));
+    /// assert!(!table.contains("alice", &1));
+    /// ```
+    #[must_use]
+    #[doc(alias = "containsKey")]
+    #[doc(alias = "contains_key")]
+    pub fn contains<Q, R>(&self, key: &Q, namespace: &R) -> bool
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Hash + Eq + ?Sized,
+        R: Hash + Eq + ?Sized,
+    {
         self.find(self.hash(key, namespace), key, namespace).is_some()
     }
 
     /// Returns the state of `(key, namespace)` for in-place modification (Flink `get(key, namespace)`): if a live
-    /// snapshot can see it, the node and the chain prefix in front of it are copied first (I3).
-    pub fn get_mut(&mut self, key: &K, namespace: &N) -> Option<&mut S> {
+    /// snapshot can see it, the node and the chain prefix in front of it are copied first (I3). Takes borrowed
+    /// forms as [`StateTable::get`].
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<String, u32, Vec<u32>> = StateTable::new();
+    /// table.put("alice".to_string(), 0, vec![1]);
+    /// let snap = table.snapshot().unwrap();
+    /// table.get_mut("alice", &0).unwrap().push(2); // copies: the snapshot sees the state
+    /// assert_eq!(table.get("alice", &0), Some(&vec![1, 2]));
+    /// assert_eq!(snap.get("alice", &0), Some(&vec![1]));
+    /// ```
+    pub fn get_mut<Q, R>(&mut self, key: &Q, namespace: &R) -> Option<&mut S>
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Hash + Eq + ?Sized,
+        R: Hash + Eq + ?Sized,
+    {
         let cow = self.begin_write();
         let (sub, bucket, node) = self.find(self.hash(key, namespace), key, namespace)?;
         // SAFETY: `node` is live in `bucket` of `sub`.
@@ -334,12 +588,30 @@ where
 
     /// Maps `(key, namespace)` to `state` (Flink `put`). The old state, if any, is dropped — or kept for the
     /// snapshots that can see it — but never copied.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// table.put(1, 0, 10);
+    /// table.put(1, 0, 11);
+    /// assert_eq!(table.get(&1, &0), Some(&11));
+    /// ```
+    #[doc(alias = "insert")]
     pub fn put(&mut self, key: K, namespace: N, state: S) {
         self.put_inner(key, namespace, state, false);
     }
 
     /// Maps `(key, namespace)` to `state` and returns the old state (Flink `putAndGetOld`). The old state is
-    /// cloned only when a live snapshot can see it; otherwise it is moved out.
+    /// cloned only when a live snapshot can see it; otherwise it is moved out. The std name is `insert`.
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// assert_eq!(table.put_and_get_old(1, 0, 10), None);
+    /// assert_eq!(table.put_and_get_old(1, 0, 11), Some(10));
+    /// ```
+    #[doc(alias = "insert")]
+    #[doc(alias = "putAndGetOld")]
     pub fn put_and_get_old(&mut self, key: K, namespace: N, state: S) -> Option<S> {
         self.put_inner(key, namespace, state, true)
     }
@@ -358,13 +630,44 @@ where
     }
 
     /// Removes `(key, namespace)` (Flink `remove`); returns whether it was present. Never copies the state.
-    pub fn remove(&mut self, key: &K, namespace: &N) -> bool {
+    /// Takes borrowed forms as [`StateTable::get`].
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<String, u32, u64> = StateTable::new();
+    /// table.put("a".to_string(), 0, 1);
+    /// assert!(table.remove("a", &0));
+    /// assert!(!table.remove("a", &0));
+    /// ```
+    pub fn remove<Q, R>(&mut self, key: &Q, namespace: &R) -> bool
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Hash + Eq + ?Sized,
+        R: Hash + Eq + ?Sized,
+    {
         self.remove_inner(key, namespace, false).is_some()
     }
 
     /// Removes `(key, namespace)` and returns its state (Flink `removeAndGetOld`), cloned only when a live
-    /// snapshot can see it.
-    pub fn remove_and_get_old(&mut self, key: &K, namespace: &N) -> Option<S> {
+    /// snapshot can see it. The std name is `HashMap::remove`. Takes borrowed forms as [`StateTable::get`].
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<String, u32, u64> = StateTable::new();
+    /// table.put("a".to_string(), 0, 1);
+    /// assert_eq!(table.remove_and_get_old("a", &0), Some(1));
+    /// assert_eq!(table.remove_and_get_old("a", &0), None);
+    /// ```
+    #[doc(alias = "removeAndGetOld")]
+    #[doc(alias = "take")]
+    pub fn remove_and_get_old<Q, R>(&mut self, key: &Q, namespace: &R) -> Option<S>
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Hash + Eq + ?Sized,
+        R: Hash + Eq + ?Sized,
+    {
         self.remove_inner(key, namespace, true).flatten()
     }
 
@@ -373,6 +676,19 @@ where
     ///
     /// If `f` panics the panic propagates; the table stays valid: an absent entry stays absent, a shared entry
     /// stays as it was, and a private entry — whose state `f` consumed — is removed (docs/DESIGN.md).
+    ///
+    /// The std-shaped equivalent is [`entry`](StateTable::entry) with
+    /// [`and_modify`](entry::Entry::and_modify) / [`or_insert_with`](entry::Entry::or_insert_with).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<&str, u32, u64> = StateTable::new();
+    /// table.transform("clicks", 0, 5, |old, v| old.unwrap_or(0) + v);
+    /// table.transform("clicks", 0, 2, |old, v| old.unwrap_or(0) + v);
+    /// assert_eq!(table.get(&"clicks", &0), Some(&7));
+    /// ```
+    #[doc(alias = "entry")]
+    #[doc(alias = "and_modify")]
     pub fn transform<T>(&mut self, key: K, namespace: N, value: T, f: impl FnOnce(Option<S>, T) -> S) {
         let cow = self.begin_write();
         let hash = self.hash(&key, &namespace);
@@ -405,8 +721,20 @@ where
     }
 
     /// Number of entries in `namespace` (Flink `sizeOfNamespace`; a full scan, as in Flink).
-    pub fn size_of_namespace(&self, namespace: &N) -> usize {
-        self.iter().filter(|(_, n, _)| *n == namespace).count()
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let table: StateTable<u64, u32, u64> = [(1, 0, 1), (2, 0, 2), (3, 1, 3)].into_iter().collect();
+    /// assert_eq!(table.size_of_namespace(&0), 2);
+    /// ```
+    #[must_use]
+    #[doc(alias = "sizeOfNamespace")]
+    pub fn size_of_namespace<R>(&self, namespace: &R) -> usize
+    where
+        N: Borrow<R>,
+        R: PartialEq + ?Sized,
+    {
+        self.iter_namespace(namespace).count()
     }
 
     /// Makes `node` private: if a live snapshot can see it, replaces it with a copy (and copies the prefix).
@@ -462,8 +790,17 @@ where
         }
     }
 
-    fn remove_inner(&mut self, key: &K, namespace: &N, want_old: bool) -> Option<Option<S>> {
-        let removed = self.unlink_entry(key, namespace, want_old)?;
+    fn remove_inner<Q, R>(&mut self, key: &Q, namespace: &R, want_old: bool) -> Option<Option<S>>
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Hash + Eq + ?Sized,
+        R: Hash + Eq + ?Sized,
+    {
+        let cow = self.begin_write();
+        let (sub, bucket, node) = self.find(self.hash(key, namespace), key, namespace)?;
+        // SAFETY: `node` is live in `bucket` of `sub`.
+        let removed = unsafe { self.unlink_found(sub, bucket, node, want_old, cow) };
         self.shrink_if_sparse();
         Some(removed)
     }
@@ -489,10 +826,20 @@ where
         self.threshold = threshold_of(capacity);
     }
 
-    fn unlink_entry(&mut self, key: &K, namespace: &N, want_old: bool) -> Option<Option<S>> {
-        let cow = self.begin_write();
-        let (sub, bucket, node) = self.find(self.hash(key, namespace), key, namespace)?;
-        // SAFETY: `node` is live in `bucket` of `sub`; after the unlink it is owned here until retired or freed.
+    /// Unlinks `node` and retires it (if a live snapshot can see it) or frees it; returns its state if
+    /// `want_old` (cloned if shared).
+    ///
+    /// # Safety
+    /// `node` is live in `bucket` of `sub`, and `cow` was read by this write operation.
+    unsafe fn unlink_found(
+        &mut self,
+        sub: Sub,
+        bucket: usize,
+        node: NodePtr<K, N, S, P>,
+        want_old: bool,
+        cow: Cow,
+    ) -> Option<S> {
+        // SAFETY: per the caller; after the unlink the node is owned here until retired or freed.
         unsafe {
             let shared = cow.is_shared((*node).version());
             // Clone before unlinking: a panicking clone leaves the table unchanged.
@@ -507,19 +854,27 @@ where
             dir.len -= 1;
             if shared {
                 retired.retire(cow.version, Garbage::Node(node));
-                Some(old)
+                old
             } else if want_old {
                 let state = (*node).take_state();
                 Node::free_without_state(&mut retired.arena, node);
-                Some(Some(state))
+                Some(state)
             } else {
                 Node::free(&mut retired.arena, node);
-                Some(None)
+                None
             }
         }
     }
 
-    fn insert_new(&mut self, hash: u32, key: K, namespace: N, state: S, cow: Cow) {
+    /// Links a new node for `(key, namespace)`, which is absent, and returns it; allocates the first directory
+    /// or starts a growth first if due.
+    fn insert_new(&mut self, hash: u32, key: K, namespace: N, state: S, cow: Cow) -> NodePtr<K, N, S, P> {
+        if self.primary.capacity == 0 {
+            // The first insert of a table made without allocating (new, with_hasher, with_capacity(0), clear):
+            // chunks created at V are invisible to every live snapshot (I2).
+            self.primary = Directory::new(self.min_capacity, self.version);
+            self.threshold = threshold_of(self.min_capacity);
+        }
         if self.rehash.is_none() && self.len() > self.threshold && self.primary.capacity < MAXIMUM_CAPACITY {
             self.start_rehash(self.primary.capacity * 2);
         }
@@ -536,6 +891,7 @@ where
         // SAFETY: as above.
         cell.with_mut(|p| unsafe { *p = node });
         dir.len += 1;
+        node
     }
 
     /// Takes a snapshot (Flink `createSnapshot` / `stateSnapshot`): bumps the version, copies the chunk
@@ -544,7 +900,28 @@ where
     ///
     /// Fails only if the version counter is exhausted while snapshots have been continuously live for about
     /// 2^32 snapshots; whenever no snapshot is live, versions are renormalised instead (I12).
-    pub fn snapshot(&mut self) -> Result<Snapshot<K, N, S, P>, SnapshotError> {
+    ///
+    /// The snapshot shares a type-erased clone of the table's hasher (made by the first snapshot) for its
+    /// lookups, hence `H: Clone + Send + Sync + 'static` (docs/DESIGN.md, "Snapshot lookups").
+    ///
+    /// # Errors
+    /// [`SnapshotError::VersionsExhausted`] when the version counter reached `u32::MAX - 1` while snapshots stayed
+    /// live since the last renormalisation; releasing them lets the next call succeed.
+    ///
+    /// ```
+    /// use cow_state_table::{SnapshotError, StateTable};
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// table.put(1, 0, 1);
+    /// let snap = table.snapshot()?;
+    /// assert_eq!(snap.get(&1, &0), Some(&1));
+    /// # Ok::<(), SnapshotError>(())
+    /// ```
+    #[doc(alias = "stateSnapshot")]
+    #[doc(alias = "createSnapshot")]
+    pub fn snapshot(&mut self) -> Result<Snapshot<K, N, S, P>, SnapshotError>
+    where
+        H: Clone + Send + Sync + 'static,
+    {
         if self.version >= self.version_limit && self.shared.registry.with_lock(|r| r.live.is_empty()) {
             self.renormalise();
         }
@@ -563,11 +940,20 @@ where
             }
             rehash_index = r.index;
         }
+        let hasher = match &self.snapshot_hasher {
+            Some(h) => h.clone(),
+            None => {
+                let h: Arc<dyn ErasedBuildHasher> = Arc::new(self.hash_builder.clone());
+                self.snapshot_hasher = Some(h.clone());
+                h
+            }
+        };
         let view = Box::into_raw(Box::new(View {
             version,
             dirs,
             rehash_index,
             len: self.len(),
+            hasher,
         }));
         // SAFETY: `Box::into_raw` never returns null.
         let view = unsafe { NonNull::new_unchecked(view) };
@@ -582,18 +968,25 @@ where
 
 /// Walks the chain of `bucket` in `dir` for `(key, namespace)`; null if absent.
 #[inline(always)]
-fn find_in<K: Eq, N: Eq, S, P: Primitives>(
+fn find_in<K, N, S, P, Q, R>(
     dir: &Directory<K, N, S, P>,
     bucket: usize,
     hash: u32,
-    key: &K,
-    namespace: &N,
-) -> NodePtr<K, N, S, P> {
+    key: &Q,
+    namespace: &R,
+) -> NodePtr<K, N, S, P>
+where
+    K: Borrow<Q>,
+    N: Borrow<R>,
+    Q: Eq + ?Sized,
+    R: Eq + ?Sized,
+    P: Primitives,
+{
     let mut n = dir.head(bucket);
     while !n.is_null() {
         // SAFETY: live nodes are valid (I5) and the writer (us) is not writing.
         let node = unsafe { &*n };
-        if node.hash == hash && node.key == *key && node.namespace == *namespace {
+        if node.hash == hash && node.key.borrow() == key && node.namespace.borrow() == namespace {
             return n;
         }
         n = node.next();
@@ -632,16 +1025,41 @@ impl<'a, K, N, S, H, P: Primitives> IntoIterator for &'a StateTable<K, N, S, H, 
     }
 }
 
-impl<K, N, S, H, P: Primitives> fmt::Debug for StateTable<K, N, S, H, P> {
+/// Prints the entries as a map from `(key, namespace)` to state, in bucket order, as std's maps do; the table's
+/// shape and bookkeeping are in [`StateTable::stats`].
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// let mut table: StateTable<&str, u32, u64> = StateTable::new();
+/// table.put("a", 0, 1);
+/// assert_eq!(format!("{table:?}"), r#"{("a", 0): 1}"#);
+/// ```
+impl<K: fmt::Debug, N: fmt::Debug, S: fmt::Debug, H, P: Primitives> fmt::Debug for StateTable<K, N, S, H, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateTable")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity())
-            .field("rehashing", &self.is_rehashing())
-            .field("version", &self.version)
-            .field("retired", &self.retired.len())
-            .finish()
+        f.debug_map().entries(self.iter().map(|(k, n, s)| ((k, n), s))).finish()
     }
+}
+
+/// A table's shape and bookkeeping, from [`StateTable::stats`]. More fields may be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableStats {
+    /// Entries ([`StateTable::len`]).
+    pub len: usize,
+    /// Entries held before the next growth ([`StateTable::capacity`]).
+    pub capacity: usize,
+    /// Buckets ([`StateTable::buckets`]).
+    pub buckets: usize,
+    /// Whether an incremental rehash is in progress.
+    pub rehashing: bool,
+    /// The table version `V`.
+    pub version: u32,
+    /// Unreleased snapshots.
+    pub live_snapshots: usize,
+    /// Retired nodes and chunks kept for snapshots.
+    pub retired: usize,
+    /// Copy-on-write work so far.
+    pub cow: CowStats,
 }
 
 #[cfg(test)]

@@ -72,6 +72,20 @@ impl<K, N, S, P: Primitives> Node<K, N, S, P> {
         unsafe { arena.release(node) };
     }
 
+    /// Frees a node and returns its key, namespace and state (moved out, nothing cloned or dropped).
+    ///
+    /// # Safety
+    /// As for [`Node::free`].
+    #[inline]
+    pub(crate) unsafe fn into_parts(arena: &mut NodeArena<K, N, S, P>, node: NodePtr<K, N, S, P>) -> (K, N, S) {
+        // SAFETY: per the caller the node is valid and owned here; its state is moved out once, and the
+        // `ManuallyDrop` left behind is never dropped.
+        let state = unsafe { (*node).take_state() };
+        // SAFETY: per the caller (I5).
+        let Node { key, namespace, .. } = unsafe { arena.take(node) };
+        (key, namespace, state)
+    }
+
     #[inline]
     pub(crate) fn version(&self) -> u32 {
         // SAFETY: plain read of a Copy field; writers of this field only run when I3 allows (no reader then).

@@ -7,14 +7,14 @@ use crate::DeterministicState;
 type T = StateTable<u64, u32, u64, DeterministicState>;
 
 fn table(buckets: usize) -> T {
-    StateTable::with_capacity_and_hasher(buckets, DeterministicState::default())
+    StateTable::with_buckets_and_hasher(buckets, DeterministicState::default())
 }
 
 #[test]
 fn capacity_is_a_power_of_two_within_bounds() {
-    assert_eq!(table(0).capacity(), MINIMUM_CAPACITY);
-    assert_eq!(table(5).capacity(), 8);
-    assert_eq!(table(1024).capacity(), 1024);
+    assert_eq!(table(0).buckets(), MINIMUM_CAPACITY);
+    assert_eq!(table(5).buckets(), 8);
+    assert_eq!(table(1024).buckets(), 1024);
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn the_checker_reports_a_node_the_arena_holds_but_nothing_owns() {
 #[test]
 fn slab_storage_under_snapshots_and_teardown() {
     type R = StateTable<u64, u32, std::rc::Rc<u64>, DeterministicState>;
-    let mut t = R::with_capacity_and_hasher(4, DeterministicState::default());
+    let mut t = R::with_buckets_and_hasher(4, DeterministicState::default());
     t.retired.arena = super::arena::NodeArena::with_boxes(false);
     let mut snaps = Vec::new();
     let (n, every) = if cfg!(miri) { (40, 10) } else { (200, 40) };
@@ -157,8 +157,8 @@ fn slab_storage_under_snapshots_and_teardown() {
             t.check_invariants().unwrap();
         }
     }
-    snaps.remove(1);
-    snaps.remove(0);
+    drop(snaps.remove(1));
+    drop(snaps.remove(0));
     t.reclaim();
     t.check_invariants().unwrap();
     let expected: Vec<u64> = snaps[0].iter().map(|(_, _, s)| **s).collect();
@@ -214,13 +214,13 @@ fn a_sparse_table_shrinks_incrementally_but_never_below_its_initial_capacity() {
     while t.is_rehashing() {
         t.put(0, 0, 0);
     }
-    let grown = t.capacity();
+    let grown = t.buckets();
     assert_eq!(grown, (n as usize * 4 / 3 + 1).next_power_of_two());
     let snap = t.snapshot().unwrap();
     let mut k = 0;
     let mut shrinks = 0;
     while k < n {
-        let before = t.capacity();
+        let before = t.buckets();
         let index_before = t.rehash.as_ref().map(|r| r.index);
         t.remove(&k, &0);
         k += 1;
@@ -230,7 +230,7 @@ fn a_sparse_table_shrinks_incrementally_but_never_below_its_initial_capacity() {
                 "bounded step while shrinking"
             );
         }
-        if t.capacity() < before {
+        if t.buckets() < before {
             shrinks += 1;
             assert!(t.len() < before / 8, "shrinks only below 1/8 load");
         }
@@ -244,8 +244,222 @@ fn a_sparse_table_shrinks_incrementally_but_never_below_its_initial_capacity() {
         t.remove(&1, &1);
     }
     assert_eq!(1 << shrinks, grown / 8, "halved {shrinks} times from {grown}");
-    assert_eq!(t.capacity(), 8, "never below the initial capacity");
+    assert_eq!(t.buckets(), 8, "never below the initial capacity");
     assert_eq!(snap.len(), n as usize, "the snapshot still sees every entry");
     assert_eq!(snap.iter().count(), n as usize);
     t.check_invariants().unwrap();
+}
+
+// ---- std-shaped API (issue 13) ----
+
+#[test]
+fn new_allocates_nothing_until_the_first_insert() {
+    let mut t: StateTable<u64, u32, u64> = StateTable::new();
+    assert_eq!((t.buckets(), t.capacity(), t.primary.chunks.len()), (0, 0, 0));
+    assert_eq!(t.get(&1, &0), None);
+    assert!(!t.remove(&1, &0));
+    t.check_invariants().unwrap();
+    let empty = t.snapshot().unwrap();
+    assert_eq!((empty.len(), empty.get(&1, &0)), (0, None));
+    t.check_invariants().unwrap();
+    t.put(1, 0, 1);
+    assert_eq!(t.buckets(), DEFAULT_CAPACITY);
+    assert_eq!(empty.iter().count(), 0);
+    t.check_invariants().unwrap();
+}
+
+#[test]
+fn with_capacity_holds_that_many_entries_without_growing() {
+    for n in [1usize, 3, 4, 7, 100, 1000, 4096] {
+        let mut t: T = StateTable::with_capacity_and_hasher(n, DeterministicState::default());
+        assert!(t.capacity() >= n, "{n}: {}", t.capacity());
+        let buckets = t.buckets();
+        for k in 0..t.capacity() as u64 {
+            t.put(k, 0, k);
+        }
+        assert!(!t.is_rehashing(), "{n}: grew before capacity() entries");
+        assert_eq!(t.buckets(), buckets);
+    }
+    assert_eq!(table(4).capacity(), 3);
+}
+
+#[test]
+fn reserve_makes_room_and_finishes_a_running_rehash() {
+    let mut t = table(4);
+    for k in 0..5 {
+        t.put(k, 0, k);
+    }
+    assert!(t.is_rehashing());
+    let snap = t.snapshot().unwrap();
+    t.reserve(1000);
+    assert!(t.capacity() >= 1005);
+    t.check_invariants().unwrap();
+    for k in 5..1005 {
+        t.put(k, 0, k);
+    }
+    assert_eq!(t.len(), 1005);
+    assert_eq!(snap.len(), 5);
+    assert_eq!(snap.get(&4, &0), Some(&4));
+    t.check_invariants().unwrap();
+    let mut lazy: T = StateTable::with_hasher(DeterministicState::default());
+    lazy.reserve(10);
+    assert_eq!(lazy.buckets(), DEFAULT_CAPACITY, "never below the initial bucket count");
+}
+
+#[test]
+fn clear_retires_what_a_live_snapshot_sees_and_frees_the_rest() {
+    let mut t = table(4);
+    for k in 0..40 {
+        t.put(k, 0, k);
+    }
+    let snap = t.snapshot().unwrap();
+    t.put(100, 0, 100); // private: freed by clear
+    let buckets = t.buckets();
+    let retired = t.cow_stats().retired;
+    t.clear();
+    assert!(t.is_empty());
+    assert_eq!(t.buckets(), buckets, "clear keeps the bucket count");
+    assert!(t.cow_stats().retired >= retired + 40, "every shared node retired");
+    t.check_invariants().unwrap();
+    for k in 0..40 {
+        assert_eq!(snap.get(&k, &0), Some(&k));
+    }
+    assert_eq!(snap.get(&100, &0), None);
+    drop(snap);
+    t.reclaim();
+    assert_eq!(t.retired_len(), 0);
+    // Without a snapshot nothing is retired.
+    t.put(1, 0, 1);
+    let before = t.cow_stats();
+    t.clear();
+    assert_eq!(t.cow_stats(), before);
+    t.check_invariants().unwrap();
+}
+
+#[test]
+fn retain_visits_each_entry_once_and_keeps_snapshots_intact() {
+    let mut t: T = StateTable::with_buckets_and_hasher(4, DeterministicState::default());
+    for k in 0..200 {
+        t.put(k, (k % 3) as u32, k);
+    }
+    let snap = t.snapshot().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    t.retain(|k, n, s| {
+        assert!(seen.insert((*k, *n)), "visited twice");
+        assert_eq!(s, k);
+        k % 5 != 0
+    });
+    assert_eq!(seen.len(), 200);
+    assert_eq!(t.len(), 160);
+    t.check_invariants().unwrap();
+    for k in 0..200 {
+        assert_eq!(t.contains(&k, &((k % 3) as u32)), k % 5 != 0);
+        assert_eq!(snap.get(&k, &((k % 3) as u32)), Some(&k));
+    }
+    // Removing almost everything starts a shrink.
+    t.retain(|k, _, _| *k < 8);
+    assert!(t.is_rehashing() || t.buckets() < 256);
+    t.check_invariants().unwrap();
+}
+
+#[test]
+fn drain_moves_private_entries_and_clones_shared_ones() {
+    let mut t: StateTable<u64, u32, std::rc::Rc<u64>, DeterministicState> =
+        StateTable::with_buckets_and_hasher(4, DeterministicState::default());
+    for k in 0..20 {
+        t.put(k, 0, std::rc::Rc::new(k));
+    }
+    let snap_keep = t.snapshot().unwrap();
+    t.put(50, 0, std::rc::Rc::new(50));
+    let mut drained: Vec<_> = t.drain().collect();
+    drained.sort_by_key(|e| e.0);
+    assert_eq!(drained.len(), 21);
+    for (k, _, s) in &drained {
+        assert_eq!(**s, *k);
+        // Shared states were cloned (the snapshot holds the other reference); the private one was moved.
+        assert_eq!(std::rc::Rc::strong_count(s), if *k == 50 { 1 } else { 2 }, "key {k}");
+    }
+    assert!(t.is_empty());
+    t.check_invariants().unwrap();
+    assert_eq!(snap_keep.len(), 20);
+    drop(snap_keep);
+    drop(drained);
+}
+
+#[test]
+fn entry_applies_copy_on_write_like_get_mut() {
+    let mut t = table(4);
+    t.put(1, 0, 10);
+    let snap = t.snapshot().unwrap();
+    let copies = t.cow_stats().node_copies;
+    match t.entry(1, 0) {
+        Entry::Occupied(e) => assert_eq!(*e.get(), 10),
+        Entry::Vacant(_) => panic!("present"),
+    }
+    assert_eq!(t.cow_stats().node_copies, copies, "reading an entry copies nothing");
+    *t.entry(1, 0).or_insert(0) += 1;
+    assert_eq!(t.cow_stats().node_copies, copies + 1);
+    assert_eq!((t.get(&1, &0), snap.get(&1, &0)), (Some(&11), Some(&10)));
+    *t.entry(1, 0).or_insert(0) += 1; // private now: no further copy
+    assert_eq!(t.cow_stats().node_copies, copies + 1);
+    *t.entry(2, 0).or_default() += 5;
+    assert_eq!(t.get(&2, &0), Some(&5));
+    let Entry::Occupied(e) = t.entry(1, 0) else { panic!() };
+    assert_eq!(e.remove(), 12);
+    assert_eq!(snap.get(&1, &0), Some(&10));
+    t.check_invariants().unwrap();
+}
+
+#[test]
+fn snapshot_lookups_during_a_rehash_find_both_directories() {
+    let mut t = table(4);
+    let mut k = 0;
+    while !t.is_rehashing() {
+        t.put(k, 0, k);
+        k += 1;
+    }
+    t.put(k, 0, k); // one step: the rehash index moves, entries sit in both directories
+    k += 1;
+    let snap = t.snapshot().unwrap();
+    assert!(snap.taken_during_rehash());
+    while t.is_rehashing() {
+        t.put(k, 1, k);
+        k += 1;
+    }
+    for j in 0..k {
+        let expected = if snap.iter().any(|(kk, nn, _)| *kk == j && *nn == 0) {
+            Some(&j)
+        } else {
+            None
+        };
+        assert_eq!(snap.get(&j, &0), expected, "key {j}");
+        assert_eq!(snap.get(&j, &1), None, "key {j} ns 1");
+    }
+}
+
+#[test]
+fn iterators_are_send_and_sync_and_debug_prints_entries() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let mut t = table(4);
+    t.put(1, 2, 3);
+    send_sync(&t.iter());
+    send_sync(&t.keys());
+    send_sync(&t.values());
+    send_sync(&t.iter_namespace(&2));
+    let snap = t.snapshot().unwrap();
+    send_sync(&snap.iter());
+    assert_eq!(format!("{t:?}"), "{(1, 2): 3}");
+    assert_eq!(t.stats().len, 1);
+}
+
+#[test]
+fn borrowed_keys_and_namespaces() {
+    let mut t: StateTable<String, String, u32> = StateTable::new();
+    t.put("k".into(), "n".into(), 1);
+    assert_eq!(t.get("k", "n"), Some(&1));
+    *t.get_mut("k", "n").unwrap() += 1;
+    assert!(t.contains("k", "n"));
+    assert_eq!(t.size_of_namespace("n"), 1);
+    assert_eq!(t.remove_and_get_old("k", "n"), Some(2));
+    assert!(!t.remove("k", "n"));
 }

@@ -328,12 +328,12 @@ pub struct Writer<H, P: Primitives> {
 
 impl<H, P> Writer<H, P>
 where
-    H: BuildHasher,
+    H: BuildHasher + Clone + Send + Sync + 'static,
     P: Primitives,
 {
     pub fn new(buckets: usize, hasher: H, tracker: &Tracker) -> Self {
         Writer {
-            table: ManuallyDrop::new(StateTable::with_capacity_and_hasher(buckets, hasher)),
+            table: ManuallyDrop::new(StateTable::with_buckets_and_hasher(buckets, hasher)),
             model: Model::new(),
             tracker: tracker.clone(),
             track_left: false,
