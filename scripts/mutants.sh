@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every planted protocol mutant (Cargo features `mutant-*`) against the loom models, the shuttle models and
+# Runs every planted protocol mutant (`--cfg cow_mutant="<name>"`, set through COW_MUTANT by build.rs; not Cargo
+# features, so `--all-features` never switches one on) against the loom models, the shuttle models and
 # the differential proptest suite, prints a mutant x suite table, and fails unless
 #   * the un-mutated suites pass, and
 #   * every mutant is caught by at least one suite.
@@ -39,8 +40,15 @@ if [[ ! -f tests/differential_proptest.rs ]]; then
     echo "note: tests/differential_proptest.rs not found; the differential column will read 'absent'" >&2
 fi
 
-features_for() { # $1 = mutant or "" for the baseline
-    echo "loom shuttle ${1:-}"
+features_for() { # $1 = mutant or "" for the baseline (the mutant itself is a cfg, see mutant_env)
+    echo "loom shuttle"
+}
+
+# The environment that selects the mutant: build.rs turns COW_MUTANT=<name> into --cfg cow_mutant="<name>"
+# for this crate only (the dependencies are not rebuilt per mutant).
+mutant_env() { # $1 = mutant or ""
+    local m="${1:-}"
+    echo "COW_MUTANT=${m#mutant-}"
 }
 
 build() { # $1 = mutant or ""
@@ -49,8 +57,8 @@ build() { # $1 = mutant or ""
     log="$LOG_DIR/build-${1:-baseline}.log"
     local targets=(--test loom_models --test shuttle_models)
     if [[ $have_differential == 1 ]]; then targets+=(--test differential_proptest); fi
-    if ! cargo test --release --features "$f" "${targets[@]}" --no-run >"$log" 2>&1; then
-        echo "error: build failed for '${1:-baseline}' (features: $f); see $log" >&2
+    if ! env "$(mutant_env "$1")" cargo test --release --features "$f" "${targets[@]}" --no-run >"$log" 2>&1; then
+        echo "error: build failed for '${1:-baseline}' (features: $f, $(mutant_env "$1")); see $log" >&2
         tail -20 "$log" >&2
         exit 2
     fi
@@ -70,7 +78,7 @@ run_suite() { # $1 = mutant or "", $2 = suite
     esac
     log="$LOG_DIR/${m:-baseline}-$suite.log"
     set +e
-    timeout --kill-after=10 "$SUITE_TIMEOUT" \
+    timeout --kill-after=10 "$SUITE_TIMEOUT" env "$(mutant_env "$m")" \
         cargo test --release --features "$f" --test "$test" >"$log" 2>&1
     rc=$?
     set -e

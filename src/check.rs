@@ -11,9 +11,10 @@ use crate::snapshot::reclaim::Garbage;
 use crate::sync::{MutexOps, Primitives};
 use crate::table::directory::{DirView, Directory};
 use crate::table::node::NodePtr;
+use crate::table::{threshold_of, MAXIMUM_CAPACITY};
 use crate::StateTable;
 use core::hash::{BuildHasher, Hash};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// A directory of the live table with its name for messages.
 type NamedDir<'a, K, N, S, P> = (&'a str, &'a Directory<K, N, S, P>);
@@ -35,7 +36,14 @@ where
     /// the snapshot and still allocated (live or retired, never freed); the snapshot holds as many entries as when
     /// it was taken; sizes match; every entry sits in the right directory and bucket for the current rehash index;
     /// no `(key, namespace)` appears twice; the node arena holds exactly the live and retired nodes (no leak);
-    /// the published bounds match the live set.
+    /// the published bounds match the live set; every registered view is registered under its own version.
+    ///
+    /// Cost contracts (I3, I10): the grow threshold is 3/4 of the capacity the table is growing or shrinking
+    /// to, the capacity never falls below the initial one, and a table that is not rehashing is at most one
+    /// entry over its threshold (it starts growing at the next insert). With snapshots live, every live node
+    /// and chunk older than the newest snapshot `R` is reachable from that snapshot (so it really is shared),
+    /// and — by I2 — nothing of version `>= R` is reachable from any snapshot (so it is private): a copy made
+    /// under a snapshot gets version `V >= R` and is never copied again under it (copy at most once).
     ///
     /// A debugging aid: O(entries + chunks) per live snapshot.
     ///
@@ -56,6 +64,45 @@ where
         let mut live_nodes: HashSet<usize> = HashSet::new();
         let mut live_chunks: HashSet<usize> = HashSet::new();
         let mut keys: HashSet<(&K, &N)> = HashSet::new();
+        // Versions of live nodes and chunks, for the copy-at-most-once check below.
+        let mut live_versions: HashMap<usize, u32> = HashMap::new();
+
+        // Load factor (cost contract): thresholds follow the capacity being built.
+        let target_capacity = self.rehash.as_ref().map_or(self.primary.capacity, |r| r.new.capacity);
+        if self.threshold != threshold_of(target_capacity) {
+            return violation(
+                "I10",
+                format!(
+                    "grow threshold {} is not 3/4 of the capacity {target_capacity} being built",
+                    self.threshold
+                ),
+            );
+        }
+        if target_capacity < self.min_capacity || !target_capacity.is_power_of_two() {
+            return violation(
+                "I10",
+                format!(
+                    "capacity {target_capacity} below the initial {} or not a power of two",
+                    self.min_capacity
+                ),
+            );
+        }
+        if let Some(r) = &self.rehash {
+            let c = self.primary.capacity;
+            if r.new.capacity != 2 * c && 2 * r.new.capacity != c {
+                return violation("I10", format!("rehash from {c} to {} buckets", r.new.capacity));
+            }
+        } else if self.len() > self.threshold + 1 && self.primary.capacity < MAXIMUM_CAPACITY {
+            return violation(
+                "I10",
+                format!(
+                    "{} entries in {} buckets without a rehash (threshold {})",
+                    self.len(),
+                    self.primary.capacity,
+                    self.threshold
+                ),
+            );
+        }
 
         let old_capacity = self.primary.capacity;
         let rehash_index = self.rehash.as_ref().map(|r| r.index);
@@ -74,6 +121,7 @@ where
                 if !live_chunks.insert(chunk.heads as usize) {
                     return violation("I5", format!("{name} chunk {:p} appears twice", chunk.heads));
                 }
+                live_versions.insert(chunk.heads as usize, chunk.version);
             }
             let mut count = 0usize;
             for b in 0..dir.capacity {
@@ -87,6 +135,7 @@ where
                     if node.version() > v {
                         return violation("I1", format!("node version {} > table version {v}", node.version()));
                     }
+                    live_versions.insert(n as usize, node.version());
                     if composite_hash(&self.hash_builder, &node.key, &node.namespace) != node.hash {
                         return violation("I10", "stored hash differs from the key's hash".into());
                     }
@@ -166,6 +215,8 @@ where
                     format!("published bounds {published:?} differ from the live set's {expected:?}"),
                 );
             }
+            let newest = registry.live.keys().next_back().copied();
+            let mut newest_reach: HashSet<usize> = HashSet::new();
             for (&s, &view_ptr) in &registry.live {
                 if s > v {
                     return violation("I1", format!("live snapshot {s} > table version {v}"));
@@ -173,9 +224,23 @@ where
                 // SAFETY: a registered view is owned by a live snapshot, which removes it under this mutex before
                 // dropping it.
                 let view = unsafe { &*view_ptr };
+                if view.version != s {
+                    return violation(
+                        "I12",
+                        format!("the view registered as snapshot {s} has version {}", view.version),
+                    );
+                }
+                let all = Sets {
+                    live_chunks: &live_chunks,
+                    retired_chunks: &retired_chunks,
+                    live_nodes: &live_nodes,
+                    retired_nodes: &retired_nodes,
+                };
+                let reach = (Some(s) == newest).then_some(&mut newest_reach);
                 let mut count = 0usize;
+                let mut reach = reach;
                 for dir in view.dir_views() {
-                    count += check_snapshot_dir(s, dir, &live_chunks, &retired_chunks, &live_nodes, &retired_nodes)?;
+                    count += check_snapshot_dir(s, dir, &all, reach.as_deref_mut())?;
                 }
                 if count != view.len {
                     return violation(
@@ -184,23 +249,55 @@ where
                     );
                 }
             }
+            // Copy at most once (I3): with `R` the newest live snapshot, a live node or chunk of version `< R`
+            // existed when `R` was taken and never left the live structure, so `R` reaches it. One that `R`
+            // does not reach is a copy that was given a stale version: every later write would copy it again.
+            if let Some(r) = newest {
+                for (&addr, &version) in &live_versions {
+                    if version < r && !newest_reach.contains(&addr) {
+                        return violation(
+                            "I3",
+                            format!(
+                                "live object {addr:#x} of version {version} < R = {r} is not reachable from snapshot \
+                                 {r}: a private copy that would be copied again"
+                            ),
+                        );
+                    }
+                }
+            }
             Ok(())
         })
     }
 }
 
+/// The allocation sets of the live structure and the retire queue.
+struct Sets<'a> {
+    live_chunks: &'a HashSet<usize>,
+    retired_chunks: &'a HashSet<usize>,
+    live_nodes: &'a HashSet<usize>,
+    retired_nodes: &'a HashSet<usize>,
+}
+
 /// Checks one directory of snapshot `s`; returns the number of entries it reaches.
+/// Adds every chunk and node it reaches to `reach` if given.
 fn check_snapshot_dir<K, N, S, P: Primitives>(
     s: u32,
     dir: DirView<'_, K, N, S, P>,
-    live_chunks: &HashSet<usize>,
-    retired_chunks: &HashSet<usize>,
-    live_nodes: &HashSet<usize>,
-    retired_nodes: &HashSet<usize>,
+    all: &Sets<'_>,
+    mut reach: Option<&mut HashSet<usize>>,
 ) -> Result<usize, InvariantViolation> {
+    let Sets {
+        live_chunks,
+        retired_chunks,
+        live_nodes,
+        retired_nodes,
+    } = *all;
     let mut count = 0;
     for (c, chunk) in dir.chunks.iter().enumerate() {
         let addr = chunk.heads as usize;
+        if let Some(reach) = reach.as_deref_mut() {
+            reach.insert(addr);
+        }
         if !live_chunks.contains(&addr) && !retired_chunks.contains(&addr) {
             violation("I7", format!("snapshot {s} reaches freed chunk {addr:#x}"))?;
         }
@@ -216,6 +313,9 @@ fn check_snapshot_dir<K, N, S, P: Primitives>(
                 }
                 // SAFETY: the node is allocated (checked just above).
                 let node = unsafe { &*n };
+                if let Some(reach) = reach.as_deref_mut() {
+                    reach.insert(n as usize);
+                }
                 if node.version() >= s {
                     violation("I2", format!("snapshot {s} reaches node of version {}", node.version()))?;
                 }

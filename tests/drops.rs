@@ -449,9 +449,17 @@ fn panicking_clone_during_a_rehash_step_leaves_the_table_valid() {
             v
         };
         CLONES_BEFORE_PANIC.with(|c| c.set(Some(n)));
-        // A write of an absent key: everything it clones belongs to the rehash step.
+        // A write of an absent key: everything it clones belongs to the rehash step. A panic there is caught
+        // by the step, which stops and is retried by the next write (docs/DESIGN.md): the write itself succeeds.
+        let deferred_before = t.cow_stats().deferred_migration_steps;
         let result = panic::catch_unwind(AssertUnwindSafe(|| t.remove(&key(200), &ns(0))));
         CLONES_BEFORE_PANIC.with(|c| c.set(None));
+        assert!(
+            result.is_ok(),
+            "clone {n} of a rehash step panicked out of an unrelated write"
+        );
+        let deferred = t.cow_stats().deferred_migration_steps - deferred_before;
+        assert!(deferred <= 1);
         t.check_invariants().unwrap();
         let mut after: Vec<(u8, Vec<u32>)> = t.iter().map(|(k, _, s)| (k.value, s.value.clone())).collect();
         after.sort();
@@ -459,7 +467,7 @@ fn panicking_clone_during_a_rehash_step_leaves_the_table_valid() {
             after,
             before,
             "a rehash step changed the contents (clone {n} panicked: {})",
-            result.is_err()
+            deferred == 1
         );
         assert_eq!(t.len(), 5);
         let mut seen: Vec<(u8, Vec<u32>)> = snap.iter().map(|(k, _, s)| (k.value, s.value.clone())).collect();
@@ -470,7 +478,7 @@ fn panicking_clone_during_a_rehash_step_leaves_the_table_valid() {
             t.remove(&key(201), &ns(0));
         }
         t.check_invariants().unwrap();
-        let done = result.is_ok();
+        let done = deferred == 0;
         if !done {
             panics += 1;
         }

@@ -221,6 +221,7 @@ fn differential_with_tiny_version_limits() {
         Just(HasherChoice::Colliding { mask: 1 }),
     ];
     let total = std::cell::Cell::new(0u64);
+    let stale = std::cell::Cell::new(0u64);
     let result = runner.run(&(1u32..6, hasher, ops(max_ops)), |(limit, hasher, ops)| {
         let config = Config {
             version_limit: limit,
@@ -231,10 +232,82 @@ fn differential_with_tiny_version_limits() {
             .run_ops(&ops)
             .map_err(|d| TestCaseError::fail(d.to_string()))?;
         total.set(total.get() + stats.renormalisations);
+        stale.set(stale.get() + stats.stale_handles_with_reused_version);
         Ok(())
     });
     if let Err(e) = result {
         panic!("{e}");
     }
     assert!(cfg!(miri) || total.get() > 0, "no renormalisation happened");
+    assert!(
+        cfg!(miri) || stale.get() > 0,
+        "no released handle outlived a renormalisation that reused its version"
+    );
+}
+
+/// The handle lifecycle across renormalisation (I12): snapshots released (twice) on other threads are kept,
+/// versions are renormalised and reused by new snapshots, and then the stale handles are released again and
+/// dropped — on other threads too — while the snapshot that reuses their version is live. The new snapshot must
+/// stay registered (bounds, live count, invariants) and keep reading its contents.
+#[test]
+fn stale_handles_across_renormalisation_on_other_threads() {
+    let mut t: StateTable<u32, u32, u64> = StateTable::with_capacity(4);
+    t.set_version_limit_for_test(3);
+    let mut model = Model::new();
+    for k in 0..20 {
+        t.put(k, 0, u64::from(k));
+        model.insert((k, 0), u64::from(k));
+    }
+    let mut stale: Vec<(Snapshot<u32, u32, u64>, u32)> = Vec::new();
+    let mut reused = 0;
+    let rounds = if cfg!(miri) { 8 } else { 60 };
+    for round in 0..rounds {
+        let s = t.snapshot().expect("snapshot");
+        let v = s.version();
+        let s = std::thread::spawn(move || {
+            let mut s = s;
+            s.release();
+            s.release();
+            s
+        })
+        .join()
+        .expect("release thread");
+        assert!(s.is_released());
+        assert_eq!(t.live_snapshots(), 0);
+        stale.push((s, v));
+        churn(&mut t, &mut model, round);
+        let fresh = t.snapshot().expect("snapshot");
+        let frozen = model.clone();
+        // Every stale handle whose version the fresh snapshot reuses: release again and drop, on another thread.
+        while let Some(pos) = stale.iter().position(|(_, sv)| *sv == fresh.version()) {
+            let (h, _) = stale.swap_remove(pos);
+            reused += 1;
+            std::thread::spawn(move || {
+                let mut h = h;
+                h.release();
+                drop(h);
+            })
+            .join()
+            .expect("drop thread");
+        }
+        assert_eq!(
+            t.live_snapshots(),
+            1,
+            "a stale handle unregistered the snapshot reusing its version"
+        );
+        t.check_invariants().expect("invariants with stale handles around");
+        churn(&mut t, &mut model, round + 1000);
+        t.check_invariants()
+            .expect("invariants after writes under the fresh snapshot");
+        assert_eq!(contents(&fresh), frozen, "the fresh snapshot changed");
+        if round % 3 == 0 {
+            // Some stale handles are dropped on this thread with the fresh snapshot still live.
+            stale.truncate(stale.len() / 2);
+            assert_eq!(t.live_snapshots(), 1);
+        }
+        drop(fresh);
+    }
+    assert!(reused > 0, "no new snapshot reused a stale handle's version");
+    drop(t);
+    drop(stale);
 }

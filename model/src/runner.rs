@@ -126,6 +126,12 @@ pub struct RunStats {
     pub max_len: u64,
     /// `clear`, `drain` and `retain` calls (and entry removals) made while a snapshot of the table was live.
     pub bulk_writes_under_snapshots: u64,
+    /// Explicitly released snapshot handles kept alive and released again and dropped later, after further
+    /// snapshots were taken (the handle lifecycle across renormalisation, I12).
+    pub stale_handles: u64,
+    /// Of those, handles whose version had been reused by a newer snapshot (renormalisation in between) when
+    /// they were released again and dropped.
+    pub stale_handles_with_reused_version: u64,
 }
 
 impl RunStats {
@@ -145,6 +151,8 @@ impl RunStats {
         self.chunk_copies += other.chunk_copies;
         self.max_len = self.max_len.max(other.max_len);
         self.bulk_writes_under_snapshots += other.bulk_writes_under_snapshots;
+        self.stale_handles += other.stale_handles;
+        self.stale_handles_with_reused_version += other.stale_handles_with_reused_version;
     }
 }
 
@@ -188,6 +196,9 @@ pub struct Runner<K, N, S, H = HasherChoice> {
     config: Config,
     model: Reference<K, N, S>,
     snapshots: [Option<Snapshot<K, N, S>>; SLOTS],
+    /// Explicitly released handles still alive (oldest first), with the renormalisation count at their release:
+    /// each is released again and dropped after the next snapshot is taken.
+    released: std::collections::VecDeque<(Snapshot<K, N, S>, u64)>,
     stats: RunStats,
     /// Copy-on-write work of tables already dropped.
     dropped_cow: CowStats,
@@ -286,6 +297,7 @@ where
             config,
             model: Reference::new(config.version_limit),
             snapshots: Default::default(),
+            released: Default::default(),
             stats: RunStats::default(),
             dropped_cow: CowStats::default(),
             index: 0,
@@ -474,8 +486,17 @@ where
                         if !snap.is_released() || len != 0 || snap.iter().next().is_some() {
                             return Err(self.fail("a released snapshot still reports entries"));
                         }
+                        // Kept alive: released again and dropped after the next snapshot, possibly one that
+                        // reuses its version after a renormalisation.
+                        self.released.push_back((snap, self.stats.renormalisations));
+                        self.expect_eq(
+                            "live_snapshots after an explicit release",
+                            self.model.live_snapshots(),
+                            self.table.live_snapshots(),
+                        )?;
+                    } else {
+                        drop(snap);
                     }
-                    drop(snap);
                 }
             }
             Op::ReadSnapshot { slot } => {
@@ -594,6 +615,21 @@ where
                 self.stats.snapshots_during_rehash += u64::from(rehashing);
                 self.stats.renormalisations += u64::from(renormalised);
                 self.snapshots[slot] = Some(snap);
+                // A stale handle released before (possibly before a renormalisation, so that the new snapshot
+                // may carry its version): releasing it again and dropping it must not touch the new snapshot's
+                // registration.
+                if let Some((mut stale, renormalisations_then)) = self.released.pop_front() {
+                    let reused = self.stats.renormalisations > renormalisations_then;
+                    stale.release();
+                    drop(stale);
+                    self.stats.stale_handles += 1;
+                    self.stats.stale_handles_with_reused_version += u64::from(reused);
+                    self.expect_eq(
+                        "live_snapshots after a stale handle was released again and dropped",
+                        self.model.live_snapshots(),
+                        self.table.live_snapshots(),
+                    )?;
+                }
             }
             (SnapshotOutcome::Exhausted { live }, Err(SnapshotError::VersionsExhausted { live: got })) => {
                 self.expect_eq("live snapshots reported by VersionsExhausted", live, got)?;
@@ -767,6 +803,11 @@ where
                 drop(table);
                 self.model.restart();
                 self.model.live.clear();
+                // Stale (released) handles are released again after their table is gone: a no-op.
+                for (mut stale, _) in self.released.drain(..) {
+                    stale.release();
+                    self.stats.stale_handles += 1;
+                }
                 for slot in 0..SLOTS {
                     for other in 0..SLOTS {
                         self.compare_snapshot(other)?;
@@ -776,6 +817,11 @@ where
                 }
             }
             Teardown::SnapshotsFirst => {
+                while let Some((stale, _)) = self.released.pop_front() {
+                    drop(stale);
+                    self.stats.stale_handles += 1;
+                    self.verify()?;
+                }
                 for slot in (0..SLOTS).rev() {
                     self.model.release(slot);
                     drop(self.snapshots[slot].take());

@@ -338,10 +338,18 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
 
 impl<K, N, S, P: Primitives> Drop for Snapshot<K, N, S, P> {
     fn drop(&mut self) {
+        // A drop guard: the view is freed even if freeing the orphans in `release` unwinds from a user `Drop`
+        // (the registry's pointer to it is removed before the orphans are freed).
+        struct FreeView<K, N, S, P: Primitives>(NonNull<View<K, N, S, P>>);
+        impl<K, N, S, P: Primitives> Drop for FreeView<K, N, S, P> {
+            fn drop(&mut self) {
+                // SAFETY: `release` removed the registry's pointer under the mutex, so this is the last pointer
+                // to the view, which came from `Box::into_raw`.
+                drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+            }
+        }
+        let _view = FreeView(self.view);
         self.release();
-        // SAFETY: `release` removed the registry's pointer under the mutex, so this is the last pointer to the
-        // view, which came from `Box::into_raw`.
-        drop(unsafe { Box::from_raw(self.view.as_ptr()) });
     }
 }
 

@@ -43,6 +43,13 @@ pub struct CowStats {
     pub retired: u64,
     /// Retired objects freed so far.
     pub reclaimed: u64,
+    /// States cloned by the table: by node copies that keep the state (entry, chain-prefix and rehash copies)
+    /// and for shared states handed to the caller (`transform`'s closure, `put_and_get_old`,
+    /// `remove_and_get_old`). A state replaced by a write is not cloned.
+    pub state_clones: u64,
+    /// Rehash steps stopped because a user `Clone` panicked while copying the shared node at the migration
+    /// cursor; the step is retried by the next write (docs/DESIGN.md, "Panics in user code").
+    pub deferred_migration_steps: u64,
 }
 
 /// The writer's FIFO of retired objects, and the node arena that every node — live or retired — comes from and
@@ -89,18 +96,38 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
     /// releasing threads' reads happen-before these frees (I8).
     pub(crate) fn reclaim(&mut self, oldest: u32) {
         while let Some((tag, _)) = self.items.front() {
-            #[cfg(feature = "mutant-free-too-early")]
+            #[cfg(cow_mutant = "free-too-early")]
             let reachable = *tag > oldest;
-            #[cfg(not(feature = "mutant-free-too-early"))]
+            #[cfg(not(cow_mutant = "free-too-early"))]
             let reachable = *tag >= oldest;
             if reachable {
                 break;
             }
             let (_, g) = self.items.pop_front().expect("front exists");
+            // Counted first: `g` has left the queue even if a user `Drop` inside it panics (its slot is still
+            // released, see `Node::free`), so the counters keep matching the queue.
+            self.stats.reclaimed += 1;
             // SAFETY: every snapshot that could reach `g` has version <= tag < oldest, so it is released (I7);
             // the queue owns `g` (I5); nodes come from the queue's arena.
             unsafe { g.free(&mut self.arena) };
-            self.stats.reclaimed += 1;
+        }
+    }
+
+    /// Frees every item (teardown, I13). If a user `Drop` panics, a guard frees the rest while the panic
+    /// unwinds (a second panic then aborts, as in std's collections), so nothing is leaked.
+    fn free_all(&mut self) {
+        struct Rest<'a, K, N, S, P: Primitives>(&'a mut RetireQueue<K, N, S, P>);
+        impl<K, N, S, P: Primitives> Drop for Rest<'_, K, N, S, P> {
+            fn drop(&mut self) {
+                self.0.free_all();
+            }
+        }
+        while let Some((_, g)) = self.items.pop_front() {
+            let rest = Rest(self);
+            // SAFETY: the queue is dropped by the table only when no snapshot is live, or as part of the orphans
+            // freed by the last release (I13): nothing in it is reachable any more; it owns each item (I5).
+            unsafe { g.free(&mut rest.0.arena) };
+            core::mem::forget(rest);
         }
     }
 
@@ -114,11 +141,7 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
 
 impl<K, N, S, P: Primitives> Drop for RetireQueue<K, N, S, P> {
     fn drop(&mut self) {
-        while let Some((_, g)) = self.items.pop_front() {
-            // SAFETY: the queue is dropped by the table only when no snapshot is live, or as part of the orphans
-            // freed by the last release (I13): nothing in it is reachable any more; it owns each item (I5). The
-            // arena (a field) is dropped after this body.
-            unsafe { g.free(&mut self.arena) };
-        }
+        // The arena (a field) is dropped after this body, i.e. after every node.
+        self.free_all();
     }
 }

@@ -94,9 +94,9 @@ impl<K, N, S, P: Primitives> Shared<K, N, S, P> {
     pub(crate) fn load_bounds(&self) -> Bounds {
         // Acquire pairs with the Release store in `publish`: every read a released snapshot made happens-before the
         // writer's in-place writes (I3) and frees (I7) that rely on the lowered bounds (I8).
-        #[cfg(feature = "mutant-relaxed-release")]
+        #[cfg(cow_mutant = "relaxed-release")]
         let order = Ordering::Relaxed;
-        #[cfg(not(feature = "mutant-relaxed-release"))]
+        #[cfg(not(cow_mutant = "relaxed-release"))]
         let order = Ordering::Acquire;
         Bounds::unpack(self.bounds.load(order))
     }
@@ -105,9 +105,9 @@ impl<K, N, S, P: Primitives> Shared<K, N, S, P> {
     pub(crate) fn publish(&self, registry: &Registry<K, N, S, P>) {
         // Release: see `load_bounds` (I8). The mutex orders concurrent publishers; the last store wins and is the
         // bounds of the last live set.
-        #[cfg(feature = "mutant-relaxed-release")]
+        #[cfg(cow_mutant = "relaxed-release")]
         let order = Ordering::Relaxed;
-        #[cfg(not(feature = "mutant-relaxed-release"))]
+        #[cfg(not(cow_mutant = "relaxed-release"))]
         let order = Ordering::Release;
         self.bounds.store(registry.bounds().pack(), order);
     }

@@ -27,11 +27,35 @@ pub use shuttle_impl::ShuttleSync;
 ///
 /// # Safety
 ///
-/// Implementations must behave like their std counterparts: `AtomicU64` is an atomic with the given
-/// orderings, `Mutex` gives mutual exclusion with acquire/release semantics on lock/unlock, `Arc` is an
-/// atomically reference-counted pointer, and all of them are `Send + Sync` whenever the std type would be.
-/// `UnsafeCell` hands out raw pointers to its contents exactly like `std::cell::UnsafeCell::get`. The core
-/// relies on this to implement `Send`/`Sync` for its public types.
+/// The core implements `Send` and `Sync` for `StateTable` and `Snapshot` by hand, for *every* `P: Primitives`,
+/// and its `SAFETY:` arguments (I5, I7, I8, I9, I13) assume that each associated type is a faithful stand-in for
+/// its std counterpart. An implementation must guarantee all of the following, whatever the payload type `T`:
+///
+/// 1. **`AtomicU64`** is one atomic memory location: `load`/`store` are atomic (no torn values) and honour the
+///    given `Ordering` at least as strongly as the C++20 model does (a `Release` store synchronises with an
+///    `Acquire` load that reads it). It is `Send + Sync`.
+/// 2. **`Mutex<T>`**: `with_lock` runs its closure with exclusive access to `T` (never two closures at once,
+///    on any threads), unlock *releases* and lock *acquires* (everything done under one lock happens-before the
+///    next locker's closure), it never hands out `&mut T` after a panic left it poisoned without running the
+///    closure to completion on a consistent `T` (entering anyway, as std's `into_inner` on poison does, is
+///    fine), and it is `Send + Sync` when `T: Send` — **including** for payloads that are not `Sync` and hold
+///    raw pointers (the registry holds `*const View`), because the core only touches them under the lock.
+/// 3. **`Arc<T>`** is an atomically reference-counted shared pointer: `clone` and drop may run concurrently on
+///    any threads, the last drop happens-after every other clone's drop (`Release` decrements, `Acquire` before
+///    freeing, as std does) and drops `T` exactly once, `Deref` gives the same `&T` on every thread, and it is
+///    `Send + Sync` when `T: Send + Sync` (the core's `Shared` is, given 1 and 2).
+/// 4. **`UnsafeCell<T>`**: `with` / `with_mut` hand their closure a raw pointer to the *same* contents on every
+///    call, valid for the duration of the call, like `std::cell::UnsafeCell::get`; several `with` calls may run
+///    **concurrently on different threads** on one cell (snapshot readers), and a `with_mut` may run while no
+///    `with` does (the writer, ordered by 1 and 2 per I3/I8). It adds no synchronisation of its own and must
+///    not itself be the cause of undefined behaviour in those uses (loom's tracking cell is fine: it *reports*
+///    the races it sees). The cell must be `Sync`-able by the core's manual impls, i.e. it holds `T` inline or
+///    behind a stable pointer and never moves it.
+/// 5. None of the operations re-enters the core, blocks forever while uncontended, or unwinds except by
+///    propagating a panic of the closure passed to it.
+///
+/// `StdSync` meets this by being the std types; `LoomSync` and `ShuttleSync` meet it under their own runtimes
+/// (inside `loom::model` / `shuttle::check_*` only).
 pub unsafe trait Primitives: 'static + Sized {
     /// A 64-bit atomic (std: `AtomicU64`).
     type AtomicU64: AtomicU64Ops;

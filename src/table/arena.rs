@@ -5,8 +5,9 @@
 //! pointer bump or a pop. A slot is reused only after the node it held was freed under I6/I7, and segments are
 //! released only when the arena is dropped — with the orphans if the table went first (I13).
 //!
-//! Under Miri the arena hands out one `Box` per node instead, so that a use-after-free of a node is reported as
-//! one; the slab path has its own unit tests, which Miri runs too.
+//! Under Miri the arena hands out one `Box` per node by default, so that a use-after-free of a node is reported
+//! as one; with `COW_MIRI_ARENA=1` Miri runs the slab itself (what every real user runs), which
+//! `scripts/miri.sh` does under Stacked and Tree Borrows. The slab path also has its own unit tests.
 
 use super::node::{Node, NodePtr};
 use crate::sync::Primitives;
@@ -37,9 +38,10 @@ pub(crate) struct NodeArena<K, N, S, P: Primitives> {
 }
 
 impl<K, N, S, P: Primitives> NodeArena<K, N, S, P> {
-    /// An empty arena: slab storage, or one `Box` per node under Miri.
+    /// An empty arena: slab storage, or one `Box` per node under Miri unless `COW_MIRI_ARENA=1` asks Miri to
+    /// check the slab storage itself (scripts/miri.sh runs both).
     pub(crate) fn new() -> Self {
-        Self::with_boxes(cfg!(miri))
+        Self::with_boxes(cfg!(miri) && !miri_checks_the_slab())
     }
 
     /// An empty arena in the given mode.
@@ -107,9 +109,23 @@ impl<K, N, S, P: Primitives> NodeArena<K, N, S, P> {
             drop(unsafe { Box::from_raw(node) });
             return;
         }
+        // The slot goes back on the free list even if a field's `Drop` panics: `drop_in_place` still drops the
+        // other fields while unwinding, so the slot holds no value either way (I5).
+        struct Vacate<'a, K, N, S, P: Primitives> {
+            free: &'a mut Vec<NodePtr<K, N, S, P>>,
+            node: NodePtr<K, N, S, P>,
+        }
+        impl<K, N, S, P: Primitives> Drop for Vacate<'_, K, N, S, P> {
+            fn drop(&mut self) {
+                self.free.push(self.node);
+            }
+        }
+        let _vacate = Vacate {
+            free: &mut self.free,
+            node,
+        };
         // SAFETY: per the caller the slot holds an initialised node, dropped once here.
         unsafe { ptr::drop_in_place(node) };
-        self.free.push(node);
     }
 
     /// Moves the node at `node` out (no field is dropped) and makes its slot vacant.
@@ -139,6 +155,12 @@ impl<K, N, S, P: Primitives> NodeArena<K, N, S, P> {
     pub(crate) fn drop_frees_all(&self) -> bool {
         !self.boxed && !core::mem::needs_drop::<Node<K, N, S, P>>() && !core::mem::needs_drop::<S>()
     }
+}
+
+/// Under Miri: whether `COW_MIRI_ARENA=1` is set (read once). Never called outside Miri.
+fn miri_checks_the_slab() -> bool {
+    static SLAB: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SLAB.get_or_init(|| std::env::var_os("COW_MIRI_ARENA").is_some_and(|v| v == "1"))
 }
 
 impl<K, N, S, P: Primitives> Drop for NodeArena<K, N, S, P> {

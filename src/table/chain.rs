@@ -26,9 +26,10 @@ pub(crate) unsafe fn privatize_prefix<'d, K: Clone, N: Clone, S: Clone, P: Primi
     while cur != target {
         debug_assert!(!cur.is_null(), "target not in chain");
         // SAFETY: `cur` is a live node of this chain (I5).
-        if cow.is_shared(unsafe { (*cur).version() }) && !cfg!(feature = "mutant-skip-prefix-copy") {
+        if cow.is_shared(unsafe { (*cur).version() }) && !cfg!(cow_mutant = "skip-prefix-copy") {
             // SAFETY: `cur` is valid; the copy clones before anything is linked.
             let copy = unsafe { Node::copy(&mut retired.arena, cur, None, cow.version) };
+            retired.stats.state_clones += 1;
             // SAFETY: `link` is private: a head cell of a private chunk or the `next` of a private node (I3).
             link.with_mut(|p| unsafe { *p = copy });
             retired.retire(cow.version, Garbage::Node(cur));

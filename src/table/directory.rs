@@ -182,7 +182,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         retired: &mut RetireQueue<K, N, S, P>,
     ) -> &Head<K, N, S, P> {
         let c = bucket >> self.chunk_bits;
-        if cow.is_shared(self.chunks[c].version) && !cfg!(feature = "mutant-chunk-in-place") {
+        if cow.is_shared(self.chunks[c].version) && !cfg!(cow_mutant = "chunk-in-place") {
             self.copy_chunk(c, cow, retired);
         }
         // SAFETY: the index is in bounds and the chunk is valid and now private (I3).
@@ -244,14 +244,68 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
     /// # Safety
     /// No live snapshot can reach any of it (I7, I13), it is freed once (I5), and its nodes came from `arena`.
     pub(crate) unsafe fn destroy(self, arena: &mut NodeArena<K, N, S, P>) {
-        if !arena.drop_frees_all() {
-            // SAFETY: per the caller; each live node is reachable from exactly one bucket (I5, I10).
-            self.for_each_node(|n| unsafe { Node::free(arena, n) });
+        // Drop guards: if a user `Drop` panics, the walk goes on from the next node and the chunks are freed
+        // while the panic unwinds (a second panic aborts, as in std's collections), so nothing leaks.
+        struct Chunks<'a, K, N, S, P: Primitives>(&'a Directory<K, N, S, P>);
+        impl<K, N, S, P: Primitives> Drop for Chunks<'_, K, N, S, P> {
+            fn drop(&mut self) {
+                let chunk_len = self.0.chunk_len();
+                for chunk in &self.0.chunks {
+                    // SAFETY: per `destroy`'s caller; each chunk is freed once, after its nodes.
+                    unsafe { free_chunk::<K, N, S, P>(chunk.heads, chunk_len) };
+                }
+            }
         }
-        let chunk_len = self.chunk_len();
-        for chunk in &self.chunks {
-            // SAFETY: per the caller.
-            unsafe { free_chunk::<K, N, S, P>(chunk.heads, chunk_len) };
+        let _chunks = Chunks(&self);
+        if !arena.drop_frees_all() {
+            let first = if self.capacity == 0 {
+                ptr::null_mut()
+            } else {
+                self.head(0)
+            };
+            // SAFETY: per the caller; each live node is reachable from exactly one bucket (I5, I10).
+            unsafe { self.free_nodes_from(arena, 0, first) };
+        }
+    }
+
+    /// Frees every node from `n` (in bucket `b`) to the end of the last bucket; on a panic in a user `Drop`,
+    /// a guard frees the rest.
+    ///
+    /// # Safety
+    /// As for [`destroy`](Self::destroy); `n` is `b`'s head or a node of `b`'s chain (or null).
+    unsafe fn free_nodes_from(&self, arena: &mut NodeArena<K, N, S, P>, mut b: usize, mut n: NodePtr<K, N, S, P>) {
+        struct Rest<'a, K, N, S, P: Primitives> {
+            dir: &'a Directory<K, N, S, P>,
+            arena: *mut NodeArena<K, N, S, P>,
+            b: usize,
+            n: NodePtr<K, N, S, P>,
+        }
+        impl<K, N, S, P: Primitives> Drop for Rest<'_, K, N, S, P> {
+            fn drop(&mut self) {
+                // SAFETY: as for `free_nodes_from`; the arena outlives the guard (it is `destroy`'s argument).
+                unsafe { self.dir.free_nodes_from(&mut *self.arena, self.b, self.n) };
+            }
+        }
+        loop {
+            while n.is_null() {
+                b += 1;
+                if b >= self.capacity {
+                    return;
+                }
+                n = self.head(b);
+            }
+            // SAFETY: live nodes are valid (I5); read `next` before the node is freed.
+            let next = unsafe { (*n).next() };
+            let rest = Rest {
+                dir: self,
+                arena: &mut *arena,
+                b,
+                n: next,
+            };
+            // SAFETY: per the caller; each live node is reachable from exactly one bucket (I5, I10).
+            unsafe { Node::free(&mut *rest.arena, n) };
+            core::mem::forget(rest);
+            n = next;
         }
     }
 }
@@ -269,7 +323,7 @@ impl Cow {
     /// (I3) and must be retired, not freed (I6).
     #[inline(always)]
     pub(crate) fn is_shared(self, version: u32) -> bool {
-        #[cfg(feature = "mutant-version-off-by-one")]
+        #[cfg(cow_mutant = "version-off-by-one")]
         {
             return version.saturating_add(1) < self.required;
         }

@@ -91,9 +91,9 @@ pub struct StateTable<K, N, S, H = RandomState, P: Primitives = StdSync> {
     pub(crate) version: u32,
     version_limit: u32,
     /// Grow when `len() > threshold` (3/4 of the newest directory's capacity).
-    threshold: usize,
+    pub(crate) threshold: usize,
     /// The capacity the table was created with: it never shrinks below it.
-    min_capacity: usize,
+    pub(crate) min_capacity: usize,
     pub(crate) hash_builder: H,
     /// A type-erased clone of `hash_builder`, made by the first snapshot and shared by all of them.
     snapshot_hasher: Option<Arc<dyn ErasedBuildHasher>>,
@@ -107,7 +107,7 @@ unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, H: Send, P: Primitiv
 // SAFETY: `&StateTable` only reads (no `&self` method writes, not even a rehash step).
 unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, H: Sync, P: Primitives> Sync for StateTable<K, N, S, H, P> {}
 
-fn threshold_of(capacity: usize) -> usize {
+pub(crate) fn threshold_of(capacity: usize) -> usize {
     (capacity >> 1) + (capacity >> 2)
 }
 
@@ -507,6 +507,10 @@ where
         let old = mem::replace(&mut self.primary, r.new);
         debug_assert_eq!(old.len, 0);
         old.retire_chunks(cow, &mut self.retired);
+        // A rehash that had to wait (deferred steps, docs/DESIGN.md) may end over the new threshold: grow on.
+        if self.len() > self.threshold && self.primary.capacity < MAXIMUM_CAPACITY {
+            self.start_rehash(self.primary.capacity * 2);
+        }
     }
 
     /// Returns the state of `(key, namespace)` without copying it (Flink `get(key, namespace)`, which had to
@@ -699,8 +703,10 @@ where
         };
         // SAFETY: `node` is live in `bucket` of `sub` throughout; `f` cannot touch the table.
         unsafe {
-            if cow.is_shared((*node).version()) && !cfg!(feature = "mutant-skip-state-copy") {
-                let state = f(Some((*node).state().clone()), value);
+            if cow.is_shared((*node).version()) && !cfg!(cow_mutant = "skip-state-copy") {
+                let shared_state = (*node).state().clone();
+                self.retired.stats.state_clones += 1;
+                let state = f(Some(shared_state), value);
                 self.replace_state(sub, bucket, node, state, false, cow);
                 return;
             }
@@ -749,7 +755,7 @@ where
         cow: Cow,
     ) -> NodePtr<K, N, S, P> {
         // SAFETY: `node` is valid (caller).
-        if !cow.is_shared(unsafe { (*node).version() }) || cfg!(feature = "mutant-skip-state-copy") {
+        if !cow.is_shared(unsafe { (*node).version() }) || cfg!(cow_mutant = "skip-state-copy") {
             return node;
         }
         let (dir, retired) = self.dir_and_retired(sub);
@@ -758,6 +764,7 @@ where
         unsafe {
             let link = privatize_prefix(dir, bucket, node, cow, retired);
             let copy = Node::copy(&mut retired.arena, node, None, cow.version);
+            retired.stats.state_clones += 1;
             replace_shared(link, node, copy, cow, retired);
             copy
         }
@@ -778,6 +785,7 @@ where
         unsafe {
             if cow.is_shared((*node).version()) {
                 let old = if want_old { Some((*node).state().clone()) } else { None };
+                self.retired.stats.state_clones += u64::from(want_old);
                 let (dir, retired) = self.dir_and_retired(sub);
                 let link = privatize_prefix(dir, bucket, node, cow, retired);
                 let copy = Node::copy(&mut retired.arena, node, Some(state), cow.version);
@@ -844,6 +852,7 @@ where
             let shared = cow.is_shared((*node).version());
             // Clone before unlinking: a panicking clone leaves the table unchanged.
             let old = if shared && want_old {
+                self.retired.stats.state_clones += 1;
                 Some((*node).state().clone())
             } else {
                 None
@@ -935,7 +944,7 @@ where
         let mut dirs = vec![(self.primary.chunks.clone().into_boxed_slice(), self.primary.chunk_len())];
         let mut rehash_index = 0;
         if let Some(r) = &self.rehash {
-            if !cfg!(feature = "mutant-snapshot-skips-rehash-table") {
+            if !cfg!(cow_mutant = "snapshot-skips-rehash-table") {
                 dirs.push((r.new.chunks.clone().into_boxed_slice(), r.new.chunk_len()));
             }
             rehash_index = r.index;

@@ -55,11 +55,23 @@ impl<K, N, S, P: Primitives> Node<K, N, S, P> {
     /// `node` came from [`Node::alloc`] on `arena`, is freed once (I5) and no live snapshot can reach it (I7).
     #[inline]
     pub(crate) unsafe fn free(arena: &mut NodeArena<K, N, S, P>, node: NodePtr<K, N, S, P>) {
+        // A drop guard: if the state's `Drop` panics, the key and namespace are still dropped and the slot still
+        // returns to the arena (I5) while the panic unwinds; the state is not dropped twice.
+        struct Release<'a, K, N, S, P: Primitives> {
+            arena: &'a mut NodeArena<K, N, S, P>,
+            node: NodePtr<K, N, S, P>,
+        }
+        impl<K, N, S, P: Primitives> Drop for Release<'_, K, N, S, P> {
+            fn drop(&mut self) {
+                // SAFETY: per `free`'s caller; `release` drops the other fields (the state is `ManuallyDrop`
+                // and was dropped, or unwound out of its drop, before this guard runs).
+                unsafe { self.arena.release(self.node) };
+            }
+        }
+        let _release = Release { arena, node };
         // SAFETY: the node is valid and owned by the caller (I5); the state is initialised (only
         // `free_without_state` leaves it moved out) and dropped once here.
         unsafe { (*node).state.with_mut(|s| ManuallyDrop::drop(&mut *s)) };
-        // SAFETY: per the caller; `release` drops the other fields (the state is `ManuallyDrop`).
-        unsafe { arena.release(node) };
     }
 
     /// Frees a node whose state was moved out; drops key and namespace only.

@@ -56,13 +56,26 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
         // copied instead (I3) — never relinked (mutant `rehash-relink`). The copy (user `Clone`, which may panic)
         // is built before anything is unlinked, so a panic leaves the table as it was.
         let relink = rest != new_head;
-        let moving = if relink && cow.is_shared(version) && !cfg!(feature = "mutant-rehash-relink") {
-            // SAFETY: `node` is valid; the copy is private, so setting its `next` is allowed.
-            unsafe {
-                let copy = Node::copy(&mut retired.arena, node, None, cow.version);
-                (*copy).set_next(new_head);
-                copy
-            }
+        //
+        // A panic of that `Clone` must not wedge the table: the cursor's node would be copied again by every later
+        // write (each one's step comes first) and fail again for as long as the snapshot lives, so no write could
+        // succeed — not even the removal of that entry. The panic is therefore caught here (only `Node::copy`,
+        // which clones and allocates and has changed nothing when it unwinds), the step stops, the write
+        // operation goes on, and the next write retries the step (`CowStats::deferred_migration_steps`).
+        let moving = if relink && cow.is_shared(version) && !cfg!(cow_mutant = "rehash-relink") {
+            let arena = &mut retired.arena;
+            // SAFETY: `node` is valid (I5); `copy` only reads it and allocates.
+            let copied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                Node::copy(arena, node, None, cow.version)
+            }));
+            let Ok(copy) = copied else {
+                retired.stats.deferred_migration_steps += 1;
+                break;
+            };
+            retired.stats.state_clones += 1;
+            // SAFETY: the copy is private, so setting its `next` is allowed.
+            unsafe { (*copy).set_next(new_head) };
+            copy
         } else {
             node
         };

@@ -1,0 +1,32 @@
+//! Planted protocol mutants (docs/MODEL_CHECKING.md, scripts/mutants.sh): `COW_MUTANT=<name>` sets
+//! `--cfg cow_mutant="<name>"` for this crate only, so switching mutants rebuilds this crate and not its
+//! dependencies (a `RUSTFLAGS='--cfg cow_mutant="<name>"'` build does the same but rebuilds everything).
+//! Unset (every real build), this script emits nothing but its rerun condition.
+
+const MUTANTS: &[&str] = &[
+    "relaxed-release",
+    "skip-prefix-copy",
+    "skip-state-copy",
+    "free-too-early",
+    "snapshot-skips-rehash-table",
+    "chunk-in-place",
+    "version-off-by-one",
+    "rehash-relink",
+];
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=COW_MUTANT");
+    let Ok(m) = std::env::var("COW_MUTANT") else {
+        return;
+    };
+    let m = m.trim().trim_start_matches("mutant-");
+    if m.is_empty() {
+        return;
+    }
+    assert!(
+        MUTANTS.contains(&m),
+        "COW_MUTANT={m:?} is not a planted mutant (one of {MUTANTS:?})"
+    );
+    println!("cargo:rustc-cfg=cow_mutant=\"{m}\"");
+}
