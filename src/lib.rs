@@ -32,8 +32,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-mod check;
 pub mod backend;
+mod check;
 pub mod error;
 pub mod format;
 pub mod hash;

@@ -58,7 +58,10 @@ impl<'a, K, N, S, P: Primitives> Iterator for Entries<'a, K, N, S, P> {
         // SAFETY: as above, the node is valid and unwritten for 'a.
         let node = unsafe { &*self.node };
         self.node = node.next();
-        debug_assert!(self.remaining > 0, "more entries than the directories were counted to hold (I9/I10)");
+        debug_assert!(
+            self.remaining > 0,
+            "more entries than the directories were counted to hold (I9/I10)"
+        );
         self.remaining = self.remaining.saturating_sub(1);
         // SAFETY: as above.
         Some((&node.key, &node.namespace, unsafe { node.state() }))
