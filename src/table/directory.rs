@@ -16,10 +16,20 @@ pub(crate) const CHUNK_BITS: u32 = 9;
 /// A bucket head.
 pub(crate) type Head<K, N, S, P> = <P as Primitives>::UnsafeCell<NodePtr<K, N, S, P>>;
 
-/// One directory slot: a chunk of bucket heads and the table version it was created (or copied) at.
+/// One directory slot: a chunk of bucket heads and the table version it was created (or copied) at. A null
+/// `heads` is an empty slot, standing for a chunk of empty buckets (docs/DESIGN.md: chunks are allocated and given
+/// up in steps during a rehash, I10); nothing reads or writes through it.
 pub(crate) struct ChunkRef<K, N, S, P: Primitives> {
     pub(crate) heads: *mut Head<K, N, S, P>,
     pub(crate) version: u32,
+}
+
+impl<K, N, S, P: Primitives> ChunkRef<K, N, S, P> {
+    /// Whether the slot holds a chunk.
+    #[inline]
+    pub(crate) fn is_present(&self) -> bool {
+        !self.heads.is_null()
+    }
 }
 
 impl<K, N, S, P: Primitives> Clone for ChunkRef<K, N, S, P> {
@@ -61,10 +71,11 @@ impl<K, N, S, P: Primitives> DirView<'_, K, N, S, P> {
     /// Reads bucket head `slot` of chunk `chunk`.
     ///
     /// # Safety
-    /// The chunk is valid (I7) and not written concurrently (I3).
+    /// The chunk is present and valid (I7) and not written concurrently (I3).
     #[inline]
     pub(crate) unsafe fn head(&self, chunk: usize, slot: usize) -> NodePtr<K, N, S, P> {
         debug_assert!(slot < self.chunk_len);
+        debug_assert!(self.chunks[chunk].is_present());
         // SAFETY: per the caller; `slot < chunk_len` is the chunk's length.
         unsafe { (*self.chunks[chunk].heads.add(slot)).with(|h| *h) }
     }
@@ -106,6 +117,59 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         }
     }
 
+    /// A directory of `capacity` empty buckets whose chunks are not allocated yet: every slot is empty until
+    /// [`ensure_chunk`](Self::ensure_chunk) (the new directory of a rehash, I10).
+    pub(crate) fn new_unallocated(capacity: usize, version: u32) -> Self {
+        debug_assert!(capacity.is_power_of_two());
+        let chunk_bits = CHUNK_BITS.min(capacity.trailing_zeros());
+        let chunk_len = 1usize << chunk_bits;
+        let empty = ChunkRef {
+            heads: ptr::null_mut(),
+            version,
+        };
+        Directory {
+            chunks: vec![empty; capacity >> chunk_bits],
+            capacity,
+            chunk_bits,
+            mask: capacity - 1,
+            slot_mask: chunk_len - 1,
+            len: 0,
+        }
+    }
+
+    /// Allocates chunk `c` (empty buckets, created at `version`) if its slot is empty.
+    #[inline]
+    pub(crate) fn ensure_chunk(&mut self, c: usize, version: u32) {
+        if !self.chunks[c].is_present() {
+            self.chunks[c] = ChunkRef {
+                heads: alloc_chunk::<K, N, S, P>(self.chunk_len()),
+                version,
+            };
+        }
+    }
+
+    /// Gives up chunk `c`, whose buckets are all empty: retired if a live snapshot may see it, freed otherwise
+    /// (I6); its slot becomes empty.
+    pub(crate) fn give_up_chunk(&mut self, c: usize, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
+        let chunk = self.chunks[c];
+        if !chunk.is_present() {
+            return;
+        }
+        let chunk_len = self.chunk_len();
+        debug_assert!(
+            // SAFETY: the live chunk is valid; reading its heads is always allowed.
+            (0..chunk_len).all(|i| unsafe { (*chunk.heads.add(i)).with(|h| (*h).is_null()) }),
+            "a chunk given up while it holds entries"
+        );
+        if cow.is_shared(chunk.version) {
+            retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
+        } else {
+            // SAFETY: no live snapshot can reach a chunk with version >= R (I2), and we own it (I5).
+            unsafe { free_chunk::<K, N, S, P>(chunk.heads, chunk_len) };
+        }
+        self.chunks[c].heads = ptr::null_mut();
+    }
+
     /// A directory with no buckets, the placeholder left behind by `take`.
     pub(crate) fn empty() -> Self {
         Directory {
@@ -136,10 +200,12 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         }
     }
 
-    /// Reads the head of `bucket`.
+    /// Reads the head of `bucket`, which must be in a present chunk (I10 says which are).
     #[inline]
     pub(crate) fn head(&self, bucket: usize) -> NodePtr<K, N, S, P> {
-        // SAFETY: the live directory's chunks are valid (I5) and only this (the writer's) side writes them.
+        debug_assert!(self.chunks[bucket >> self.chunk_bits].is_present());
+        // SAFETY: the live directory's present chunks are valid (I5) and only this (the writer's) side writes
+        // them; the caller reads only buckets that I10 places in present chunks.
         unsafe {
             (*self.chunks[bucket >> self.chunk_bits]
                 .heads
@@ -158,6 +224,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         retired: &mut RetireQueue<K, N, S, P>,
     ) -> &Head<K, N, S, P> {
         let c = bucket >> self.chunk_bits;
+        debug_assert!(self.chunks[c].is_present());
         if cow.is_shared(self.chunks[c].version) && !cfg!(feature = "mutant-chunk-in-place") {
             self.copy_chunk(c, cow, retired);
         }
@@ -192,7 +259,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
     /// touched; the caller has moved them elsewhere.
     pub(crate) fn retire_chunks(self, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
         let chunk_len = self.chunk_len();
-        for chunk in &self.chunks {
+        for chunk in self.chunks.iter().filter(|c| c.is_present()) {
             if cow.is_shared(chunk.version) {
                 retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
             } else {
@@ -205,6 +272,9 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
     /// Calls `f` on every node of the live structure (the writer's own view).
     pub(crate) fn for_each_node(&self, mut f: impl FnMut(NodePtr<K, N, S, P>)) {
         for b in 0..self.capacity {
+            if !self.chunks[b >> self.chunk_bits].is_present() {
+                continue;
+            }
             let mut n = self.head(b);
             while !n.is_null() {
                 // SAFETY: live nodes are valid (I5); read `next` before `f` may free the node.
@@ -225,7 +295,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
             self.for_each_node(|n| unsafe { Node::free(arena, n) });
         }
         let chunk_len = self.chunk_len();
-        for chunk in &self.chunks {
+        for chunk in self.chunks.iter().filter(|c| c.is_present()) {
             // SAFETY: per the caller.
             unsafe { free_chunk::<K, N, S, P>(chunk.heads, chunk_len) };
         }
