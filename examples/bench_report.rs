@@ -20,8 +20,9 @@
 //! all puts of each put's smallest on-CPU time over the repeats (a resize pause recurs at the same put, a
 //! hypervisor's or an interrupt's does not); the snapshot pause is a wall-clock median. Bytes are counted by a
 //! global allocator (requested bytes).
-//! `--only OP` (OP = put, get, update, remove, snapshot-pass) runs one table operation on 1M entries with no
-//! timing, for instruction counts: `valgrind --tool=callgrind --toggle-collect='*measured_*' target/release/examples/bench_report --only get`.
+//! `--only OP` (OP = put, get, update, remove, snapshot-pass, or hashmap-put, hashmap-get, hashmap-update,
+//! hashmap-remove for std's map) runs one operation on 1M entries (`--n N` for another count) with no timing,
+//! for instruction counts: `valgrind --tool=callgrind --toggle-collect='*measured_*' target/release/examples/bench_report --only get`.
 
 use cow_state_table::format::{write_checkpoint, WriteOptions};
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
@@ -1253,6 +1254,27 @@ fn measured_remove(t: &mut Table<u64>, order: &[(u64, u32)]) {
     }
 }
 
+#[inline(never)]
+fn measured_map_put(keys: &[(u64, u32)]) -> StdMap<u64> {
+    build(keys)
+}
+#[inline(never)]
+fn measured_map_get(m: &StdMap<u64>, order: &[(u64, u32)]) -> u64 {
+    order.iter().fold(0, |a, k| a.wrapping_add(*m.get(k).expect("present")))
+}
+#[inline(never)]
+fn measured_map_update(m: &mut StdMap<u64>, order: &[(u64, u32)]) {
+    for k in order {
+        *m.get_mut(k).expect("present") += 1;
+    }
+}
+#[inline(never)]
+fn measured_map_remove(m: &mut StdMap<u64>, order: &[(u64, u32)]) {
+    for k in order {
+        black_box(m.remove(k));
+    }
+}
+
 fn only(op: &str, n: usize) {
     let keys = int_keys(n);
     let order = shuffled(&keys);
@@ -1270,6 +1292,19 @@ fn only(op: &str, n: usize) {
             let mut t = build::<u64, Table<u64>>(&keys);
             measured_remove(&mut t, &order);
         }
+        "hashmap-put" => drop(black_box(measured_map_put(&keys))),
+        "hashmap-get" => {
+            let m = build::<u64, StdMap<u64>>(&keys);
+            black_box(measured_map_get(&m, &order));
+        }
+        "hashmap-update" => {
+            let mut m = build::<u64, StdMap<u64>>(&keys);
+            measured_map_update(&mut m, &order);
+        }
+        "hashmap-remove" => {
+            let mut m = build::<u64, StdMap<u64>>(&keys);
+            measured_map_remove(&mut m, &order);
+        }
         "snapshot-pass" => {
             let mut t = build::<u64, Table<u64>>(&keys);
             let s = t.snapshot().expect("snapshot");
@@ -1277,7 +1312,10 @@ fn only(op: &str, n: usize) {
             drop(s);
         }
         other => {
-            eprintln!("unknown --only operation {other:?} (put, get, update, remove, snapshot-pass)");
+            eprintln!(
+                "unknown --only operation {other:?} (put, get, update, remove, snapshot-pass; hashmap-put, \
+                 hashmap-get, hashmap-update, hashmap-remove)"
+            );
             std::process::exit(2);
         }
     }

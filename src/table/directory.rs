@@ -150,6 +150,8 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
 
     /// Gives up chunk `c`, whose buckets are all empty: retired if a live snapshot may see it, freed otherwise
     /// (I6); its slot becomes empty.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn give_up_chunk(&mut self, c: usize, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
         let chunk = self.chunks[c];
         if !chunk.is_present() {
@@ -200,18 +202,25 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         }
     }
 
-    /// Reads the head of `bucket`, which must be in a present chunk (I10 says which are).
+    /// The directory slot of `bucket`, without a bounds check (this is on every lookup's path).
+    ///
+    /// Every caller passes a bucket `< capacity` — a `bucket(hash)` result, the rehash index while it is
+    /// `< capacity`, or a loop index below it — and `chunks.len() == capacity >> chunk_bits`.
+    #[inline(always)]
+    fn slot_of(&self, bucket: usize) -> &ChunkRef<K, N, S, P> {
+        debug_assert!(bucket < self.capacity, "bucket {bucket} of {}", self.capacity);
+        // SAFETY: `bucket < capacity` (above), so `bucket >> chunk_bits < chunks.len()`.
+        unsafe { self.chunks.get_unchecked(bucket >> self.chunk_bits) }
+    }
+
+    /// Reads the head of `bucket` (`< capacity`), which must be in a present chunk (I10 says which are).
     #[inline]
     pub(crate) fn head(&self, bucket: usize) -> NodePtr<K, N, S, P> {
-        debug_assert!(self.chunks[bucket >> self.chunk_bits].is_present());
+        let chunk = self.slot_of(bucket);
+        debug_assert!(chunk.is_present());
         // SAFETY: the live directory's present chunks are valid (I5) and only this (the writer's) side writes
         // them; the caller reads only buckets that I10 places in present chunks.
-        unsafe {
-            (*self.chunks[bucket >> self.chunk_bits]
-                .heads
-                .add(bucket & self.slot_mask))
-            .with(|h| *h)
-        }
+        unsafe { (*chunk.heads.add(bucket & self.slot_mask)).with(|h| *h) }
     }
 
     /// The head cell of `bucket`, made writable: if its chunk may be seen by a live snapshot (version `< required`,
@@ -223,19 +232,21 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         cow: Cow,
         retired: &mut RetireQueue<K, N, S, P>,
     ) -> &Head<K, N, S, P> {
-        let c = bucket >> self.chunk_bits;
-        debug_assert!(self.chunks[c].is_present());
-        if cow.is_shared(self.chunks[c].version) && !cfg!(feature = "mutant-chunk-in-place") {
-            self.copy_chunk(c, cow, retired);
-        }
-        // SAFETY: the index is in bounds and the chunk is valid and now private (I3).
-        unsafe { &*self.chunks[c].heads.add(bucket & self.slot_mask) }
+        let chunk = *self.slot_of(bucket);
+        debug_assert!(chunk.is_present());
+        let heads = if cow.is_shared(chunk.version) && !cfg!(feature = "mutant-chunk-in-place") {
+            self.copy_chunk(bucket >> self.chunk_bits, cow, retired)
+        } else {
+            chunk.heads
+        };
+        // SAFETY: `bucket & slot_mask` is within the chunk, which is present (I10), valid and now private (I3).
+        unsafe { &*heads.add(bucket & self.slot_mask) }
     }
 
-    /// Replaces shared chunk `c` by a private copy and retires the original (I3, I6).
+    /// Replaces shared chunk `c` by a private copy and retires the original (I3, I6); returns the copy's heads.
     #[cold]
     #[inline(never)]
-    fn copy_chunk(&mut self, c: usize, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
+    fn copy_chunk(&mut self, c: usize, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) -> *mut Head<K, N, S, P> {
         let chunk_len = self.chunk_len();
         let chunk = &mut self.chunks[c];
         let copy = alloc_chunk::<K, N, S, P>(chunk_len);
@@ -253,6 +264,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
             version: cow.version,
         };
         retired.stats.chunk_copies += 1;
+        copy
     }
 
     /// Gives up the chunks: each is retired if a live snapshot may see it, freed otherwise (I6). Nodes are not

@@ -46,8 +46,10 @@ impl<K, N, S, P: Primitives> Rehash<K, N, S, P> {
 
     /// Allocates (at `version`) the new chunks that old buckets `<= index` map into (I10). Growth maps old bucket
     /// `i` to new buckets `i` and `i + C`, a shrink to `i mod C/2`; a new chunk spans `chunk_len` such buckets,
-    /// so one call allocates at most two chunks unless the index jumped.
-    #[inline]
+    /// so one call allocates at most two chunks unless the index jumped. Out of line: the caller checks
+    /// `next_alloc <= index` first, which holds once per chunk of progress.
+    #[cold]
+    #[inline(never)]
     fn allocate_ahead(&mut self, old_capacity: usize, version: u32) {
         while self.next_alloc <= self.index && self.next_alloc < old_capacity {
             let (len, bits) = (self.new.chunk_len(), self.new.chunk_bits);
@@ -72,9 +74,12 @@ impl<K, N, S, P: Primitives> Rehash<K, N, S, P> {
     fn advance(&mut self, old: &mut Directory<K, N, S, P>, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
         self.index += 1;
         if self.index & (old.chunk_len() - 1) == 0 {
+            // Once per old chunk of progress; `give_up_chunk` is out of line.
             old.give_up_chunk((self.index - 1) >> old.chunk_bits, cow, retired);
         }
-        self.allocate_ahead(old.capacity, cow.version);
+        if self.next_alloc <= self.index {
+            self.allocate_ahead(old.capacity, cow.version);
+        }
     }
 }
 
