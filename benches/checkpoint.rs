@@ -23,8 +23,9 @@ use cow_state_table::serializer::{
     Serializers, TypeSerializer, U32Serializer, U64Serializer, VoidNamespace, VoidNamespaceSerializer,
 };
 use cow_state_table::{DeterministicState, StateTable};
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hash::Hash;
+use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 const MAX_PARALLELISM: u32 = 128;

@@ -13,9 +13,10 @@
 //! with a counting global allocator (requested bytes, so allocator overhead is not included).
 
 use cow_state_table::{DeterministicState, StateTable};
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
+use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 

@@ -111,7 +111,27 @@ where
             dirs.push(("new", &r.new));
         }
         for (name, dir) in dirs {
-            for chunk in &dir.chunks {
+            for (c, chunk) in dir.chunks.iter().enumerate() {
+                // I10: the chunks that may hold entries are present — in the new directory those that old buckets
+                // `<= rh` map into (the first bucket of a chunk is the lowest such), in the old one those holding a
+                // bucket `>= rh`, without a rehash all.
+                let first = c << dir.chunk_bits;
+                let last = first + dir.chunk_len() - 1;
+                let needed = match (name, rehash_index) {
+                    ("primary", None) => true,
+                    ("primary", Some(rh)) => last >= rh,
+                    (_, Some(rh)) => first & (old_capacity - 1) <= rh,
+                    _ => true,
+                };
+                if !chunk.is_present() {
+                    if needed {
+                        return violation(
+                            "I10",
+                            format!("{name} chunk {c} is not allocated (rehash index {rehash_index:?})"),
+                        );
+                    }
+                    continue;
+                }
                 if chunk.version > v {
                     return violation(
                         "I1",
@@ -125,6 +145,9 @@ where
             }
             let mut count = 0usize;
             for b in 0..dir.capacity {
+                if !dir.chunks[b >> dir.chunk_bits].is_present() {
+                    continue;
+                }
                 let mut n = dir.head(b);
                 while !n.is_null() {
                     if !live_nodes.insert(n as usize) {
@@ -294,6 +317,10 @@ fn check_snapshot_dir<K, N, S, P: Primitives>(
     } = *all;
     let mut count = 0;
     for (c, chunk) in dir.chunks.iter().enumerate() {
+        if !chunk.is_present() {
+            // An empty slot stands for empty buckets (I10).
+            continue;
+        }
         let addr = chunk.heads as usize;
         if let Some(reach) = reach.as_deref_mut() {
             reach.insert(addr);

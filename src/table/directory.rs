@@ -16,10 +16,20 @@ pub(crate) const CHUNK_BITS: u32 = 9;
 /// A bucket head.
 pub(crate) type Head<K, N, S, P> = <P as Primitives>::UnsafeCell<NodePtr<K, N, S, P>>;
 
-/// One directory slot: a chunk of bucket heads and the table version it was created (or copied) at.
+/// One directory slot: a chunk of bucket heads and the table version it was created (or copied) at. A null
+/// `heads` is an empty slot, standing for a chunk of empty buckets (docs/DESIGN.md: chunks are allocated and given
+/// up in steps during a rehash, I10); nothing reads or writes through it.
 pub(crate) struct ChunkRef<K, N, S, P: Primitives> {
     pub(crate) heads: *mut Head<K, N, S, P>,
     pub(crate) version: u32,
+}
+
+impl<K, N, S, P: Primitives> ChunkRef<K, N, S, P> {
+    /// Whether the slot holds a chunk.
+    #[inline]
+    pub(crate) fn is_present(&self) -> bool {
+        !self.heads.is_null()
+    }
 }
 
 impl<K, N, S, P: Primitives> Clone for ChunkRef<K, N, S, P> {
@@ -85,10 +95,11 @@ impl<K, N, S, P: Primitives> DirView<'_, K, N, S, P> {
     /// Reads bucket head `slot` of chunk `chunk`.
     ///
     /// # Safety
-    /// The chunk is valid (I7) and not written concurrently (I3).
+    /// The chunk is present and valid (I7) and not written concurrently (I3).
     #[inline]
     pub(crate) unsafe fn head(&self, chunk: usize, slot: usize) -> NodePtr<K, N, S, P> {
         debug_assert!(slot < self.chunk_len);
+        debug_assert!(self.chunks[chunk].is_present());
         // SAFETY: per the caller; `slot < chunk_len` is the chunk's length.
         unsafe { (*self.chunks[chunk].heads.add(slot)).with(|h| *h) }
     }
@@ -130,6 +141,61 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         }
     }
 
+    /// A directory of `capacity` empty buckets whose chunks are not allocated yet: every slot is empty until
+    /// [`ensure_chunk`](Self::ensure_chunk) (the new directory of a rehash, I10).
+    pub(crate) fn new_unallocated(capacity: usize, version: u32) -> Self {
+        debug_assert!(capacity.is_power_of_two());
+        let chunk_bits = CHUNK_BITS.min(capacity.trailing_zeros());
+        let chunk_len = 1usize << chunk_bits;
+        let empty = ChunkRef {
+            heads: ptr::null_mut(),
+            version,
+        };
+        Directory {
+            chunks: vec![empty; capacity >> chunk_bits],
+            capacity,
+            chunk_bits,
+            mask: capacity - 1,
+            slot_mask: chunk_len - 1,
+            len: 0,
+        }
+    }
+
+    /// Allocates chunk `c` (empty buckets, created at `version`) if its slot is empty.
+    #[inline]
+    pub(crate) fn ensure_chunk(&mut self, c: usize, version: u32) {
+        if !self.chunks[c].is_present() {
+            self.chunks[c] = ChunkRef {
+                heads: alloc_chunk::<K, N, S, P>(self.chunk_len()),
+                version,
+            };
+        }
+    }
+
+    /// Gives up chunk `c`, whose buckets are all empty: retired if a live snapshot may see it, freed otherwise
+    /// (I6); its slot becomes empty.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn give_up_chunk(&mut self, c: usize, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
+        let chunk = self.chunks[c];
+        if !chunk.is_present() {
+            return;
+        }
+        let chunk_len = self.chunk_len();
+        debug_assert!(
+            // SAFETY: the live chunk is valid; reading its heads is always allowed.
+            (0..chunk_len).all(|i| unsafe { (*chunk.heads.add(i)).with(|h| (*h).is_null()) }),
+            "a chunk given up while it holds entries"
+        );
+        if cow.is_shared(chunk.version) {
+            retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
+        } else {
+            // SAFETY: no live snapshot can reach a chunk with version >= R (I2), and we own it (I5).
+            unsafe { free_chunk::<K, N, S, P>(chunk.heads, chunk_len) };
+        }
+        self.chunks[c].heads = ptr::null_mut();
+    }
+
     /// A directory with no buckets, the placeholder left behind by `take`.
     pub(crate) fn empty() -> Self {
         Directory {
@@ -160,16 +226,25 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         }
     }
 
-    /// Reads the head of `bucket`.
+    /// The directory slot of `bucket`, without a bounds check (this is on every lookup's path).
+    ///
+    /// Every caller passes a bucket `< capacity` — a `bucket(hash)` result, the rehash index while it is
+    /// `< capacity`, or a loop index below it — and `chunks.len() == capacity >> chunk_bits`.
+    #[inline(always)]
+    fn slot_of(&self, bucket: usize) -> &ChunkRef<K, N, S, P> {
+        debug_assert!(bucket < self.capacity, "bucket {bucket} of {}", self.capacity);
+        // SAFETY: `bucket < capacity` (above), so `bucket >> chunk_bits < chunks.len()`.
+        unsafe { self.chunks.get_unchecked(bucket >> self.chunk_bits) }
+    }
+
+    /// Reads the head of `bucket` (`< capacity`), which must be in a present chunk (I10 says which are).
     #[inline]
     pub(crate) fn head(&self, bucket: usize) -> NodePtr<K, N, S, P> {
-        // SAFETY: the live directory's chunks are valid (I5) and only this (the writer's) side writes them.
-        unsafe {
-            (*self.chunks[bucket >> self.chunk_bits]
-                .heads
-                .add(bucket & self.slot_mask))
-            .with(|h| *h)
-        }
+        let chunk = self.slot_of(bucket);
+        debug_assert!(chunk.is_present());
+        // SAFETY: the live directory's present chunks are valid (I5) and only this (the writer's) side writes
+        // them; the caller reads only buckets that I10 places in present chunks.
+        unsafe { (*chunk.heads.add(bucket & self.slot_mask)).with(|h| *h) }
     }
 
     /// The head cell of `bucket`, made writable: if its chunk may be seen by a live snapshot (version `< required`,
@@ -181,18 +256,21 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         cow: Cow,
         retired: &mut RetireQueue<K, N, S, P>,
     ) -> &Head<K, N, S, P> {
-        let c = bucket >> self.chunk_bits;
-        if cow.is_shared(self.chunks[c].version) && !cfg!(cow_mutant = "chunk-in-place") {
-            self.copy_chunk(c, cow, retired);
-        }
-        // SAFETY: the index is in bounds and the chunk is valid and now private (I3).
-        unsafe { &*self.chunks[c].heads.add(bucket & self.slot_mask) }
+        let chunk = *self.slot_of(bucket);
+        debug_assert!(chunk.is_present());
+        let heads = if cow.is_shared(chunk.version) && !cfg!(cow_mutant = "chunk-in-place") {
+            self.copy_chunk(bucket >> self.chunk_bits, cow, retired)
+        } else {
+            chunk.heads
+        };
+        // SAFETY: `bucket & slot_mask` is within the chunk, which is present (I10), valid and now private (I3).
+        unsafe { &*heads.add(bucket & self.slot_mask) }
     }
 
-    /// Replaces shared chunk `c` by a private copy and retires the original (I3, I6).
+    /// Replaces shared chunk `c` by a private copy and retires the original (I3, I6); returns the copy's heads.
     #[cold]
     #[inline(never)]
-    fn copy_chunk(&mut self, c: usize, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
+    fn copy_chunk(&mut self, c: usize, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) -> *mut Head<K, N, S, P> {
         let chunk_len = self.chunk_len();
         let chunk = &mut self.chunks[c];
         let copy = alloc_chunk::<K, N, S, P>(chunk_len);
@@ -210,13 +288,14 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
             version: cow.version,
         };
         retired.stats.chunk_copies += 1;
+        copy
     }
 
     /// Gives up the chunks: each is retired if a live snapshot may see it, freed otherwise (I6). Nodes are not
     /// touched; the caller has moved them elsewhere.
     pub(crate) fn retire_chunks(self, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
         let chunk_len = self.chunk_len();
-        for chunk in &self.chunks {
+        for chunk in self.chunks.iter().filter(|c| c.is_present()) {
             if cow.is_shared(chunk.version) {
                 retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
             } else {
@@ -229,6 +308,9 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
     /// Calls `f` on every node of the live structure (the writer's own view).
     pub(crate) fn for_each_node(&self, mut f: impl FnMut(NodePtr<K, N, S, P>)) {
         for b in 0..self.capacity {
+            if !self.chunks[b >> self.chunk_bits].is_present() {
+                continue;
+            }
             let mut n = self.head(b);
             while !n.is_null() {
                 // SAFETY: live nodes are valid (I5); read `next` before `f` may free the node.
@@ -250,7 +332,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         impl<K, N, S, P: Primitives> Drop for Chunks<'_, K, N, S, P> {
             fn drop(&mut self) {
                 let chunk_len = self.0.chunk_len();
-                for chunk in &self.0.chunks {
+                for chunk in self.0.chunks.iter().filter(|c| c.is_present()) {
                     // SAFETY: per `destroy`'s caller; each chunk is freed once, after its nodes.
                     unsafe { free_chunk::<K, N, S, P>(chunk.heads, chunk_len) };
                 }
@@ -258,7 +340,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         }
         let _chunks = Chunks(&self);
         if !arena.drop_frees_all() {
-            let first = if self.capacity == 0 {
+            let first = if self.capacity == 0 || !self.chunks[0].is_present() {
                 ptr::null_mut()
             } else {
                 self.head(0)
@@ -292,7 +374,9 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
                 if b >= self.capacity {
                     return;
                 }
-                n = self.head(b);
+                if self.chunks[b >> self.chunk_bits].is_present() {
+                    n = self.head(b);
+                }
             }
             // SAFETY: live nodes are valid (I5); read `next` before the node is freed.
             let next = unsafe { (*n).next() };

@@ -79,8 +79,14 @@ impl<'a, K, N, S, P: Primitives> Iterator for Entries<'a, K, N, S, P> {
                 self.chunk = 0;
                 continue;
             }
+            if !dir.chunks[self.chunk].is_present() {
+                // An empty slot: a chunk of empty buckets (I10).
+                self.chunk += 1;
+                self.slot = 0;
+                continue;
+            }
             // SAFETY: the directories borrowed for 'a are the live table's (writer borrowed) or a live snapshot's,
-            // whose chunks stay valid and unwritten (I3, I7, I9).
+            // whose present chunks stay valid and unwritten (I3, I7, I9).
             self.node = unsafe { dir.head(self.chunk, self.slot) };
             self.slot += 1;
             if self.slot == dir.chunk_len {

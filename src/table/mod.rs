@@ -826,11 +826,7 @@ where
 
     /// Starts an incremental rehash into a new directory of `capacity` buckets (growth or shrink).
     fn start_rehash(&mut self, capacity: usize) {
-        self.rehash = Some(Rehash {
-            new: Directory::new(capacity, self.version),
-            index: 0,
-            prefetched: 0,
-        });
+        self.rehash = Some(Rehash::start(self.primary.capacity, capacity, self.version));
         self.threshold = threshold_of(capacity);
     }
 

@@ -26,6 +26,61 @@ pub(crate) struct Rehash<K, N, S, P: Primitives> {
     pub(crate) index: usize,
     /// Old buckets below this one have had their first node prefetched (a performance hint only).
     pub(crate) prefetched: usize,
+    /// The new chunks that old buckets below this one map into are allocated (I10: `next_alloc > index`).
+    next_alloc: usize,
+}
+
+impl<K, N, S, P: Primitives> Rehash<K, N, S, P> {
+    /// Starts a rehash of a table of `old_capacity` buckets into a new directory of `capacity` buckets whose
+    /// chunks are allocated as the rehash index reaches the old buckets that map into them (docs/DESIGN.md).
+    pub(crate) fn start(old_capacity: usize, capacity: usize, version: u32) -> Self {
+        let mut r = Rehash {
+            new: Directory::new_unallocated(capacity, version),
+            index: 0,
+            prefetched: 0,
+            next_alloc: 0,
+        };
+        r.allocate_ahead(old_capacity, version);
+        r
+    }
+
+    /// Allocates (at `version`) the new chunks that old buckets `<= index` map into (I10). Growth maps old bucket
+    /// `i` to new buckets `i` and `i + C`, a shrink to `i mod C/2`; a new chunk spans `chunk_len` such buckets,
+    /// so one call allocates at most two chunks unless the index jumped. Out of line: the caller checks
+    /// `next_alloc <= index` first, which holds once per chunk of progress.
+    #[cold]
+    #[inline(never)]
+    fn allocate_ahead(&mut self, old_capacity: usize, version: u32) {
+        while self.next_alloc <= self.index && self.next_alloc < old_capacity {
+            let (len, bits) = (self.new.chunk_len(), self.new.chunk_bits);
+            if len > old_capacity {
+                // Growth into a directory of one chunk: allocate it whole.
+                self.new.ensure_chunk(0, version);
+                self.next_alloc = old_capacity;
+                return;
+            }
+            let x = self.next_alloc;
+            self.new.ensure_chunk((x & (self.new.capacity - 1)) >> bits, version);
+            if self.new.capacity > old_capacity {
+                self.new.ensure_chunk((x + old_capacity) >> bits, version);
+            }
+            self.next_alloc = x + len;
+        }
+    }
+
+    /// Moves the rehash index past old bucket `index` (now empty): gives up the old chunk it completes (I6) and
+    /// allocates the new chunks the next bucket maps into (I10).
+    #[inline]
+    fn advance(&mut self, old: &mut Directory<K, N, S, P>, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
+        self.index += 1;
+        if self.index & (old.chunk_len() - 1) == 0 {
+            // Once per old chunk of progress; `give_up_chunk` is out of line.
+            old.give_up_chunk((self.index - 1) >> old.chunk_bits, cow, retired);
+        }
+        if self.next_alloc <= self.index {
+            self.allocate_ahead(old.capacity, cow.version);
+        }
+    }
 }
 
 /// Migrates up to `MIGRATE_PER_STEP` entries from `old` to `rehash.new`. Returns `true` when the old
@@ -44,7 +99,7 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
         }
         let node = old.head(rehash.index);
         if node.is_null() {
-            rehash.index += 1;
+            rehash.advance(old, cow, retired);
             scanned += 1;
             continue;
         }

@@ -463,3 +463,65 @@ fn borrowed_keys_and_namespaces() {
     assert_eq!(t.remove_and_get_old("k", "n"), Some(2));
     assert!(!t.remove("k", "n"));
 }
+fn present<K, N, S, P: Primitives>(d: &Directory<K, N, S, P>) -> usize {
+    d.chunks.iter().filter(|c| c.is_present()).count()
+}
+
+/// docs/DESIGN.md: a rehash allocates the new directory's chunks as the rehash index reaches the old buckets
+/// that map into them, and gives up each old chunk the index has passed; the checker insists on the chunks I10
+/// needs.
+#[test]
+fn a_rehash_allocates_and_gives_up_chunks_in_steps() {
+    for shrink in [false, true] {
+        let mut t = table(4096);
+        let mut k = 0u64;
+        while !t.is_rehashing() {
+            t.put(k, 0, k);
+            k += 1;
+        }
+        if shrink {
+            // Let the growth finish, then remove entries until a shrink starts.
+            while t.is_rehashing() {
+                t.put(0, 0, 0);
+            }
+            let mut j = 0;
+            while !t.is_rehashing() {
+                t.remove(&j, &0);
+                j += 1;
+            }
+        }
+        let (old_chunks, new_chunks) = (t.primary.chunks.len(), t.rehash.as_ref().unwrap().new.chunks.len());
+        assert_eq!((old_chunks, new_chunks), if shrink { (16, 8) } else { (8, 16) });
+        let r = t.rehash.as_ref().unwrap();
+        assert!(
+            present(&r.new) <= 2,
+            "only the chunks bucket 0 maps into are allocated at the start"
+        );
+        t.check_invariants().unwrap();
+
+        // An empty slot where an entry may be is reported.
+        let saved = t.rehash.as_ref().unwrap().new.chunks[0].heads;
+        t.rehash.as_mut().unwrap().new.chunks[0].heads = core::ptr::null_mut();
+        let err = t.check_invariants().unwrap_err();
+        assert_eq!(err.invariant, "I10", "{err:?}");
+        t.rehash.as_mut().unwrap().new.chunks[0].heads = saved;
+
+        while let Some(r) = &t.rehash {
+            let (index, old_len) = (r.index, t.primary.chunk_len());
+            let new_needed = (index / r.new.chunk_len().min(old_len) + 1) * if shrink { 1 } else { 2 };
+            assert!(
+                present(&r.new) <= new_needed.min(new_chunks),
+                "new chunks allocated ahead of need"
+            );
+            assert_eq!(
+                present(&t.primary),
+                old_chunks - index / old_len,
+                "old chunks behind the index are given up"
+            );
+            t.put(k, 1, k);
+            k += 1;
+            t.check_invariants().unwrap();
+        }
+        assert_eq!(present(&t.primary), t.primary.chunks.len());
+    }
+}
