@@ -20,7 +20,8 @@ use cow_state_table::backend::{KeyedStateBackend, ValueState, ValueStateDescript
 use cow_state_table::keygroup::KeyGroupRange;
 use cow_state_table::serializer::{U32Serializer, U64Serializer};
 use cow_state_table::StateTable;
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
 use std::time::Duration;
 
 const MAX_PARALLELISM: u32 = 128;

@@ -625,10 +625,7 @@ fn writer_rejects_bad_input_and_reports_failures() {
         if kg == 1 && state == 1 {
             return Err(WriteError::Serialize {
                 key_group: kg,
-                source: SerializeError {
-                    serializer: "i64".into(),
-                    message: "boom".into(),
-                },
+                source: SerializeError::new("i64", "boom"),
             });
         }
         b.extend_from_slice(&[0; 4]);

@@ -99,8 +99,8 @@ pub trait StateType: Clone + Send + Sync + 'static {}
 impl<T: Clone + Send + Sync + 'static> StateType for T {}
 
 /// The bounds of a backend's table hasher.
-pub trait StateHasher: BuildHasher + Default + Send + Sync + 'static {}
-impl<T: BuildHasher + Default + Send + Sync + 'static> StateHasher for T {}
+pub trait StateHasher: BuildHasher + Clone + Default + Send + Sync + 'static {}
+impl<T: BuildHasher + Clone + Default + Send + Sync + 'static> StateHasher for T {}
 
 fn downcast<T: 'static>(data: &(dyn Any + Send + Sync)) -> &T {
     data.downcast_ref::<T>()
