@@ -68,7 +68,13 @@ where
         let mut live_versions: HashMap<usize, u32> = HashMap::new();
 
         // Load factor (cost contract): thresholds follow the capacity being built.
-        let target_capacity = self.rehash.as_ref().map_or(self.primary.capacity, |r| r.new.capacity);
+        // An unallocated table (`new()` before its first insert) has no directory yet; it will be built at
+        // the initial capacity, whose threshold it already holds.
+        let target_capacity = match &self.rehash {
+            Some(r) => r.new.capacity,
+            None if self.primary.capacity == 0 => self.min_capacity,
+            None => self.primary.capacity,
+        };
         if self.threshold != threshold_of(target_capacity) {
             return violation(
                 "I10",

@@ -6,7 +6,7 @@
 use super::directory::{Cow, Directory};
 use super::node::Node;
 use super::rehash;
-use super::{buckets_for_entries, threshold_of, StateTable, Sub};
+use super::{buckets_for_entries, threshold_of, StateTable, Sub, MAXIMUM_CAPACITY};
 use crate::snapshot::reclaim::{Garbage, RetireQueue};
 use crate::sync::Primitives;
 use core::hash::{BuildHasher, Hash};
@@ -163,14 +163,19 @@ where
             self.threshold = threshold_of(buckets);
             return;
         }
+        // Growth by whole doublings, each rehash run to its end: a rehash maps old bucket `i` to new buckets `i`
+        // and `i + C` only (I10, and the chunks it allocates in steps follow that map, docs/DESIGN.md).
         let cow = self.begin_write();
-        while let Some(r) = &mut self.rehash {
-            if rehash::step(&mut self.primary, r, cow, &mut self.retired) {
-                self.finish_rehash(cow);
+        loop {
+            while let Some(r) = &mut self.rehash {
+                if rehash::step(&mut self.primary, r, cow, &mut self.retired) {
+                    self.finish_rehash(cow);
+                }
             }
-        }
-        if buckets > self.primary.capacity {
-            self.start_rehash(buckets);
+            if self.primary.capacity >= buckets || self.primary.capacity >= MAXIMUM_CAPACITY {
+                return;
+            }
+            self.start_rehash(self.primary.capacity * 2);
         }
     }
 }
