@@ -7,8 +7,8 @@ use cow_state_table::backend::stream::{write_stream, StateKind, StateMeta, Strea
 use cow_state_table::format::{FormatError, SerializerRole, WriteError};
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition, KeyGroupRange};
 use cow_state_table::serializer::{
-    FlinkStringSerializer, I32Serializer, I64Serializer, ListSerializer, SerializeError, Serializers, TypeSerializer,
-    U32Serializer, U64Serializer,
+    FlinkStringSerializer, I32Serializer, I64Serializer, ListSerializer, Serializers, TypeSerializer, U32Serializer,
+    U64Serializer,
 };
 use cow_state_table::StateTable;
 use std::collections::BTreeMap;
@@ -623,9 +623,9 @@ fn writer_rejects_bad_input_and_reports_failures() {
 
     let failing = &mut |state: usize, kg: u32, b: &mut Vec<u8>| -> Result<(), WriteError> {
         if kg == 1 && state == 1 {
-            return Err(WriteError::Serialize {
+            return Err(WriteError::TooManyEntries {
                 key_group: kg,
-                source: SerializeError::new("i64", "boom"),
+                count: usize::MAX,
             });
         }
         b.extend_from_slice(&[0; 4]);

@@ -19,7 +19,11 @@ fn main() {
     let lists = Serializers::new(I64Serializer, I32Serializer, ListSerializer(I64Serializer));
     let names = Serializers::new(I64Serializer, VoidNamespaceSerializer, FlinkStringSerializer);
     let by_name = Serializers::new(FlinkStringSerializer, I32Serializer, FlinkNullableStringSerializer);
-    for (label, max, first, last, n) in [("all8", 8, 0, 7, 20i64), ("part16", 16, 3, 9, 40), ("one4", 4, 2, 2, 12)] {
+    for (label, max, first, last, n) in [
+        ("all8", 8, 0, 7, 20i64),
+        ("part16", 16, 3, 9, 40),
+        ("one4", 4, 2, 2, 12),
+    ] {
         let ctx = KeyGroupContext::new(max, KeyGroupRange::of(first, last).unwrap()).unwrap();
         let in_range = |k: &i64| ctx.range().contains(ctx.key_group_of(k));
         let mut a: StateTable<i64, i32, i64> = StateTable::new();
@@ -31,8 +35,11 @@ fn main() {
             c.put(k, VoidNamespace, format!("v{k}é€😀"));
         }
         let (sa, sb, sc) = (a.snapshot().unwrap(), b.snapshot().unwrap(), c.snapshot().unwrap());
-        let (pa, pb, pc) =
-            (KeyGroupPartition::new(&sa, ctx), KeyGroupPartition::new(&sb, ctx), KeyGroupPartition::new(&sc, ctx));
+        let (pa, pb, pc) = (
+            KeyGroupPartition::new(&sa, ctx),
+            KeyGroupPartition::new(&sb, ctx),
+            KeyGroupPartition::new(&sc, ctx),
+        );
         let states = [
             StateMeta::new(0, "counts", StateKind::Value, "i32", counts.state.identity()),
             StateMeta::new(1, "lists", StateKind::List, "i32", lists.state.identity()),
@@ -40,14 +47,21 @@ fn main() {
         ];
         for (take, suffix) in [(1usize, "s1"), (3, "s3")] {
             let mut out = Vec::new();
-            write_stream(7, ctx, "i64", &states[..take], &mut |s, kg, buf| {
-                match s {
-                    0 => pa.write_key_group(buf, kg, &counts),
-                    1 => pb.write_key_group(buf, kg, &lists),
-                    _ => pc.write_key_group(buf, kg, &names),
-                }
-                .map(|_| ())
-            }, &mut out)
+            write_stream(
+                7,
+                ctx,
+                "i64",
+                &states[..take],
+                &mut |s, kg, buf| {
+                    match s {
+                        0 => pa.write_key_group(buf, kg, &counts),
+                        1 => pb.write_key_group(buf, kg, &lists),
+                        _ => pc.write_key_group(buf, kg, &names),
+                    }
+                    .map(|_| ())
+                },
+                &mut out,
+            )
             .unwrap();
             for mode in [0u8, 7] {
                 let mut seed = vec![mode];
@@ -66,11 +80,22 @@ fn main() {
         }
         let sd = d.snapshot().unwrap();
         let pd = KeyGroupPartition::new(&sd, ctx);
-        let states = [StateMeta::new(5, "by-name", StateKind::Map, "i32", by_name.state.identity())];
+        let states = [StateMeta::new(
+            5,
+            "by-name",
+            StateKind::Map,
+            "i32",
+            by_name.state.identity(),
+        )];
         let mut out = Vec::new();
-        write_stream(8, ctx, "flink_string", &states, &mut |_, kg, buf| {
-            pd.write_key_group(buf, kg, &by_name).map(|_| ())
-        }, &mut out)
+        write_stream(
+            8,
+            ctx,
+            "flink_string",
+            &states,
+            &mut |_, kg, buf| pd.write_key_group(buf, kg, &by_name).map(|_| ()),
+            &mut out,
+        )
         .unwrap();
         let mut seed = vec![7u8];
         seed.extend_from_slice(&out);

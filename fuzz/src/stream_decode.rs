@@ -17,8 +17,8 @@
 
 use cow_state_table::backend::stream::{write_stream, StreamCheckpoint};
 use cow_state_table::serializer::{
-    FlinkNullableStringSerializer, FlinkStringSerializer, I32Serializer, I64Serializer, KeySerializer,
-    ListSerializer, NamespaceSerializer, Serializers, TypeSerializer, VoidNamespaceSerializer,
+    FlinkNullableStringSerializer, FlinkStringSerializer, I32Serializer, I64Serializer, KeySerializer, ListSerializer,
+    NamespaceSerializer, Serializers, TypeSerializer, VoidNamespaceSerializer,
 };
 
 /// Repair bits of the mode byte.
@@ -122,20 +122,30 @@ where
         let body = stream.body(index, kg).expect("decoded, so it exists");
         let mut again = (entries.len() as i32).to_be_bytes().to_vec();
         for (k, n, s) in &entries {
-            serializers.namespace.serialize(n, &mut again).expect("namespace re-encodes");
+            serializers
+                .namespace
+                .serialize(n, &mut again)
+                .expect("namespace re-encodes");
             serializers.key.serialize(k, &mut again).expect("key re-encodes");
             serializers.state.serialize(s, &mut again).expect("state re-encodes");
         }
-        assert_eq!(again, body, "state {index}, key group {kg}: a decoded body re-encodes differently");
+        assert_eq!(
+            again, body,
+            "state {index}, key group {kg}: a decoded body re-encodes differently"
+        );
     }
 }
 
 /// The target's body.
 pub fn fuzz(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let mut bytes = rest.to_vec();
     repair(mode, &mut bytes);
-    let Ok(stream) = StreamCheckpoint::parse(&bytes) else { return };
+    let Ok(stream) = StreamCheckpoint::parse(&bytes) else {
+        return;
+    };
 
     // Slicing: every body lies inside the key-group section, after its state id.
     let section = stream.key_group_section();
@@ -165,9 +175,21 @@ pub fn fuzz(data: &[u8]) {
     assert_eq!(again, bytes, "a parsed stream re-writes differently");
 
     for i in 0..stream.states().len() {
-        decode_with(&stream, i, &Serializers::new(I64Serializer, I32Serializer, I64Serializer));
-        decode_with(&stream, i, &Serializers::new(I64Serializer, I32Serializer, ListSerializer(I64Serializer)));
-        decode_with(&stream, i, &Serializers::new(I64Serializer, VoidNamespaceSerializer, FlinkStringSerializer));
+        decode_with(
+            &stream,
+            i,
+            &Serializers::new(I64Serializer, I32Serializer, I64Serializer),
+        );
+        decode_with(
+            &stream,
+            i,
+            &Serializers::new(I64Serializer, I32Serializer, ListSerializer(I64Serializer)),
+        );
+        decode_with(
+            &stream,
+            i,
+            &Serializers::new(I64Serializer, VoidNamespaceSerializer, FlinkStringSerializer),
+        );
         decode_with(
             &stream,
             i,
