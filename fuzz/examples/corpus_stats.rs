@@ -11,9 +11,7 @@ fn main() {
         for entry in fs::read_dir(&dir).unwrap() {
             let data = fs::read(entry.unwrap().path()).unwrap();
             total += 1;
-            let Some((&mode, rest)) = data.split_first() else {
-                continue;
-            };
+            let Some((&mode, rest)) = data.split_first() else { continue };
             let mut bytes = rest.to_vec();
             decode::repair(mode, &mut bytes);
             let Ok(cp) = Checkpoint::parse(&bytes) else { continue };

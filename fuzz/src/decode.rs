@@ -18,8 +18,9 @@ use cow_state_table::format::{write_checkpoint, BodyFormat, Checkpoint, EntryOrd
 use cow_state_table::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupRange};
 use cow_state_table::restore::restore;
 use cow_state_table::serializer::{
-    BoolSerializer, BytesSerializer, I64Serializer, ListSerializer, OptionSerializer, Serializers, StringSerializer,
-    TypeSerializer, U16Serializer, U32Serializer, U64Serializer, U8Serializer, VoidNamespaceSerializer,
+    BoolSerializer, BytesSerializer, I64Serializer, ListSerializer, OptionSerializer, Serializers,
+    StringSerializer, TypeSerializer, U16Serializer, U32Serializer, U64Serializer, U8Serializer,
+    VoidNamespaceSerializer,
 };
 use cow_state_table::StateTable;
 use std::collections::HashMap;
@@ -44,11 +45,7 @@ pub fn option_serializers() -> Serializers<U64Serializer, U32Serializer, OptionS
 /// Byte-array keys, `u16` namespaces, lists of optional booleans.
 pub fn bytes_serializers(
 ) -> Serializers<BytesSerializer, U16Serializer, ListSerializer<OptionSerializer<BoolSerializer>>> {
-    Serializers::new(
-        BytesSerializer,
-        U16Serializer,
-        ListSerializer(OptionSerializer(BoolSerializer)),
-    )
+    Serializers::new(BytesSerializer, U16Serializer, ListSerializer(OptionSerializer(BoolSerializer)))
 }
 
 /// Repair bits of the mode byte.
@@ -78,10 +75,7 @@ pub fn repair(mode: u8, bytes: &mut [u8]) {
     }
     let mut at = 24usize;
     for _ in 0..3 {
-        let Some(len) = bytes
-            .get(at..at + 2)
-            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
-        else {
+        let Some(len) = bytes.get(at..at + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else {
             return;
         };
         at += 2 + len;
@@ -104,9 +98,7 @@ pub fn repair(mode: u8, bytes: &mut [u8]) {
             bytes[e..e + 8].copy_from_slice(&running.to_be_bytes());
             bytes[e + 8..e + 16].copy_from_slice(&length.to_be_bytes());
         }
-        let (Some(offset), Some(length)) = (be_u64(bytes, e), be_u64(bytes, e + 8)) else {
-            return;
-        };
+        let (Some(offset), Some(length)) = (be_u64(bytes, e), be_u64(bytes, e + 8)) else { return };
         if mode & FIX_BODY_CRCS != 0 && offset <= end && length <= end - offset {
             let crc = crc32c::crc32c(&bytes[offset as usize..(offset + length) as usize]);
             bytes[e + 16..e + 20].copy_from_slice(&crc.to_be_bytes());
@@ -121,9 +113,7 @@ pub fn repair(mode: u8, bytes: &mut [u8]) {
 
 /// The fuzz target's body: a mode byte, then the checkpoint (see the module documentation).
 pub fn fuzz(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else {
-        return;
-    };
+    let Some((&mode, rest)) = data.split_first() else { return };
     let mut bytes = rest.to_vec();
     repair(mode, &mut bytes);
     check(&bytes);
@@ -176,10 +166,7 @@ where
 {
     let mut out = HashMap::new();
     for (k, n, s) in table.iter() {
-        assert!(
-            out.insert((k.clone(), n.clone()), s.clone()).is_none(),
-            "duplicate entry in a table"
-        );
+        assert!(out.insert((k.clone(), n.clone()), s.clone()).is_none(), "duplicate entry in a table");
     }
     out
 }
@@ -269,11 +256,7 @@ where
         assert_eq!(again.context(), ctx);
         assert_eq!(again.header().body_format, options.body_format);
         let decoded = again.read_all(sers).expect("re-encoded checkpoint does not decode");
-        assert_eq!(
-            contents_of(decoded),
-            expected,
-            "re-encoded checkpoint decodes to other contents"
-        );
+        assert_eq!(contents_of(decoded), expected, "re-encoded checkpoint decodes to other contents");
         if options == WriteOptions::canonical() {
             canonical = out;
         }
