@@ -48,7 +48,9 @@ fn clear(dir: &str) {
 fn op_sequences(count: usize, max_len: usize, seed: u8) -> Vec<Vec<Op>> {
     let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]));
     let strategy = cow_state_table_model::ops(max_len);
-    (0..count).map(|_| strategy.new_tree(&mut runner).unwrap().current()).collect()
+    (0..count)
+        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+        .collect()
 }
 
 /// Hand-written sequences that reach the interesting protocol states directly.
@@ -58,10 +60,40 @@ fn scenarios() -> Vec<(HasherChoice, Vec<Op>)> {
     let mut out = Vec::new();
     // Snapshot in the middle of the first growth, then writes on the shared chains, release out of order.
     let mut a = fill(4);
-    a.extend([Op::TakeSnapshot { slot: 0 }, put(4, 0, 4), Op::TakeSnapshot { slot: 1 }, Op::Remove { key: 1, ns: 0 }]);
-    a.extend([Op::GetMut { key: 2, ns: 0, value: 9 }, Op::Transform { key: 3, ns: 0, value: 5 }, put(5, 0, 5)]);
-    a.extend([Op::ReleaseSnapshot { slot: 0, explicit: true }, Op::RemoveAndGetOld { key: 0, ns: 0 }]);
-    a.extend([Op::ReleaseSnapshot { slot: 1, explicit: false }, Op::Reclaim, Op::Check]);
+    a.extend([
+        Op::TakeSnapshot { slot: 0 },
+        put(4, 0, 4),
+        Op::TakeSnapshot { slot: 1 },
+        Op::Remove { key: 1, ns: 0 },
+    ]);
+    a.extend([
+        Op::GetMut {
+            key: 2,
+            ns: 0,
+            value: 9,
+        },
+        Op::Transform {
+            key: 3,
+            ns: 0,
+            value: 5,
+        },
+        put(5, 0, 5),
+    ]);
+    a.extend([
+        Op::ReleaseSnapshot {
+            slot: 0,
+            explicit: true,
+        },
+        Op::RemoveAndGetOld { key: 0, ns: 0 },
+    ]);
+    a.extend([
+        Op::ReleaseSnapshot {
+            slot: 1,
+            explicit: false,
+        },
+        Op::Reclaim,
+        Op::Check,
+    ]);
     out.push((HasherChoice::Colliding { mask: 0 }, a.clone()));
     out.push((HasherChoice::Colliding { mask: 3 }, a));
     // Grow through several rehashes with a snapshot taken every few puts.
@@ -72,7 +104,10 @@ fn scenarios() -> Vec<(HasherChoice, Vec<Op>)> {
             b.push(Op::TakeSnapshot { slot: k % 4 });
         }
         if k % 7 == 0 {
-            b.push(Op::Remove { key: (k + 3) % 16, ns: k / 16 });
+            b.push(Op::Remove {
+                key: (k + 3) % 16,
+                ns: k / 16,
+            });
         }
     }
     b.push(Op::ReadSnapshot { slot: 2 });
@@ -80,31 +115,74 @@ fn scenarios() -> Vec<(HasherChoice, Vec<Op>)> {
     out.push((HasherChoice::Deterministic, b));
     // Table dropped while snapshots live; a panicking transform on a shared and on a private entry.
     let mut c = fill(10);
-    c.extend([Op::TakeSnapshot { slot: 2 }, Op::TransformPanic { key: 1, ns: 0 }, put(1, 0, 77)]);
-    c.extend([Op::TransformPanic { key: 1, ns: 0 }, Op::DropTable, Op::ReadSnapshot { slot: 2 }, put(2, 0, 8)]);
-    c.extend([Op::TakeSnapshot { slot: 3 }, Op::Iterate, Op::SizeOfNamespace { ns: 0 }, Op::Len]);
+    c.extend([
+        Op::TakeSnapshot { slot: 2 },
+        Op::TransformPanic { key: 1, ns: 0 },
+        put(1, 0, 77),
+    ]);
+    c.extend([
+        Op::TransformPanic { key: 1, ns: 0 },
+        Op::DropTable,
+        Op::ReadSnapshot { slot: 2 },
+        put(2, 0, 8),
+    ]);
+    c.extend([
+        Op::TakeSnapshot { slot: 3 },
+        Op::Iterate,
+        Op::SizeOfNamespace { ns: 0 },
+        Op::Len,
+    ]);
     out.push((HasherChoice::Colliding { mask: 1 }, c));
     // Versions close to exhaustion while snapshots stay live, then released and renormalised.
     let mut d = fill(6);
-    d.extend([Op::TakeSnapshot { slot: 0 }, Op::AdvanceVersion { back_off: 1 }, Op::TakeSnapshot { slot: 1 }]);
+    d.extend([
+        Op::TakeSnapshot { slot: 0 },
+        Op::AdvanceVersion { back_off: 1 },
+        Op::TakeSnapshot { slot: 1 },
+    ]);
     d.extend([Op::TakeSnapshot { slot: 2 }, Op::TakeSnapshot { slot: 3 }, put(7, 1, 1)]);
-    d.extend((0..4).map(|slot| Op::ReleaseSnapshot { slot, explicit: slot % 2 == 0 }));
-    d.extend([Op::TakeSnapshot { slot: 0 }, Op::Remove { key: 3, ns: 0 }, Op::PutAndGetOld { key: 4, ns: 0, value: 1 }]);
+    d.extend((0..4).map(|slot| Op::ReleaseSnapshot {
+        slot,
+        explicit: slot % 2 == 0,
+    }));
+    d.extend([
+        Op::TakeSnapshot { slot: 0 },
+        Op::Remove { key: 3, ns: 0 },
+        Op::PutAndGetOld {
+            key: 4,
+            ns: 0,
+            value: 1,
+        },
+    ]);
     out.push((HasherChoice::Colliding { mask: 0 }, d));
     // Grow to 64 buckets, then drain: the table shrinks back to 4 by incremental rehashes, with a snapshot taken
     // before the drain and one every few removals (so some are taken mid-shrink), some released on the way.
     let mut e = fill(44);
     e.push(Op::TakeSnapshot { slot: 0 });
     for k in 0..44u8 {
-        e.push(Op::Remove { key: k % 16, ns: k / 16 });
+        e.push(Op::Remove {
+            key: k % 16,
+            ns: k / 16,
+        });
         if k % 6 == 5 {
             e.push(Op::TakeSnapshot { slot: 1 + (k / 6) % 3 });
         }
         if k % 9 == 8 {
-            e.push(Op::GetMut { key: (k + 1) % 16, ns: (k + 1) / 16, value: 3 });
+            e.push(Op::GetMut {
+                key: (k + 1) % 16,
+                ns: (k + 1) / 16,
+                value: 3,
+            });
         }
     }
-    e.extend([Op::ReadSnapshot { slot: 0 }, Op::ReleaseSnapshot { slot: 2, explicit: true }, put(1, 0, 1)]);
+    e.extend([
+        Op::ReadSnapshot { slot: 0 },
+        Op::ReleaseSnapshot {
+            slot: 2,
+            explicit: true,
+        },
+        put(1, 0, 1),
+    ]);
     out.push((HasherChoice::Deterministic, e.clone()));
     out.push((HasherChoice::Colliding { mask: 3 }, e));
     out
@@ -114,15 +192,35 @@ fn table_ops_seeds() {
     clear("table_ops");
     let mut inputs = Vec::new();
     for (i, (hasher, ops)) in scenarios().into_iter().enumerate() {
-        let teardown = if i % 2 == 0 { Teardown::TableFirst } else { Teardown::SnapshotsFirst };
-        inputs.push(table_ops::Input { version_limit: 62, colliding: 0, case: Case { hasher, teardown, ops } });
+        let teardown = if i % 2 == 0 {
+            Teardown::TableFirst
+        } else {
+            Teardown::SnapshotsFirst
+        };
+        inputs.push(table_ops::Input {
+            version_limit: 62,
+            colliding: 0,
+            case: Case { hasher, teardown, ops },
+        });
     }
     let hashers = [0u8, 1, 3, 7].map(|mask| HasherChoice::Colliding { mask });
     for (i, ops) in op_sequences(16, 160, 1).into_iter().enumerate() {
-        let teardown = if i % 3 == 0 { Teardown::TableFirst } else { Teardown::SnapshotsFirst };
-        let hasher = if i % 5 == 4 { HasherChoice::Deterministic } else { hashers[i % 4] };
+        let teardown = if i % 3 == 0 {
+            Teardown::TableFirst
+        } else {
+            Teardown::SnapshotsFirst
+        };
+        let hasher = if i % 5 == 4 {
+            HasherChoice::Deterministic
+        } else {
+            hashers[i % 4]
+        };
         let version_limit = [2u8, 6, 14, 62][i % 4];
-        inputs.push(table_ops::Input { version_limit, colliding: 0, case: Case { hasher, teardown, ops } });
+        inputs.push(table_ops::Input {
+            version_limit,
+            colliding: 0,
+            case: Case { hasher, teardown, ops },
+        });
     }
     let mut totals = cow_state_table_model::RunStats::default();
     for (i, input) in inputs.iter().enumerate() {
@@ -142,7 +240,11 @@ fn roundtrip_seeds() {
     for (i, ops) in seqs.into_iter().enumerate() {
         let i8 = i as u8;
         let input = roundtrip::Input {
-            hasher: if i % 3 == 0 { HasherChoice::Deterministic } else { HasherChoice::Colliding { mask: i8 } },
+            hasher: if i % 3 == 0 {
+                HasherChoice::Deterministic
+            } else {
+                HasherChoice::Colliding { mask: i8 }
+            },
             max_parallelism: i8,
             writers: i8 / 2,
             readers: i8 / 3 + 1,
@@ -166,19 +268,34 @@ fn schedules_seeds() {
     // Grow to 16 buckets, then drain while snapshots are read: the table shrinks (to 8, then 4) under them.
     let put = |key: u8, value| Op::Put { key, ns: 0, value };
     let mut drain: Vec<Op> = (0..8).map(|k| put(k, u32::from(k))).collect();
-    drain.extend([Op::Contains { key: 0, ns: 0 }, Op::Get { key: 1, ns: 0 }, Op::TakeSnapshot { slot: 0 }]);
+    drain.extend([
+        Op::Contains { key: 0, ns: 0 },
+        Op::Get { key: 1, ns: 0 },
+        Op::TakeSnapshot { slot: 0 },
+    ]);
     for k in 0..8u8 {
         drain.push(Op::Remove { key: k, ns: 0 });
         if k % 3 == 2 {
             drain.push(Op::TakeSnapshot { slot: 1 + k % 2 });
         }
     }
-    drain.extend([Op::ReadSnapshot { slot: 0 }, Op::ReleaseSnapshot { slot: 1, explicit: true }, put(3, 3)]);
+    drain.extend([
+        Op::ReadSnapshot { slot: 0 },
+        Op::ReleaseSnapshot {
+            slot: 1,
+            explicit: true,
+        },
+        put(3, 3),
+    ]);
     seqs.push(drain.clone());
     seqs.push(drain);
     for (i, ops) in seqs.into_iter().enumerate() {
         let workload = schedules::Workload {
-            hasher: if i % 4 == 3 { HasherChoice::Deterministic } else { HasherChoice::Colliding { mask: i as u8 } },
+            hasher: if i % 4 == 3 {
+                HasherChoice::Deterministic
+            } else {
+                HasherChoice::Colliding { mask: i as u8 }
+            },
             version_limit: 2 + (i as u32 % 15),
             ops,
         };
@@ -230,27 +347,55 @@ fn decode_seeds() {
     let v2c = WriteOptions::canonical();
     let v1 = WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical);
     let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
-    let model: Vec<(u8, u8, Vec<u32>)> = (0..20u8).map(|k| (k % 16, k % 4, vec![u32::from(k); usize::from(k % 3)])).collect();
-    let strings: Vec<(String, VoidNamespace, i64)> =
-        ["", "a", "hello", "é", "key-4", "日本"].iter().enumerate().map(|(i, s)| (s.to_string(), VoidNamespace, i as i64 - 2)).collect();
-    let options: Vec<(u64, u32, Option<String>)> =
-        (0..6u64).map(|k| (k * 1_000_003, (k % 2) as u32, (k % 2 == 0).then(|| format!("s{k}")))).collect();
+    let model: Vec<(u8, u8, Vec<u32>)> = (0..20u8)
+        .map(|k| (k % 16, k % 4, vec![u32::from(k); usize::from(k % 3)]))
+        .collect();
+    let strings: Vec<(String, VoidNamespace, i64)> = ["", "a", "hello", "é", "key-4", "日本"]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.to_string(), VoidNamespace, i as i64 - 2))
+        .collect();
+    let options: Vec<(u64, u32, Option<String>)> = (0..6u64)
+        .map(|k| (k * 1_000_003, (k % 2) as u32, (k % 2 == 0).then(|| format!("s{k}"))))
+        .collect();
     let bytes: Vec<(Vec<u8>, u16, Vec<Option<bool>>)> = (0..5u8)
         .map(|k| (vec![k; usize::from(k)], u16::from(k), vec![None, Some(k % 2 == 0)]))
         .collect();
     for (name, opts) in [("v2", v2), ("v2c", v2c), ("v1", v1)] {
         let s = decode::model_serializers();
         seeds.push((format!("model-{name}-m4"), checkpoint(&s, &model, 4, 1, 0, opts)));
-        seeds.push((format!("model-{name}-m128-1of3"), checkpoint(&s, &model, 128, 3, 1, opts)));
-        seeds.push((format!("model-{name}-empty"), checkpoint(&s, &model[..0], 2, 1, 0, opts)));
-        seeds.push((format!("string-{name}-m8"), checkpoint(&decode::string_serializers(), &strings, 8, 1, 0, opts)));
-        seeds.push((format!("option-{name}-m3"), checkpoint(&decode::option_serializers(), &options, 3, 1, 0, opts)));
-        seeds.push((format!("bytes-{name}-m5-0of2"), checkpoint(&decode::bytes_serializers(), &bytes, 5, 2, 0, opts)));
+        seeds.push((
+            format!("model-{name}-m128-1of3"),
+            checkpoint(&s, &model, 128, 3, 1, opts),
+        ));
+        seeds.push((
+            format!("model-{name}-empty"),
+            checkpoint(&s, &model[..0], 2, 1, 0, opts),
+        ));
+        seeds.push((
+            format!("string-{name}-m8"),
+            checkpoint(&decode::string_serializers(), &strings, 8, 1, 0, opts),
+        ));
+        seeds.push((
+            format!("option-{name}-m3"),
+            checkpoint(&decode::option_serializers(), &options, 3, 1, 0, opts),
+        ));
+        seeds.push((
+            format!("bytes-{name}-m5-0of2"),
+            checkpoint(&decode::bytes_serializers(), &bytes, 5, 2, 0, opts),
+        ));
     }
-    seeds.push(("model-v2-m1".into(), checkpoint(&decode::model_serializers(), &model, 1, 1, 0, v2)));
+    seeds.push((
+        "model-v2-m1".into(),
+        checkpoint(&decode::model_serializers(), &model, 1, 1, 0, v2),
+    ));
     for (name, bytes) in &seeds {
         decode::check(bytes);
-        let mode = if name.contains("v2c") || name.contains("m1") { 7 } else { 0 };
+        let mode = if name.contains("v2c") || name.contains("m1") {
+            7
+        } else {
+            0
+        };
         let mut input = vec![mode];
         input.extend_from_slice(bytes);
         decode::fuzz(&input);

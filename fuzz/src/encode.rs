@@ -15,7 +15,7 @@ pub fn variant(index: u32, count: u32, out: &mut Vec<u8>) {
 }
 
 /// Number of variants of [`Op`].
-const OP_VARIANTS: u32 = 19;
+const OP_VARIANTS: u32 = 26;
 
 /// Bytes of one [`Op`].
 pub fn op(op: &Op, out: &mut Vec<u8>) {
@@ -86,6 +86,30 @@ pub fn op(op: &Op, out: &mut Vec<u8>) {
             out.push(back_off);
         }
         Op::DropTable => v(18, out),
+        Op::EntryUpsert { key, ns, value } => {
+            v(19, out);
+            out.extend([key, ns]);
+            out.extend(value.to_le_bytes());
+        }
+        Op::EntryInsert { key, ns, value } => {
+            v(20, out);
+            out.extend([key, ns]);
+            out.extend(value.to_le_bytes());
+        }
+        Op::EntryRemove { key, ns } => {
+            v(21, out);
+            out.extend([key, ns]);
+        }
+        Op::Retain { ns, parity } => {
+            v(22, out);
+            out.extend([ns, parity]);
+        }
+        Op::Clear => v(23, out),
+        Op::Drain => v(24, out),
+        Op::SnapshotGet { slot, key, ns } => {
+            v(25, out);
+            out.extend([slot, key, ns]);
+        }
     }
 }
 

@@ -80,8 +80,14 @@ pub fn fuzz(input: &Input) {
     let bound = max.min(MAX_INSTANCES);
     let p = 1 + u32::from(input.writers) % bound;
     let q = 1 + u32::from(input.readers) % bound;
-    let options = WriteOptions::new(if input.v1 { BodyFormat::V1 } else { BodyFormat::V2 }, if input.canonical { EntryOrder::Canonical) else { EntryOrder::Snapshot },
-    };
+    let options = WriteOptions::new(
+        if input.v1 { BodyFormat::V1 } else { BodyFormat::V2 },
+        if input.canonical {
+            EntryOrder::Canonical
+        } else {
+            EntryOrder::Snapshot
+        },
+    );
     let mut job = Job::new(max, p, input.hasher);
     let mut model: Reference<u8, u8, Vec<u32>> = Reference::new(u32::MAX);
     let mut slots: [Option<Vec<Snapshot<u8, u8, Vec<u32>>>>; SLOTS] = Default::default();
@@ -152,7 +158,43 @@ pub fn fuzz(input: &Input) {
                 }
                 model.restart();
             }
-            Op::Get { .. }
+            Op::EntryUpsert { key: k, ns: n, value } => {
+                let (k, n) = (key(k), ns(n));
+                let got = job
+                    .owner(k)
+                    .entry(k, n)
+                    .and_modify(|s| s.modify(value))
+                    .or_insert_with(|| Vec::from_seed(value))
+                    .clone();
+                assert_eq!(got, model.upsert(k, n, value), "entry upsert");
+            }
+            Op::EntryInsert { key: k, ns: n, value } => {
+                let (k, n) = (key(k), ns(n));
+                let old = job.owner(k).put_and_get_old(k, n, Vec::from_seed(value));
+                assert_eq!(old, model.put(k, n, Vec::from_seed(value)), "entry insert");
+            }
+            Op::EntryRemove { key: k, ns: n } => {
+                let (k, n) = (key(k), ns(n));
+                let old = match job.owner(k).entry(k, n) {
+                    cow_state_table::table::Entry::Occupied(e) => Some(e.remove()),
+                    cow_state_table::table::Entry::Vacant(_) => None,
+                };
+                assert_eq!(old, model.remove(&k, &n), "entry remove");
+            }
+            Op::Retain { ns: n, parity } => {
+                let (n, parity) = (ns(n), parity % 2);
+                let doomed = move |k: &u8, kn: &u8| *kn == n && k % 2 == parity;
+                job.instances
+                    .iter_mut()
+                    .for_each(|t| t.retain(|k, kn, _| !doomed(k, kn)));
+                model.retain(|k, kn, _| !doomed(k, kn));
+            }
+            Op::Clear | Op::Drain => {
+                job.instances.iter_mut().for_each(Table::clear);
+                model.clear();
+            }
+            Op::SnapshotGet { .. }
+            | Op::Get { .. }
             | Op::Contains { .. }
             | Op::TransformPanic { .. }
             | Op::Len
@@ -178,14 +220,24 @@ pub fn fuzz(input: &Input) {
 fn contents<H>(table: &StateTable<u8, u8, Vec<u32>, H>) -> Contents {
     let mut out = Contents::new();
     for (k, n, s) in table.iter() {
-        assert!(out.insert((*k, *n), s.clone()).is_none(), "duplicate ({k}, {n}) in a restored table");
+        assert!(
+            out.insert((*k, *n), s.clone()).is_none(),
+            "duplicate ({k}, {n}) in a restored table"
+        );
     }
     out
 }
 
 /// Writes each instance's snapshot for its key groups, restores into the `q` ranges and into every key group,
 /// and compares with `expected`.
-fn check(max: u32, snaps: &[Snapshot<u8, u8, Vec<u32>>], expected: &Contents, q: u32, options: WriteOptions, hasher: HasherChoice) {
+fn check(
+    max: u32,
+    snaps: &[Snapshot<u8, u8, Vec<u32>>],
+    expected: &Contents,
+    q: u32,
+    options: WriteOptions,
+    hasher: HasherChoice,
+) {
     let sers = crate::decode::model_serializers();
     let p = snaps.len() as u32;
     let checkpoints: Vec<Vec<u8>> = snaps
@@ -214,10 +266,16 @@ fn check(max: u32, snaps: &[Snapshot<u8, u8, Vec<u32>>], expected: &Contents, q:
             .filter(|((k, _), _)| ctx.range().contains(ctx.key_group_of(k)))
             .map(|(e, s)| (*e, s.clone()))
             .collect();
-        assert_eq!(got, want, "instance {j} of {q} (max parallelism {max}, written by {p}) differs from the model");
+        assert_eq!(
+            got, want,
+            "instance {j} of {q} (max parallelism {max}, written by {p}) differs from the model"
+        );
         union.extend(got);
     }
-    assert_eq!(&union, expected, "the union of the restored instances differs from the model");
+    assert_eq!(
+        &union, expected,
+        "the union of the restored instances differs from the model"
+    );
 
     // Everything into one table with the input's hasher, over entries it already holds (they are replaced).
     let mut table = Table::with_buckets_and_hasher(4, hasher);
@@ -228,5 +286,9 @@ fn check(max: u32, snaps: &[Snapshot<u8, u8, Vec<u32>>], expected: &Contents, q:
     assert_eq!(summary.entries, expected.len() as u64);
     assert_eq!(summary.key_groups, max);
     table.check_invariants().expect("restore_into: invariant");
-    assert_eq!(&contents(&table), expected, "restore_into every key group differs from the model");
+    assert_eq!(
+        &contents(&table),
+        expected,
+        "restore_into every key group differs from the model"
+    );
 }

@@ -154,7 +154,12 @@ fn verify(snap: &Snap, expected: &Contents) {
             snap.version()
         );
     }
-    assert_eq!(&seen, expected, "snapshot v{} contents differ from the table at snapshot time", snap.version());
+    assert_eq!(
+        &seen,
+        expected,
+        "snapshot v{} contents differ from the table at snapshot time",
+        snap.version()
+    );
 }
 
 fn reader(rx: mpsc::Receiver<Msg>) {
@@ -198,7 +203,10 @@ fn new_table(w: &Workload) -> Table {
 fn compare_live(table: &Table, model: &Reference<u8, u8, Vec<u32>>, what: &str) {
     let mut seen = Contents::new();
     for (k, n, s) in table.iter() {
-        assert!(seen.insert((*k, *n), s.clone()).is_none(), "{what}: ({k}, {n}) twice in the table");
+        assert!(
+            seen.insert((*k, *n), s.clone()).is_none(),
+            "{what}: ({k}, {n}) twice in the table"
+        );
     }
     assert_eq!(seen, model.live, "{what}: live table differs from the model");
 }
@@ -286,6 +294,50 @@ fn writer(w: &Workload) {
                 drop(std::mem::replace(&mut table, fresh));
                 model.restart();
             }
+            Op::EntryUpsert { key: k, ns: n, value } => {
+                let (k, n) = (key(k), ns(n));
+                let got = table
+                    .entry(k, n)
+                    .and_modify(|s| s.modify(value))
+                    .or_insert_with(|| Vec::from_seed(value))
+                    .clone();
+                assert_eq!(got, model.upsert(k, n, value), "{what}");
+            }
+            Op::EntryInsert { key: k, ns: n, value } => {
+                let (k, n) = (key(k), ns(n));
+                let old = match table.entry(k, n) {
+                    cow_state_table::table::Entry::Occupied(mut e) => Some(e.insert(Vec::from_seed(value))),
+                    cow_state_table::table::Entry::Vacant(e) => {
+                        e.insert(Vec::from_seed(value));
+                        None
+                    }
+                };
+                assert_eq!(old, model.put(k, n, Vec::from_seed(value)), "{what}");
+            }
+            Op::EntryRemove { key: k, ns: n } => {
+                let (k, n) = (key(k), ns(n));
+                let old = match table.entry(k, n) {
+                    cow_state_table::table::Entry::Occupied(e) => Some(e.remove()),
+                    cow_state_table::table::Entry::Vacant(_) => None,
+                };
+                assert_eq!(old, model.remove(&k, &n), "{what}");
+            }
+            Op::Retain { ns: n, parity } => {
+                let (n, parity) = (ns(n), parity % 2);
+                table.retain(|k, kn, _| !(*kn == n && k % 2 == parity));
+                model.retain(|k, kn, _| !(*kn == n && k % 2 == parity));
+            }
+            Op::Clear => {
+                table.clear();
+                model.clear();
+            }
+            Op::Drain => {
+                let mut got: Vec<_> = table.drain().map(|(k, n, s)| ((k, n), s)).collect();
+                got.sort();
+                let want: Vec<_> = model.clear().into_iter().collect();
+                assert_eq!(got, want, "{what}");
+            }
+            Op::SnapshotGet { .. } => {}
             // A panicking closure would go through shuttle's panic hook; versions cannot be advanced while
             // the model cannot know how many snapshots the other threads still hold.
             Op::TransformPanic { .. } | Op::AdvanceVersion { .. } | Op::Check => {}

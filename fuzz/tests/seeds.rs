@@ -9,7 +9,9 @@ use std::path::Path;
 fn each(target: &str, f: impl Fn(&[u8])) {
     let mut n = 0;
     for dir in ["seeds", "regressions"] {
-        let Ok(entries) = fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(target)) else { continue };
+        let Ok(entries) = fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(target)) else {
+            continue;
+        };
         for entry in entries {
             let path = entry.unwrap().path();
             let bytes = fs::read(&path).unwrap();

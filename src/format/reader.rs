@@ -76,21 +76,25 @@ impl<'a> Checkpoint<'a> {
     }
 
     /// The header.
+    #[must_use]
     pub fn header(&self) -> &Header {
         &self.header
     }
 
     /// The maximum parallelism and the key groups the checkpoint holds.
+    #[must_use]
     pub fn context(&self) -> KeyGroupContext {
         self.header.context
     }
 
     /// The key groups the checkpoint holds.
+    #[must_use]
     pub fn key_groups(&self) -> KeyGroupRange {
         self.header.context.range()
     }
 
     /// The key-group table: one block per key group of the range, in order.
+    #[must_use]
     pub fn blocks(&self) -> &[KeyGroupBlock] {
         &self.blocks
     }

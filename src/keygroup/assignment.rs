@@ -17,6 +17,7 @@ pub const DEFAULT_LOWER_BOUND_MAX_PARALLELISM: u32 = 1 << 7;
 ///
 /// Flink: `MathUtils.murmurHash(int)`: the murmur3 body step for one 4-byte block, the length (4) mixed in,
 /// `fmix32`, then `h` if `h >= 0`, `-h` if `h != Integer.MIN_VALUE`, else 0.
+#[must_use]
 pub fn murmur_hash(code: i32) -> i32 {
     let mut h = code.wrapping_mul(0xcc9e_2d51_u32 as i32);
     h = h.rotate_left(15);
@@ -35,6 +36,7 @@ pub fn murmur_hash(code: i32) -> i32 {
 }
 
 /// Murmur3's finaliser `fmix32` (Flink `MathUtils.bitMix`).
+#[must_use]
 pub fn bit_mix(mut h: i32) -> i32 {
     h ^= ((h as u32) >> 16) as i32;
     h = h.wrapping_mul(0x85eb_ca6b_u32 as i32);

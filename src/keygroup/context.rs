@@ -67,11 +67,13 @@ impl KeyGroupContext {
     }
 
     /// The total number of key groups (Flink `getNumberOfKeyGroups`).
+    #[must_use]
     pub fn max_parallelism(&self) -> u32 {
         self.max_parallelism
     }
 
     /// The key groups this instance owns (Flink `getKeyGroupRange`).
+    #[must_use]
     pub fn range(&self) -> KeyGroupRange {
         self.range
     }
@@ -79,6 +81,7 @@ impl KeyGroupContext {
     /// The key group of `key` (Flink `KeyGroupRangeAssignment.assignToKeyGroup`), whether or not it is in the
     /// range.
     #[inline]
+    #[must_use]
     pub fn key_group_of<K: JavaHashCode + ?Sized>(&self, key: &K) -> u32 {
         key_group_for_hash_unchecked(key.java_hash_code(), self.max_parallelism)
     }

@@ -80,32 +80,38 @@ impl KeyGroupRange {
     }
 
     /// The first key group (Flink `getStartKeyGroup`); 0 for the empty range.
+    #[must_use]
     pub fn start(&self) -> u32 {
         self.start
     }
 
     /// The last key group, inclusive (Flink `getEndKeyGroup`, which returns -1 for the empty range); `None`
     /// when empty.
+    #[must_use]
     pub fn end(&self) -> Option<u32> {
         (!self.is_empty()).then(|| self.end_exclusive - 1)
     }
 
     /// Number of key groups in the range (Flink `getNumberOfKeyGroups`).
+    #[must_use]
     pub fn number_of_key_groups(&self) -> u32 {
         self.end_exclusive - self.start
     }
 
     /// Whether the range holds no key group.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.start == self.end_exclusive
     }
 
     /// Whether `key_group` is in the range (Flink `contains`).
+    #[must_use]
     pub fn contains(&self, key_group: u32) -> bool {
         self.start <= key_group && key_group < self.end_exclusive
     }
 
     /// The key groups in both ranges (Flink `getIntersection`).
+    #[must_use]
     pub fn intersection(&self, other: &KeyGroupRange) -> KeyGroupRange {
         let start = self.start.max(other.start);
         let end_exclusive = self.end_exclusive.min(other.end_exclusive);
@@ -137,6 +143,7 @@ impl KeyGroupRange {
     }
 
     /// The position of `key_group` in the range, if it is in it.
+    #[must_use]
     pub fn index_of(&self, key_group: u32) -> Option<u32> {
         self.contains(key_group).then(|| key_group - self.start)
     }

@@ -27,16 +27,19 @@ impl<'a> Input<'a> {
     }
 
     /// The absolute offset of the next byte.
+    #[must_use]
     pub fn offset(&self) -> u64 {
         self.base + self.pos as u64
     }
 
     /// Bytes that remain.
+    #[must_use]
     pub fn remaining(&self) -> usize {
         self.data.len() - self.pos
     }
 
     /// Whether no byte remains.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
@@ -227,6 +230,7 @@ impl<'a> Input<'a> {
 
     /// A capacity for `count` elements of at least `min_len` bytes: never more than the remaining bytes could
     /// hold.
+    #[must_use]
     pub fn bounded_capacity(&self, count: usize, min_len: usize) -> usize {
         count.min(self.remaining() / min_len.max(1))
     }
