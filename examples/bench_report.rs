@@ -1123,11 +1123,13 @@ fn markdown(report: &Report, args: &str, date: &str, load: &str) -> String {
     let checked = report.rows.iter().filter(|r| r.met().is_some()).count();
     let _ = writeln!(s, "**Targets met: {met} of {checked}.**\n");
     let mut section = String::new();
+    let mut width = 0;
     for r in &report.rows {
         if r.section != section {
             section = r.section.clone();
             let _ = writeln!(s, "\n## {section}\n");
             let names: Vec<&str> = r.values.iter().map(|(n, _)| n.as_str()).collect();
+            width = names.len();
             let _ = writeln!(
                 s,
                 "| operation | N | unit | {} | checked | target | met | note |",
@@ -1135,7 +1137,8 @@ fn markdown(report: &Report, args: &str, date: &str, load: &str) -> String {
             );
             let _ = writeln!(s, "|---|---|---|{}---|---|---|---|", "---|".repeat(names.len()));
         }
-        let vals: Vec<String> = r.values.iter().map(|(_, v)| fmt_val(*v)).collect();
+        let mut vals: Vec<String> = r.values.iter().map(|(_, v)| fmt_val(*v)).collect();
+        vals.resize(width.max(vals.len()), String::new());
         let (checked, tgt, met) = match (&r.check, r.met()) {
             (Some((v, t)), Some(m)) => (
                 if t.text.contains('×') && r.unit != "×" {
