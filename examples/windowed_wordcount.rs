@@ -102,7 +102,9 @@ fn backend() -> (Backend, Job) {
 
 /// Adds an event at `t` to the word's sessions: returns the new set, the merged session and the sessions merged
 /// into it (other than the one whose start it keeps).
-fn join_session(sessions: &[(u64, u64)], t: u64) -> (Vec<(u64, u64)>, (u64, u64), Vec<u64>) {
+type Window = (u64, u64);
+
+fn join_session(sessions: &[Window], t: u64) -> (Vec<Window>, Window, Vec<u64>) {
     let mut merged = (t, t + GAP);
     let (mut overlapping, mut rest): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
     for &(s, e) in sessions {
