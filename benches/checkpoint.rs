@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench --bench checkpoint                      # full run
 //! cargo bench --bench checkpoint -- --quick           # a quick estimate
+//! CHECKPOINT_BENCH_ONLY=stream cargo bench --bench checkpoint -- stream   # only write_stream (keyed backend)
 //! CHECKPOINT_BENCH_ENTRIES=100000 cargo bench --bench checkpoint -- --quick
 //! ```
 //!
@@ -13,6 +14,8 @@
 //! a summary with MB/s and ns/entry from a direct timing (best of 3) is printed before the groups run, with the
 //! cost of iterating the snapshot, of partitioning it and of decoding alone (no inserts) for comparison.
 
+use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
+use cow_state_table::backend::stream::{write_stream, StateKind, StateMeta, StreamCheckpoint};
 use cow_state_table::format::{write_checkpoint, BodyFormat, Checkpoint, EntryOrder, WriteOptions};
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
 use cow_state_table::restore::restore_into;
@@ -188,9 +191,105 @@ where
     group.finish();
 }
 
+/// `write_stream` (the keyed backend's checkpoint stream, docs/FORMAT.md §10) of one state of `(u64, u32) → u64`
+/// entries: partition the snapshot by key group, serialize each key group's V2 body into the section buffer,
+/// checksum it, write it out; into a `Vec` and into a `MemoryStorage` sink (64 MiB cap). Also parse (all
+/// checksums) and decode every body.
+fn bench_stream(c: &mut Criterion) {
+    let n = entries();
+    let mut t = table(n, |k| (k % 4) as u32);
+    let snapshot = t.snapshot().expect("snapshot");
+    let sers = Serializers::new(U64Serializer, U32Serializer, U64Serializer);
+    let ctx = KeyGroupContext::all(MAX_PARALLELISM).expect("context");
+    let states = [StateMeta::new(0, "state", StateKind::Value, "u32", "u64")];
+    let write_to = |out: &mut dyn std::io::Write| {
+        let partition = KeyGroupPartition::new(&snapshot, ctx);
+        write_stream(
+            1,
+            ctx,
+            "u64",
+            &states,
+            &mut |_, kg, buf| partition.write_key_group(buf, kg, &sers).map(|_| ()),
+            out,
+        )
+        .expect("write_stream")
+    };
+    let write = || {
+        let mut out = Vec::new();
+        write_to(&mut out);
+        out
+    };
+    let storage = MemoryStorage::with_max_size(64 << 20);
+    let mut id = 0u64;
+    let mut to_storage = || {
+        id += 1;
+        let mut sink = storage.begin(id).expect("begin");
+        write_to(&mut sink);
+        let bytes = sink.commit().expect("commit").bytes;
+        storage.remove(id);
+        bytes
+    };
+    let bytes = write();
+    assert_eq!(write_to(&mut std::io::sink()).entries, n as u64);
+    // References in the same run: partitioning alone, and the single-state container of `format`.
+    report(
+        "partition by key group (reference)",
+        0,
+        n,
+        time(|| {
+            let p = KeyGroupPartition::new(&snapshot, ctx);
+            p.prepare().expect("partition");
+            p.len()
+        }),
+    );
+    let mut single = Vec::new();
+    write_checkpoint(&snapshot, ctx, &sers, WriteOptions::default(), &mut single).expect("write");
+    report(
+        "write_checkpoint v2 (reference)",
+        single.len(),
+        n,
+        time(|| {
+            let mut out = Vec::new();
+            write_checkpoint(&snapshot, ctx, &sers, WriteOptions::default(), &mut out).expect("write");
+            out
+        }),
+    );
+    report("write_stream 1 state u32-namespace -> Vec", bytes.len(), n, time(write));
+    report(
+        "write_stream 1 state u32-namespace -> MemoryStorage",
+        bytes.len(),
+        n,
+        time(&mut to_storage),
+    );
+    let decode = || {
+        let stream = StreamCheckpoint::parse(&bytes).expect("parse");
+        let mut out = Vec::with_capacity(n);
+        for kg in stream.key_groups() {
+            stream.decode_into(0, kg, &sers, &mut out).expect("decode");
+        }
+        out.len()
+    };
+    assert_eq!(decode(), n);
+    report("parse + decode stream u32-namespace", bytes.len(), n, time(decode));
+
+    let mut group = c.benchmark_group(format!("stream/u32-namespace/{n}"));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("write_stream", |b| b.iter(write));
+    group.bench_function("write_stream to MemoryStorage", |b| b.iter(&mut to_storage));
+    group.bench_function("parse + decode", |b| b.iter(decode));
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
-    bench_case(c, "u32-namespace", |k| (k % 4) as u32, U32Serializer);
-    bench_case(c, "void-namespace", |_| VoidNamespace, VoidNamespaceSerializer);
+    // CHECKPOINT_BENCH_ONLY=stream runs only the stream benchmark.
+    if std::env::var("CHECKPOINT_BENCH_ONLY").as_deref() != Ok("stream") {
+        bench_case(c, "u32-namespace", |k| (k % 4) as u32, U32Serializer);
+        bench_case(c, "void-namespace", |_| VoidNamespace, VoidNamespaceSerializer);
+    }
+    bench_stream(c);
 }
 
 criterion_group!(checkpoint, benches);

@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
-TARGETS="${FUZZ_TARGETS:-table_ops checkpoint_decode checkpoint_roundtrip schedules}"
+TARGETS="${FUZZ_TARGETS:-table_ops checkpoint_decode checkpoint_roundtrip schedules stream_decode}"
 
 # libFuzzer options per target (besides -max_total_time): limits and dictionaries.
 options_for() {
@@ -20,6 +20,7 @@ options_for() {
         checkpoint_decode) echo "-max_len=8192 -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=32 -dict=dicts/checkpoint.dict" ;;
         checkpoint_roundtrip) echo "-max_len=4096 -timeout=20" ;;
         schedules) echo "-max_len=2048 -timeout=20" ;;
+        stream_decode) echo "-max_len=8192 -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=32 -dict=dicts/stream.dict" ;;
         *) echo "" ;;
     esac
 }

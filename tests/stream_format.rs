@@ -412,6 +412,21 @@ fn typed_errors_for_each_check() {
             ..
         })
     ));
+    // A body whose count is negative.
+    let mut b = bytes.clone();
+    b[off1 as usize + 4 + 2] = 0x80;
+    reseal(&mut b, &bytes);
+    match StreamCheckpoint::parse(&b) {
+        Err(StreamError::NotAV2Body {
+            key_group,
+            state: 0,
+            reason,
+            ..
+        }) => {
+            assert_eq!((key_group, reason), (kg1, "negative count"));
+        }
+        other => panic!("{other:?}"),
+    }
     // Meta: the second state's id (right after the state count) set to 0, a duplicate.
     let key_id_len = u16::from_be_bytes([bytes[32], bytes[33]]) as usize;
     let states_at = 34 + key_id_len;
@@ -676,4 +691,58 @@ fn types_are_send_and_sync() {
     send_sync::<StreamError>();
     send_sync::<StateMeta>();
     let _ = U32Serializer;
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any max parallelism, range, number of states and contents: what is written reads back, state by state,
+    /// and each body is what the partition writes for it.
+    #[test]
+    fn round_trip_any_range(
+        max in 1u32..64,
+        a in 0u32..64,
+        b in 0u32..64,
+        states in proptest::collection::vec(
+            proptest::collection::btree_map((0i64..200, -2i32..3), proptest::prelude::any::<i64>(), 0..60),
+            0..4,
+        ),
+        id in proptest::prelude::any::<u64>(),
+    ) {
+        let (first, last) = ((a % max).min(b % max), (a % max).max(b % max));
+        let context = ctx(max, first, last);
+        let mut tables: Vec<Counts> = states
+            .iter()
+            .map(|m| {
+                let mut t = Counts::new();
+                for (&(k, n), &v) in m {
+                    if context.range().contains(context.key_group_of(&k)) {
+                        t.put(k, n, v);
+                    }
+                }
+                t
+            })
+            .collect();
+        let snapshots: Vec<_> = tables.iter_mut().map(|t| t.snapshot().unwrap()).collect();
+        let partitions: Vec<_> = snapshots.iter().map(|s| KeyGroupPartition::new(s, context)).collect();
+        let metas: Vec<StateMeta> = (0..states.len())
+            .map(|i| StateMeta::new(i as u16, format!("s{i}"), StateKind::Value, "i32", "i64"))
+            .collect();
+        let mut bytes = Vec::new();
+        let summary = write_stream(id, context, "i64", &metas, &mut |s, kg, buf| {
+            partitions[s].write_key_group(buf, kg, &COUNTS).map(|_| ())
+        }, &mut bytes).unwrap();
+        proptest::prop_assert_eq!(summary.bytes, bytes.len() as u64);
+        let stream = StreamCheckpoint::parse(&bytes).unwrap();
+        proptest::prop_assert_eq!(stream.checkpoint_id(), id);
+        proptest::prop_assert_eq!(stream.context(), context);
+        for (i, t) in tables.iter().enumerate() {
+            proptest::prop_assert_eq!(read_state(&stream, i, &COUNTS), contents(t));
+            for kg in context.range() {
+                let mut body = Vec::new();
+                partitions[i].write_key_group(&mut body, kg, &COUNTS).unwrap();
+                proptest::prop_assert_eq!(stream.body(i, kg).unwrap(), body.as_slice());
+            }
+        }
+    }
 }

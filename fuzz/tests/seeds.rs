@@ -2,7 +2,7 @@
 //! `cargo test --release` in `fuzz/`.
 
 use arbitrary::{Arbitrary, Unstructured};
-use cow_state_table_fuzz::{decode, roundtrip, schedules, table_ops};
+use cow_state_table_fuzz::{decode, roundtrip, schedules, stream_decode, table_ops};
 use std::fs;
 use std::path::Path;
 
@@ -47,4 +47,9 @@ fn checkpoint_roundtrip_seeds() {
 #[test]
 fn schedules_seeds() {
     each("schedules", schedules::fuzz);
+}
+
+#[test]
+fn stream_decode_seeds() {
+    each("stream_decode", stream_decode::fuzz);
 }

@@ -28,6 +28,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod backend;
 mod hashers;
 mod op;
 mod reference;

@@ -112,6 +112,7 @@ pub const MAX_STATES: usize = 1 << 15;
 pub(crate) struct Slot<K, KS, H, P> {
     pub(crate) name: String,
     pub(crate) signature: StateSignature,
+    /// `TypeId` of the value in `data` (B3: set with it at registration, never changed).
     pub(crate) data_type: TypeId,
     pub(crate) data: Box<dyn Any + Send + Sync>,
     pub(crate) codec: Box<dyn Codec<K, KS, H, P>>,
@@ -178,6 +179,12 @@ where
         self.current_key = Some(key);
         self.current_key_group = key_group;
         Ok(())
+    }
+
+    /// Unsets the current key: state operations fail with [`BackendError::NoCurrentKey`] until the next
+    /// [`set_current_key`](Self::set_current_key).
+    pub fn clear_current_key(&mut self) {
+        self.current_key = None;
     }
 
     /// The current key (Flink `InternalKeyContext.getCurrentKey`), if one is set.
@@ -323,13 +330,9 @@ where
         &self,
         core: HandleCore,
     ) -> Result<&Data<K, N, S, H, P, X>, BackendError> {
-        if core.backend != self.id {
-            return Err(BackendError::ForeignHandle);
-        }
-        self.states
-            .get(core.index as usize)
-            .and_then(|s| s.data.downcast_ref())
-            .ok_or(BackendError::ForeignHandle)
+        let slot = self.slot::<Data<K, N, S, H, P, X>>(core)?;
+        // SAFETY: `slot` checked that the box holds a `Data<K, N, S, H, P, X>` (B3).
+        Ok(unsafe { &*(&*slot.data as *const (dyn Any + Send + Sync) as *const Data<K, N, S, H, P, X>) })
     }
 
     /// The current key and the state's data, for a write (B3, B5).
@@ -342,12 +345,31 @@ where
         if core.backend != self.id {
             return Err(BackendError::ForeignHandle);
         }
-        let data = self
-            .states
-            .get_mut(core.index as usize)
-            .and_then(|s| s.data.downcast_mut())
-            .ok_or(BackendError::ForeignHandle)?;
-        Ok((key, data))
+        let slot = match self.states.get_mut(core.index as usize) {
+            Some(slot) if slot.data_type == TypeId::of::<Data<K, N, S, H, P, X>>() => slot,
+            _ => return Err(BackendError::ForeignHandle),
+        };
+        let data = &mut *slot.data as *mut (dyn Any + Send + Sync) as *mut Data<K, N, S, H, P, X>;
+        // SAFETY: the slot's `data_type` is the `TypeId` of the value in its box (B3: both are set together at
+        // registration and never changed), so the box holds a `Data<K, N, S, H, P, X>`; the pointer comes from a
+        // unique borrow of the box held for the returned lifetime.
+        Ok((key, unsafe { &mut *data }))
+    }
+
+    /// The slot of `core` if the handle belongs to this backend and its box holds a `T` (B3). One compare of a
+    /// stored `TypeId` with a constant instead of `Any`'s virtual `type_id` call, on every operation.
+    #[inline]
+    fn slot<T: 'static>(&self, core: HandleCore) -> Result<&Slot<K, KS, H, P>, BackendError> {
+        if core.backend != self.id {
+            return Err(BackendError::ForeignHandle);
+        }
+        match self.states.get(core.index as usize) {
+            Some(slot) if slot.data_type == TypeId::of::<T>() => {
+                debug_assert!(slot.data.is::<T>());
+                Ok(slot)
+            }
+            _ => Err(BackendError::ForeignHandle),
+        }
     }
 }
 

@@ -147,7 +147,8 @@ where
     }
 
     /// Sets the value of the current key and namespace (Flink `update`); `None` clears it, as the seed's `null`
-    /// does. Through `StateTable::put`: a value a checkpoint in flight can see is kept for it, not copied (B5).
+    /// does. An existing entry is overwritten through `StateTable::get_mut` (when a checkpoint in flight can see
+    /// it, the table copies its node first, B5); an absent one is inserted with `put`.
     #[inline]
     pub fn update<K, KS, H, P>(
         &self,
@@ -162,7 +163,10 @@ where
     {
         let (key, data) = backend.write::<N, V, Extra<V>>(self.core)?;
         match value.into() {
-            Some(v) => data.table.put(key.clone(), self.namespace.clone(), v),
+            Some(v) => match data.table.get_mut(key, &self.namespace) {
+                Some(slot) => *slot = v,
+                None => data.table.put(key.clone(), self.namespace.clone(), v),
+            },
             None => {
                 data.table.remove(key, &self.namespace);
             }

@@ -27,8 +27,9 @@ pub enum StreamError {
         /// The callback's error.
         source: WriteError,
     },
-    /// The body callback appended something that is not a V2 body (fewer than 4 bytes, or a negative count).
-    #[error("key group {key_group}, state #{state}: the body callback wrote {len} byte(s) that are not a V2 body ({reason})")]
+    /// A body that is not a V2 body (fewer than 4 bytes, or a negative count): appended by the body callback
+    /// (writing), or found in a stream (parsing, checked after the checksums).
+    #[error("key group {key_group}, state #{state}: {len} byte(s) that are not a V2 body ({reason})")]
     NotAV2Body {
         /// The key group being written.
         key_group: u32,

@@ -287,7 +287,8 @@ impl<'a> StreamCheckpoint<'a> {
                 });
             }
             for (index, state) in states.iter().enumerate() {
-                let id_at = bodies[first_body + index].start - 2;
+                let body = &bodies[first_body + index];
+                let id_at = body.start - 2;
                 let local = (id_at - offset) as usize;
                 let found = i16::from_be_bytes([section[local], section[local + 1]]);
                 if found as u16 != state.id || found < 0 {
@@ -297,6 +298,23 @@ impl<'a> StreamCheckpoint<'a> {
                         expected: state.id,
                         found,
                     });
+                }
+                let local = (body.start - offset) as usize;
+                let len = (body.end - body.start) as usize;
+                let not_v2 = |reason| StreamError::NotAV2Body {
+                    key_group,
+                    state: index,
+                    len,
+                    reason,
+                };
+                let count = section
+                    .get(local..local + 4)
+                    .ok_or_else(|| not_v2("shorter than its 4-byte count"))?;
+                if len < 4 {
+                    return Err(not_v2("shorter than its 4-byte count"));
+                }
+                if count[0] & 0x80 != 0 {
+                    return Err(not_v2("negative count"));
                 }
             }
             sections.push(offset);
@@ -356,7 +374,7 @@ impl<'a> StreamCheckpoint<'a> {
         self.bytes.len()
     }
 
-    /// Always `false`: a parsed stream holds at least its header and trailer.
+    /// Whether the stream has no bytes (never true once parsed: it holds at least its header and trailer).
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }

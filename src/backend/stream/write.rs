@@ -10,6 +10,9 @@ use std::io::Write;
 
 /// The body callback of [`write_stream`]: `body(state_index, key_group, buf)` appends the V2 body of state
 /// `state_index` for `key_group` to `buf`.
+///
+/// Flink: `StateTableSnapshot.writeMappingsInKeyGroup(out, keyGroupId)` of each state's snapshot (here usually
+/// [`KeyGroupPartition::write_key_group`](crate::keygroup::KeyGroupPartition::write_key_group)).
 pub type BodyWriter<'a> = dyn FnMut(usize, u32, &mut Vec<u8>) -> Result<(), WriteError> + 'a;
 
 /// What [`write_stream`] wrote (Flink: the size and `KeyGroupRangeOffsets` of the `KeyGroupsStateHandle`).

@@ -1,0 +1,194 @@
+//! Shuttle model of the keyed state backend's asynchronous checkpoints (issue 10; docs/DESIGN.md B7–B9): the
+//! writer (the test's main thread) and two checkpoint threads in flight at once, plus a third checkpoint that is
+//! cancelled mid-way, all on `ShuttleSync` tables, so every atomic of the tables' copy-on-write is a scheduling
+//! point. Every checkpoint that commits is restored and must equal the model captured at its synchronous part;
+//! a cancelled one must leave nothing in storage; when all threads are joined, every snapshot is released.
+//!
+//! Run: `CARGO_TARGET_DIR=target/shuttle cargo test --release --features shuttle --test shuttle_backend`.
+//! `SHUTTLE_ITERATIONS=<n>` sets the schedules per scheduler (random, PCT; default 5,000).
+
+use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
+use cow_state_table::backend::{
+    CheckpointError, KeyedStateBackend, ListState, ListStateDescriptor, ReducingState, ReducingStateDescriptor,
+    ValueState, ValueStateDescriptor,
+};
+use cow_state_table::keygroup::KeyGroupRange;
+use cow_state_table::serializer::{U32Serializer, U64Serializer};
+use cow_state_table::sync::ShuttleSync;
+use cow_state_table::DeterministicState;
+use shuttle::thread;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+const KEYS: u64 = 24;
+const MAX_PAR: u32 = 8;
+const PCT_DEPTH: usize = 3;
+
+/// Checkpoints verified and cancelled before commit, over all schedules (reported and checked for reach).
+static VERIFIED: AtomicUsize = AtomicUsize::new(0);
+static CANCELLED: AtomicUsize = AtomicUsize::new(0);
+
+type Backend = KeyedStateBackend<u64, U64Serializer, DeterministicState, ShuttleSync>;
+
+struct States {
+    value: ValueState<u32, u64>,
+    list: ListState<u32, u64>,
+    sum: ReducingState<u32, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Model {
+    value: BTreeMap<u64, u64>,
+    list: BTreeMap<u64, Vec<u64>>,
+    sum: BTreeMap<u64, u64>,
+}
+
+fn backend() -> (Backend, States) {
+    let mut b: Backend =
+        KeyedStateBackend::new(U64Serializer, MAX_PAR, KeyGroupRange::of(0, MAX_PAR - 1).unwrap()).unwrap();
+    let s = States {
+        value: b
+            .register_value(ValueStateDescriptor::new("value", U32Serializer, U64Serializer))
+            .unwrap(),
+        list: b
+            .register_list(ListStateDescriptor::new("list", U32Serializer, U64Serializer))
+            .unwrap(),
+        sum: b
+            .register_reducing(ReducingStateDescriptor::new(
+                "sum",
+                U32Serializer,
+                U64Serializer,
+                |a, b| a + b,
+            ))
+            .unwrap(),
+    };
+    (b, s)
+}
+
+/// One write of each state for `key`, on both sides.
+fn write(b: &mut Backend, s: &States, m: &mut Model, key: u64, x: u64) {
+    b.set_current_key(key).unwrap();
+    s.value.update(b, x).unwrap();
+    m.value.insert(key, x);
+    if x % 5 == 0 {
+        s.list.clear(b).unwrap();
+        m.list.remove(&key);
+    } else {
+        s.list.add(b, x).unwrap();
+        m.list.entry(key).or_default().push(x);
+    }
+    s.sum.add(b, x).unwrap();
+    *m.sum.entry(key).or_default() += x;
+}
+
+fn verify(storage: &MemoryStorage, id: u64, expected: &Model) {
+    let (mut r, s) = backend();
+    r.restore_from(storage, &[id]).unwrap();
+    for key in 0..KEYS {
+        r.set_current_key(key).unwrap();
+        assert_eq!(
+            s.value.value(&r).unwrap(),
+            expected.value.get(&key),
+            "checkpoint {id}, key {key}: value"
+        );
+        assert_eq!(
+            s.list.get(&r).unwrap(),
+            expected.list.get(&key).map(Vec::as_slice),
+            "checkpoint {id}: list"
+        );
+        assert_eq!(
+            s.sum.get(&r).unwrap(),
+            expected.sum.get(&key),
+            "checkpoint {id}, key {key}: sum"
+        );
+    }
+    assert_eq!(r.state_len("value"), Some(expected.value.len()));
+    assert_eq!(r.state_len("list"), Some(expected.list.len()));
+    assert_eq!(r.state_len("sum"), Some(expected.sum.len()));
+    r.check_invariants().unwrap();
+    VERIFIED.fetch_add(1, Relaxed);
+}
+
+fn scenario() {
+    let storage = Arc::new(MemoryStorage::with_max_size(1 << 20));
+    let (mut b, s) = backend();
+    let mut m = Model::default();
+    for key in 0..KEYS {
+        write(&mut b, &s, &mut m, key, key + 1);
+    }
+    // Checkpoint 1 in flight.
+    let p1 = b.checkpoint(1).unwrap();
+    let m1 = m.clone();
+    let st = storage.clone();
+    let t1 = thread::spawn(move || p1.run(&*st));
+    for key in (0..KEYS).step_by(2) {
+        write(&mut b, &s, &mut m, key, key * 7 + 3);
+    }
+    // Checkpoint 2 in flight with 1.
+    let p2 = b.checkpoint(2).unwrap();
+    let m2 = m.clone();
+    let st = storage.clone();
+    let t2 = thread::spawn(move || p2.run(&*st));
+    // Checkpoint 3, cancelled while the writer goes on.
+    let p3 = b.checkpoint(3).unwrap();
+    let m3 = m.clone();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (st, flag) = (storage.clone(), cancel.clone());
+    let t3 = thread::spawn(move || p3.run_cancellable(&*st, &flag));
+    for key in 0..KEYS {
+        write(&mut b, &s, &mut m, key, key * 11 + 5);
+        if key == KEYS / 3 {
+            cancel.store(true, Relaxed);
+        }
+    }
+    b.check_invariants().unwrap();
+    let r1 = t1.join().unwrap().unwrap();
+    let r2 = t2.join().unwrap().unwrap();
+    assert_eq!((r1.id, r2.id), (1, 2));
+    verify(&storage, 1, &m1);
+    verify(&storage, 2, &m2);
+    match t3.join().unwrap() {
+        Ok(_) => verify(&storage, 3, &m3),
+        Err(CheckpointError::Cancelled { id: 3 }) => {
+            assert!(
+                !storage.list().unwrap().contains(&3),
+                "a cancelled checkpoint left bytes in storage"
+            );
+            CANCELLED.fetch_add(1, Relaxed);
+        }
+        Err(e) => panic!("checkpoint 3: {e}"),
+    }
+    assert_eq!(
+        b.live_snapshots(),
+        0,
+        "every snapshot released once the checkpoint threads ended"
+    );
+    // The live backend still equals the model.
+    for key in 0..KEYS {
+        b.set_current_key(key).unwrap();
+        assert_eq!(s.value.value(&b).unwrap(), m.value.get(&key));
+        assert_eq!(s.sum.get(&b).unwrap(), m.sum.get(&key));
+    }
+}
+
+fn iterations() -> usize {
+    std::env::var("SHUTTLE_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000)
+}
+
+#[test]
+fn writer_two_checkpoints_in_flight_and_a_cancel() {
+    let n = iterations();
+    shuttle::check_random(scenario, n);
+    shuttle::check_pct(scenario, n, PCT_DEPTH);
+    let (verified, cancelled) = (VERIFIED.load(Relaxed), CANCELLED.load(Relaxed));
+    eprintln!(
+        "{} schedules: {verified} checkpoints verified, {cancelled} cancelled before commit",
+        2 * n
+    );
+    assert!(verified >= 4 * n, "every schedule verifies checkpoints 1 and 2");
+    assert!(cancelled > 0, "no schedule cancelled checkpoint 3 before it committed");
+}
