@@ -41,6 +41,9 @@ pub enum DecodeErrorKind {
     /// A boolean byte other than 0 or 1.
     #[error("invalid boolean byte {0:#04x}")]
     InvalidBool(u8),
+    /// A string in Flink's `StringValue` encoding that this reader refuses.
+    #[error("{0}")]
+    FlinkString(super::flink_string::FlinkStringError),
     /// A tag byte (e.g. of an `Option`) other than 0 or 1.
     #[error("invalid tag byte {0:#04x}")]
     InvalidTag(u8),
@@ -50,9 +53,6 @@ pub enum DecodeErrorKind {
     /// A serializer-specific failure (e.g. from bincode).
     #[error("{0}")]
     Custom(String),
-    /// A string in Flink's `StringValue` encoding that this reader refuses.
-    #[error("{0}")]
-    FlinkString(super::flink_string::FlinkStringError),
 }
 
 /// Why a value could not be encoded (Flink: the `IOException` of `TypeSerializer.serialize`).
