@@ -2,8 +2,9 @@
 //! value states (even state indexes) and reducing states (odd ones, reduce = addition, namespaces merged with
 //! `merge_namespaces`). Snapshots are the backend's checkpoints' synchronous parts ([`PendingCheckpoint`]);
 //! readers verify one by writing its stream and decoding every state's key groups; the checkpointer writes it to
-//! the backend's storage (memory or a directory), reads it back, restores it into fresh backends (some with
-//! rescaled key-group ranges), checkpoints those again and verifies what they hold.
+//! the backend's storage (memory or a directory), reads it back, restores it into fresh backends (every third
+//! also into 2–4 instances' key-group ranges, whose checkpoints are then restored together into one instance
+//! again: scale out, then in), checkpoints those again and verifies what they hold.
 
 use super::checkpoint::{restore_targets, verify_restored, CheckpointStats, Storage, KEEP};
 use super::model::{Capture, Cell};
@@ -271,7 +272,9 @@ impl KeyedTarget for BackendSet {
         let started = Instant::now();
         stats.rescaled = rescale.is_some();
         let states = snap.states().len();
-        for target in restore_targets(ctx, rescale)? {
+        // The streams of the rescaled instances, for scaling back in.
+        let mut parts = Vec::new();
+        for (i, target) in restore_targets(ctx, rescale)?.into_iter().enumerate() {
             let (mut restored, _) = backend(states, target)?;
             restored.restore(&[&bytes]).map_err(|e| {
                 format!(
@@ -289,6 +292,25 @@ impl KeyedTarget for BackendSet {
                 .map_err(err)?;
             let (got, _) = cells_of_stream(&again, ctx)?;
             verify_restored(id, op, target, capture, &got)?;
+            if i > 0 {
+                parts.push(again);
+            }
+        }
+        if !parts.is_empty() {
+            // Scale back in: one instance restored from the rescaled instances' checkpoints together.
+            let (mut merged, _) = backend(states, ctx)?;
+            let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            merged.restore(&slices).map_err(|e| {
+                format!(
+                    "checkpoint {id} (taken after op {op}): restore from {} rescaled parts: {e}",
+                    parts.len()
+                )
+            })?;
+            stats.restored_bytes += parts.iter().map(|p| p.len() as u64).sum::<u64>();
+            let mut again = Vec::new();
+            merged.checkpoint(id).map_err(err)?.write_to(&mut again).map_err(err)?;
+            let (got, _) = cells_of_stream(&again, ctx)?;
+            verify_restored(id, op, ctx, capture, &got)?;
         }
         stats.restore = started.elapsed();
         Ok(stats)
