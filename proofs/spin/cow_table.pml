@@ -574,7 +574,8 @@ inline check() {
 inline release(s) {
   atomic { mtx == 0 -> mtx = 1 };                       /* lock */
   d_step { L[s] = false; sver[s] = 0 };                 /* update the live set */
-  d_step {                                              /* compute the bounds (under the lock) */
+#ifdef MUTANT_PUBLISH_AFTER_UNLOCK
+  d_step {                                              /* compute the bounds under the lock ... */
     nR = 0; nO = NONE_O;
     if :: L[0] -> nR = sver[0]; nO = sver[0] :: else -> skip fi;
     if
@@ -584,11 +585,10 @@ inline release(s) {
     :: else -> skip
     fi
   };
-#ifdef MUTANT_PUBLISH_AFTER_UNLOCK
-  mtx = 0;                                              /* unlock ... */
+  mtx = 0;                                              /* ... unlock ... */
   d_step { bR = nR; bO = nO; nR = 0; nO = 0 }           /* ... then publish: the mutant */
 #else
-  d_step { bR = nR; bO = nO; nR = 0; nO = 0 };          /* publish (Release store, I8) */
+  d_step { publish() };                                 /* compute and publish (Release store, I8) */
   mtx = 0                                               /* unlock */
 #endif
 }
