@@ -50,7 +50,7 @@ else
 fi
 
 for m in RELAXED_RELEASE SKIP_PREFIX_COPY SKIP_STATE_COPY FREE_TOO_EARLY SNAPSHOT_SKIPS_REHASH_TABLE \
-         CHUNK_IN_PLACE VERSION_OFF_BY_ONE REHASH_RELINK; do
+         CHUNK_IN_PLACE VERSION_OFF_BY_ONE REHASH_RELINK PUBLISH_AFTER_UNLOCK; do
   secs=$(run_spin "m_$m" "-DMUTANT_$m") || { FAIL=1; secs="?"; }
   out="$WORK/m_$m/out.txt"
   feature="mutant-$(echo "$m" | tr 'A-Z_' 'a-z-')"

@@ -15,9 +15,15 @@ cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 export COW_CASES="${COW_CASES:-100}"
 export COW_MAX_OPS="${COW_MAX_OPS:-200}"
+# One build directory kept across runs: the dependencies are built once, not per run (each run copies the
+# source tree to a new scratch directory).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutation-build}"
 args=(--jobs "${MUTATION_JOBS:-1}" --timeout "${MUTATION_TIMEOUT:-300}" --build-timeout 900
       --output target/mutation --no-shuffle)
 if [ "${MUTATION_SAMPLE:-0}" = 1 ]; then
     args+=(--shard "${MUTATION_SHARD:-0}/40")
+fi
+if [ $# = 0 ] || ! printf '%s\n' "$@" | grep -qE '^(-f|--file)'; then
+    args+=(--file 'src/table/**/*.rs' --file 'src/snapshot/**/*.rs' --file src/check.rs)
 fi
 exec cargo mutants "${args[@]}" "$@"

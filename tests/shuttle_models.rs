@@ -15,9 +15,9 @@
 
 mod common;
 
-use common::{Collide, FewBuckets, Held, Ns, Tracker, Writer, K};
+use common::{Collide, FewBuckets, Held, Ns, Tracked, Tracker, Writer, K};
 use cow_state_table::sync::ShuttleSync;
-use cow_state_table::DeterministicState;
+use cow_state_table::{DeterministicState, Snapshot};
 use shuttle::rand::RngCore;
 use shuttle::sync::mpsc;
 use shuttle::thread;
@@ -30,6 +30,10 @@ static SNAPSHOTS: AtomicUsize = AtomicUsize::new(0);
 static MID_REHASH: AtomicUsize = AtomicUsize::new(0);
 /// Shrinks started, over all executions of this binary.
 static SHRINKS: AtomicUsize = AtomicUsize::new(0);
+/// Renormalisations seen (a snapshot with a lower version than the previous one), scenario `renormalise`.
+static RENORMALISED: AtomicUsize = AtomicUsize::new(0);
+/// Stale (released) handles released again and dropped by the writer after later snapshots.
+static STALE: AtomicUsize = AtomicUsize::new(0);
 
 /// Schedules per scheduler (random, PCT) and scenario in the default run.
 const DEFAULT_ITERATIONS: usize = 10_000;
@@ -64,6 +68,10 @@ struct Scenario {
     check_reclaim: bool,
     /// Mostly removals (7 in 10 operations), so the prefilled table empties and shrinks.
     drain: bool,
+    /// Version limit 2 (renormalise whenever no snapshot is live, I12), and readers release explicitly and
+    /// keep the released handle: half of them hand it back to the writer, which releases it again and drops
+    /// it after further snapshots (possibly reusing its version), the others drop it on their own thread.
+    renormalise: bool,
 }
 
 /// Scenario 1: one bucket chain (every key collides), puts, `get_mut`, `transform` and removes while up to four
@@ -80,6 +88,7 @@ const CHAIN: Scenario = Scenario {
     drop_table_early: false,
     check_reclaim: false,
     drain: false,
+    renormalise: false,
 };
 
 /// Scenario 2: many snapshots of many versions, two at a time handed to one thread that releases them in a
@@ -96,6 +105,7 @@ const RELEASE_ORDER: Scenario = Scenario {
     drop_table_early: false,
     check_reclaim: false,
     drain: false,
+    renormalise: false,
 };
 
 /// Scenario 3: growth from 4 buckets through several incremental rehashes, snapshots taken throughout (many of
@@ -112,6 +122,7 @@ const REHASH: Scenario = Scenario {
     drop_table_early: false,
     check_reclaim: false,
     drain: false,
+    renormalise: false,
 };
 
 /// Scenario 4: the table is dropped while snapshot threads are still reading; the last release frees (I13).
@@ -127,6 +138,7 @@ const DROP_TABLE: Scenario = Scenario {
     drop_table_early: true,
     check_reclaim: false,
     drain: false,
+    renormalise: false,
 };
 
 /// Scenario 5: reclamation racing release: retired nodes freed exactly when no live snapshot can see them
@@ -143,6 +155,7 @@ const RECLAIM: Scenario = Scenario {
     drop_table_early: false,
     check_reclaim: true,
     drain: false,
+    renormalise: false,
 };
 
 /// Scenario 6: a prefilled table drained by removals while snapshots are read: it shrinks (incremental rehash
@@ -159,6 +172,26 @@ const SHRINK: Scenario = Scenario {
     drop_table_early: false,
     check_reclaim: false,
     drain: true,
+    renormalise: false,
+};
+
+/// Scenario 7: the handle lifecycle across renormalisation (I12). Version limit 2, so versions are reset
+/// whenever the writer finds no snapshot live; readers release explicitly (twice) and keep their handles, half
+/// of which come back to the writer to be released again and dropped after later snapshots — which may carry
+/// the same version — were taken and handed to other readers.
+const RENORMALISE: Scenario = Scenario {
+    buckets: 4,
+    keys: 12,
+    namespaces: 2,
+    prefill: 6,
+    ops: 160,
+    snapshot_every: 4,
+    readers: 2,
+    grow_percent: 0,
+    drop_table_early: false,
+    check_reclaim: false,
+    drain: false,
+    renormalise: true,
 };
 
 /// xorshift64*: the workload's operation stream, seeded from shuttle's (recorded, replayable) randomness.
@@ -176,9 +209,21 @@ impl Rng {
     }
 }
 
+/// A released handle on its way back to the writer (scenario `renormalise`).
+type Stale = Snapshot<K, Ns, Tracked, ShuttleSync>;
+
 /// A snapshot thread: reads its snapshots (with scheduling points between entries), reads them again, and
 /// releases them in an order chosen by the scheduler's randomness.
-fn reader<H: Send + 'static>(mut snaps: Vec<Held<H, ShuttleSync>>) -> thread::JoinHandle<()> {
+fn reader<H: Send + 'static>(snaps: Vec<Held<H, ShuttleSync>>) -> thread::JoinHandle<()> {
+    reader_with(snaps, None)
+}
+
+/// As [`reader`]; with `stale`, each snapshot is released explicitly and its handle kept: sent back to the
+/// writer or released again and dropped here.
+fn reader_with<H: Send + 'static>(
+    mut snaps: Vec<Held<H, ShuttleSync>>,
+    stale: Option<mpsc::Sender<Stale>>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut n = 0u32;
         for s in &snaps {
@@ -195,7 +240,19 @@ fn reader<H: Send + 'static>(mut snaps: Vec<Held<H, ShuttleSync>>) -> thread::Jo
         }
         while let Some(s) = snaps.pop() {
             s.verify();
-            s.release();
+            match &stale {
+                None => s.release(),
+                Some(tx) => {
+                    let mut h = s.release_keep_handle();
+                    thread::yield_now();
+                    if shuttle::rand::thread_rng().next_u32() % 2 == 0 {
+                        let _ = tx.send(h);
+                    } else {
+                        h.release();
+                        drop(h);
+                    }
+                }
+            }
             thread::yield_now();
         }
     })
@@ -210,6 +267,11 @@ where
     let tracker = Tracker::new();
     let mut w: Writer<H, ShuttleSync> = Writer::new(sc.buckets, hasher, &tracker);
     w.track_left = sc.check_reclaim;
+    let (stale_tx, stale_rx) = mpsc::channel::<Stale>();
+    if sc.renormalise {
+        w.table.set_version_limit_for_test(2);
+    }
+    let mut last_version = w.table.version();
     for k in 0..sc.prefill {
         w.put(k, (k % u64::from(sc.namespaces)) as Ns, k);
     }
@@ -227,9 +289,19 @@ where
         while done_rx.try_recv().is_ok() {
             running -= 1;
         }
+        // Stale handles from readers: released again and dropped here, after the snapshots taken since.
+        while let Ok(mut h) = stale_rx.try_recv() {
+            h.release();
+            drop(h);
+            STALE.fetch_add(1, Relaxed);
+        }
         if running < sc.readers && rng.below(sc.snapshot_every) == 0 {
             let held = w.snapshot();
             snapshots += 1;
+            if held.version() < last_version {
+                RENORMALISED.fetch_add(1, Relaxed);
+            }
+            last_version = held.version();
             if held.taken_during_rehash() {
                 mid_rehash_snapshots += 1;
             }
@@ -239,8 +311,9 @@ where
                 let snaps = std::mem::take(&mut pending);
                 let tx = done_tx.clone();
                 running += 1;
+                let stale = sc.renormalise.then(|| stale_tx.clone());
                 handles.push(thread::spawn({
-                    let inner = reader(snaps);
+                    let inner = reader_with(snaps, stale);
                     move || {
                         inner.join().unwrap();
                         let _ = tx.send(());
@@ -292,6 +365,12 @@ where
     for h in handles {
         h.join().unwrap();
     }
+    drop(stale_tx);
+    while let Ok(mut h) = stale_rx.try_recv() {
+        h.release();
+        drop(h);
+        STALE.fetch_add(1, Relaxed);
+    }
     // Every snapshot is released and joined: the next write frees everything retired and writes in place.
     w.put(0, 0, 7);
     assert_eq!(w.table.retired_len(), 0, "retired objects kept with no live snapshot");
@@ -336,8 +415,13 @@ fn shrink() {
     run(SHRINK, DeterministicState::default())
 }
 
+fn renormalise() {
+    run(RENORMALISE, FewBuckets(3))
+}
+
 fn scenario(name: &str) -> fn() {
     match name {
+        "renormalise" => renormalise,
         "shrink" => shrink,
         "chain" => chain,
         "release_order" => release_order,
@@ -397,6 +481,13 @@ fn table_dropped_while_snapshots_are_read() {
 #[test]
 fn reclamation_races_release() {
     random_and_pct("reclaim", iterations());
+}
+
+#[test]
+fn stale_handles_across_renormalisation() {
+    random_and_pct("renormalise", iterations());
+    assert!(RENORMALISED.load(Relaxed) > 0, "no renormalisation happened");
+    assert!(STALE.load(Relaxed) > 0, "no stale handle came back to the writer");
 }
 
 #[test]

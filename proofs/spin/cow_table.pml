@@ -20,7 +20,9 @@
  *     write and free to such an object is caught by an assertion at the moment it happens (ghost footprints),
  *     whatever the interleaving granularity.
  *   - The Release/Acquire pairing of I8 is modelled by program order: a reader finishes its reads, then
- *     releases (one atomic step under the registry mutex that also publishes the bounds word). The
+ *     releases in the code's four steps (lock the registry mutex, remove its version from the live set,
+ *     compute and publish the bounds, unlock), each its own transition; the writer's snapshot registers under
+ *     the same mutex and renormalises (I12) when it finds the live set empty there. The
  *     MUTANT_RELAXED_RELEASE variant lets the release become visible before the reads (a Relaxed store does not
  *     order the earlier loads), which is exactly what mutant-relaxed-release permits.
  *
@@ -33,7 +35,8 @@
  *   P5 (I1, I2, I4, I5, I10, I11) structural invariants after every write operation      -> check()
  *   P6 no deadlock: pan reports no invalid end state (readers wait at an end label).
  *
- * Mutants (compile with spin -DMUTANT_...): each mirrors the Cargo feature of the same name.
+ * Mutants (compile with spin -DMUTANT_...): each mirrors the Rust `cfg(cow_mutant = "...")` of the same name;
+ * MUTANT_PUBLISH_AFTER_UNLOCK exists only here (release publishes its bounds after unlocking the registry).
  */
 
 #define NN 7          /* node slots */
@@ -79,6 +82,7 @@ byte bO = NONE_O;              /* bounds word: O = min(L) (Bounds.oldest) */
 bool L[2];                     /* Registry.live: slot s is live with version sver[s] */
 byte sver[2];
 bool taken[2];                 /* snapshot handed to reader s and not yet released */
+bit mtx;                       /* Shared.registry: the registry mutex (1 = held) */
 
 /* ---- snapshot views (View: dirs copied, rehash index) ---- */
 byte scap[2];
@@ -560,15 +564,39 @@ inline check() {
 /* ------------------------------------------------------------------------------------------------ */
 /* processes                                                                                        */
 
-/* Snapshot::release: remove s from L under the mutex, publish the new bounds (Release store, I8). */
+/* Snapshot::release in its real steps (src/snapshot/mod.rs): lock the registry mutex; remove s from the live
+   set; compute the bounds of the new live set (Registry::bounds) and publish them with the Release store
+   (Shared::publish); unlock. Each step is its own transition, so the writer's bounds load, its snapshot
+   (which registers under the same mutex and may renormalise, I12) and the other reader interleave with them.
+   MUTANT_PUBLISH_AFTER_UNLOCK computes the bounds under the lock but stores them after the unlock: a snapshot
+   registered in between is then hidden by the stale store (R too low), and the writer writes in place what it
+   can see (P1). */
 inline release(s) {
-  d_step { L[s] = false; sver[s] = 0; publish() }
+  atomic { mtx == 0 -> mtx = 1 };                       /* lock */
+  d_step { L[s] = false; sver[s] = 0 };                 /* update the live set */
+#ifdef MUTANT_PUBLISH_AFTER_UNLOCK
+  d_step {                                              /* compute the bounds under the lock ... */
+    nR = 0; nO = NONE_O;
+    if :: L[0] -> nR = sver[0]; nO = sver[0] :: else -> skip fi;
+    if
+    :: L[1] ->
+       if :: sver[1] > nR -> nR = sver[1] :: else -> skip fi;
+       if :: sver[1] < nO -> nO = sver[1] :: else -> skip fi
+    :: else -> skip
+    fi
+  };
+  mtx = 0;                                              /* ... unlock ... */
+  d_step { bR = nR; bO = nO; nR = 0; nO = 0 }           /* ... then publish: the mutant */
+#else
+  d_step { publish() };                                 /* compute and publish (Release store, I8) */
+  mtx = 0                                               /* unlock */
+#endif
 }
 
 /* A thread holding snapshot slot s: iterates it (Snapshot::iter over View.dirs), asserting that what it reads
    is allocated and equals the contents captured at snapshot time (P3, I9), then releases it. */
 proctype Reader(byte s) {
-  byte j, ch, n, seen;
+  byte j, ch, n, seen, nR, nO;
 end_wait:
   do
   :: taken[s] ->
@@ -632,7 +660,12 @@ proctype Writer() {
      :: !taken[1] -> op = 5; k = 1             /* snapshot for reader 1 */
      fi;
      if
-     :: op == 5 -> d_step { snapshot(k) }
+     :: op == 5 ->
+        /* StateTable::snapshot registers under the registry mutex (and renormalises only when it sees, under
+           it, that no snapshot is live, I12). */
+        atomic { mtx == 0 -> mtx = 1 };
+        d_step { snapshot(k) };
+        mtx = 0
      :: else ->
         /* begin_write: Acquire load of the bounds word (I8); R and O may go stale from here on (I4) */
         d_step { cR = bR; cO = bO };

@@ -299,6 +299,23 @@ impl<H, P: Primitives> Held<H, P> {
     pub fn release(self) {
         drop(self);
     }
+
+    /// Releases the snapshot explicitly, twice (unpinning first), and hands back the released handle, which
+    /// the caller releases again and drops later — e.g. after a renormalisation let a newer snapshot reuse its
+    /// version (I12).
+    #[allow(dead_code)]
+    pub fn release_keep_handle(mut self) -> Snapshot<K, Ns, Tracked, P> {
+        let version = self.version();
+        self.tracker.unpin(version, &self.pins);
+        let mut snap = self.snap.take().expect("held");
+        snap.release();
+        snap.release();
+        assert!(
+            snap.is_released() && snap.is_empty(),
+            "a released handle still reads entries"
+        );
+        snap
+    }
 }
 
 impl<H, P: Primitives> Drop for Held<H, P> {
@@ -308,6 +325,9 @@ impl<H, P: Primitives> Drop for Held<H, P> {
             // (loom and shuttle abort on a second panic), so the failure is reported, not a crash.
             std::mem::forget(self.snap.take());
             return;
+        }
+        if self.snap.is_none() {
+            return; // released by `release_keep_handle`
         }
         let version = self.version();
         self.tracker.unpin(version, &self.pins);
