@@ -59,7 +59,7 @@ fn delta(a: CowStats, b: CowStats) -> (u64, u64, u64) {
 
 /// Fills `n` keys, takes a snapshot (after `prepare`), writes every key with `path` twice over and checks the
 /// contract. Returns the copies of the first pass.
-fn contract<H: BuildHasher>(
+fn contract<H: BuildHasher + Clone + Send + Sync + 'static>(
     mut t: StateTable<u32, u32, Vec<u32>, H>,
     n: u32,
     path: Path,
