@@ -71,7 +71,7 @@ fn contract<H: BuildHasher + Clone + Send + Sync + 'static>(
     prepare(&mut t);
     let snap = t.snapshot().expect("snapshot");
     let reachable = snap.len() as u64;
-    let chunks = (t.capacity() as u64).div_ceil(512) * if snap.taken_during_rehash() { 2 } else { 1 };
+    let chunks = (t.buckets() as u64).div_ceil(512) * if snap.taken_during_rehash() { 2 } else { 1 };
     let frozen: Vec<_> = snap.iter().map(|(k, n, s)| (*k, *n, s.clone())).collect();
     let s0 = t.cow_stats();
     for k in 0..n {
@@ -126,7 +126,7 @@ fn contract<H: BuildHasher + Clone + Send + Sync + 'static>(
 fn one_chain_every_path_copies_each_node_at_most_once() {
     for path in PATHS {
         // Every key in bucket 0: each write copies the chain prefix in front of its node the first time.
-        let t = StateTable::with_capacity_and_hasher(64, CollidingState::new(0));
+        let t = StateTable::with_buckets_and_hasher(64, CollidingState::new(0));
         let first = contract(t, 8, path, |_| {});
         assert!(
             first.0 > 0,
@@ -138,7 +138,7 @@ fn one_chain_every_path_copies_each_node_at_most_once() {
 #[test]
 fn spread_keys_every_path_copies_each_node_at_most_once() {
     for path in PATHS {
-        let t = StateTable::with_capacity_and_hasher(64, DeterministicState::default());
+        let t = StateTable::with_buckets_and_hasher(64, DeterministicState::default());
         contract(t, 40, path, |_| {});
     }
 }
@@ -147,7 +147,7 @@ fn spread_keys_every_path_copies_each_node_at_most_once() {
 fn many_chunks_copy_each_chunk_at_most_once() {
     for path in PATHS {
         // 4096 buckets = 8 chunks of 512; keys spread over all of them.
-        let t = StateTable::with_capacity_and_hasher(4096, DeterministicState::default());
+        let t = StateTable::with_buckets_and_hasher(4096, DeterministicState::default());
         let first = contract(t, 600, path, |_| {});
         assert!(first.2 >= 2, "{path:?}: only {} chunk copies over many chunks", first.2);
     }
@@ -159,7 +159,7 @@ fn rehash_migration_copies_each_node_at_most_once() {
         for mask in [0u64, 3] {
             // Capacity 4: the fifth insert starts a growth; the snapshot is taken mid-rehash, and the passes'
             // rehash steps migrate (copy or relink) the shared nodes.
-            let t = StateTable::with_capacity_and_hasher(4, CollidingState::new(mask));
+            let t = StateTable::with_buckets_and_hasher(4, CollidingState::new(mask));
             contract(t, 5, path, |t| assert!(t.is_rehashing(), "not mid-rehash"));
         }
     }
@@ -168,7 +168,7 @@ fn rehash_migration_copies_each_node_at_most_once() {
 #[test]
 fn writes_without_a_snapshot_copy_nothing() {
     for path in PATHS {
-        let mut t = StateTable::with_capacity_and_hasher(4, CollidingState::new(1));
+        let mut t = StateTable::with_buckets_and_hasher(4, CollidingState::new(1));
         for k in 0..40 {
             t.put(k, 0, vec![k]);
         }

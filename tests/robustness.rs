@@ -74,7 +74,7 @@ fn expect_panic(f: impl FnOnce()) {
 #[test]
 fn drop_panic_during_remove_frees_the_slot() {
     let before = live();
-    let mut t = Table::with_capacity_and_hasher(4, CollidingState::new(1));
+    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(1));
     for k in 0..6 {
         t.put(k, 0, if k == 3 { Bomb::armed(k) } else { Bomb::new(k) });
     }
@@ -96,7 +96,7 @@ fn drop_panic_during_remove_frees_the_slot() {
 #[test]
 fn drop_panic_during_reclamation_frees_the_slot() {
     let before = live();
-    let mut t = Table::with_capacity_and_hasher(4, CollidingState::new(3));
+    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(3));
     for k in 0..5 {
         t.put(k, 0, if k == 2 { Bomb::armed(k) } else { Bomb::new(k) });
     }
@@ -126,7 +126,7 @@ fn drop_panic_during_reclamation_frees_the_slot() {
 #[test]
 fn drop_panic_at_teardown_still_drops_everything_else() {
     let before = live();
-    let mut t = Table::with_capacity_and_hasher(4, CollidingState::new(7));
+    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(7));
     for k in 0..40 {
         t.put(k, 0, if k == 17 { Bomb::armed(k) } else { Bomb::new(k) });
     }
@@ -137,7 +137,7 @@ fn drop_panic_at_teardown_still_drops_everything_else() {
 #[test]
 fn drop_panic_when_the_last_snapshot_frees_the_orphans() {
     let before = live();
-    let mut t = Table::with_capacity_and_hasher(4, CollidingState::new(7));
+    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(7));
     for k in 0..20 {
         t.put(k, 0, if k == 5 { Bomb::armed(k) } else { Bomb::new(k) });
     }
@@ -154,7 +154,7 @@ fn drop_panic_when_the_last_snapshot_frees_the_orphans() {
 fn mid_rehash_with_snapshot() -> (Table, cow_state_table::Snapshot<u64, u32, Bomb>) {
     // Mask 0: every key in bucket 0, so the migration cursor sits on one long chain whose nodes must be
     // relinked (copied while shared).
-    let mut t = Table::with_capacity_and_hasher(4, CollidingState::new(0));
+    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(0));
     for k in 0..5 {
         t.put(k, 0, Bomb::new(k));
     }
@@ -199,7 +199,7 @@ fn clone_panic_at_the_migration_cursor_does_not_wedge_writes() {
         t.check_invariants().expect("invariants while the rehash resumes");
     }
     assert!(
-        t.capacity() >= 16,
+        t.buckets() >= 16,
         "the rehash finished (and a further growth ran) after the panics stopped"
     );
     assert_eq!(
@@ -229,7 +229,7 @@ fn clone_panic_at_the_cursor_with_snapshot_released_needs_no_clone() {
     }
     CLONES_PANIC.with(|c| c.set(false));
     assert_eq!(t.cow_stats().deferred_migration_steps, deferred);
-    assert!(t.capacity() >= 8, "the rehash finished");
+    assert!(t.buckets() >= 8, "the rehash finished");
     t.check_invariants().expect("invariants");
     drop(t);
     assert_eq!(live(), before);

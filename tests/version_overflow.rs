@@ -251,7 +251,7 @@ fn differential_with_tiny_version_limits() {
 /// stay registered (bounds, live count, invariants) and keep reading its contents.
 #[test]
 fn stale_handles_across_renormalisation_on_other_threads() {
-    let mut t: StateTable<u32, u32, u64> = StateTable::with_capacity(4);
+    let mut t: StateTable<u32, u32, u64> = StateTable::with_buckets(4);
     t.set_version_limit_for_test(3);
     let mut model = Model::new();
     for k in 0..20 {

@@ -63,7 +63,7 @@ impl Engine {
     /// A fresh table of `capacity` buckets with the deterministic hasher.
     pub fn new(capacity: usize, bug: Option<Bug>) -> Self {
         Engine {
-            table: StateTable::with_capacity_and_hasher(capacity, DeterministicState::default()),
+            table: StateTable::with_buckets_and_hasher(capacity, DeterministicState::default()),
             slots: Default::default(),
             bug,
         }
@@ -76,7 +76,7 @@ impl Engine {
             len: self.table.len() as u64,
             version: self.table.version(),
             live_snapshots: self.table.live_snapshots() as u32,
-            capacity: self.table.capacity() as u64,
+            capacity: self.table.buckets() as u64,
             rehashing: self.table.is_rehashing(),
             node_copies: cow.node_copies,
             chunk_copies: cow.chunk_copies,

@@ -31,7 +31,7 @@ impl KeyedTarget for TableSet {
     fn new(states: usize, _ctx: KeyGroupContext) -> OpResult<Self> {
         Ok(TableSet {
             tables: (0..states)
-                .map(|_| StateTable::with_capacity_and_hasher(1024, DeterministicState::default()))
+                .map(|_| StateTable::with_buckets_and_hasher(1024, DeterministicState::default()))
                 .collect(),
         })
     }

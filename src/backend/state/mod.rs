@@ -157,7 +157,7 @@ where
         let entries = *staged
             .downcast::<Vec<(K, N, S)>>()
             .expect("staged entries come from new_staged");
-        let mut table = StateTable::with_capacity_and_hasher(entries.len().saturating_mul(4) / 3, H::default());
+        let mut table = StateTable::with_capacity_and_hasher(entries.len(), H::default());
         for (k, n, s) in entries {
             table.put(k, n, s);
         }
