@@ -37,7 +37,10 @@ fn every_readme_figure_is_in_the_docs() {
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     let mut docs = String::new();
     for entry in std::fs::read_dir(format!("{root}/docs")).unwrap() {
-        docs += &std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            docs += &std::fs::read_to_string(path).unwrap();
+        }
     }
     docs += &std::fs::read_to_string(format!("{root}/proofs/README.md")).unwrap_or_default();
     let found = figures(&readme);
