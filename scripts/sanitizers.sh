@@ -5,7 +5,8 @@
 #      the node arena as every user runs it (not Miri's one-Box-per-node mode). `--target` keeps the
 #      sanitizer off build scripts and proc macros.
 #   2. ThreadSanitizer on the multi-threaded stress test, with std rebuilt instrumented (-Zbuild-std, from the
-#      rust-src component) so that its atomics and mutexes are seen. SANITIZERS_TSAN=0 skips it.
+#      rust-src component) so that its atomics and mutexes are seen. SANITIZERS_TSAN=0 skips it (.ci/run does,
+#      to stay within its time budget).
 # Each pass prints its duration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
