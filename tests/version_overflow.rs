@@ -263,6 +263,7 @@ fn stale_handles_across_renormalisation_on_other_threads() {
     let rounds = if cfg!(miri) { 8 } else { 60 };
     for round in 0..rounds {
         let s = t.snapshot().expect("snapshot");
+        assert!(!s.is_released(), "a fresh snapshot reports itself released");
         let v = s.version();
         let s = std::thread::spawn(move || {
             let mut s = s;
