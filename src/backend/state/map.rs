@@ -1,13 +1,12 @@
 //! Map state (Flink `HeapMapState`, later than the seed).
 
-use super::{DynSerializer, HandleCore, StateHasher, StateKey, StateType};
+use super::handle::{handle_impls, handle_methods, Handle, StateExtra};
+use super::{DynSerializer, StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
-use crate::serializer::{MapSerializer, TypeSerializer};
+use crate::serializer::{MapSerializer, SerializeError, TypeSerializer};
 use crate::sync::Primitives;
-use core::fmt;
 use core::hash::Hash;
-use core::marker::PhantomData;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -35,13 +34,25 @@ impl<NS, UKS, UVS> MapStateDescriptor<NS, UKS, UVS> {
     }
 }
 
+/// The user key and value serializers, for the queryable-state form of a map.
 pub(crate) struct MapExtra<UK, UV> {
     key: DynSerializer<UK>,
     value: DynSerializer<UV>,
 }
 
-type Extra<UK, UV> = MapExtra<UK, UV>;
 type Map<UK, UV> = HashMap<UK, UV>;
+
+impl<UK: 'static, UV: 'static> StateExtra<Map<UK, UV>> for MapExtra<UK, UV> {
+    /// Per entry: user key, null flag `0`, value; no count (Flink's `KvStateSerializer.serializeMap`).
+    fn serialize_state(&self, map: &Map<UK, UV>, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+        for (k, v) in map {
+            self.key.serialize(k, out)?;
+            out.push(0);
+            self.value.serialize(v, out)?;
+        }
+        Ok(())
+    }
+}
 
 /// A handle to a map state: a map from user keys to user values per key and namespace.
 ///
@@ -69,9 +80,7 @@ type Map<UK, UV> = HashMap<UK, UV>;
 /// assert_eq!(b.state_len("m"), Some(0));                      // an emptied map is removed, as in Flink
 /// ```
 pub struct MapState<N, UK, UV> {
-    pub(crate) core: HandleCore,
-    pub(crate) namespace: N,
-    _types: PhantomData<fn() -> (UK, UV)>,
+    pub(crate) handle: Handle<N, Map<UK, UV>, MapExtra<UK, UV>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
@@ -94,26 +103,14 @@ where
         UKS: TypeSerializer<Value = UK> + StateType,
         UVS: TypeSerializer<Value = UV> + StateType,
     {
-        let MapStateDescriptor {
-            name,
-            namespace_serializer,
-            key_serializer,
-            value_serializer,
-        } = descriptor;
-        let key: DynSerializer<UK> = Arc::new(key_serializer.clone());
-        let value: DynSerializer<UV> = Arc::new(value_serializer.clone());
-        let core = self.register::<N, Map<UK, UV>, NS, MapSerializer<UKS, UVS>, Extra<UK, UV>>(
-            name,
-            StateKind::Map,
-            namespace_serializer,
-            MapSerializer(key_serializer, value_serializer),
-            || MapExtra { key, value },
-        )?;
-        Ok(MapState {
-            core,
-            namespace: N::default(),
-            _types: PhantomData,
-        })
+        let d = descriptor;
+        let extra = MapExtra {
+            key: Arc::new(d.key_serializer.clone()),
+            value: Arc::new(d.value_serializer.clone()),
+        };
+        let state = MapSerializer(d.key_serializer, d.value_serializer);
+        let handle = self.register_handle(d.name, StateKind::Map, d.namespace_serializer, state, extra)?;
+        Ok(MapState { handle })
     }
 }
 
@@ -123,15 +120,12 @@ where
     UK: Hash + Eq + StateType,
     UV: StateType,
 {
-    /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
-    #[inline]
-    pub fn set_current_namespace(&mut self, namespace: N) {
-        self.namespace = namespace;
-    }
-
-    /// The current namespace.
-    pub fn current_namespace(&self) -> &N {
-        &self.namespace
+    handle_methods! {
+        /// Removes the whole map of the current key and namespace (Flink `clear`).
+        clear;
+        /// The map of `(key, namespace)` as Flink's `KvStateSerializer.serializeMap` writes it for queryable state
+        /// (per entry: user key, null flag `0`, value; no count), or `None` if absent.
+        serialized_value;
     }
 
     /// The whole map of the current key and namespace, if any. Never copies (B4).
@@ -145,8 +139,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.read::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
-        Ok(data.table.get(key, &self.namespace))
+        Ok(self.handle.current(backend)?.0)
     }
 
     /// The value of `user_key` (Flink `get(UK)`), if any.
@@ -232,14 +225,15 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
+        let (key, data) = self.handle.write(backend)?;
+        let namespace = &self.handle.namespace;
         let mut entries = entries.into_iter().peekable();
         if entries.peek().is_none() {
             return Ok(());
         }
-        match data.table.get_mut(key, &self.namespace) {
+        match data.table.get_mut(key, namespace) {
             Some(map) => map.extend(entries),
-            None => data.table.put(key.clone(), self.namespace.clone(), entries.collect()),
+            None => data.table.put(key.clone(), namespace.clone(), entries.collect()),
         }
         Ok(())
     }
@@ -257,78 +251,18 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
-        if !data
-            .table
-            .get(key, &self.namespace)
-            .is_some_and(|m| m.contains_key(user_key))
-        {
+        let (key, data) = self.handle.write(backend)?;
+        let namespace = &self.handle.namespace;
+        if !data.table.get(key, namespace).is_some_and(|m| m.contains_key(user_key)) {
             return Ok(false);
         }
-        let map = data.table.get_mut(key, &self.namespace).expect("checked above");
+        let map = data.table.get_mut(key, namespace).expect("checked above");
         map.remove(user_key);
         if map.is_empty() {
-            data.table.remove(key, &self.namespace);
+            data.table.remove(key, namespace);
         }
         Ok(true)
     }
-
-    /// Removes the whole map of the current key and namespace (Flink `clear`).
-    pub fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let (key, data) = backend.write::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
-        data.table.remove(key, &self.namespace);
-        Ok(())
-    }
-
-    /// The map of `(key, namespace)` as Flink's `KvStateSerializer.serializeMap` writes it for queryable state
-    /// (per entry: user key, null flag `0`, value; no count), or `None` if absent.
-    pub fn serialized_value<K, KS, H, P>(
-        &self,
-        backend: &KeyedStateBackend<K, KS, H, P>,
-        key: &K,
-        namespace: &N,
-    ) -> Result<Option<Vec<u8>>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let data = backend.data::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
-        let Some(map) = data.table.get(key, namespace) else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        for (k, v) in map {
-            data.extra.key.serialize(k, &mut out)?;
-            out.push(0);
-            data.extra.value.serialize(v, &mut out)?;
-        }
-        Ok(Some(out))
-    }
 }
 
-impl<N: Clone, UK, UV> Clone for MapState<N, UK, UV> {
-    fn clone(&self) -> Self {
-        MapState {
-            core: self.core,
-            namespace: self.namespace.clone(),
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<N: fmt::Debug, UK, UV> fmt::Debug for MapState<N, UK, UV> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MapState")
-            .field("index", &self.core.index)
-            .field("namespace", &self.namespace)
-            .finish()
-    }
-}
+handle_impls!(MapState<N, UK, UV>);

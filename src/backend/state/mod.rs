@@ -8,6 +8,7 @@
 
 mod aggregating;
 mod folding;
+mod handle;
 mod list;
 mod map;
 mod reducing;

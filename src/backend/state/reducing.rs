@@ -1,14 +1,13 @@
 //! Reducing state (Flink `HeapReducingState`).
 
-use super::{DynSerializer, HandleCore, StateHasher, StateKey, StateType};
-use crate::backend::merge::merge_namespaces;
+use super::handle::{handle_impls, handle_methods, Handle, Plain};
+use super::{StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
 use core::fmt;
 use core::hash::Hash;
-use core::marker::PhantomData;
 use std::sync::Arc;
 
 /// A reduce function (Flink `ReduceFunction.reduce(value1, value2)`): takes the accumulated value by value so
@@ -52,12 +51,8 @@ impl<NS: fmt::Debug, VS: TypeSerializer + fmt::Debug> fmt::Debug for ReducingSta
     }
 }
 
-pub(crate) struct ReducingExtra<V> {
-    reduce: ReduceFn<V>,
-    serializer: DynSerializer<V>,
-}
-
-type Extra<V> = ReducingExtra<V>;
+/// The reduce function.
+type Extra<V> = Plain<V, ReduceFn<V>>;
 
 /// A handle to a reducing state: one value per key and namespace, combined with each added value.
 ///
@@ -78,9 +73,7 @@ type Extra<V> = ReducingExtra<V>;
 /// assert_eq!(max.get(&b).unwrap(), Some(&9));
 /// ```
 pub struct ReducingState<N, V> {
-    pub(crate) core: HandleCore,
-    pub(crate) namespace: N,
-    _types: PhantomData<fn() -> V>,
+    pub(crate) handle: Handle<N, V, Extra<V>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
@@ -102,25 +95,16 @@ where
         NS: TypeSerializer<Value = N> + StateType,
         VS: TypeSerializer<Value = V> + StateType,
     {
-        let ReducingStateDescriptor {
-            name,
-            namespace_serializer,
-            value_serializer,
-            reduce,
-        } = descriptor;
-        let serializer: DynSerializer<V> = Arc::new(value_serializer.clone());
-        let core = self.register::<N, V, NS, VS, Extra<V>>(
-            name,
+        let d = descriptor;
+        let extra = Plain::new(&d.value_serializer, d.reduce);
+        let handle = self.register_handle(
+            d.name,
             StateKind::Reducing,
-            namespace_serializer,
-            value_serializer,
-            || ReducingExtra { reduce, serializer },
+            d.namespace_serializer,
+            d.value_serializer,
+            extra,
         )?;
-        Ok(ReducingState {
-            core,
-            namespace: N::default(),
-            _types: PhantomData,
-        })
+        Ok(ReducingState { handle })
     }
 }
 
@@ -129,15 +113,11 @@ where
     N: Hash + Eq + StateType,
     V: StateType,
 {
-    /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
-    #[inline]
-    pub fn set_current_namespace(&mut self, namespace: N) {
-        self.namespace = namespace;
-    }
-
-    /// The current namespace.
-    pub fn current_namespace(&self) -> &N {
-        &self.namespace
+    handle_methods! {
+        /// Removes the value of the current key and namespace (Flink `clear`).
+        clear;
+        /// The serialized value of `(key, namespace)`, or `None` if absent (the seed's `getSerializedValue`).
+        serialized_value;
     }
 
     /// The reduced value of the current key and namespace, if any (Flink `get()`). Never copies (B4).
@@ -152,8 +132,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.read::<N, V, Extra<V>>(self.core)?;
-        Ok(data.table.get(key, &self.namespace))
+        Ok(self.handle.current(backend)?.0)
     }
 
     /// Reduces `value` into the state (Flink `add` = `transform` with `ReduceTransformation`: `reduce(old,
@@ -170,29 +149,10 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, V, Extra<V>>(self.core)?;
-        let Some(value) = value.into() else {
-            data.table.remove(key, &self.namespace);
-            return Ok(());
-        };
-        let reduce = &data.extra.reduce;
-        data.table
-            .transform(key.clone(), self.namespace.clone(), value, |old, v| match old {
-                Some(o) => reduce(o, v),
-                None => v,
-            });
-        Ok(())
-    }
-
-    /// Removes the value of the current key and namespace (Flink `clear`).
-    pub fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        self.add(backend, None)
+        self.handle.transform(backend, value.into(), |extra, old, v| match old {
+            Some(o) => (extra.own)(o, v),
+            None => v,
+        })
     }
 
     /// Reduces the values of `sources` into `target` and removes the sources (B6; Flink `mergeNamespaces` with
@@ -209,50 +169,9 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, V, Extra<V>>(self.core)?;
-        let reduce = &data.extra.reduce;
-        merge_namespaces(&mut data.table, key, &target, sources, |a, b| reduce(a, b));
-        Ok(())
-    }
-
-    /// The serialized value of `(key, namespace)`, or `None` if absent (the seed's `getSerializedValue`).
-    pub fn serialized_value<K, KS, H, P>(
-        &self,
-        backend: &KeyedStateBackend<K, KS, H, P>,
-        key: &K,
-        namespace: &N,
-    ) -> Result<Option<Vec<u8>>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let data = backend.data::<N, V, Extra<V>>(self.core)?;
-        let Some(v) = data.table.get(key, namespace) else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        data.extra.serializer.serialize(v, &mut out)?;
-        Ok(Some(out))
+        self.handle
+            .merge_namespaces(backend, target, sources, |extra, a, b| (extra.own)(a, b))
     }
 }
 
-impl<N: Clone, V> Clone for ReducingState<N, V> {
-    fn clone(&self) -> Self {
-        ReducingState {
-            core: self.core,
-            namespace: self.namespace.clone(),
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<N: fmt::Debug, V> fmt::Debug for ReducingState<N, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReducingState")
-            .field("index", &self.core.index)
-            .field("namespace", &self.namespace)
-            .finish()
-    }
-}
+handle_impls!(ReducingState<N, V>);
