@@ -1,6 +1,6 @@
 //! Aggregating state (Flink `HeapAggregatingState`, later than the seed).
 
-use super::handle::{handle_impls, handle_methods, Handle, Plain};
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Plain};
 use super::{StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
@@ -152,18 +152,9 @@ where
         Ok(acc.map(|acc| extra.own.get_result(acc)))
     }
 
-    /// The accumulator itself, if any.
-    pub fn accumulator<'b, K, KS, H, P>(
-        &self,
-        backend: &'b KeyedStateBackend<K, KS, H, P>,
-    ) -> Result<Option<&'b ACC>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        Ok(self.handle.current(backend)?.0)
+    handle_getter! {
+        /// The accumulator itself, if any.
+        pub fn accumulator -> ACC;
     }
 
     /// Adds `value` (Flink `add` = `transform` with `AggregateTransformation`: `add(value, acc)`, from a new

@@ -1,7 +1,7 @@
 //! Folding state (Flink `HeapFoldingState`, deprecated in Flink 1.4 in favour of aggregating state).
 #![allow(deprecated)]
 
-use super::handle::{handle_impls, handle_methods, Handle, Plain};
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Plain};
 use super::{StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
@@ -131,18 +131,9 @@ where
         serialized_value;
     }
 
-    /// The accumulator of the current key and namespace, if any (Flink `get()`; no default, as in the seed).
-    pub fn get<'b, K, KS, H, P>(
-        &self,
-        backend: &'b KeyedStateBackend<K, KS, H, P>,
-    ) -> Result<Option<&'b ACC>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        Ok(self.handle.current(backend)?.0)
+    handle_getter! {
+        /// The accumulator of the current key and namespace, if any (Flink `get()`; no default, as in the seed).
+        pub fn get -> ACC;
     }
 
     /// Folds `value` into the accumulator (from the initial value when absent); `None` clears.

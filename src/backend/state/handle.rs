@@ -185,6 +185,32 @@ where
         Ok(())
     }
 
+    /// Extends the state of the current key and namespace by `items`, inserting it when absent (Flink `addAll`,
+    /// `putAll`); no items: nothing changes (and nothing is copied).
+    pub(crate) fn extend<K, KS, H, P, I>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        items: impl IntoIterator<Item = I>,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+        S: Extend<I> + FromIterator<I>,
+    {
+        let (key, data) = self.write(backend)?;
+        let mut items = items.into_iter().peekable();
+        if items.peek().is_none() {
+            return Ok(());
+        }
+        match data.table.get_mut(key, &self.namespace) {
+            Some(state) => state.extend(items),
+            None => data.table.put(key.clone(), self.namespace.clone(), items.collect()),
+        }
+        Ok(())
+    }
+
     /// Merges the states of `sources` into `target` with `merge(extra, a, b)` and removes the sources (B6; Flink
     /// `mergeNamespaces` with the kind's `mergeState`).
     pub(crate) fn merge_namespaces<K, KS, H, P>(
@@ -283,6 +309,26 @@ macro_rules! handle_methods {
     };
 }
 
+/// A public getter `$name` returning the state of the current key and namespace as stored, if any (B4: never
+/// copies). Expands inside the kind's `impl` block.
+macro_rules! handle_getter {
+    ($(#[$doc:meta])* pub fn $name:ident -> $state:ty;) => {
+        $(#[$doc])*
+        pub fn $name<'b, K, KS, H, P>(
+            &self,
+            backend: &'b $crate::backend::KeyedStateBackend<K, KS, H, P>,
+        ) -> Result<Option<&'b $state>, $crate::backend::BackendError>
+        where
+            K: $crate::backend::StateKey,
+            KS: $crate::serializer::TypeSerializer<Value = K> + $crate::backend::StateType,
+            H: $crate::backend::StateHasher,
+            P: $crate::sync::Primitives,
+        {
+            Ok(self.handle.current(backend)?.0)
+        }
+    };
+}
+
 /// `Clone` (needing only `N: Clone`) and `Debug` (index and namespace) of a handle type `Name<N, …>`.
 macro_rules! handle_impls {
     ($name:ident<N $(, $p:ident)*>) => {
@@ -302,4 +348,4 @@ macro_rules! handle_impls {
     };
 }
 
-pub(crate) use {handle_impls, handle_methods};
+pub(crate) use {handle_getter, handle_impls, handle_methods};

@@ -173,17 +173,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = self.handle.write(backend)?;
-        let namespace = &self.handle.namespace;
-        let mut values = values.into_iter().peekable();
-        if values.peek().is_none() {
-            return Ok(());
-        }
-        match data.table.get_mut(key, namespace) {
-            Some(list) => list.extend(values),
-            None => data.table.put(key.clone(), namespace.clone(), values.collect()),
-        }
-        Ok(())
+        self.handle.extend(backend, values)
     }
 
     /// Replaces the list (Flink `update`); an empty list clears it.

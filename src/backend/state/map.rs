@@ -1,6 +1,6 @@
 //! Map state (Flink `HeapMapState`, later than the seed).
 
-use super::handle::{handle_impls, handle_methods, Handle, StateExtra};
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, StateExtra};
 use super::{DynSerializer, StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
@@ -128,18 +128,9 @@ where
         serialized_value;
     }
 
-    /// The whole map of the current key and namespace, if any. Never copies (B4).
-    pub fn map<'b, K, KS, H, P>(
-        &self,
-        backend: &'b KeyedStateBackend<K, KS, H, P>,
-    ) -> Result<Option<&'b Map<UK, UV>>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        Ok(self.handle.current(backend)?.0)
+    handle_getter! {
+        /// The whole map of the current key and namespace, if any. Never copies (B4).
+        pub fn map -> Map<UK, UV>;
     }
 
     /// The value of `user_key` (Flink `get(UK)`), if any.
@@ -225,17 +216,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = self.handle.write(backend)?;
-        let namespace = &self.handle.namespace;
-        let mut entries = entries.into_iter().peekable();
-        if entries.peek().is_none() {
-            return Ok(());
-        }
-        match data.table.get_mut(key, namespace) {
-            Some(map) => map.extend(entries),
-            None => data.table.put(key.clone(), namespace.clone(), entries.collect()),
-        }
-        Ok(())
+        self.handle.extend(backend, entries)
     }
 
     /// Removes `user_key` and returns whether it was there (Flink `remove`); a map left empty is removed from the

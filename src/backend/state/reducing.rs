@@ -1,6 +1,6 @@
 //! Reducing state (Flink `HeapReducingState`).
 
-use super::handle::{handle_impls, handle_methods, Handle, Plain};
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Plain};
 use super::{StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
@@ -120,19 +120,10 @@ where
         serialized_value;
     }
 
-    /// The reduced value of the current key and namespace, if any (Flink `get()`). Never copies (B4).
-    #[inline]
-    pub fn get<'b, K, KS, H, P>(
-        &self,
-        backend: &'b KeyedStateBackend<K, KS, H, P>,
-    ) -> Result<Option<&'b V>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        Ok(self.handle.current(backend)?.0)
+    handle_getter! {
+        /// The reduced value of the current key and namespace, if any (Flink `get()`). Never copies (B4).
+        #[inline]
+        pub fn get -> V;
     }
 
     /// Reduces `value` into the state (Flink `add` = `transform` with `ReduceTransformation`: `reduce(old,
