@@ -1,6 +1,6 @@
 //! Aggregating state (Flink `HeapAggregatingState`, later than the seed).
 
-use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Plain};
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, Plain};
 use super::{StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
@@ -8,6 +8,7 @@ use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
 use core::fmt;
 use core::hash::Hash;
+use core::marker::PhantomData;
 use std::sync::Arc;
 
 /// An aggregation with an accumulator type apart from its input and output.
@@ -64,8 +65,18 @@ impl<NS: fmt::Debug, IN, AS: TypeSerializer + fmt::Debug, OUT> fmt::Debug
     }
 }
 
-/// The aggregate function.
-type Extra<IN, ACC, OUT> = Plain<ACC, Arc<dyn AggregateFunction<IN, ACC, OUT>>>;
+/// The aggregating kind for a handle: its state type and, as extra data, the aggregate function.
+pub(crate) struct AggregatingKind<IN, ACC, OUT>(PhantomData<fn() -> (IN, ACC, OUT)>);
+
+impl<IN, ACC, OUT> Kind for AggregatingKind<IN, ACC, OUT>
+where
+    IN: 'static,
+    ACC: StateType,
+    OUT: 'static,
+{
+    type State = ACC;
+    type Extra = Plain<ACC, Arc<dyn AggregateFunction<IN, ACC, OUT>>>;
+}
 
 /// A handle to an aggregating state: an accumulator per key and namespace.
 ///
@@ -94,7 +105,7 @@ type Extra<IN, ACC, OUT> = Plain<ACC, Arc<dyn AggregateFunction<IN, ACC, OUT>>>;
 /// ```
 #[allow(clippy::type_complexity)]
 pub struct AggregatingState<N, IN, ACC, OUT> {
-    pub(crate) handle: Handle<N, ACC, Extra<IN, ACC, OUT>>,
+    pub(crate) handle: Handle<N, AggregatingKind<IN, ACC, OUT>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>

@@ -1,7 +1,7 @@
 //! Folding state (Flink `HeapFoldingState`, deprecated in Flink 1.4 in favour of aggregating state).
 #![allow(deprecated)]
 
-use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Plain};
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, Plain};
 use super::{StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
@@ -9,6 +9,7 @@ use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
 use core::fmt;
 use core::hash::Hash;
+use core::marker::PhantomData;
 use std::sync::Arc;
 
 /// A fold function (Flink `FoldFunction.fold(accumulator, value)`).
@@ -56,8 +57,17 @@ impl<NS: fmt::Debug, T, AS: TypeSerializer + fmt::Debug> fmt::Debug for FoldingS
     }
 }
 
-/// The initial accumulator and the fold function.
-type Extra<T, ACC> = Plain<ACC, (ACC, FoldFn<T, ACC>)>;
+/// The folding kind for a handle: its state type and, as extra data, the initial accumulator and the fold function.
+pub(crate) struct FoldingKind<T, ACC>(PhantomData<fn() -> (T, ACC)>);
+
+impl<T, ACC> Kind for FoldingKind<T, ACC>
+where
+    T: 'static,
+    ACC: StateType,
+{
+    type State = ACC;
+    type Extra = Plain<ACC, (ACC, FoldFn<T, ACC>)>;
+}
 
 /// A handle to a folding state: an accumulator per key and namespace, folded with each added value.
 ///
@@ -82,7 +92,7 @@ type Extra<T, ACC> = Plain<ACC, (ACC, FoldFn<T, ACC>)>;
 /// ```
 #[deprecated(note = "as in Flink: use aggregating state (AggregatingState) instead")]
 pub struct FoldingState<N, T, ACC> {
-    pub(crate) handle: Handle<N, ACC, Extra<T, ACC>>,
+    pub(crate) handle: Handle<N, FoldingKind<T, ACC>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>

@@ -47,25 +47,35 @@ impl<S: 'static, F: Send + Sync + 'static> StateExtra<S> for Plain<S, F> {
     }
 }
 
-/// A handle's shared part: the state it points to (B3) and its current namespace. `S` is the state type in the
-/// table and `X` the kind's extra data; both only select the typed [`Data`] of the state.
-pub(crate) struct Handle<N, S, X> {
-    pub(crate) core: HandleCore,
-    pub(crate) namespace: N,
-    _types: PhantomData<fn() -> (S, X)>,
+/// A state kind as a handle sees it: the state type in the table and the kind's extra data. Implemented by one
+/// marker type per kind, so that a handle, which holds only `PhantomData<fn() -> M>`, stays covariant in the kind's
+/// type parameters although the extra data holds trait objects of them.
+pub(crate) trait Kind: 'static {
+    /// The state type in the table.
+    type State: StateType;
+    /// The kind's extra data ([`Data`]'s `X`).
+    type Extra: StateExtra<Self::State>;
 }
 
-impl<N: Clone, S, X> Clone for Handle<N, S, X> {
+/// A handle's shared part: the state it points to (B3) and its current namespace. The kind `M` only selects the
+/// typed [`Data`] of the state.
+pub(crate) struct Handle<N, M> {
+    pub(crate) core: HandleCore,
+    pub(crate) namespace: N,
+    _kind: PhantomData<fn() -> M>,
+}
+
+impl<N: Clone, M> Clone for Handle<N, M> {
     fn clone(&self) -> Self {
         Handle {
             core: self.core,
             namespace: self.namespace.clone(),
-            _types: PhantomData,
+            _kind: PhantomData,
         }
     }
 }
 
-impl<N: fmt::Debug, S, X> Handle<N, S, X> {
+impl<N: fmt::Debug, M> Handle<N, M> {
     /// The `Debug` form of a handle named `name` (its index and namespace).
     pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(name)
@@ -83,49 +93,47 @@ where
     P: Primitives,
 {
     /// Registers a state (or finds the one of that name, B2) and returns a handle on the default namespace.
-    pub(crate) fn register_handle<N, S, NS, SS, X>(
+    pub(crate) fn register_handle<N, M, NS, SS>(
         &mut self,
         name: String,
         kind: StateKind,
         namespace: NS,
         state: SS,
-        extra: X,
-    ) -> Result<Handle<N, S, X>, BackendError>
+        extra: M::Extra,
+    ) -> Result<Handle<N, M>, BackendError>
     where
         N: Hash + Eq + Default + StateType,
-        S: StateType,
+        M: Kind,
         NS: TypeSerializer<Value = N> + StateType,
-        SS: TypeSerializer<Value = S> + StateType,
-        X: Send + Sync + 'static,
+        SS: TypeSerializer<Value = M::State> + StateType,
     {
-        let core = self.register::<N, S, NS, SS, X>(name, kind, namespace, state, || extra)?;
+        let core = self.register::<N, M::State, NS, SS, M::Extra>(name, kind, namespace, state, || extra)?;
         Ok(Handle {
             core,
             namespace: N::default(),
-            _types: PhantomData,
+            _kind: PhantomData,
         })
     }
 }
 
-impl<N, S, X> Handle<N, S, X>
+impl<N, M> Handle<N, M>
 where
     N: Hash + Eq + StateType,
-    S: StateType,
-    X: StateExtra<S>,
+    M: Kind,
 {
     /// The state of the current key and namespace, if any, and the kind's extra data (B4: never copies).
     #[inline]
     pub(crate) fn current<'b, K, KS, H, P>(
         &self,
         backend: &'b KeyedStateBackend<K, KS, H, P>,
-    ) -> Result<(Option<&'b S>, &'b X), BackendError>
+    ) -> Result<(Option<&'b M::State>, &'b M::Extra), BackendError>
     where
         K: StateKey,
         KS: TypeSerializer<Value = K> + StateType,
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.read::<N, S, X>(self.core)?;
+        let (key, data) = backend.read::<N, M::State, M::Extra>(self.core)?;
         Ok((data.table.get(key, &self.namespace), &data.extra))
     }
 
@@ -134,14 +142,14 @@ where
     pub(crate) fn write<'b, K, KS, H, P>(
         &self,
         backend: &'b mut KeyedStateBackend<K, KS, H, P>,
-    ) -> Result<(&'b K, &'b mut Data<K, N, S, H, P, X>), BackendError>
+    ) -> Result<(&'b K, &'b mut Data<K, N, M::State, H, P, M::Extra>), BackendError>
     where
         K: StateKey,
         KS: TypeSerializer<Value = K> + StateType,
         H: StateHasher,
         P: Primitives,
     {
-        backend.write::<N, S, X>(self.core)
+        backend.write::<N, M::State, M::Extra>(self.core)
     }
 
     /// Removes the state of the current key and namespace (Flink `clear`).
@@ -166,7 +174,7 @@ where
         &self,
         backend: &mut KeyedStateBackend<K, KS, H, P>,
         value: Option<T>,
-        f: impl Fn(&X, Option<S>, T) -> S,
+        f: impl Fn(&M::Extra, Option<M::State>, T) -> M::State,
     ) -> Result<(), BackendError>
     where
         K: StateKey,
@@ -197,7 +205,7 @@ where
         KS: TypeSerializer<Value = K> + StateType,
         H: StateHasher,
         P: Primitives,
-        S: Extend<I> + FromIterator<I>,
+        M::State: Extend<I> + FromIterator<I>,
     {
         let (key, data) = self.write(backend)?;
         let mut items = items.into_iter().peekable();
@@ -218,7 +226,7 @@ where
         backend: &mut KeyedStateBackend<K, KS, H, P>,
         target: N,
         sources: &[N],
-        merge: impl Fn(&X, S, S) -> S,
+        merge: impl Fn(&M::Extra, M::State, M::State) -> M::State,
     ) -> Result<(), BackendError>
     where
         K: StateKey,
@@ -246,7 +254,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let data = backend.data::<N, S, X>(self.core)?;
+        let data = backend.data::<N, M::State, M::Extra>(self.core)?;
         let Some(state) = data.table.get(key, namespace) else {
             return Ok(None);
         };
@@ -349,3 +357,25 @@ macro_rules! handle_impls {
 }
 
 pub(crate) use {handle_getter, handle_impls, handle_methods};
+
+/// Compile-time check that handles stay covariant in their type parameters (as their `PhantomData<fn() -> …>`
+/// made them before the shared core): a handle of `'static` types is one of shorter-lived types.
+#[cfg(test)]
+#[allow(dead_code, deprecated)]
+fn handles_are_covariant<'a>(
+    value: super::ValueState<&'static str, &'static str>,
+    list: super::ListState<&'static str, &'static str>,
+    reducing: super::ReducingState<&'static str, &'static str>,
+    folding: super::FoldingState<&'static str, &'static str, &'static str>,
+    aggregating: super::AggregatingState<&'static str, &'static str, &'static str, &'static str>,
+    map: super::MapState<&'static str, &'static str, &'static str>,
+) -> (
+    super::ValueState<&'a str, &'a str>,
+    super::ListState<&'a str, &'a str>,
+    super::ReducingState<&'a str, &'a str>,
+    super::FoldingState<&'a str, &'a str, &'a str>,
+    super::AggregatingState<&'a str, &'a str, &'a str, &'a str>,
+    super::MapState<&'a str, &'a str, &'a str>,
+) {
+    (value, list, reducing, folding, aggregating, map)
+}

@@ -1,12 +1,13 @@
 //! List state (Flink `HeapListState`).
 
-use super::handle::{handle_impls, handle_methods, Handle, StateExtra};
+use super::handle::{handle_impls, handle_methods, Handle, Kind, StateExtra};
 use super::{DynSerializer, StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::{ListSerializer, SerializeError, TypeSerializer};
 use crate::sync::Primitives;
 use core::hash::Hash;
+use core::marker::PhantomData;
 use std::sync::Arc;
 
 /// Describes a list state: its name, namespace serializer and element serializer (the state serializer is
@@ -50,6 +51,17 @@ impl<V: 'static> StateExtra<Vec<V>> for ListExtra<V> {
     }
 }
 
+/// The list kind for a handle: its state type and its extra data.
+pub(crate) struct ListKind<V>(PhantomData<fn() -> V>);
+
+impl<V> Kind for ListKind<V>
+where
+    V: StateType,
+{
+    type State = Vec<V>;
+    type Extra = ListExtra<V>;
+}
+
 /// A handle to a list state: a list of elements per key and namespace.
 ///
 /// Flink: `HeapListState` (`get`, `add`, `addAll`, `update`, `clear`, `mergeNamespaces`, and
@@ -76,7 +88,7 @@ impl<V: 'static> StateExtra<Vec<V>> for ListExtra<V> {
 /// assert_eq!(l.get(&b).unwrap(), None);
 /// ```
 pub struct ListState<N, V> {
-    pub(crate) handle: Handle<N, Vec<V>, ListExtra<V>>,
+    pub(crate) handle: Handle<N, ListKind<V>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>

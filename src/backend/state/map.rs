@@ -1,12 +1,13 @@
 //! Map state (Flink `HeapMapState`, later than the seed).
 
-use super::handle::{handle_getter, handle_impls, handle_methods, Handle, StateExtra};
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, StateExtra};
 use super::{DynSerializer, StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::{MapSerializer, SerializeError, TypeSerializer};
 use crate::sync::Primitives;
 use core::hash::Hash;
+use core::marker::PhantomData;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -54,6 +55,18 @@ impl<UK: 'static, UV: 'static> StateExtra<Map<UK, UV>> for MapExtra<UK, UV> {
     }
 }
 
+/// The map kind for a handle: its state type and its extra data.
+pub(crate) struct MapKind<UK, UV>(PhantomData<fn() -> (UK, UV)>);
+
+impl<UK, UV> Kind for MapKind<UK, UV>
+where
+    UK: Hash + Eq + StateType,
+    UV: StateType,
+{
+    type State = Map<UK, UV>;
+    type Extra = MapExtra<UK, UV>;
+}
+
 /// A handle to a map state: a map from user keys to user values per key and namespace.
 ///
 /// Flink: `HeapMapState` (`get`, `put`, `putAll`, `remove` — which clears the state once the map is empty —
@@ -80,7 +93,7 @@ impl<UK: 'static, UV: 'static> StateExtra<Map<UK, UV>> for MapExtra<UK, UV> {
 /// assert_eq!(b.state_len("m"), Some(0));                      // an emptied map is removed, as in Flink
 /// ```
 pub struct MapState<N, UK, UV> {
-    pub(crate) handle: Handle<N, Map<UK, UV>, MapExtra<UK, UV>>,
+    pub(crate) handle: Handle<N, MapKind<UK, UV>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>

@@ -1,6 +1,6 @@
 //! Reducing state (Flink `HeapReducingState`).
 
-use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Plain};
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, Plain};
 use super::{StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
@@ -8,6 +8,7 @@ use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
 use core::fmt;
 use core::hash::Hash;
+use core::marker::PhantomData;
 use std::sync::Arc;
 
 /// A reduce function (Flink `ReduceFunction.reduce(value1, value2)`): takes the accumulated value by value so
@@ -51,8 +52,16 @@ impl<NS: fmt::Debug, VS: TypeSerializer + fmt::Debug> fmt::Debug for ReducingSta
     }
 }
 
-/// The reduce function.
-type Extra<V> = Plain<V, ReduceFn<V>>;
+/// The reducing kind for a handle: its state type and, as extra data, the reduce function.
+pub(crate) struct ReducingKind<V>(PhantomData<fn() -> V>);
+
+impl<V> Kind for ReducingKind<V>
+where
+    V: StateType,
+{
+    type State = V;
+    type Extra = Plain<V, ReduceFn<V>>;
+}
 
 /// A handle to a reducing state: one value per key and namespace, combined with each added value.
 ///
@@ -73,7 +82,7 @@ type Extra<V> = Plain<V, ReduceFn<V>>;
 /// assert_eq!(max.get(&b).unwrap(), Some(&9));
 /// ```
 pub struct ReducingState<N, V> {
-    pub(crate) handle: Handle<N, V, Extra<V>>,
+    pub(crate) handle: Handle<N, ReducingKind<V>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>

@@ -1,12 +1,13 @@
 //! Value state (Flink `HeapValueState`).
 
-use super::handle::{handle_impls, handle_methods, Handle, Plain};
+use super::handle::{handle_impls, handle_methods, Handle, Kind, Plain};
 use super::{StateHasher, StateKey, StateType};
 use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
 use core::hash::Hash;
+use core::marker::PhantomData;
 
 /// Describes a value state: its name, namespace and value serializers and a default value.
 ///
@@ -37,8 +38,16 @@ impl<NS: TypeSerializer, VS: TypeSerializer> ValueStateDescriptor<NS, VS> {
     }
 }
 
-/// The default value an absent entry reads as.
-type Extra<V> = Plain<V, Option<V>>;
+/// The value kind for a handle: its state type and, as extra data, the default value an absent entry reads as.
+pub(crate) struct ValueKind<V>(PhantomData<fn() -> V>);
+
+impl<V> Kind for ValueKind<V>
+where
+    V: StateType,
+{
+    type State = V;
+    type Extra = Plain<V, Option<V>>;
+}
 
 /// A handle to a value state: one value per key and namespace.
 ///
@@ -62,7 +71,7 @@ type Extra<V> = Plain<V, Option<V>>;
 /// assert_eq!(name.value(&b).unwrap().map(String::as_str), Some("?"));
 /// ```
 pub struct ValueState<N, V> {
-    pub(crate) handle: Handle<N, V, Extra<V>>,
+    pub(crate) handle: Handle<N, ValueKind<V>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
