@@ -2,7 +2,6 @@
 
 use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, Plain};
 use super::{StateHasher, StateKey, StateType};
-use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
@@ -106,34 +105,6 @@ where
 #[allow(clippy::type_complexity)]
 pub struct AggregatingState<N, IN, ACC, OUT> {
     pub(crate) handle: Handle<N, AggregatingKind<IN, ACC, OUT>>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers an aggregating state, or returns the one already registered under the descriptor's name (B2).
-    pub fn register_aggregating<N, IN, ACC, OUT, NS, AS>(
-        &mut self,
-        descriptor: AggregatingStateDescriptor<NS, IN, AS, OUT>,
-    ) -> Result<AggregatingState<N, IN, ACC, OUT>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        IN: 'static,
-        ACC: StateType,
-        OUT: 'static,
-        NS: TypeSerializer<Value = N> + StateType,
-        AS: TypeSerializer<Value = ACC> + StateType,
-    {
-        let d = descriptor;
-        let extra = Plain::new(&d.accumulator_serializer, d.function);
-        let kind = StateKind::Aggregating;
-        let handle = self.register_handle(d.name, kind, d.namespace_serializer, d.accumulator_serializer, extra)?;
-        Ok(AggregatingState { handle })
-    }
 }
 
 impl<N, IN, ACC, OUT> AggregatingState<N, IN, ACC, OUT>

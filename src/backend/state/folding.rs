@@ -3,7 +3,6 @@
 
 use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, Plain};
 use super::{StateHasher, StateKey, StateType};
-use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
@@ -93,39 +92,6 @@ where
 #[deprecated(note = "as in Flink: use aggregating state (AggregatingState) instead")]
 pub struct FoldingState<N, T, ACC> {
     pub(crate) handle: Handle<N, FoldingKind<T, ACC>>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a folding state, or returns the one already registered under the descriptor's name (B2).
-    #[deprecated(note = "as in Flink: use register_aggregating instead")]
-    pub fn register_folding<N, T, ACC, NS, AS>(
-        &mut self,
-        descriptor: FoldingStateDescriptor<NS, T, AS>,
-    ) -> Result<FoldingState<N, T, ACC>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        T: 'static,
-        ACC: StateType,
-        NS: TypeSerializer<Value = N> + StateType,
-        AS: TypeSerializer<Value = ACC> + StateType,
-    {
-        let d = descriptor;
-        let extra = Plain::new(&d.accumulator_serializer, (d.initial, d.fold));
-        let handle = self.register_handle(
-            d.name,
-            StateKind::Folding,
-            d.namespace_serializer,
-            d.accumulator_serializer,
-            extra,
-        )?;
-        Ok(FoldingState { handle })
-    }
 }
 
 impl<N, T, ACC> FoldingState<N, T, ACC>

@@ -1,11 +1,11 @@
 //! What every state handle shares (Flink: the parts of `AbstractHeapState` common to all heap states): where the
 //! handle points, its current namespace, the lookup of the current key and namespace, `clear`, the
-//! transform-or-clear write of the reducing kinds, namespace merging, the serialized-value lookup and the
-//! registration of a state. Each kind's file keeps only its own operations and its queryable-state format.
+//! transform-or-clear write of the reducing kinds, `addAll`/`putAll`, namespace merging and the serialized-value
+//! lookup (registration is in `register.rs`). Each kind's file keeps only its own operations and its
+//! queryable-state format.
 
 use super::{Data, DynSerializer, HandleCore, StateHasher, StateKey, StateType};
 use crate::backend::merge::merge_namespaces;
-use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::{SerializeError, TypeSerializer};
 use crate::sync::Primitives;
@@ -65,6 +65,17 @@ pub(crate) struct Handle<N, M> {
     _kind: PhantomData<fn() -> M>,
 }
 
+impl<N: Default, M> Handle<N, M> {
+    /// A handle to the state at `core`, on the default namespace.
+    pub(crate) fn new(core: HandleCore) -> Self {
+        Handle {
+            core,
+            namespace: N::default(),
+            _kind: PhantomData,
+        }
+    }
+}
+
 impl<N: Clone, M> Clone for Handle<N, M> {
     fn clone(&self) -> Self {
         Handle {
@@ -82,37 +93,6 @@ impl<N: fmt::Debug, M> Handle<N, M> {
             .field("index", &self.core.index)
             .field("namespace", &self.namespace)
             .finish()
-    }
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a state (or finds the one of that name, B2) and returns a handle on the default namespace.
-    pub(crate) fn register_handle<N, M, NS, SS>(
-        &mut self,
-        name: String,
-        kind: StateKind,
-        namespace: NS,
-        state: SS,
-        extra: M::Extra,
-    ) -> Result<Handle<N, M>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        M: Kind,
-        NS: TypeSerializer<Value = N> + StateType,
-        SS: TypeSerializer<Value = M::State> + StateType,
-    {
-        let core = self.register::<N, M::State, NS, SS, M::Extra>(name, kind, namespace, state, || extra)?;
-        Ok(Handle {
-            core,
-            namespace: N::default(),
-            _kind: PhantomData,
-        })
     }
 }
 

@@ -2,16 +2,15 @@
 
 use super::handle::{handle_impls, handle_methods, Handle, Kind, StateExtra};
 use super::{DynSerializer, StateHasher, StateKey, StateType};
-use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
-use crate::serializer::{ListSerializer, SerializeError, TypeSerializer};
+use crate::serializer::{SerializeError, TypeSerializer};
 use crate::sync::Primitives;
 use core::hash::Hash;
 use core::marker::PhantomData;
 use std::sync::Arc;
 
 /// Describes a list state: its name, namespace serializer and element serializer (the state serializer is
-/// [`ListSerializer`] of it).
+/// [`ListSerializer`](crate::serializer::ListSerializer) of it).
 ///
 /// Flink: `ListStateDescriptor`.
 #[derive(Debug, Clone)]
@@ -35,6 +34,18 @@ impl<NS, ES> ListStateDescriptor<NS, ES> {
 /// The element serializer, for the queryable-state form of a list.
 pub(crate) struct ListExtra<V> {
     element: DynSerializer<V>,
+}
+
+impl<V> ListExtra<V> {
+    /// A shared copy of `element` for lookups (checkpoints use the typed one).
+    pub(crate) fn new<ES>(element: &ES) -> Self
+    where
+        ES: TypeSerializer<Value = V> + StateType,
+    {
+        ListExtra {
+            element: Arc::new(element.clone()),
+        }
+    }
 }
 
 impl<V: 'static> StateExtra<Vec<V>> for ListExtra<V> {
@@ -89,34 +100,6 @@ where
 /// ```
 pub struct ListState<N, V> {
     pub(crate) handle: Handle<N, ListKind<V>>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a list state, or returns the one already registered under the descriptor's name (B2).
-    pub fn register_list<N, V, NS, ES>(
-        &mut self,
-        descriptor: ListStateDescriptor<NS, ES>,
-    ) -> Result<ListState<N, V>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        V: StateType,
-        NS: TypeSerializer<Value = N> + StateType,
-        ES: TypeSerializer<Value = V> + StateType,
-    {
-        let d = descriptor;
-        let extra = ListExtra {
-            element: Arc::new(d.element_serializer.clone()),
-        };
-        let state = ListSerializer(d.element_serializer);
-        let handle = self.register_handle(d.name, StateKind::List, d.namespace_serializer, state, extra)?;
-        Ok(ListState { handle })
-    }
 }
 
 impl<N, V> ListState<N, V>

@@ -2,9 +2,8 @@
 
 use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, StateExtra};
 use super::{DynSerializer, StateHasher, StateKey, StateType};
-use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
-use crate::serializer::{MapSerializer, SerializeError, TypeSerializer};
+use crate::serializer::{SerializeError, TypeSerializer};
 use crate::sync::Primitives;
 use core::hash::Hash;
 use core::marker::PhantomData;
@@ -12,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Describes a map state: name, namespace serializer and the user key and value serializers (the state
-/// serializer is [`MapSerializer`] of them).
+/// serializer is [`MapSerializer`](crate::serializer::MapSerializer) of them).
 ///
 /// Flink: `MapStateDescriptor`.
 #[derive(Debug, Clone)]
@@ -42,6 +41,20 @@ pub(crate) struct MapExtra<UK, UV> {
 }
 
 type Map<UK, UV> = HashMap<UK, UV>;
+
+impl<UK, UV> MapExtra<UK, UV> {
+    /// Shared copies of `key` and `value` for lookups (checkpoints use the typed ones).
+    pub(crate) fn new<UKS, UVS>(key: &UKS, value: &UVS) -> Self
+    where
+        UKS: TypeSerializer<Value = UK> + StateType,
+        UVS: TypeSerializer<Value = UV> + StateType,
+    {
+        MapExtra {
+            key: Arc::new(key.clone()),
+            value: Arc::new(value.clone()),
+        }
+    }
+}
 
 impl<UK: 'static, UV: 'static> StateExtra<Map<UK, UV>> for MapExtra<UK, UV> {
     /// Per entry: user key, null flag `0`, value; no count (Flink's `KvStateSerializer.serializeMap`).
@@ -94,37 +107,6 @@ where
 /// ```
 pub struct MapState<N, UK, UV> {
     pub(crate) handle: Handle<N, MapKind<UK, UV>>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a map state, or returns the one already registered under the descriptor's name (B2).
-    pub fn register_map<N, UK, UV, NS, UKS, UVS>(
-        &mut self,
-        descriptor: MapStateDescriptor<NS, UKS, UVS>,
-    ) -> Result<MapState<N, UK, UV>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        UK: Hash + Eq + StateType,
-        UV: StateType,
-        NS: TypeSerializer<Value = N> + StateType,
-        UKS: TypeSerializer<Value = UK> + StateType,
-        UVS: TypeSerializer<Value = UV> + StateType,
-    {
-        let d = descriptor;
-        let extra = MapExtra {
-            key: Arc::new(d.key_serializer.clone()),
-            value: Arc::new(d.value_serializer.clone()),
-        };
-        let state = MapSerializer(d.key_serializer, d.value_serializer);
-        let handle = self.register_handle(d.name, StateKind::Map, d.namespace_serializer, state, extra)?;
-        Ok(MapState { handle })
-    }
 }
 
 impl<N, UK, UV> MapState<N, UK, UV>

@@ -12,6 +12,7 @@ mod handle;
 mod list;
 mod map;
 mod reducing;
+mod register;
 mod value;
 
 pub use aggregating::{AggregateFunction, AggregatingState, AggregatingStateDescriptor};

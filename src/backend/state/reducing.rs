@@ -2,7 +2,6 @@
 
 use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, Plain};
 use super::{StateHasher, StateKey, StateType};
-use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
@@ -83,38 +82,6 @@ where
 /// ```
 pub struct ReducingState<N, V> {
     pub(crate) handle: Handle<N, ReducingKind<V>>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a reducing state, or returns the one already registered under the descriptor's name (B2; the
-    /// first registration's reduce function stays).
-    pub fn register_reducing<N, V, NS, VS>(
-        &mut self,
-        descriptor: ReducingStateDescriptor<NS, VS>,
-    ) -> Result<ReducingState<N, V>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        V: StateType,
-        NS: TypeSerializer<Value = N> + StateType,
-        VS: TypeSerializer<Value = V> + StateType,
-    {
-        let d = descriptor;
-        let extra = Plain::new(&d.value_serializer, d.reduce);
-        let handle = self.register_handle(
-            d.name,
-            StateKind::Reducing,
-            d.namespace_serializer,
-            d.value_serializer,
-            extra,
-        )?;
-        Ok(ReducingState { handle })
-    }
 }
 
 impl<N, V> ReducingState<N, V>

@@ -2,7 +2,6 @@
 
 use super::handle::{handle_impls, handle_methods, Handle, Kind, Plain};
 use super::{StateHasher, StateKey, StateType};
-use crate::backend::stream::StateKind;
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
@@ -72,37 +71,6 @@ where
 /// ```
 pub struct ValueState<N, V> {
     pub(crate) handle: Handle<N, ValueKind<V>>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a value state, or returns the one already registered under the descriptor's name (B2).
-    pub fn register_value<N, V, NS, VS>(
-        &mut self,
-        descriptor: ValueStateDescriptor<NS, VS>,
-    ) -> Result<ValueState<N, V>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        V: StateType,
-        NS: TypeSerializer<Value = N> + StateType,
-        VS: TypeSerializer<Value = V> + StateType,
-    {
-        let d = descriptor;
-        let extra = Plain::new(&d.value_serializer, d.default);
-        let handle = self.register_handle(
-            d.name,
-            StateKind::Value,
-            d.namespace_serializer,
-            d.value_serializer,
-            extra,
-        )?;
-        Ok(ValueState { handle })
-    }
 }
 
 impl<N, V> ValueState<N, V>
