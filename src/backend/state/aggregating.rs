@@ -1,8 +1,7 @@
 //! Aggregating state (Flink `HeapAggregatingState`, later than the seed).
 
-use super::{DynSerializer, HandleCore, StateHasher, StateKey, StateType};
-use crate::backend::merge::merge_namespaces;
-use crate::backend::stream::StateKind;
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, Plain};
+use super::{StateHasher, StateKey, StateType};
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
@@ -65,12 +64,18 @@ impl<NS: fmt::Debug, IN, AS: TypeSerializer + fmt::Debug, OUT> fmt::Debug
     }
 }
 
-pub(crate) struct AggregatingExtra<IN, ACC, OUT> {
-    function: Arc<dyn AggregateFunction<IN, ACC, OUT>>,
-    serializer: DynSerializer<ACC>,
-}
+/// The aggregating kind for a handle: its state type and, as extra data, the aggregate function.
+pub(crate) struct AggregatingKind<IN, ACC, OUT>(PhantomData<fn() -> (IN, ACC, OUT)>);
 
-type Extra<IN, ACC, OUT> = AggregatingExtra<IN, ACC, OUT>;
+impl<IN, ACC, OUT> Kind for AggregatingKind<IN, ACC, OUT>
+where
+    IN: 'static,
+    ACC: StateType,
+    OUT: 'static,
+{
+    type State = ACC;
+    type Extra = Plain<ACC, Arc<dyn AggregateFunction<IN, ACC, OUT>>>;
+}
 
 /// A handle to an aggregating state: an accumulator per key and namespace.
 ///
@@ -99,51 +104,7 @@ type Extra<IN, ACC, OUT> = AggregatingExtra<IN, ACC, OUT>;
 /// ```
 #[allow(clippy::type_complexity)]
 pub struct AggregatingState<N, IN, ACC, OUT> {
-    pub(crate) core: HandleCore,
-    pub(crate) namespace: N,
-    _types: PhantomData<fn() -> (IN, ACC, OUT)>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers an aggregating state, or returns the one already registered under the descriptor's name (B2).
-    pub fn register_aggregating<N, IN, ACC, OUT, NS, AS>(
-        &mut self,
-        descriptor: AggregatingStateDescriptor<NS, IN, AS, OUT>,
-    ) -> Result<AggregatingState<N, IN, ACC, OUT>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        IN: 'static,
-        ACC: StateType,
-        OUT: 'static,
-        NS: TypeSerializer<Value = N> + StateType,
-        AS: TypeSerializer<Value = ACC> + StateType,
-    {
-        let AggregatingStateDescriptor {
-            name,
-            namespace_serializer,
-            accumulator_serializer,
-            function,
-        } = descriptor;
-        let serializer: DynSerializer<ACC> = Arc::new(accumulator_serializer.clone());
-        let core = self.register::<N, ACC, NS, AS, Extra<IN, ACC, OUT>>(
-            name,
-            StateKind::Aggregating,
-            namespace_serializer,
-            accumulator_serializer,
-            || AggregatingExtra { function, serializer },
-        )?;
-        Ok(AggregatingState {
-            core,
-            namespace: N::default(),
-            _types: PhantomData,
-        })
-    }
+    pub(crate) handle: Handle<N, AggregatingKind<IN, ACC, OUT>>,
 }
 
 impl<N, IN, ACC, OUT> AggregatingState<N, IN, ACC, OUT>
@@ -153,15 +114,11 @@ where
     ACC: StateType,
     OUT: 'static,
 {
-    /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
-    #[inline]
-    pub fn set_current_namespace(&mut self, namespace: N) {
-        self.namespace = namespace;
-    }
-
-    /// The current namespace.
-    pub fn current_namespace(&self) -> &N {
-        &self.namespace
+    handle_methods! {
+        /// Removes the accumulator of the current key and namespace (Flink `clear`).
+        clear;
+        /// The serialized accumulator of `(key, namespace)`, or `None` if absent (`getSerializedValue`).
+        serialized_value;
     }
 
     /// The result of the accumulator of the current key and namespace, if any (Flink `get()`). The accumulator
@@ -173,26 +130,13 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.read::<N, ACC, Extra<IN, ACC, OUT>>(self.core)?;
-        Ok(data
-            .table
-            .get(key, &self.namespace)
-            .map(|acc| data.extra.function.get_result(acc)))
+        let (acc, extra) = self.handle.current(backend)?;
+        Ok(acc.map(|acc| extra.own.get_result(acc)))
     }
 
-    /// The accumulator itself, if any.
-    pub fn accumulator<'b, K, KS, H, P>(
-        &self,
-        backend: &'b KeyedStateBackend<K, KS, H, P>,
-    ) -> Result<Option<&'b ACC>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let (key, data) = backend.read::<N, ACC, Extra<IN, ACC, OUT>>(self.core)?;
-        Ok(data.table.get(key, &self.namespace))
+    handle_getter! {
+        /// The accumulator itself, if any.
+        pub fn accumulator -> ACC;
     }
 
     /// Adds `value` (Flink `add` = `transform` with `AggregateTransformation`: `add(value, acc)`, from a new
@@ -208,28 +152,10 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, ACC, Extra<IN, ACC, OUT>>(self.core)?;
-        let Some(value) = value.into() else {
-            data.table.remove(key, &self.namespace);
-            return Ok(());
-        };
-        let f = &data.extra.function;
-        data.table
-            .transform(key.clone(), self.namespace.clone(), value, |old, v| {
-                f.add(v, old.unwrap_or_else(|| f.create_accumulator()))
-            });
-        Ok(())
-    }
-
-    /// Removes the accumulator of the current key and namespace (Flink `clear`).
-    pub fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        self.add(backend, None)
+        self.handle.transform(backend, value.into(), |extra, old, v| {
+            let f = &extra.own;
+            f.add(v, old.unwrap_or_else(|| f.create_accumulator()))
+        })
     }
 
     /// Merges the accumulators of `sources` into `target` and removes the sources (B6; Flink `mergeNamespaces`
@@ -246,50 +172,9 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, ACC, Extra<IN, ACC, OUT>>(self.core)?;
-        let f = &data.extra.function;
-        merge_namespaces(&mut data.table, key, &target, sources, |a, b| f.merge(a, b));
-        Ok(())
-    }
-
-    /// The serialized accumulator of `(key, namespace)`, or `None` if absent (`getSerializedValue`).
-    pub fn serialized_value<K, KS, H, P>(
-        &self,
-        backend: &KeyedStateBackend<K, KS, H, P>,
-        key: &K,
-        namespace: &N,
-    ) -> Result<Option<Vec<u8>>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let data = backend.data::<N, ACC, Extra<IN, ACC, OUT>>(self.core)?;
-        let Some(v) = data.table.get(key, namespace) else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        data.extra.serializer.serialize(v, &mut out)?;
-        Ok(Some(out))
+        self.handle
+            .merge_namespaces(backend, target, sources, |extra, a, b| extra.own.merge(a, b))
     }
 }
 
-impl<N: Clone, IN, ACC, OUT> Clone for AggregatingState<N, IN, ACC, OUT> {
-    fn clone(&self) -> Self {
-        AggregatingState {
-            core: self.core,
-            namespace: self.namespace.clone(),
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<N: fmt::Debug, IN, ACC, OUT> fmt::Debug for AggregatingState<N, IN, ACC, OUT> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AggregatingState")
-            .field("index", &self.core.index)
-            .field("namespace", &self.namespace)
-            .finish()
-    }
-}
+handle_impls!(AggregatingState<N, IN, ACC, OUT>);

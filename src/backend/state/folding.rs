@@ -1,8 +1,8 @@
 //! Folding state (Flink `HeapFoldingState`, deprecated in Flink 1.4 in favour of aggregating state).
 #![allow(deprecated)]
 
-use super::{DynSerializer, HandleCore, StateHasher, StateKey, StateType};
-use crate::backend::stream::StateKind;
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, Plain};
+use super::{StateHasher, StateKey, StateType};
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
@@ -56,13 +56,17 @@ impl<NS: fmt::Debug, T, AS: TypeSerializer + fmt::Debug> fmt::Debug for FoldingS
     }
 }
 
-pub(crate) struct FoldingExtra<T, ACC> {
-    initial: ACC,
-    fold: FoldFn<T, ACC>,
-    serializer: DynSerializer<ACC>,
-}
+/// The folding kind for a handle: its state type and, as extra data, the initial accumulator and the fold function.
+pub(crate) struct FoldingKind<T, ACC>(PhantomData<fn() -> (T, ACC)>);
 
-type Extra<T, ACC> = FoldingExtra<T, ACC>;
+impl<T, ACC> Kind for FoldingKind<T, ACC>
+where
+    T: 'static,
+    ACC: StateType,
+{
+    type State = ACC;
+    type Extra = Plain<ACC, (ACC, FoldFn<T, ACC>)>;
+}
 
 /// A handle to a folding state: an accumulator per key and namespace, folded with each added value.
 ///
@@ -87,56 +91,7 @@ type Extra<T, ACC> = FoldingExtra<T, ACC>;
 /// ```
 #[deprecated(note = "as in Flink: use aggregating state (AggregatingState) instead")]
 pub struct FoldingState<N, T, ACC> {
-    pub(crate) core: HandleCore,
-    pub(crate) namespace: N,
-    _types: PhantomData<fn() -> (T, ACC)>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a folding state, or returns the one already registered under the descriptor's name (B2).
-    #[deprecated(note = "as in Flink: use register_aggregating instead")]
-    pub fn register_folding<N, T, ACC, NS, AS>(
-        &mut self,
-        descriptor: FoldingStateDescriptor<NS, T, AS>,
-    ) -> Result<FoldingState<N, T, ACC>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        T: 'static,
-        ACC: StateType,
-        NS: TypeSerializer<Value = N> + StateType,
-        AS: TypeSerializer<Value = ACC> + StateType,
-    {
-        let FoldingStateDescriptor {
-            name,
-            namespace_serializer,
-            accumulator_serializer,
-            initial,
-            fold,
-        } = descriptor;
-        let serializer: DynSerializer<ACC> = Arc::new(accumulator_serializer.clone());
-        let core = self.register::<N, ACC, NS, AS, Extra<T, ACC>>(
-            name,
-            StateKind::Folding,
-            namespace_serializer,
-            accumulator_serializer,
-            || FoldingExtra {
-                initial,
-                fold,
-                serializer,
-            },
-        )?;
-        Ok(FoldingState {
-            core,
-            namespace: N::default(),
-            _types: PhantomData,
-        })
-    }
+    pub(crate) handle: Handle<N, FoldingKind<T, ACC>>,
 }
 
 impl<N, T, ACC> FoldingState<N, T, ACC>
@@ -145,30 +100,16 @@ where
     T: 'static,
     ACC: StateType,
 {
-    /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
-    #[inline]
-    pub fn set_current_namespace(&mut self, namespace: N) {
-        self.namespace = namespace;
+    handle_methods! {
+        /// Removes the accumulator of the current key and namespace (Flink `clear`).
+        clear;
+        /// The serialized accumulator of `(key, namespace)`, or `None` if absent (the seed's `getSerializedValue`).
+        serialized_value;
     }
 
-    /// The current namespace.
-    pub fn current_namespace(&self) -> &N {
-        &self.namespace
-    }
-
-    /// The accumulator of the current key and namespace, if any (Flink `get()`; no default, as in the seed).
-    pub fn get<'b, K, KS, H, P>(
-        &self,
-        backend: &'b KeyedStateBackend<K, KS, H, P>,
-    ) -> Result<Option<&'b ACC>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let (key, data) = backend.read::<N, ACC, Extra<T, ACC>>(self.core)?;
-        Ok(data.table.get(key, &self.namespace))
+    handle_getter! {
+        /// The accumulator of the current key and namespace, if any (Flink `get()`; no default, as in the seed).
+        pub fn get -> ACC;
     }
 
     /// Folds `value` into the accumulator (from the initial value when absent); `None` clears.
@@ -183,68 +124,11 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, ACC, Extra<T, ACC>>(self.core)?;
-        let Some(value) = value.into() else {
-            data.table.remove(key, &self.namespace);
-            return Ok(());
-        };
-        let extra = &data.extra;
-        data.table
-            .transform(key.clone(), self.namespace.clone(), value, |old, v| {
-                (extra.fold)(old.unwrap_or_else(|| extra.initial.clone()), v)
-            });
-        Ok(())
-    }
-
-    /// Removes the accumulator of the current key and namespace (Flink `clear`).
-    pub fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        self.add(backend, None)
-    }
-
-    /// The serialized accumulator of `(key, namespace)`, or `None` if absent (the seed's `getSerializedValue`).
-    pub fn serialized_value<K, KS, H, P>(
-        &self,
-        backend: &KeyedStateBackend<K, KS, H, P>,
-        key: &K,
-        namespace: &N,
-    ) -> Result<Option<Vec<u8>>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let data = backend.data::<N, ACC, Extra<T, ACC>>(self.core)?;
-        let Some(v) = data.table.get(key, namespace) else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        data.extra.serializer.serialize(v, &mut out)?;
-        Ok(Some(out))
+        self.handle.transform(backend, value.into(), |extra, old, v| {
+            let (initial, fold) = &extra.own;
+            fold(old.unwrap_or_else(|| initial.clone()), v)
+        })
     }
 }
 
-impl<N: Clone, T, ACC> Clone for FoldingState<N, T, ACC> {
-    fn clone(&self) -> Self {
-        FoldingState {
-            core: self.core,
-            namespace: self.namespace.clone(),
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<N: fmt::Debug, T, ACC> fmt::Debug for FoldingState<N, T, ACC> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FoldingState")
-            .field("index", &self.core.index)
-            .field("namespace", &self.namespace)
-            .finish()
-    }
-}
+handle_impls!(FoldingState<N, T, ACC>);

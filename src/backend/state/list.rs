@@ -1,18 +1,16 @@
 //! List state (Flink `HeapListState`).
 
-use super::{DynSerializer, HandleCore, StateHasher, StateKey, StateType};
-use crate::backend::merge::merge_namespaces;
-use crate::backend::stream::StateKind;
+use super::handle::{handle_impls, handle_methods, Handle, Kind, StateExtra};
+use super::{DynSerializer, StateHasher, StateKey, StateType};
 use crate::backend::{BackendError, KeyedStateBackend};
-use crate::serializer::{ListSerializer, TypeSerializer};
+use crate::serializer::{SerializeError, TypeSerializer};
 use crate::sync::Primitives;
-use core::fmt;
 use core::hash::Hash;
 use core::marker::PhantomData;
 use std::sync::Arc;
 
 /// Describes a list state: its name, namespace serializer and element serializer (the state serializer is
-/// [`ListSerializer`] of it).
+/// [`ListSerializer`](crate::serializer::ListSerializer) of it).
 ///
 /// Flink: `ListStateDescriptor`.
 #[derive(Debug, Clone)]
@@ -33,11 +31,47 @@ impl<NS, ES> ListStateDescriptor<NS, ES> {
     }
 }
 
+/// The element serializer, for the queryable-state form of a list.
 pub(crate) struct ListExtra<V> {
     element: DynSerializer<V>,
 }
 
-type Extra<V> = ListExtra<V>;
+impl<V> ListExtra<V> {
+    /// A shared copy of `element` for lookups (checkpoints use the typed one).
+    pub(crate) fn new<ES>(element: &ES) -> Self
+    where
+        ES: TypeSerializer<Value = V> + StateType,
+    {
+        ListExtra {
+            element: Arc::new(element.clone()),
+        }
+    }
+}
+
+impl<V: 'static> StateExtra<Vec<V>> for ListExtra<V> {
+    /// The elements serialized one after another with one `,` byte between two (exactly as the seed's
+    /// `getSerializedValue`, "the same as RocksDB writes lists").
+    fn serialize_state(&self, list: &Vec<V>, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+        for (i, v) in list.iter().enumerate() {
+            self.element.serialize(v, out)?;
+            if i + 1 < list.len() {
+                out.push(b',');
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The list kind for a handle: its state type and its extra data.
+pub(crate) struct ListKind<V>(PhantomData<fn() -> V>);
+
+impl<V> Kind for ListKind<V>
+where
+    V: StateType,
+{
+    type State = Vec<V>;
+    type Extra = ListExtra<V>;
+}
 
 /// A handle to a list state: a list of elements per key and namespace.
 ///
@@ -65,48 +99,7 @@ type Extra<V> = ListExtra<V>;
 /// assert_eq!(l.get(&b).unwrap(), None);
 /// ```
 pub struct ListState<N, V> {
-    pub(crate) core: HandleCore,
-    pub(crate) namespace: N,
-    _types: PhantomData<fn() -> V>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a list state, or returns the one already registered under the descriptor's name (B2).
-    pub fn register_list<N, V, NS, ES>(
-        &mut self,
-        descriptor: ListStateDescriptor<NS, ES>,
-    ) -> Result<ListState<N, V>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        V: StateType,
-        NS: TypeSerializer<Value = N> + StateType,
-        ES: TypeSerializer<Value = V> + StateType,
-    {
-        let ListStateDescriptor {
-            name,
-            namespace_serializer,
-            element_serializer,
-        } = descriptor;
-        let element: DynSerializer<V> = Arc::new(element_serializer.clone());
-        let core = self.register::<N, Vec<V>, NS, ListSerializer<ES>, Extra<V>>(
-            name,
-            StateKind::List,
-            namespace_serializer,
-            ListSerializer(element_serializer),
-            || ListExtra { element },
-        )?;
-        Ok(ListState {
-            core,
-            namespace: N::default(),
-            _types: PhantomData,
-        })
-    }
+    pub(crate) handle: Handle<N, ListKind<V>>,
 }
 
 impl<N, V> ListState<N, V>
@@ -114,15 +107,12 @@ where
     N: Hash + Eq + StateType,
     V: StateType,
 {
-    /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
-    #[inline]
-    pub fn set_current_namespace(&mut self, namespace: N) {
-        self.namespace = namespace;
-    }
-
-    /// The current namespace.
-    pub fn current_namespace(&self) -> &N {
-        &self.namespace
+    handle_methods! {
+        /// Removes the list of the current key and namespace (Flink `clear`).
+        clear;
+        /// The elements of `(key, namespace)`'s list, serialized one after another with one `,` byte between two
+        /// (exactly as the seed's `getSerializedValue`, "the same as RocksDB writes lists"), or `None` if absent.
+        serialized_value;
     }
 
     /// The list of the current key and namespace, or `None` if there is none (Flink `get()`, which returns
@@ -138,8 +128,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.read::<N, Vec<V>, Extra<V>>(self.core)?;
-        Ok(data.table.get(key, &self.namespace).map(Vec::as_slice))
+        Ok(self.handle.current(backend)?.0.map(Vec::as_slice))
     }
 
     /// Appends `value` (Flink `add`); `None` clears the list, as the seed's `null` does. A list a checkpoint in
@@ -156,15 +145,13 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, Vec<V>, Extra<V>>(self.core)?;
-        match value.into() {
-            None => {
-                data.table.remove(key, &self.namespace);
-            }
-            Some(v) => match data.table.get_mut(key, &self.namespace) {
-                Some(list) => list.push(v),
-                None => data.table.put(key.clone(), self.namespace.clone(), vec![v]),
-            },
+        let Some(v) = value.into() else {
+            return self.handle.clear(backend);
+        };
+        let (key, data) = self.handle.write(backend)?;
+        match data.table.get_mut(key, &self.handle.namespace) {
+            Some(list) => list.push(v),
+            None => data.table.put(key.clone(), self.handle.namespace.clone(), vec![v]),
         }
         Ok(())
     }
@@ -181,16 +168,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, Vec<V>, Extra<V>>(self.core)?;
-        let mut values = values.into_iter().peekable();
-        if values.peek().is_none() {
-            return Ok(());
-        }
-        match data.table.get_mut(key, &self.namespace) {
-            Some(list) => list.extend(values),
-            None => data.table.put(key.clone(), self.namespace.clone(), values.collect()),
-        }
-        Ok(())
+        self.handle.extend(backend, values)
     }
 
     /// Replaces the list (Flink `update`); an empty list clears it.
@@ -205,24 +183,12 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, Vec<V>, Extra<V>>(self.core)?;
         if values.is_empty() {
-            data.table.remove(key, &self.namespace);
-        } else {
-            data.table.put(key.clone(), self.namespace.clone(), values);
+            return self.handle.clear(backend);
         }
+        let (key, data) = self.handle.write(backend)?;
+        data.table.put(key.clone(), self.handle.namespace.clone(), values);
         Ok(())
-    }
-
-    /// Removes the list of the current key and namespace (Flink `clear`).
-    pub fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        self.add(backend, None)
     }
 
     /// Appends the lists of `sources` to the one of `target`, in order, and removes the sources (B6; Flink
@@ -239,58 +205,11 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, Vec<V>, Extra<V>>(self.core)?;
-        merge_namespaces(&mut data.table, key, &target, sources, |mut a, b| {
+        self.handle.merge_namespaces(backend, target, sources, |_, mut a, b| {
             a.extend(b);
             a
-        });
-        Ok(())
-    }
-
-    /// The elements of `(key, namespace)`'s list, serialized one after another with one `,` byte between two
-    /// (exactly as the seed's `getSerializedValue`, "the same as RocksDB writes lists"), or `None` if absent.
-    pub fn serialized_value<K, KS, H, P>(
-        &self,
-        backend: &KeyedStateBackend<K, KS, H, P>,
-        key: &K,
-        namespace: &N,
-    ) -> Result<Option<Vec<u8>>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let data = backend.data::<N, Vec<V>, Extra<V>>(self.core)?;
-        let Some(list) = data.table.get(key, namespace) else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        for (i, v) in list.iter().enumerate() {
-            data.extra.element.serialize(v, &mut out)?;
-            if i + 1 < list.len() {
-                out.push(b',');
-            }
-        }
-        Ok(Some(out))
+        })
     }
 }
 
-impl<N: Clone, V> Clone for ListState<N, V> {
-    fn clone(&self) -> Self {
-        ListState {
-            core: self.core,
-            namespace: self.namespace.clone(),
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<N: fmt::Debug, V> fmt::Debug for ListState<N, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ListState")
-            .field("index", &self.core.index)
-            .field("namespace", &self.namespace)
-            .finish()
-    }
-}
+handle_impls!(ListState<N, V>);

@@ -1,18 +1,17 @@
 //! Map state (Flink `HeapMapState`, later than the seed).
 
-use super::{DynSerializer, HandleCore, StateHasher, StateKey, StateType};
-use crate::backend::stream::StateKind;
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, StateExtra};
+use super::{DynSerializer, StateHasher, StateKey, StateType};
 use crate::backend::{BackendError, KeyedStateBackend};
-use crate::serializer::{MapSerializer, TypeSerializer};
+use crate::serializer::{SerializeError, TypeSerializer};
 use crate::sync::Primitives;
-use core::fmt;
 use core::hash::Hash;
 use core::marker::PhantomData;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Describes a map state: name, namespace serializer and the user key and value serializers (the state
-/// serializer is [`MapSerializer`] of them).
+/// serializer is [`MapSerializer`](crate::serializer::MapSerializer) of them).
 ///
 /// Flink: `MapStateDescriptor`.
 #[derive(Debug, Clone)]
@@ -35,13 +34,51 @@ impl<NS, UKS, UVS> MapStateDescriptor<NS, UKS, UVS> {
     }
 }
 
+/// The user key and value serializers, for the queryable-state form of a map.
 pub(crate) struct MapExtra<UK, UV> {
     key: DynSerializer<UK>,
     value: DynSerializer<UV>,
 }
 
-type Extra<UK, UV> = MapExtra<UK, UV>;
 type Map<UK, UV> = HashMap<UK, UV>;
+
+impl<UK, UV> MapExtra<UK, UV> {
+    /// Shared copies of `key` and `value` for lookups (checkpoints use the typed ones).
+    pub(crate) fn new<UKS, UVS>(key: &UKS, value: &UVS) -> Self
+    where
+        UKS: TypeSerializer<Value = UK> + StateType,
+        UVS: TypeSerializer<Value = UV> + StateType,
+    {
+        MapExtra {
+            key: Arc::new(key.clone()),
+            value: Arc::new(value.clone()),
+        }
+    }
+}
+
+impl<UK: 'static, UV: 'static> StateExtra<Map<UK, UV>> for MapExtra<UK, UV> {
+    /// Per entry: user key, null flag `0`, value; no count (Flink's `KvStateSerializer.serializeMap`).
+    fn serialize_state(&self, map: &Map<UK, UV>, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+        for (k, v) in map {
+            self.key.serialize(k, out)?;
+            out.push(0);
+            self.value.serialize(v, out)?;
+        }
+        Ok(())
+    }
+}
+
+/// The map kind for a handle: its state type and its extra data.
+pub(crate) struct MapKind<UK, UV>(PhantomData<fn() -> (UK, UV)>);
+
+impl<UK, UV> Kind for MapKind<UK, UV>
+where
+    UK: Hash + Eq + StateType,
+    UV: StateType,
+{
+    type State = Map<UK, UV>;
+    type Extra = MapExtra<UK, UV>;
+}
 
 /// A handle to a map state: a map from user keys to user values per key and namespace.
 ///
@@ -69,52 +106,7 @@ type Map<UK, UV> = HashMap<UK, UV>;
 /// assert_eq!(b.state_len("m"), Some(0));                      // an emptied map is removed, as in Flink
 /// ```
 pub struct MapState<N, UK, UV> {
-    pub(crate) core: HandleCore,
-    pub(crate) namespace: N,
-    _types: PhantomData<fn() -> (UK, UV)>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a map state, or returns the one already registered under the descriptor's name (B2).
-    pub fn register_map<N, UK, UV, NS, UKS, UVS>(
-        &mut self,
-        descriptor: MapStateDescriptor<NS, UKS, UVS>,
-    ) -> Result<MapState<N, UK, UV>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        UK: Hash + Eq + StateType,
-        UV: StateType,
-        NS: TypeSerializer<Value = N> + StateType,
-        UKS: TypeSerializer<Value = UK> + StateType,
-        UVS: TypeSerializer<Value = UV> + StateType,
-    {
-        let MapStateDescriptor {
-            name,
-            namespace_serializer,
-            key_serializer,
-            value_serializer,
-        } = descriptor;
-        let key: DynSerializer<UK> = Arc::new(key_serializer.clone());
-        let value: DynSerializer<UV> = Arc::new(value_serializer.clone());
-        let core = self.register::<N, Map<UK, UV>, NS, MapSerializer<UKS, UVS>, Extra<UK, UV>>(
-            name,
-            StateKind::Map,
-            namespace_serializer,
-            MapSerializer(key_serializer, value_serializer),
-            || MapExtra { key, value },
-        )?;
-        Ok(MapState {
-            core,
-            namespace: N::default(),
-            _types: PhantomData,
-        })
-    }
+    pub(crate) handle: Handle<N, MapKind<UK, UV>>,
 }
 
 impl<N, UK, UV> MapState<N, UK, UV>
@@ -123,30 +115,17 @@ where
     UK: Hash + Eq + StateType,
     UV: StateType,
 {
-    /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
-    #[inline]
-    pub fn set_current_namespace(&mut self, namespace: N) {
-        self.namespace = namespace;
+    handle_methods! {
+        /// Removes the whole map of the current key and namespace (Flink `clear`).
+        clear;
+        /// The map of `(key, namespace)` as Flink's `KvStateSerializer.serializeMap` writes it for queryable state
+        /// (per entry: user key, null flag `0`, value; no count), or `None` if absent.
+        serialized_value;
     }
 
-    /// The current namespace.
-    pub fn current_namespace(&self) -> &N {
-        &self.namespace
-    }
-
-    /// The whole map of the current key and namespace, if any. Never copies (B4).
-    pub fn map<'b, K, KS, H, P>(
-        &self,
-        backend: &'b KeyedStateBackend<K, KS, H, P>,
-    ) -> Result<Option<&'b Map<UK, UV>>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let (key, data) = backend.read::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
-        Ok(data.table.get(key, &self.namespace))
+    handle_getter! {
+        /// The whole map of the current key and namespace, if any. Never copies (B4).
+        pub fn map -> Map<UK, UV>;
     }
 
     /// The value of `user_key` (Flink `get(UK)`), if any.
@@ -232,16 +211,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
-        let mut entries = entries.into_iter().peekable();
-        if entries.peek().is_none() {
-            return Ok(());
-        }
-        match data.table.get_mut(key, &self.namespace) {
-            Some(map) => map.extend(entries),
-            None => data.table.put(key.clone(), self.namespace.clone(), entries.collect()),
-        }
-        Ok(())
+        self.handle.extend(backend, entries)
     }
 
     /// Removes `user_key` and returns whether it was there (Flink `remove`); a map left empty is removed from the
@@ -257,78 +227,18 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
-        if !data
-            .table
-            .get(key, &self.namespace)
-            .is_some_and(|m| m.contains_key(user_key))
-        {
+        let (key, data) = self.handle.write(backend)?;
+        let namespace = &self.handle.namespace;
+        if !data.table.get(key, namespace).is_some_and(|m| m.contains_key(user_key)) {
             return Ok(false);
         }
-        let map = data.table.get_mut(key, &self.namespace).expect("checked above");
+        let map = data.table.get_mut(key, namespace).expect("checked above");
         map.remove(user_key);
         if map.is_empty() {
-            data.table.remove(key, &self.namespace);
+            data.table.remove(key, namespace);
         }
         Ok(true)
     }
-
-    /// Removes the whole map of the current key and namespace (Flink `clear`).
-    pub fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let (key, data) = backend.write::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
-        data.table.remove(key, &self.namespace);
-        Ok(())
-    }
-
-    /// The map of `(key, namespace)` as Flink's `KvStateSerializer.serializeMap` writes it for queryable state
-    /// (per entry: user key, null flag `0`, value; no count), or `None` if absent.
-    pub fn serialized_value<K, KS, H, P>(
-        &self,
-        backend: &KeyedStateBackend<K, KS, H, P>,
-        key: &K,
-        namespace: &N,
-    ) -> Result<Option<Vec<u8>>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let data = backend.data::<N, Map<UK, UV>, Extra<UK, UV>>(self.core)?;
-        let Some(map) = data.table.get(key, namespace) else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        for (k, v) in map {
-            data.extra.key.serialize(k, &mut out)?;
-            out.push(0);
-            data.extra.value.serialize(v, &mut out)?;
-        }
-        Ok(Some(out))
-    }
 }
 
-impl<N: Clone, UK, UV> Clone for MapState<N, UK, UV> {
-    fn clone(&self) -> Self {
-        MapState {
-            core: self.core,
-            namespace: self.namespace.clone(),
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<N: fmt::Debug, UK, UV> fmt::Debug for MapState<N, UK, UV> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MapState")
-            .field("index", &self.core.index)
-            .field("namespace", &self.namespace)
-            .finish()
-    }
-}
+handle_impls!(MapState<N, UK, UV>);

@@ -8,9 +8,11 @@
 
 mod aggregating;
 mod folding;
+mod handle;
 mod list;
 mod map;
 mod reducing;
+mod register;
 mod value;
 
 pub use aggregating::{AggregateFunction, AggregatingState, AggregatingStateDescriptor};

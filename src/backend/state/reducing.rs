@@ -1,8 +1,7 @@
 //! Reducing state (Flink `HeapReducingState`).
 
-use super::{DynSerializer, HandleCore, StateHasher, StateKey, StateType};
-use crate::backend::merge::merge_namespaces;
-use crate::backend::stream::StateKind;
+use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, Plain};
+use super::{StateHasher, StateKey, StateType};
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
@@ -52,12 +51,16 @@ impl<NS: fmt::Debug, VS: TypeSerializer + fmt::Debug> fmt::Debug for ReducingSta
     }
 }
 
-pub(crate) struct ReducingExtra<V> {
-    reduce: ReduceFn<V>,
-    serializer: DynSerializer<V>,
-}
+/// The reducing kind for a handle: its state type and, as extra data, the reduce function.
+pub(crate) struct ReducingKind<V>(PhantomData<fn() -> V>);
 
-type Extra<V> = ReducingExtra<V>;
+impl<V> Kind for ReducingKind<V>
+where
+    V: StateType,
+{
+    type State = V;
+    type Extra = Plain<V, ReduceFn<V>>;
+}
 
 /// A handle to a reducing state: one value per key and namespace, combined with each added value.
 ///
@@ -78,50 +81,7 @@ type Extra<V> = ReducingExtra<V>;
 /// assert_eq!(max.get(&b).unwrap(), Some(&9));
 /// ```
 pub struct ReducingState<N, V> {
-    pub(crate) core: HandleCore,
-    pub(crate) namespace: N,
-    _types: PhantomData<fn() -> V>,
-}
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a reducing state, or returns the one already registered under the descriptor's name (B2; the
-    /// first registration's reduce function stays).
-    pub fn register_reducing<N, V, NS, VS>(
-        &mut self,
-        descriptor: ReducingStateDescriptor<NS, VS>,
-    ) -> Result<ReducingState<N, V>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        V: StateType,
-        NS: TypeSerializer<Value = N> + StateType,
-        VS: TypeSerializer<Value = V> + StateType,
-    {
-        let ReducingStateDescriptor {
-            name,
-            namespace_serializer,
-            value_serializer,
-            reduce,
-        } = descriptor;
-        let serializer: DynSerializer<V> = Arc::new(value_serializer.clone());
-        let core = self.register::<N, V, NS, VS, Extra<V>>(
-            name,
-            StateKind::Reducing,
-            namespace_serializer,
-            value_serializer,
-            || ReducingExtra { reduce, serializer },
-        )?;
-        Ok(ReducingState {
-            core,
-            namespace: N::default(),
-            _types: PhantomData,
-        })
-    }
+    pub(crate) handle: Handle<N, ReducingKind<V>>,
 }
 
 impl<N, V> ReducingState<N, V>
@@ -129,31 +89,17 @@ where
     N: Hash + Eq + StateType,
     V: StateType,
 {
-    /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
-    #[inline]
-    pub fn set_current_namespace(&mut self, namespace: N) {
-        self.namespace = namespace;
+    handle_methods! {
+        /// Removes the value of the current key and namespace (Flink `clear`).
+        clear;
+        /// The serialized value of `(key, namespace)`, or `None` if absent (the seed's `getSerializedValue`).
+        serialized_value;
     }
 
-    /// The current namespace.
-    pub fn current_namespace(&self) -> &N {
-        &self.namespace
-    }
-
-    /// The reduced value of the current key and namespace, if any (Flink `get()`). Never copies (B4).
-    #[inline]
-    pub fn get<'b, K, KS, H, P>(
-        &self,
-        backend: &'b KeyedStateBackend<K, KS, H, P>,
-    ) -> Result<Option<&'b V>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let (key, data) = backend.read::<N, V, Extra<V>>(self.core)?;
-        Ok(data.table.get(key, &self.namespace))
+    handle_getter! {
+        /// The reduced value of the current key and namespace, if any (Flink `get()`). Never copies (B4).
+        #[inline]
+        pub fn get -> V;
     }
 
     /// Reduces `value` into the state (Flink `add` = `transform` with `ReduceTransformation`: `reduce(old,
@@ -170,29 +116,10 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, V, Extra<V>>(self.core)?;
-        let Some(value) = value.into() else {
-            data.table.remove(key, &self.namespace);
-            return Ok(());
-        };
-        let reduce = &data.extra.reduce;
-        data.table
-            .transform(key.clone(), self.namespace.clone(), value, |old, v| match old {
-                Some(o) => reduce(o, v),
-                None => v,
-            });
-        Ok(())
-    }
-
-    /// Removes the value of the current key and namespace (Flink `clear`).
-    pub fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        self.add(backend, None)
+        self.handle.transform(backend, value.into(), |extra, old, v| match old {
+            Some(o) => (extra.own)(o, v),
+            None => v,
+        })
     }
 
     /// Reduces the values of `sources` into `target` and removes the sources (B6; Flink `mergeNamespaces` with
@@ -209,50 +136,9 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, V, Extra<V>>(self.core)?;
-        let reduce = &data.extra.reduce;
-        merge_namespaces(&mut data.table, key, &target, sources, |a, b| reduce(a, b));
-        Ok(())
-    }
-
-    /// The serialized value of `(key, namespace)`, or `None` if absent (the seed's `getSerializedValue`).
-    pub fn serialized_value<K, KS, H, P>(
-        &self,
-        backend: &KeyedStateBackend<K, KS, H, P>,
-        key: &K,
-        namespace: &N,
-    ) -> Result<Option<Vec<u8>>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let data = backend.data::<N, V, Extra<V>>(self.core)?;
-        let Some(v) = data.table.get(key, namespace) else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        data.extra.serializer.serialize(v, &mut out)?;
-        Ok(Some(out))
+        self.handle
+            .merge_namespaces(backend, target, sources, |extra, a, b| (extra.own)(a, b))
     }
 }
 
-impl<N: Clone, V> Clone for ReducingState<N, V> {
-    fn clone(&self) -> Self {
-        ReducingState {
-            core: self.core,
-            namespace: self.namespace.clone(),
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<N: fmt::Debug, V> fmt::Debug for ReducingState<N, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReducingState")
-            .field("index", &self.core.index)
-            .field("namespace", &self.namespace)
-            .finish()
-    }
-}
+handle_impls!(ReducingState<N, V>);

@@ -1,14 +1,12 @@
 //! Value state (Flink `HeapValueState`).
 
-use super::{DynSerializer, HandleCore, StateHasher, StateKey, StateType};
-use crate::backend::stream::StateKind;
+use super::handle::{handle_impls, handle_methods, Handle, Kind, Plain};
+use super::{StateHasher, StateKey, StateType};
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
-use core::fmt;
 use core::hash::Hash;
 use core::marker::PhantomData;
-use std::sync::Arc;
 
 /// Describes a value state: its name, namespace and value serializers and a default value.
 ///
@@ -39,9 +37,15 @@ impl<NS: TypeSerializer, VS: TypeSerializer> ValueStateDescriptor<NS, VS> {
     }
 }
 
-pub(crate) struct ValueExtra<V> {
-    default: Option<V>,
-    serializer: DynSerializer<V>,
+/// The value kind for a handle: its state type and, as extra data, the default value an absent entry reads as.
+pub(crate) struct ValueKind<V>(PhantomData<fn() -> V>);
+
+impl<V> Kind for ValueKind<V>
+where
+    V: StateType,
+{
+    type State = V;
+    type Extra = Plain<V, Option<V>>;
 }
 
 /// A handle to a value state: one value per key and namespace.
@@ -66,51 +70,7 @@ pub(crate) struct ValueExtra<V> {
 /// assert_eq!(name.value(&b).unwrap().map(String::as_str), Some("?"));
 /// ```
 pub struct ValueState<N, V> {
-    pub(crate) core: HandleCore,
-    pub(crate) namespace: N,
-    _types: PhantomData<fn() -> V>,
-}
-
-type Extra<V> = ValueExtra<V>;
-
-impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
-where
-    K: StateKey,
-    KS: TypeSerializer<Value = K> + StateType,
-    H: StateHasher,
-    P: Primitives,
-{
-    /// Registers a value state, or returns the one already registered under the descriptor's name (B2).
-    pub fn register_value<N, V, NS, VS>(
-        &mut self,
-        descriptor: ValueStateDescriptor<NS, VS>,
-    ) -> Result<ValueState<N, V>, BackendError>
-    where
-        N: Hash + Eq + Default + StateType,
-        V: StateType,
-        NS: TypeSerializer<Value = N> + StateType,
-        VS: TypeSerializer<Value = V> + StateType,
-    {
-        let ValueStateDescriptor {
-            name,
-            namespace_serializer,
-            value_serializer,
-            default,
-        } = descriptor;
-        let serializer: DynSerializer<V> = Arc::new(value_serializer.clone());
-        let core = self.register::<N, V, NS, VS, Extra<V>>(
-            name,
-            StateKind::Value,
-            namespace_serializer,
-            value_serializer,
-            || ValueExtra { default, serializer },
-        )?;
-        Ok(ValueState {
-            core,
-            namespace: N::default(),
-            _types: PhantomData,
-        })
-    }
+    pub(crate) handle: Handle<N, ValueKind<V>>,
 }
 
 impl<N, V> ValueState<N, V>
@@ -118,15 +78,12 @@ where
     N: Hash + Eq + StateType,
     V: StateType,
 {
-    /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
-    #[inline]
-    pub fn set_current_namespace(&mut self, namespace: N) {
-        self.namespace = namespace;
-    }
-
-    /// The current namespace.
-    pub fn current_namespace(&self) -> &N {
-        &self.namespace
+    handle_methods! {
+        /// Removes the value of the current key and namespace (Flink `clear`).
+        clear;
+        /// The serialized value of `(key, namespace)` with the value serializer, or `None` if absent (the seed's
+        /// `getSerializedValue`, for queryable state; no default is applied, as in the seed).
+        serialized_value;
     }
 
     /// The value of the current key and namespace, or the descriptor's default if there is none (Flink
@@ -142,8 +99,8 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.read::<N, V, Extra<V>>(self.core)?;
-        Ok(data.table.get(key, &self.namespace).or(data.extra.default.as_ref()))
+        let (value, extra) = self.handle.current(backend)?;
+        Ok(value.or(extra.own.as_ref()))
     }
 
     /// Sets the value of the current key and namespace (Flink `update`); `None` clears it, as the seed's `null`
@@ -161,69 +118,19 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let (key, data) = backend.write::<N, V, Extra<V>>(self.core)?;
+        let (key, data) = self.handle.write(backend)?;
+        let namespace = &self.handle.namespace;
         match value.into() {
-            Some(v) => match data.table.get_mut(key, &self.namespace) {
+            Some(v) => match data.table.get_mut(key, namespace) {
                 Some(slot) => *slot = v,
-                None => data.table.put(key.clone(), self.namespace.clone(), v),
+                None => data.table.put(key.clone(), namespace.clone(), v),
             },
             None => {
-                data.table.remove(key, &self.namespace);
+                data.table.remove(key, namespace);
             }
         }
         Ok(())
     }
-
-    /// Removes the value of the current key and namespace (Flink `clear`).
-    pub fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        self.update(backend, None)
-    }
-
-    /// The serialized value of `(key, namespace)` with the value serializer, or `None` if absent (the seed's
-    /// `getSerializedValue`, for queryable state; no default is applied, as in the seed).
-    pub fn serialized_value<K, KS, H, P>(
-        &self,
-        backend: &KeyedStateBackend<K, KS, H, P>,
-        key: &K,
-        namespace: &N,
-    ) -> Result<Option<Vec<u8>>, BackendError>
-    where
-        K: StateKey,
-        KS: TypeSerializer<Value = K> + StateType,
-        H: StateHasher,
-        P: Primitives,
-    {
-        let data = backend.data::<N, V, Extra<V>>(self.core)?;
-        let Some(v) = data.table.get(key, namespace) else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        data.extra.serializer.serialize(v, &mut out)?;
-        Ok(Some(out))
-    }
 }
 
-impl<N: Clone, V> Clone for ValueState<N, V> {
-    fn clone(&self) -> Self {
-        ValueState {
-            core: self.core,
-            namespace: self.namespace.clone(),
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<N: fmt::Debug, V> fmt::Debug for ValueState<N, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ValueState")
-            .field("index", &self.core.index)
-            .field("namespace", &self.namespace)
-            .finish()
-    }
-}
+handle_impls!(ValueState<N, V>);
