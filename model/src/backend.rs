@@ -5,7 +5,7 @@
 //! * [`BackendOp`] — set key, per-kind operations of six states (value, list, reducing, folding, aggregating,
 //!   map), merge, clear, checkpoint start / finish / cancel and restore, as data (`arbitrary` and proptest).
 //! * [`BackendRunner`] — applies each operation to a real
-//!   [`KeyedStateBackend`](cow_state_table::backend::KeyedStateBackend) and to the model and compares every
+//!   [`KeyedStateBackend`] and to the model and compares every
 //!   result and, after every operation, the whole live state and the tables' invariants. A checkpoint's
 //!   asynchronous part runs on a background thread from its start until its finish while later operations
 //!   write the same keys; at its finish the stream is restored into a fresh backend of the same range and into
