@@ -471,7 +471,10 @@ fn present<K, N, S, P: Primitives>(d: &Directory<K, N, S, P>) -> usize {
 /// that map into them, and gives up each old chunk the index has passed; the checker insists on the chunks I10
 /// needs.
 #[test]
-#[cfg_attr(miri, ignore = "a checker call per write over a 4096-bucket rehash; the native and ASan runs cover it")]
+#[cfg_attr(
+    miri,
+    ignore = "a checker call per write over a 4096-bucket rehash; the native and ASan runs cover it"
+)]
 fn a_rehash_allocates_and_gives_up_chunks_in_steps() {
     for shrink in [false, true] {
         let mut t = table(4096);
