@@ -450,9 +450,40 @@ where
         composite_hash(&self.hash_builder, key, namespace)
     }
 
-    /// Finds `(key, namespace)`: the directory, the bucket and the node (I10 says where to look).
+    /// Finds `(key, namespace)` for a write operation: the directory, the bucket and the node (I10 says where
+    /// to look). The rehash case is out of line (a write then also does a rehash step), so that `get_mut`
+    /// and the others inline small.
     #[inline(always)]
     fn find<Q, R>(&self, hash: u32, key: &Q, namespace: &R) -> Option<Found<K, N, S, P>>
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Eq + ?Sized,
+        R: Eq + ?Sized,
+    {
+        if self.rehash.is_some() {
+            return self.find_during_rehash(hash, key, namespace);
+        }
+        self.find_inline(hash, key, namespace)
+    }
+
+    /// [`StateTable::find`]'s rehash case, out of line.
+    #[inline(never)]
+    fn find_during_rehash<Q, R>(&self, hash: u32, key: &Q, namespace: &R) -> Option<Found<K, N, S, P>>
+    where
+        K: Borrow<Q>,
+        N: Borrow<R>,
+        Q: Eq + ?Sized,
+        R: Eq + ?Sized,
+    {
+        self.find_inline(hash, key, namespace)
+    }
+
+    /// Finds `(key, namespace)`, all inline: for the read operations (`get`, `contains`), which do no rehash
+    /// step and so are as fast during a rehash as the two lookups it needs, and for `put`, which is not
+    /// inlined into its callers anyway and runs during growth, when a rehash often runs.
+    #[inline(always)]
+    fn find_inline<Q, R>(&self, hash: u32, key: &Q, namespace: &R) -> Option<Found<K, N, S, P>>
     where
         K: Borrow<Q>,
         N: Borrow<R>,
@@ -485,21 +516,33 @@ where
     }
 
     /// The start of every write operation: read the bounds (I8), free what became free (I7), do a rehash step.
+    ///
+    /// Inlined into every write: with nothing retired and no rehash running it is one atomic load and two
+    /// tests; the rest is out of line in [`StateTable::write_housekeeping`].
+    #[inline(always)]
     fn begin_write(&mut self) -> Cow {
         let bounds = self.shared.load_bounds();
-        if !self.retired.is_empty() {
-            self.retired.reclaim(bounds.oldest);
-        }
         let cow = Cow {
             required: bounds.highest,
             version: self.version,
         };
+        if !self.retired.is_empty() || self.rehash.is_some() {
+            self.write_housekeeping(bounds.oldest, cow);
+        }
+        cow
+    }
+
+    /// The slow part of [`StateTable::begin_write`]: free what became free (I7), then a rehash step.
+    #[inline(never)]
+    fn write_housekeeping(&mut self, oldest: u32, cow: Cow) {
+        if !self.retired.is_empty() {
+            self.retired.reclaim(oldest);
+        }
         if let Some(r) = &mut self.rehash {
             if rehash::step(&mut self.primary, r, cow, &mut self.retired) {
                 self.finish_rehash(cow);
             }
         }
-        cow
     }
 
     fn finish_rehash(&mut self, cow: Cow) {
@@ -535,7 +578,7 @@ where
         Q: Hash + Eq + ?Sized,
         R: Hash + Eq + ?Sized,
     {
-        let (_, _, node) = self.find(self.hash(key, namespace), key, namespace)?;
+        let (_, _, node) = self.find_inline(self.hash(key, namespace), key, namespace)?;
         // SAFETY: `&self` excludes writes; the node is live (I5).
         Some(unsafe { (*node).state() })
     }
@@ -559,7 +602,7 @@ where
         Q: Hash + Eq + ?Sized,
         R: Hash + Eq + ?Sized,
     {
-        self.find(self.hash(key, namespace), key, namespace).is_some()
+        self.find_inline(self.hash(key, namespace), key, namespace).is_some()
     }
 
     /// Returns the state of `(key, namespace)` for in-place modification (Flink `get(key, namespace)`): if a live
@@ -575,6 +618,7 @@ where
     /// assert_eq!(table.get("alice", &0), Some(&vec![1, 2]));
     /// assert_eq!(snap.get("alice", &0), Some(&vec![1]));
     /// ```
+    #[inline]
     pub fn get_mut<Q, R>(&mut self, key: &Q, namespace: &R) -> Option<&mut S>
     where
         K: Borrow<Q>,
@@ -623,7 +667,7 @@ where
     fn put_inner(&mut self, key: K, namespace: N, state: S, want_old: bool) -> Option<S> {
         let cow = self.begin_write();
         let hash = self.hash(&key, &namespace);
-        match self.find(hash, &key, &namespace) {
+        match self.find_inline(hash, &key, &namespace) {
             None => {
                 self.insert_new(hash, key, namespace, state, cow);
                 None
@@ -747,6 +791,7 @@ where
     ///
     /// # Safety
     /// `node` is live in `bucket` of `sub`.
+    #[inline(always)]
     unsafe fn make_private(
         &mut self,
         sub: Sub,
@@ -758,6 +803,23 @@ where
         if !cow.is_shared(unsafe { (*node).version() }) || cfg!(cow_mutant = "skip-state-copy") {
             return node;
         }
+        // SAFETY: per the caller.
+        unsafe { self.copy_shared(sub, bucket, node, cow) }
+    }
+
+    /// The copying half of [`StateTable::make_private`], out of line so that the private case stays small
+    /// enough to inline into `get_mut`.
+    ///
+    /// # Safety
+    /// `node` is live in `bucket` of `sub` and shared (version `< R`).
+    #[inline(never)]
+    unsafe fn copy_shared(
+        &mut self,
+        sub: Sub,
+        bucket: usize,
+        node: NodePtr<K, N, S, P>,
+        cow: Cow,
+    ) -> NodePtr<K, N, S, P> {
         let (dir, retired) = self.dir_and_retired(sub);
         // SAFETY: per the caller; the prefix is made private before the copy is built (a panicking clone then
         // leaves an equivalent, valid chain).
