@@ -9,7 +9,8 @@
 #   MUTATION_SAMPLE=1 scripts/mutation.sh                 # CI sample: a shard of about 1/40 of the mutants
 #
 # Needs `cargo install cargo-mutants --locked` (v27 measured). Environment: COW_CASES (differential cases,
-# default 100; COW_MAX_OPS default 200), MUTATION_JOBS (default 1), MUTATION_TIMEOUT (seconds per test run, default 300).
+# default 100; COW_MAX_OPS default 200), MUTATION_JOBS (default 1), MUTATION_TIMEOUT (seconds per test run, default 300),
+# MUTATION_OUT (output directory, default target/mutation).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
@@ -18,8 +19,8 @@ export COW_MAX_OPS="${COW_MAX_OPS:-200}"
 # One build directory kept across runs: the dependencies are built once, not per run (each run copies the
 # source tree to a new scratch directory).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutation-build}"
-args=(--jobs "${MUTATION_JOBS:-1}" --timeout "${MUTATION_TIMEOUT:-300}" --build-timeout 900
-      --output target/mutation --no-shuffle)
+args=(--jobs "${MUTATION_JOBS:-1}" --timeout "${MUTATION_TIMEOUT:-300}" --build-timeout 900 --profile mutants
+      --output "${MUTATION_OUT:-target/mutation}" --no-shuffle)
 if [ "${MUTATION_SAMPLE:-0}" = 1 ]; then
     args+=(--shard "${MUTATION_SHARD:-0}/40")
 fi
