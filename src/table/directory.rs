@@ -247,6 +247,23 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         unsafe { (*chunk.heads.add(bucket & self.slot_mask)).with(|h| *h) }
     }
 
+    /// How many buckets from `bucket` on are empty, counting `bucket` itself (whose head the caller has read
+    /// as null): at least 1, at most `max`, and never past the end of `bucket`'s chunk. The rehash step skips
+    /// such a run in one go instead of one bucket per loop turn.
+    #[inline]
+    pub(crate) fn empty_run(&self, bucket: usize, max: usize) -> usize {
+        let chunk = self.slot_of(bucket);
+        debug_assert!(chunk.is_present());
+        let start = bucket & self.slot_mask;
+        let end = start.saturating_add(max).min(self.chunk_len());
+        let mut i = start + 1;
+        // SAFETY: as in `head`: a present chunk of the writer's own directory, `i < chunk_len`.
+        while i < end && unsafe { (*chunk.heads.add(i)).with(|h| *h) }.is_null() {
+            i += 1;
+        }
+        i - start
+    }
+
     /// The head cell of `bucket`, made writable: if its chunk may be seen by a live snapshot (version `< required`,
     /// I2) the chunk is copied first and the original retired (I3, I6).
     #[inline(always)]

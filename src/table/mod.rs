@@ -618,7 +618,7 @@ where
     /// assert_eq!(table.get("alice", &0), Some(&vec![1, 2]));
     /// assert_eq!(snap.get("alice", &0), Some(&vec![1]));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get_mut<Q, R>(&mut self, key: &Q, namespace: &R) -> Option<&mut S>
     where
         K: Borrow<Q>,

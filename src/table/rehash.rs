@@ -68,11 +68,18 @@ impl<K, N, S, P: Primitives> Rehash<K, N, S, P> {
         }
     }
 
-    /// Moves the rehash index past old bucket `index` (now empty): gives up the old chunk it completes (I6) and
-    /// allocates the new chunks the next bucket maps into (I10).
+    /// Moves the rehash index past the `by` old buckets from `index` on (now empty, all in one old chunk): gives
+    /// up the old chunk it completes (I6) and allocates the new chunks the next bucket maps into (I10).
     #[inline]
-    fn advance(&mut self, old: &mut Directory<K, N, S, P>, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
-        self.index += 1;
+    fn advance_by(
+        &mut self,
+        by: usize,
+        old: &mut Directory<K, N, S, P>,
+        cow: Cow,
+        retired: &mut RetireQueue<K, N, S, P>,
+    ) {
+        debug_assert!(by >= 1 && (self.index & (old.chunk_len() - 1)) + by <= old.chunk_len());
+        self.index += by;
         if self.index & (old.chunk_len() - 1) == 0 {
             // Once per old chunk of progress; `give_up_chunk` is out of line.
             old.give_up_chunk((self.index - 1) >> old.chunk_bits, cow, retired);
@@ -99,8 +106,10 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
         }
         let node = old.head(rehash.index);
         if node.is_null() {
-            rehash.advance(old, cow, retired);
-            scanned += 1;
+            // A run of empty buckets (within one old chunk, within this step's scan budget) in one go.
+            let run = old.empty_run(rehash.index, SCAN_PER_STEP - scanned);
+            rehash.advance_by(run, old, cow, retired);
+            scanned += run;
             continue;
         }
         // SAFETY: `node` is valid (I5); reading is always allowed.
