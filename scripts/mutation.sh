@@ -16,9 +16,12 @@ cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 export COW_CASES="${COW_CASES:-100}"
 export COW_MAX_OPS="${COW_MAX_OPS:-200}"
-# One build directory kept across runs: the dependencies are built once, not per run (each run copies the
-# source tree to a new scratch directory).
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutation-build}"
+# With one job, one build directory kept across runs: the dependencies are built once, not per run (each run
+# copies the source tree to a new scratch directory). With more jobs each keeps its own (a shared one would
+# serialise the builds on cargo's lock and make every build undo the other job's mutant).
+if [ "${MUTATION_JOBS:-1}" = 1 ]; then
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutation-build}"
+fi
 args=(--jobs "${MUTATION_JOBS:-1}" --timeout "${MUTATION_TIMEOUT:-300}" --build-timeout 900 --profile mutants
       --output "${MUTATION_OUT:-target/mutation}" --no-shuffle)
 if [ "${MUTATION_SAMPLE:-0}" = 1 ]; then
