@@ -192,8 +192,17 @@ fn clone_panic_at_the_migration_cursor_does_not_wedge_writes() {
         snap.iter().map(|(k, _, s)| (*k, s.0)).collect::<BTreeMap<_, _>>(),
         frozen
     );
-    // Clones work again: the rehash resumes and ends.
+    // Clones work again: the rehash resumes and ends. Updates first (writes that insert nothing): the rehash
+    // that had to wait ends over its new threshold, and must start the next growth itself rather than leave the
+    // table over-full until some later insert (the checker's I10 load-factor rule).
     CLONES_PANIC.with(|c| c.set(false));
+    let first = t.buckets();
+    while t.buckets() == first {
+        *t.get_mut(&100, &0).expect("present") = Bomb::new(100);
+        t.check_invariants()
+            .expect("invariants while the rehash resumes under updates");
+    }
+    assert!(t.is_rehashing(), "the next growth started when the deferred one ended");
     for k in 200..220 {
         t.put(k, 0, Bomb::new(k));
         t.check_invariants().expect("invariants while the rehash resumes");

@@ -118,7 +118,8 @@ fn capacity_for(requested: usize) -> usize {
 /// The number of buckets that holds `entries` entries without growing: the smallest power of two whose 3/4
 /// is at least `entries` (within `[4, 2^30]`).
 fn buckets_for_entries(entries: usize) -> usize {
-    capacity_for(entries.saturating_add(entries / 3).saturating_add(1))
+    // `threshold_of(c) = 3c/4 >= entries` exactly when `c >= ceil(4 * entries / 3) = entries + ceil(entries / 3)`.
+    capacity_for(entries.saturating_add(entries.div_ceil(3)))
 }
 
 impl<K, N, S> StateTable<K, N, S> {

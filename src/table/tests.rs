@@ -15,6 +15,8 @@ fn capacity_is_a_power_of_two_within_bounds() {
     assert_eq!(table(0).buckets(), MINIMUM_CAPACITY);
     assert_eq!(table(5).buckets(), 8);
     assert_eq!(table(1024).buckets(), 1024);
+    let t: StateTable<u64, u32, u64> = StateTable::with_buckets(100);
+    assert_eq!((t.buckets(), t.capacity()), (128, 96));
 }
 
 #[test]
@@ -279,8 +281,15 @@ fn with_capacity_holds_that_many_entries_without_growing() {
         }
         assert!(!t.is_rehashing(), "{n}: grew before capacity() entries");
         assert_eq!(t.buckets(), buckets);
+        // And no more than that: half as many buckets would not hold `n` entries.
+        assert!(
+            buckets == MINIMUM_CAPACITY || threshold_of(buckets / 2) < n,
+            "{n}: {buckets} buckets"
+        );
     }
     assert_eq!(table(4).capacity(), 3);
+    let t: StateTable<u64, u32, u64> = StateTable::with_capacity(1000);
+    assert!(t.capacity() >= 1000 && t.buckets() == 2048, "{}", t.buckets());
 }
 
 #[test]
@@ -528,4 +537,73 @@ fn a_rehash_allocates_and_gives_up_chunks_in_steps() {
         }
         assert_eq!(present(&t.primary), t.primary.chunks.len());
     }
+}
+
+#[test]
+fn a_snapshot_reports_the_rehash_index_it_was_taken_at() {
+    let mut t = table(64);
+    for k in 0..10 {
+        t.put(k, 0, k);
+    }
+    let calm = t.snapshot().unwrap();
+    assert!(!calm.taken_during_rehash());
+    assert_eq!(calm.rehash_index(), None);
+    drop(calm);
+    let mut k = 10;
+    while !t.is_rehashing() {
+        t.put(k, 0, k);
+        k += 1;
+    }
+    // A few more writes move the index well past the first buckets.
+    for _ in 0..4 {
+        t.put(k, 0, k);
+        k += 1;
+    }
+    let index = t.rehash.as_ref().map(|r| r.index).expect("still rehashing");
+    assert!(index > 1, "index {index}");
+    let snap = t.snapshot().unwrap();
+    assert_eq!(snap.rehash_index(), Some(index));
+}
+
+#[test]
+fn the_checker_reports_a_capacity_below_the_initial_one() {
+    let mut t = table(64);
+    for k in 0..10 {
+        t.put(k, 0, k);
+    }
+    t.check_invariants().unwrap();
+    // The table never shrinks under the capacity it was created with (I10); claim a larger initial capacity.
+    t.min_capacity = 128;
+    let err = t.check_invariants().unwrap_err();
+    assert_eq!(err.invariant, "I10", "{err}");
+    assert!(err.to_string().contains("below the initial"), "{err}");
+    t.min_capacity = 64;
+    t.check_invariants().unwrap();
+}
+
+#[test]
+fn a_snapshot_splits_into_key_groups_exactly_and_debug_prints_its_shape() {
+    use crate::keygroup::KeyGroupContext;
+    let mut t = table(8);
+    for k in 0..200u64 {
+        t.put(k, (k % 3) as u32, k * 10);
+    }
+    let snap = t.snapshot().unwrap();
+    let ctx = KeyGroupContext::all(16).unwrap();
+    let mut seen = Vec::new();
+    for kg in 0..16 {
+        let it = snap.iter_key_group(&ctx, kg);
+        // Nothing is known below; above, at most what the snapshot holds.
+        assert_eq!(it.size_hint(), (0, Some(snap.len())), "key group {kg}");
+        for (k, n, s) in it {
+            assert_eq!(ctx.key_group_of(k), kg, "key {k} listed under key group {kg}");
+            seen.push((*k, *n, *s));
+        }
+    }
+    seen.sort_unstable();
+    let mut all: Vec<_> = snap.iter().map(|(k, n, s)| (*k, *n, *s)).collect();
+    all.sort_unstable();
+    assert_eq!(seen, all, "the key groups together hold every entry once");
+    let shown = format!("{snap:?}");
+    assert!(shown.starts_with("Snapshot") && shown.contains("len: 200"), "{shown}");
 }
