@@ -463,20 +463,8 @@ where
         R: Eq + ?Sized,
     {
         if self.rehash.is_some() {
-            return self.find_during_rehash(hash, key, namespace);
+            return out_of_line(|| self.find_inline(hash, key, namespace));
         }
-        self.find_inline(hash, key, namespace)
-    }
-
-    /// [`StateTable::find`]'s rehash case, out of line.
-    #[inline(never)]
-    fn find_during_rehash<Q, R>(&self, hash: u32, key: &Q, namespace: &R) -> Option<Found<K, N, S, P>>
-    where
-        K: Borrow<Q>,
-        N: Borrow<R>,
-        Q: Eq + ?Sized,
-        R: Eq + ?Sized,
-    {
         self.find_inline(hash, key, namespace)
     }
 
@@ -1032,6 +1020,12 @@ where
         });
         Ok(Snapshot::new(self.shared.clone(), view))
     }
+}
+
+/// Runs `f` in a function of its own: keeps a rare path's code out of an inlined caller.
+#[inline(never)]
+fn out_of_line<T>(f: impl FnOnce() -> T) -> T {
+    f()
 }
 
 /// Walks the chain of `bucket` in `dir` for `(key, namespace)`; null if absent.
