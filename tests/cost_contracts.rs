@@ -9,7 +9,7 @@ use cow_state_table::{CowStats, DeterministicState, StateTable};
 use cow_state_table_model::CollidingState;
 use std::hash::BuildHasher;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
     Put,
     PutAndGetOld,
@@ -84,6 +84,15 @@ fn contract<H: BuildHasher + Clone + Send + Sync + 'static>(
         first.0,
         first.1
     );
+    // And at least once: these paths hand out or change every state the pass writes, so each shared one is
+    // cloned exactly once (by the path itself, or earlier in the pass by a migration or a chain-prefix copy,
+    // after which it is private). `put` replaces states without reading them: only copies clone there.
+    if path != Path::Put {
+        assert_eq!(
+            first.1, reachable,
+            "{path:?}: state clones counted for {reachable} shared states"
+        );
+    }
     assert!(
         first.2 <= chunks + 2,
         "{path:?}: {} chunk copies for {chunks} chunks",
