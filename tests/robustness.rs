@@ -150,6 +150,29 @@ fn drop_panic_when_the_last_snapshot_frees_the_orphans() {
     assert_eq!(live(), before, "every state dropped exactly once despite the panic");
 }
 
+#[test]
+fn drop_panic_in_the_retire_queue_at_teardown_still_frees_the_rest() {
+    let before = live();
+    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(7));
+    for k in 0..10 {
+        t.put(k, 0, if k == 2 { Bomb::armed(k) } else { Bomb::new(k) });
+    }
+    let snap = t.snapshot().expect("snapshot");
+    // Overwritten under the snapshot: the old states wait in the retire queue, the armed one first.
+    for k in [2, 4, 6, 8] {
+        t.put(k, 0, Bomb::new(100 + k));
+    }
+    assert!(t.stats().retired >= 4, "{:?}", t.stats());
+    drop(snap);
+    // No write since the release: the queue still holds them when the table is dropped.
+    expect_panic(move || drop(t));
+    assert_eq!(
+        live(),
+        before,
+        "the states retired after the panicking one are dropped too"
+    );
+}
+
 /// A table mid-rehash with a chain at the migration cursor that must be copied (shared under a snapshot).
 fn mid_rehash_with_snapshot() -> (Table, cow_state_table::Snapshot<u64, u32, Bomb>) {
     // Mask 0: every key in bucket 0, so the migration cursor sits on one long chain whose nodes must be
