@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
 # Markdown table of one or more cargo-mutants output directories (scripts/mutation.sh writes them): per source
 # file, the mutants caught, missed, timed out and unviable, then the missed and timed-out ones by name.
-# Mutants excluded by `--iterate` (caught or unviable in an earlier run into the same directory) count as caught
-# or unviable.
+# Mutants that `--iterate` skipped (`previously_caught.txt`: caught or unviable in an earlier attempt into the
+# same directory) count as caught, unless the later attempt tried the same mutant again at a shifted line (a
+# commit in between moved it): a mutant is then matched by its file and description without line and column.
 #
 #   scripts/mutation_summary.sh target/mutation-core target/mutation-rest
 set -euo pipefail
 [ $# -gt 0 ] || set -- target/mutation
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+strip() { sed -E 's/^([^:]+):[0-9]+:[0-9]+: /\1: /'; }
+for kind in caught missed timeout unviable prev; do : >"$tmp/$kind"; done
 for d in "$@"; do
     o="$d/mutants.out"
     for kind in caught missed timeout unviable; do
         [ -f "$o/$kind.txt" ] && cat "$o/$kind.txt" >>"$tmp/$kind"
     done
-    # `previously_caught.txt` lists what --iterate skipped: caught or unviable before.
     if [ -f "$o/previously_caught.txt" ]; then
-        cat "$o/previously_caught.txt" >>"$tmp/caught"
+        cat "$o/previously_caught.txt" >>"$tmp/prev"
     fi
 done
-for kind in caught missed timeout unviable; do
-    touch "$tmp/$kind"
-    sort -u "$tmp/$kind" -o "$tmp/$kind"
-done
-# An earlier run's unviable mutants are also in previously_caught: count each mutant once, unviable first.
-comm -23 "$tmp/caught" "$tmp/unviable" >"$tmp/caught.only"
-mv "$tmp/caught.only" "$tmp/caught"
+cat "$tmp"/caught "$tmp"/missed "$tmp"/timeout "$tmp"/unviable | strip | sort -u >"$tmp/tried.stripped"
+# Earlier attempts' catches that the last attempt did not try again.
+while IFS= read -r line; do
+    key=$(printf '%s\n' "$line" | strip)
+    grep -qxF -- "$key" "$tmp/tried.stripped" || printf '%s\n' "$line" >>"$tmp/caught"
+done < <(sort -u "$tmp/prev")
+for kind in caught missed timeout unviable; do sort -u "$tmp/$kind" -o "$tmp/$kind"; done
 echo "| file | tried | caught | missed | timeout | unviable |"
 echo "|---|---|---|---|---|---|"
 cat "$tmp"/caught "$tmp"/missed "$tmp"/timeout "$tmp"/unviable | cut -d: -f1 | sort -u | while read -r f; do

@@ -93,6 +93,14 @@ fn contract<H: BuildHasher + Clone + Send + Sync + 'static>(
             "{path:?}: state clones counted for {reachable} shared states"
         );
     }
+    // Likewise every shared node the pass writes is replaced by a private copy exactly once (removal unlinks
+    // instead, copying only the nodes before it in its chain).
+    if path != Path::RemoveAndGetOld {
+        assert_eq!(
+            first.0, reachable,
+            "{path:?}: node copies counted for {reachable} shared nodes"
+        );
+    }
     assert!(
         first.2 <= chunks + 2,
         "{path:?}: {} chunk copies for {chunks} chunks",

@@ -58,7 +58,11 @@ fn tables_and_snapshots_return_every_byte() {
 
     // A table grown through several doublings (and a rehash running at the end), then dropped.
     drop(filled(5_000));
-    assert_eq!(live(), before, "a dropped table returns its arena segments and directory chunks");
+    assert_eq!(
+        live(),
+        before,
+        "a dropped table returns its arena segments and directory chunks"
+    );
 
     // Copies under a snapshot, the snapshot released first, then the table (retired nodes and chunks).
     let mut t = filled(5_000);
@@ -79,5 +83,9 @@ fn tables_and_snapshots_return_every_byte() {
     drop(t);
     assert_eq!(snap.len(), 5_000);
     drop(snap);
-    assert_eq!(live(), before, "the orphans and their arena are returned with the last snapshot");
+    assert_eq!(
+        live(),
+        before,
+        "the orphans and their arena are returned with the last snapshot"
+    );
 }

@@ -607,3 +607,37 @@ fn a_snapshot_splits_into_key_groups_exactly_and_debug_prints_its_shape() {
     let shown = format!("{snap:?}");
     assert!(shown.starts_with("Snapshot") && shown.contains("len: 200"), "{shown}");
 }
+
+#[test]
+fn a_rehash_step_skips_at_most_scan_per_step_empty_buckets() {
+    // Ten entries in 4096 buckets, then a growth started by hand: the old directory is almost all empty runs.
+    let mut t = table(4096);
+    for k in 0..10 {
+        t.put(k, 0, k);
+    }
+    t.start_rehash(8192);
+    let mut widest = 0;
+    let mut writes = 0;
+    while let Some(r) = &t.rehash {
+        let before = r.index;
+        // A write that changes nothing: only its rehash step moves the index.
+        assert!(t.get_mut(&1000, &0).is_none());
+        writes += 1;
+        let after = t.rehash.as_ref().map_or(4096, |r| r.index);
+        assert!(
+            after - before <= SCAN_PER_STEP,
+            "one step skipped {} buckets",
+            after - before
+        );
+        widest = widest.max(after - before);
+        t.check_invariants().unwrap();
+    }
+    assert_eq!(
+        widest, SCAN_PER_STEP,
+        "long empty runs are skipped a full budget at a time"
+    );
+    assert!(writes <= 4096 / SCAN_PER_STEP + 10, "{writes} writes");
+    for k in 0..10 {
+        assert_eq!(t.get(&k, &0), Some(&k));
+    }
+}
