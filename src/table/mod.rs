@@ -792,19 +792,33 @@ where
         if !cow.is_shared(unsafe { (*node).version() }) || cfg!(cow_mutant = "skip-state-copy") {
             return node;
         }
-        // The copy is out of line, so that the private case stays small enough to inline into `get_mut`.
-        out_of_line(|| {
-            let (dir, retired) = self.dir_and_retired(sub);
-            // SAFETY: per the caller; the prefix is made private before the copy is built (a panicking clone
-            // then leaves an equivalent, valid chain).
-            unsafe {
-                let link = privatize_prefix(dir, bucket, node, cow, retired);
-                let copy = Node::copy(&mut retired.arena, node, None, cow.version);
-                retired.stats.state_clones += 1;
-                replace_shared(link, node, copy, cow, retired);
-                copy
-            }
-        })
+        // SAFETY: per the caller.
+        unsafe { self.copy_shared(sub, bucket, node, cow) }
+    }
+
+    /// The copying half of [`StateTable::make_private`], out of line so that the private case stays small
+    /// enough to inline into `get_mut`.
+    ///
+    /// # Safety
+    /// `node` is live in `bucket` of `sub` and shared (version `< R`).
+    #[inline(never)]
+    unsafe fn copy_shared(
+        &mut self,
+        sub: Sub,
+        bucket: usize,
+        node: NodePtr<K, N, S, P>,
+        cow: Cow,
+    ) -> NodePtr<K, N, S, P> {
+        let (dir, retired) = self.dir_and_retired(sub);
+        // SAFETY: per the caller; the prefix is made private before the copy is built (a panicking clone then
+        // leaves an equivalent, valid chain).
+        unsafe {
+            let link = privatize_prefix(dir, bucket, node, cow, retired);
+            let copy = Node::copy(&mut retired.arena, node, None, cow.version);
+            retired.stats.state_clones += 1;
+            replace_shared(link, node, copy, cow, retired);
+            copy
+        }
     }
 
     /// # Safety
