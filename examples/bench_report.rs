@@ -371,15 +371,7 @@ fn ops<K: Clone, M: Map<K>>(keys: &[(K, u32)], order: &[(K, u32)], reps: usize) 
     drop(m);
     // The built map is stored in the setup's slot, so that its drop is not timed.
     let put = measure(reps, || None, |slot: &mut Option<M>| *slot = Some(build::<K, M>(keys)));
-    let mut m: M = build(keys);
-    // Building 100k or 1M entries leaves this crate's table in the middle of an incremental rehash (the last
-    // doubling starts at 3/4 load); write traffic finishes it. get and update are measured in the steady state
-    // the targets speak of: one untimed update pass first, for every structure alike.
-    let rehashing_after_build = m.rehashing();
-    for k in order {
-        *m.get_mut(k).expect("present") += 1;
-    }
-    assert!(!m.rehashing(), "one write per entry finishes a rehash");
+    let (mut m, rehashing_after_build) = settled::<K, M>(keys, order);
     let get = measure(
         reps,
         || (),
@@ -1308,14 +1300,18 @@ fn measured_map_remove(m: &mut StdMap<u64>, order: &[(u64, u32)]) {
     }
 }
 
-/// A structure holding `keys` in the steady state of `ops` (a rehash left running by the build finished by one
-/// update pass, which is not counted).
-fn settled<M: Map<u64>>(keys: &[(u64, u32)], order: &[(u64, u32)]) -> M {
+/// A structure holding `keys` in the steady state get and update are measured in, and whether the build had left
+/// it rehashing. Building 100k or 1M entries leaves this crate's table in the middle of an incremental rehash
+/// (the last doubling starts at 3/4 load); write traffic finishes it. So every structure alike gets one update
+/// pass here, which is not timed.
+fn settled<K, M: Map<K>>(keys: &[(K, u32)], order: &[(K, u32)]) -> (M, bool) {
     let mut m: M = build(keys);
+    let rehashing_after_build = m.rehashing();
     for k in order {
         *m.get_mut(k).expect("present") += 1;
     }
-    m
+    assert!(!m.rehashing(), "one write per entry finishes a rehash");
+    (m, rehashing_after_build)
 }
 
 fn only(op: &str, n: usize) {
@@ -1324,11 +1320,11 @@ fn only(op: &str, n: usize) {
     match op {
         "put" => drop(black_box(measured_put(&keys))),
         "get" => {
-            let t = settled::<Table<u64>>(&keys, &order);
+            let t = settled::<u64, Table<u64>>(&keys, &order).0;
             black_box(measured_get(&t, &order));
         }
         "update" => {
-            let mut t = settled::<Table<u64>>(&keys, &order);
+            let mut t = settled::<u64, Table<u64>>(&keys, &order).0;
             measured_update(&mut t, &order);
         }
         "remove" => {
@@ -1337,11 +1333,11 @@ fn only(op: &str, n: usize) {
         }
         "hashmap-put" => drop(black_box(measured_map_put(&keys))),
         "hashmap-get" => {
-            let m = settled::<StdMap<u64>>(&keys, &order);
+            let m = settled::<u64, StdMap<u64>>(&keys, &order).0;
             black_box(measured_map_get(&m, &order));
         }
         "hashmap-update" => {
-            let mut m = settled::<StdMap<u64>>(&keys, &order);
+            let mut m = settled::<u64, StdMap<u64>>(&keys, &order).0;
             measured_map_update(&mut m, &order);
         }
         "hashmap-remove" => {

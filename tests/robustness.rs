@@ -64,6 +64,16 @@ fn contents(t: &Table) -> BTreeMap<u64, u64> {
     t.iter().map(|(k, _, s)| (*k, s.0)).collect()
 }
 
+/// `n` entries `k → Bomb(k)` (namespace 0) in 4 buckets of a `CollidingState` with `mask` (so the chains are long),
+/// the state of key `armed` panicking when dropped.
+fn armed_table(n: u64, armed: u64, mask: u64) -> Table {
+    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(mask));
+    for k in 0..n {
+        t.put(k, 0, if k == armed { Bomb::armed(k) } else { Bomb::new(k) });
+    }
+    t
+}
+
 fn expect_panic(f: impl FnOnce()) {
     assert!(
         catch_unwind(AssertUnwindSafe(f)).is_err(),
@@ -74,10 +84,7 @@ fn expect_panic(f: impl FnOnce()) {
 #[test]
 fn drop_panic_during_remove_frees_the_slot() {
     let before = live();
-    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(1));
-    for k in 0..6 {
-        t.put(k, 0, if k == 3 { Bomb::armed(k) } else { Bomb::new(k) });
-    }
+    let mut t = armed_table(6, 3, 1);
     expect_panic(|| {
         t.remove(&3, &0);
     });
@@ -96,10 +103,7 @@ fn drop_panic_during_remove_frees_the_slot() {
 #[test]
 fn drop_panic_during_reclamation_frees_the_slot() {
     let before = live();
-    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(3));
-    for k in 0..5 {
-        t.put(k, 0, if k == 2 { Bomb::armed(k) } else { Bomb::new(k) });
-    }
+    let mut t = armed_table(5, 2, 3);
     let snap = t.snapshot().expect("snapshot");
     // Replaced under the snapshot: the armed state is retired, not dropped.
     t.put(2, 0, Bomb::new(20));
@@ -126,10 +130,7 @@ fn drop_panic_during_reclamation_frees_the_slot() {
 #[test]
 fn drop_panic_at_teardown_still_drops_everything_else() {
     let before = live();
-    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(7));
-    for k in 0..40 {
-        t.put(k, 0, if k == 17 { Bomb::armed(k) } else { Bomb::new(k) });
-    }
+    let t = armed_table(40, 17, 7);
     expect_panic(move || drop(t));
     assert_eq!(live(), before, "every state dropped exactly once despite the panic");
 }
@@ -137,10 +138,7 @@ fn drop_panic_at_teardown_still_drops_everything_else() {
 #[test]
 fn drop_panic_when_the_last_snapshot_frees_the_orphans() {
     let before = live();
-    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(7));
-    for k in 0..20 {
-        t.put(k, 0, if k == 5 { Bomb::armed(k) } else { Bomb::new(k) });
-    }
+    let mut t = armed_table(20, 5, 7);
     let snap = t.snapshot().expect("snapshot");
     // Retired under the snapshot: an armed state in the retire queue as well as one in the live table.
     t.put(11, 0, Bomb::armed(110));
@@ -153,10 +151,7 @@ fn drop_panic_when_the_last_snapshot_frees_the_orphans() {
 #[test]
 fn drop_panic_in_the_retire_queue_at_teardown_still_frees_the_rest() {
     let before = live();
-    let mut t = Table::with_buckets_and_hasher(4, CollidingState::new(7));
-    for k in 0..10 {
-        t.put(k, 0, if k == 2 { Bomb::armed(k) } else { Bomb::new(k) });
-    }
+    let mut t = armed_table(10, 2, 7);
     let snap = t.snapshot().expect("snapshot");
     // Overwritten under the snapshot: the old states wait in the retire queue, the armed one first.
     for k in [2, 4, 6, 8] {

@@ -257,7 +257,8 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         let start = bucket & self.slot_mask;
         let end = start.saturating_add(max).min(self.chunk_len());
         let mut i = start + 1;
-        // SAFETY: as in `head`: a present chunk of the writer's own directory, `i < chunk_len`.
+        // SAFETY: the chunk is present (asserted above; the rehash step reads only buckets I10 places in present
+        // chunks) and valid (I5); only the writer writes this directory's heads, and `i < chunk_len`.
         while i < end && unsafe { (*chunk.heads.add(i)).with(|h| *h) }.is_null() {
             i += 1;
         }
