@@ -36,7 +36,8 @@ where
     /// the snapshot and still allocated (live or retired, never freed); the snapshot holds as many entries as when
     /// it was taken; sizes match; every entry sits in the right directory and bucket for the current rehash index;
     /// no `(key, namespace)` appears twice; the node arena holds exactly the live and retired nodes (no leak);
-    /// the published bounds match the live set; every registered view is registered under its own version.
+    /// the retire queue's cached first tag is its front's; the published bounds match the live set; every
+    /// registered view is registered under its own version.
     ///
     /// Cost contracts (I3, I10): the grow threshold is 3/4 of the capacity the table is growing or shrinking
     /// to, the capacity never falls below the initial one, and a table that is not rehashing is at most one
@@ -124,9 +125,9 @@ where
                 let first = c << dir.chunk_bits;
                 let last = first + dir.chunk_len() - 1;
                 let needed = match (name, rehash_index) {
-                    ("primary", None) => true,
                     ("primary", Some(rh)) => last >= rh,
                     (_, Some(rh)) => first & (old_capacity - 1) <= rh,
+                    // No rehash: the primary directory is the only one, every chunk of it needed.
                     _ => true,
                 };
                 if !chunk.is_present() {
@@ -202,11 +203,13 @@ where
         let mut retired_nodes: HashSet<usize> = HashSet::new();
         let mut retired_chunks: HashSet<usize> = HashSet::new();
         let mut last_tag = 0u32;
+        let mut first_tag = u32::MAX;
         let mut result = Ok(());
         self.retired.for_each(|tag, g| {
             if result.is_err() {
                 return;
             }
+            first_tag = first_tag.min(tag);
             if tag < last_tag || tag > v {
                 result = violation(
                     "I1",
@@ -223,6 +226,15 @@ where
             }
         });
         result?;
+        if self.retired.first_tag() != first_tag {
+            return violation(
+                "I7",
+                format!(
+                    "the retire queue's cached first tag is {} but its front's is {first_tag} (MAX when empty)",
+                    self.retired.first_tag()
+                ),
+            );
+        }
         let occupied = self.retired.arena.occupied();
         if occupied != live_nodes.len() + retired_nodes.len() {
             return violation(

@@ -56,6 +56,9 @@ pub struct CowStats {
 /// is freed into (I5). The two travel together: into the orphans when the table is dropped first (I13).
 pub(crate) struct RetireQueue<K, N, S, P: Primitives> {
     items: VecDeque<(u32, Garbage<K, N, S, P>)>,
+    /// The tag of the front item, `u32::MAX` when the queue is empty: kept beside the queue so that every write
+    /// can tell whether reclamation has work with one compare (I7), without touching the queue's buffer.
+    first_tag: u32,
     pub(crate) stats: CowStats,
     pub(crate) arena: NodeArena<K, N, S, P>,
 }
@@ -64,6 +67,7 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
     pub(crate) fn new() -> Self {
         RetireQueue {
             items: VecDeque::new(),
+            first_tag: u32::MAX,
             stats: CowStats::default(),
             arena: NodeArena::new(),
         }
@@ -76,6 +80,9 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
             self.items.back().is_none_or(|(t, _)| *t <= tag),
             "retire tags must not decrease (I1)"
         );
+        if self.items.is_empty() {
+            self.first_tag = tag;
+        }
         self.items.push_back((tag, g));
         self.stats.retired += 1;
     }
@@ -85,9 +92,20 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
         self.items.len()
     }
 
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.items.is_empty()
+    /// Whether [`reclaim`](Self::reclaim)`(oldest)` would free anything: the front item's tag is below `oldest`
+    /// (I7; tags never decrease, so the front is the oldest). One compare against a cached tag.
+    #[inline(always)]
+    pub(crate) fn has_reclaimable(&self, oldest: u32) -> bool {
+        #[cfg(cow_mutant = "free-too-early")]
+        let reclaimable = self.first_tag <= oldest && !self.items.is_empty();
+        #[cfg(not(cow_mutant = "free-too-early"))]
+        let reclaimable = self.first_tag < oldest;
+        reclaimable
+    }
+
+    /// The cached tag of the front item (`u32::MAX` when empty), for the invariant checker.
+    pub(crate) fn first_tag(&self) -> u32 {
+        self.first_tag
     }
 
     /// Frees every retired object whose tag is below `oldest`, the oldest live snapshot version (I7).
@@ -104,6 +122,7 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
                 break;
             }
             let (_, g) = self.items.pop_front().expect("front exists");
+            self.first_tag = self.items.front().map_or(u32::MAX, |(tag, _)| *tag);
             // Counted first: `g` has left the queue even if a user `Drop` inside it panics (its slot is still
             // released, see `Node::free`), so the counters keep matching the queue.
             self.stats.reclaimed += 1;
@@ -122,6 +141,7 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
                 self.0.free_all();
             }
         }
+        self.first_tag = u32::MAX;
         while let Some((_, g)) = self.items.pop_front() {
             let rest = Rest(self);
             // SAFETY: the queue is dropped by the table only when no snapshot is live, or as part of the orphans

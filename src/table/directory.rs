@@ -291,15 +291,13 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
     fn copy_chunk(&mut self, c: usize, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) -> *mut Head<K, N, S, P> {
         let chunk_len = self.chunk_len();
         let chunk = &mut self.chunks[c];
-        let copy = alloc_chunk::<K, N, S, P>(chunk_len);
-        for i in 0..chunk_len {
-            // SAFETY: both chunks are valid with `chunk_len` heads; the old one is only read (I3), the new one is
-            // private.
-            unsafe {
-                let h = (*chunk.heads.add(i)).with(|h| *h);
-                (*copy.add(i)).with_mut(|slot| *slot = h);
-            }
-        }
+        let old = chunk.heads;
+        // Built from the old heads in one pass (no zeroing first).
+        let heads: Box<[Head<K, N, S, P>]> = (0..chunk_len)
+            // SAFETY: the old chunk is valid with `chunk_len` heads and only read (I3).
+            .map(|i| Head::<K, N, S, P>::new(unsafe { (*old.add(i)).with(|h| *h) }))
+            .collect();
+        let copy = Box::into_raw(heads) as *mut Head<K, N, S, P>;
         retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
         *chunk = ChunkRef {
             heads: copy,

@@ -506,8 +506,8 @@ where
 
     /// The start of every write operation: read the bounds (I8), free what became free (I7), do a rehash step.
     ///
-    /// Inlined into every write: with nothing retired and no rehash running it is one atomic load and two
-    /// tests; the rest is out of line in [`StateTable::write_housekeeping`].
+    /// Inlined into every write: with nothing to free (no retired object's tag below `O`) and no rehash running
+    /// it is one atomic load and two tests; the rest is out of line in [`StateTable::write_housekeeping`].
     #[inline(always)]
     fn begin_write(&mut self) -> Cow {
         let bounds = self.shared.load_bounds();
@@ -515,7 +515,7 @@ where
             required: bounds.highest,
             version: self.version,
         };
-        if !self.retired.is_empty() || self.rehash.is_some() {
+        if self.retired.has_reclaimable(bounds.oldest) || self.rehash.is_some() {
             self.write_housekeeping(bounds.oldest, cow);
         }
         cow
@@ -524,7 +524,7 @@ where
     /// The slow part of [`StateTable::begin_write`]: free what became free (I7), then a rehash step.
     #[inline(never)]
     fn write_housekeeping(&mut self, oldest: u32, cow: Cow) {
-        if !self.retired.is_empty() {
+        if self.retired.has_reclaimable(oldest) {
             self.retired.reclaim(oldest);
         }
         if let Some(r) = &mut self.rehash {
