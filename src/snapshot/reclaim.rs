@@ -151,6 +151,14 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
         }
     }
 
+    /// Takes the last retired object back (tests that corrupt the queue on purpose undo it with this).
+    #[cfg(test)]
+    pub(crate) fn pop_back_for_test(&mut self) -> Option<(u32, Garbage<K, N, S, P>)> {
+        let last = self.items.pop_back();
+        self.first_tag = self.items.front().map_or(u32::MAX, |(tag, _)| *tag);
+        last
+    }
+
     /// Calls `f` on every retired object with its tag (for the invariant checker).
     pub(crate) fn for_each(&self, mut f: impl FnMut(u32, &Garbage<K, N, S, P>)) {
         for (tag, g) in &self.items {

@@ -599,6 +599,69 @@ fn the_checker_reports_a_table_over_its_threshold_without_a_rehash() {
 }
 
 #[test]
+fn the_checker_reports_an_entry_left_behind_the_rehash_index() {
+    let mut t = table(64);
+    let mut k = 0;
+    while !t.is_rehashing() {
+        t.put(k, 0, k);
+        k += 1;
+    }
+    t.check_invariants().unwrap();
+    let rh = t.rehash.as_ref().unwrap().index;
+    let b = (rh..t.primary.capacity)
+        .find(|&b| !t.primary.head(b).is_null())
+        .expect("entries left to migrate");
+    // Move the rehash index past old bucket `b` without migrating it: its entries now sit in an old bucket the
+    // rehash has passed, where no entry may be (I10).
+    t.rehash.as_mut().unwrap().index = b + 1;
+    let err = t.check_invariants().unwrap_err();
+    assert_eq!(err.invariant, "I10", "{err}");
+    assert!(err.to_string().contains(&format!("in primary bucket {b}")), "{err}");
+    t.rehash.as_mut().unwrap().index = rh;
+    t.check_invariants().unwrap();
+}
+
+#[test]
+fn the_checker_reports_a_retire_tag_above_the_version_and_a_node_retired_twice() {
+    use crate::snapshot::reclaim::Garbage;
+    let mut t = table(8);
+    for k in 0..6 {
+        t.put(k, 0, k);
+    }
+    let snap = t.snapshot().unwrap();
+    t.put(1, 0, 11); // retires the shared node
+    t.check_invariants().unwrap();
+    let v = t.version;
+
+    // A retired object tagged after the table's version (I1).
+    let stray = Node::alloc(&mut t.retired.arena, 99, 0, 0, 99, core::ptr::null_mut(), 0);
+    t.retired.retire(v + 1, Garbage::Node(stray));
+    let err = t.check_invariants().unwrap_err();
+    assert_eq!(err.invariant, "I1", "{err}");
+    assert!(err.to_string().contains("out of order"), "{err}");
+    assert!(matches!(t.retired.pop_back_for_test(), Some((_, Garbage::Node(n))) if n == stray));
+    // SAFETY: allocated just above, no longer in the queue, never linked; freed once.
+    unsafe { Node::free(&mut t.retired.arena, stray) };
+    t.check_invariants().unwrap();
+
+    // A node retired twice (I5): it would be freed twice.
+    let mut retired_node = None;
+    t.retired.for_each(|_, g| {
+        if let Garbage::Node(n) = g {
+            retired_node = Some(*n);
+        }
+    });
+    let node = retired_node.expect("the put under the snapshot retired a node");
+    t.retired.retire(v, Garbage::Node(node));
+    let err = t.check_invariants().unwrap_err();
+    assert_eq!(err.invariant, "I5", "{err}");
+    assert!(err.to_string().contains("retired twice"), "{err}");
+    assert!(t.retired.pop_back_for_test().is_some()); // the duplicate; the first entry still owns the node
+    t.check_invariants().unwrap();
+    drop(snap);
+}
+
+#[test]
 fn a_snapshot_splits_into_key_groups_exactly_and_debug_prints_its_shape() {
     use crate::keygroup::KeyGroupContext;
     let mut t = table(8);
