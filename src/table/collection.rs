@@ -21,9 +21,11 @@ where
     H: BuildHasher,
     P: Primitives,
 {
-    /// Takes both directories out of the live structure, leaving an empty directory of `buckets` buckets
-    /// (none if 0) and no rehash.
-    fn take_directories(&mut self, buckets: usize) -> [Directory<K, N, S, P>; 2] {
+    /// Takes both directories out of the live structure, leaving an empty directory of `buckets()` buckets
+    /// (none if the table was never allocated) and no rehash. The grow threshold already follows `buckets()`
+    /// (I10), so it stays.
+    fn take_directories(&mut self) -> [Directory<K, N, S, P>; 2] {
+        let buckets = self.buckets();
         let fresh = if buckets == 0 {
             Directory::empty()
         } else {
@@ -31,9 +33,6 @@ where
         };
         let primary = mem::replace(&mut self.primary, fresh);
         let new = self.rehash.take().map_or_else(Directory::empty, |r| r.new);
-        if buckets > 0 {
-            self.threshold = threshold_of(buckets);
-        }
         [primary, new]
     }
 
@@ -51,8 +50,7 @@ where
     /// ```
     pub fn clear(&mut self) {
         let cow = self.begin_write();
-        let buckets = self.buckets();
-        for dir in self.take_directories(buckets) {
+        for dir in self.take_directories() {
             // SAFETY: `dir` was just taken out of the live structure with `cow` read by this operation.
             unsafe { discard(dir, cow, &mut self.retired) };
         }
@@ -119,8 +117,7 @@ where
     pub fn drain(&mut self) -> Drain<K, N, S> {
         let cow = self.begin_write();
         let mut out = Vec::with_capacity(self.len());
-        let buckets = self.buckets();
-        for dir in self.take_directories(buckets) {
+        for dir in self.take_directories() {
             let retired = &mut self.retired;
             dir.for_each_node(|n| {
                 // SAFETY: `n` was live in the directory just taken out of the live structure; it is owned here

@@ -206,6 +206,73 @@ fn iterators_know_their_exact_length_also_during_a_rehash() {
 }
 
 #[test]
+fn iteration_skips_the_new_directorys_chunks_not_yet_allocated() {
+    // 1,024 buckets grow into 2,048 in chunks of 512, allocated as the rehash index reaches the old buckets that
+    // map into them (I10): just after the growth starts, most new chunks are absent and iteration skips them.
+    let mut t = table(1024);
+    let mut k = 0;
+    while !t.is_rehashing() {
+        t.put(k, 0, k);
+        k += 1;
+    }
+    let new = &t.rehash.as_ref().unwrap().new;
+    assert!(
+        new.chunks.len() > 1 && new.chunks.iter().any(|c| !c.is_present()),
+        "absent chunks"
+    );
+    let snap = t.snapshot().unwrap();
+    let want: Vec<u64> = (0..k).collect();
+    for entries in [t.iter(), snap.iter()] {
+        let mut keys: Vec<u64> = entries.map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, want);
+    }
+    drop(snap);
+}
+
+#[test]
+fn keys_and_values_walk_every_entry_and_know_their_length() {
+    let mut t = table(8);
+    for k in 0..20 {
+        t.put(k, (k % 2) as u32, k * 3);
+    }
+    let (keys, values) = (t.keys(), t.values());
+    assert_eq!((keys.len(), keys.size_hint()), (20, (20, Some(20))));
+    assert_eq!((values.len(), values.size_hint()), (20, (20, Some(20))));
+    let mut keys: Vec<(u64, u32)> = t.keys().map(|(k, n)| (*k, *n)).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, (0..20).map(|k| (k, (k % 2) as u32)).collect::<Vec<_>>());
+    let mut values: Vec<u64> = t.values().copied().collect();
+    values.sort_unstable();
+    assert_eq!(values, (0..20).map(|k| k * 3).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_namespace_iterator_bounds_its_length_by_the_entries_left_and_debug_prints_them() {
+    let mut t = table(8);
+    for k in 0..20 {
+        t.put(k, (k % 2) as u32, k);
+    }
+    let mut odd = t.iter_namespace(&1);
+    assert_eq!(
+        odd.size_hint(),
+        (0, Some(20)),
+        "none promised, at most every entry left"
+    );
+    assert_eq!(
+        format!("{odd:?}"),
+        "Namespace { entries: Entries { remaining: 20 }, .. }"
+    );
+    let first = odd.next().expect("an odd key");
+    assert_eq!(first.0 % 2, 1);
+    let (lower, upper) = odd.size_hint();
+    assert!(lower == 0 && upper.is_some_and(|u| u < 20), "{:?}", (lower, upper));
+    assert_eq!(odd.count(), 9);
+    assert_eq!(t.iter_namespace(&7).size_hint(), (0, Some(20)));
+    assert_eq!(t.iter_namespace(&7).next(), None);
+}
+
+#[test]
 fn a_sparse_table_shrinks_incrementally_but_never_below_its_initial_capacity() {
     // Under Miri: a smaller table, checked every 8th removal (the checker walks everything each time).
     let (n, check_every) = if cfg!(miri) { (40, 8) } else { (1000, 1) };
@@ -659,6 +726,98 @@ fn the_checker_reports_a_retire_tag_above_the_version_and_a_node_retired_twice()
     assert!(t.retired.pop_back_for_test().is_some()); // the duplicate; the first entry still owns the node
     t.check_invariants().unwrap();
     drop(snap);
+}
+
+#[test]
+fn clear_and_drain_keep_the_bucket_count_and_its_threshold_unallocated_or_mid_rehash() {
+    // Never allocated: both leave it unallocated, with the initial capacity's threshold (I10).
+    let mut t: T = StateTable::with_hasher(DeterministicState::default());
+    let threshold = t.threshold;
+    t.clear();
+    assert_eq!((t.buckets(), t.threshold), (0, threshold));
+    t.check_invariants().unwrap();
+    assert_eq!(t.drain().count(), 0);
+    assert_eq!((t.buckets(), t.threshold), (0, threshold));
+    t.check_invariants().unwrap();
+    t.put(1, 0, 1);
+    t.check_invariants().unwrap();
+    // Mid-rehash: the fresh directory has the bucket count being built, and the threshold stays its 3/4.
+    let mut k = 0;
+    let mut t = table(64);
+    while !t.is_rehashing() {
+        t.put(k, 0, k);
+        k += 1;
+    }
+    let (buckets, threshold) = (t.buckets(), t.threshold);
+    assert_eq!(buckets, 128);
+    t.clear();
+    assert_eq!(
+        (t.buckets(), t.threshold, t.is_rehashing()),
+        (buckets, threshold, false)
+    );
+    t.check_invariants().unwrap();
+    for k in 0..k {
+        t.put(k, 0, k);
+    }
+    assert_eq!(t.drain().count(), k as usize);
+    assert_eq!((t.buckets(), t.threshold), (buckets, threshold));
+    t.check_invariants().unwrap();
+}
+
+#[test]
+fn drain_is_exact_size_and_double_ended() {
+    let mut t = table(8);
+    for k in 0..5 {
+        t.put(k, 0, k * 10);
+    }
+    let mut drain = t.drain();
+    assert_eq!((drain.len(), drain.size_hint()), (5, (5, Some(5))));
+    let last = drain.next_back().expect("a last entry");
+    let first = drain.next().expect("a first entry");
+    assert_ne!(first, last);
+    assert_eq!(drain.size_hint(), (3, Some(3)));
+    let mut all: Vec<_> = drain.chain([first, last]).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..5).map(|k| (k, 0, k * 10)).collect::<Vec<_>>());
+    assert!(t.is_empty());
+}
+
+#[test]
+fn reserve_on_an_allocated_table_grows_to_the_smallest_sufficient_size_even_under_a_snapshot() {
+    let mut t = table(8);
+    for k in 0..5 {
+        t.put(k, 0, k);
+    }
+    let snap = t.snapshot().unwrap();
+    t.reserve(1000);
+    let needed = 1005;
+    assert!(t.capacity() >= needed, "capacity {}", t.capacity());
+    assert!(
+        t.buckets() / 2 * 3 / 4 < needed,
+        "{} buckets: more than the smallest sufficient",
+        t.buckets()
+    );
+    assert!(!t.is_rehashing(), "reserve runs its rehashes to their end");
+    t.check_invariants().unwrap();
+    assert_eq!(snap.len(), 5);
+    let buckets = t.buckets();
+    for k in 5..needed as u64 {
+        t.put(k, 0, k);
+        assert!(!t.is_rehashing() && t.buckets() == buckets, "grew at the {k}th entry");
+    }
+    t.check_invariants().unwrap();
+    drop(snap);
+}
+
+#[test]
+fn extend_puts_in_order_and_entries_debug_print_what_they_hold() {
+    let mut t = table(8);
+    t.extend([(1, 0, 10), (2, 0, 20), (1, 0, 11)]);
+    assert_eq!((t.len(), t.get(&1, &0), t.get(&2, &0)), (2, Some(&11), Some(&20)));
+    let occupied = format!("{:?}", t.entry(1, 0));
+    assert_eq!(occupied, "Occupied(OccupiedEntry { key: 1, namespace: 0, state: 11 })");
+    let vacant = format!("{:?}", t.entry(3, 7));
+    assert_eq!(vacant, "Vacant(VacantEntry { key: 3, namespace: 7 })");
 }
 
 #[test]
