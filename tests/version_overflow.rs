@@ -205,10 +205,12 @@ fn advancing_with_no_live_snapshot_renormalises_at_the_next_snapshot() {
 /// exhaustion, and compares every live snapshot after every operation.
 #[test]
 fn differential_with_tiny_version_limits() {
+    // At least 40 cases outside Miri: the coverage assertions at the end (a renormalisation happened, a released
+    // handle outlived one) failed about one run in five with the 5 cases a `COW_CASES=100` run gave.
     let cases = std::env::var("COW_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .map(|n: u32| (n / 20).max(1))
+        .map(|n: u32| (n / 20).max(if cfg!(miri) { 1 } else { 40 }))
         .unwrap_or(if cfg!(miri) { 1 } else { 300 });
     let max_ops = if cfg!(miri) { 40 } else { 300 };
     let mut runner = TestRunner::new(PtConfig {
