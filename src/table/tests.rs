@@ -670,7 +670,7 @@ fn the_checker_reports_a_table_over_its_threshold_without_a_rehash() {
 }
 
 #[test]
-fn the_checker_reports_an_entry_left_behind_the_rehash_index() {
+fn the_checker_reports_entries_on_the_wrong_side_of_the_rehash_index() {
     let mut t = table(64);
     let mut k = 0;
     while !t.is_rehashing() {
@@ -688,6 +688,28 @@ fn the_checker_reports_an_entry_left_behind_the_rehash_index() {
     let err = t.check_invariants().unwrap_err();
     assert_eq!(err.invariant, "I10", "{err}");
     assert!(err.to_string().contains(&format!("in primary bucket {b}")), "{err}");
+    t.rehash.as_mut().unwrap().index = rh;
+    t.check_invariants().unwrap();
+
+    // The other side: move the index back below an old bucket already migrated. Its entries, in the right new
+    // bucket, now sit in the new directory ahead of the rehash, where no entry may be yet (I10).
+    for j in 0..4 {
+        t.put(1000 + j, 1, j); // each write migrates a few more
+    }
+    let rh = t.rehash.as_ref().expect("still rehashing").index;
+    let new = &t.rehash.as_ref().unwrap().new;
+    let migrated = (0..new.capacity)
+        .map(|b| new.head(b))
+        .filter(|n| !n.is_null())
+        // SAFETY: a live node of the table (I5); only its hash is read.
+        .map(|n| unsafe { (*n).hash } as usize & (t.primary.capacity - 1))
+        .find(|&old| old > 0)
+        .expect("a migrated entry from an old bucket above 0");
+    assert!(migrated <= rh, "old bucket {migrated} (rehash index {rh})");
+    t.rehash.as_mut().unwrap().index = migrated - 1;
+    let err = t.check_invariants().unwrap_err();
+    assert_eq!(err.invariant, "I10", "{err}");
+    assert!(err.to_string().contains("in new bucket"), "{err}");
     t.rehash.as_mut().unwrap().index = rh;
     t.check_invariants().unwrap();
 }
@@ -728,6 +750,18 @@ fn the_checker_reports_a_retire_tag_above_the_version_and_a_node_retired_twice()
     assert_eq!(err.invariant, "I5", "{err}");
     assert!(err.to_string().contains("retired twice"), "{err}");
     assert!(t.retired.pop_back_for_test().is_some()); // the duplicate; the first entry still owns the node
+    t.check_invariants().unwrap();
+
+    // A live node retired (I5): it would be freed while the table still links it.
+    let live = t
+        .primary
+        .head(t.primary.bucket(composite_hash(&t.hash_builder, &2u64, &0u32)));
+    assert!(!live.is_null());
+    t.retired.retire(v, Garbage::Node(live));
+    let err = t.check_invariants().unwrap_err();
+    assert_eq!(err.invariant, "I5", "{err}");
+    assert!(err.to_string().contains("is also live"), "{err}");
+    assert!(t.retired.pop_back_for_test().is_some());
     t.check_invariants().unwrap();
     drop(snap);
 }
@@ -850,6 +884,11 @@ fn a_snapshot_splits_into_key_groups_exactly_and_debug_prints_its_shape() {
     assert_eq!(seen, all, "the key groups together hold every entry once");
     let shown = format!("{snap:?}");
     assert!(shown.starts_with("Snapshot") && shown.contains("len: 200"), "{shown}");
+    let group = format!("{:?}", snap.iter_key_group(&ctx, 5));
+    assert_eq!(
+        group,
+        "KeyGroupEntries { key_group: 5, entries: Entries { remaining: 200 } }"
+    );
 }
 
 #[test]
