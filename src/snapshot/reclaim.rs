@@ -103,6 +103,12 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
         reclaimable
     }
 
+    /// Re-reads the cached tag after the front item left the queue.
+    #[inline]
+    fn refresh_first_tag(&mut self) {
+        self.first_tag = self.items.front().map_or(u32::MAX, |(tag, _)| *tag);
+    }
+
     /// The cached tag of the front item (`u32::MAX` when empty), for the invariant checker.
     pub(crate) fn first_tag(&self) -> u32 {
         self.first_tag
@@ -122,7 +128,7 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
                 break;
             }
             let (_, g) = self.items.pop_front().expect("front exists");
-            self.first_tag = self.items.front().map_or(u32::MAX, |(tag, _)| *tag);
+            self.refresh_first_tag();
             // Counted first: `g` has left the queue even if a user `Drop` inside it panics (its slot is still
             // released, see `Node::free`), so the counters keep matching the queue.
             self.stats.reclaimed += 1;
@@ -155,7 +161,7 @@ impl<K, N, S, P: Primitives> RetireQueue<K, N, S, P> {
     #[cfg(test)]
     pub(crate) fn pop_back_for_test(&mut self) -> Option<(u32, Garbage<K, N, S, P>)> {
         let last = self.items.pop_back();
-        self.first_tag = self.items.front().map_or(u32::MAX, |(tag, _)| *tag);
+        self.refresh_first_tag();
         last
     }
 

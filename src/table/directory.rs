@@ -298,7 +298,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
             .map(|i| Head::<K, N, S, P>::new(unsafe { (*old.add(i)).with(|h| *h) }))
             .collect();
         let copy = Box::into_raw(heads) as *mut Head<K, N, S, P>;
-        retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
+        retired.retire(cow.version, Garbage::Chunk(old, chunk_len));
         *chunk = ChunkRef {
             heads: copy,
             version: cow.version,

@@ -10,6 +10,37 @@ fn table(buckets: usize) -> T {
     StateTable::with_buckets_and_hasher(buckets, DeterministicState::default())
 }
 
+/// A table of `buckets` buckets filled with `k → k` (namespace 0), `k = 0, 1, …`, until its growth starts;
+/// returns it and the next key.
+fn growing(buckets: usize) -> (T, u64) {
+    let mut t = table(buckets);
+    let mut k = 0;
+    while !t.is_rehashing() {
+        t.put(k, 0, k);
+        k += 1;
+    }
+    (t, k)
+}
+
+/// Asserts that the checker reports a violation of `invariant` whose message contains `wording`.
+fn assert_reported(t: &T, invariant: &str, wording: &str) {
+    let err = t.check_invariants().unwrap_err();
+    assert_eq!(err.invariant, invariant, "{err}");
+    assert!(err.to_string().contains(wording), "{err}");
+}
+
+/// `n` entries in `buckets` buckets, a snapshot, and key `k` overwritten under it: the shared node is retired.
+fn with_a_retired_node(buckets: usize, n: u64, k: u64) -> (T, crate::Snapshot<u64, u32, u64>) {
+    let mut t = table(buckets);
+    for k in 0..n {
+        t.put(k, 0, k);
+    }
+    let snap = t.snapshot().unwrap();
+    t.put(k, 0, k + 10); // retires the shared node
+    t.check_invariants().unwrap();
+    (t, snap)
+}
+
 #[test]
 fn capacity_is_a_power_of_two_within_bounds() {
     assert_eq!(table(0).buckets(), MINIMUM_CAPACITY);
@@ -21,12 +52,7 @@ fn capacity_is_a_power_of_two_within_bounds() {
 
 #[test]
 fn growth_starts_an_incremental_rehash_that_moves_a_bounded_number_per_write() {
-    let mut t = table(4);
-    let mut k = 0;
-    while !t.is_rehashing() {
-        t.put(k, 0, k);
-        k += 1;
-    }
+    let (mut t, mut k) = growing(4);
     assert_eq!(k, 5, "growth when len exceeds 3/4 of 4 buckets");
     while t.is_rehashing() {
         let before_old = t.primary.len;
@@ -121,13 +147,7 @@ fn renormalisation_resets_versions_when_no_snapshot_is_live() {
 
 #[test]
 fn the_checker_reports_a_node_the_arena_holds_but_nothing_owns() {
-    let mut t = table(4);
-    for k in 0..20 {
-        t.put(k, 0, k);
-    }
-    let snap = t.snapshot().unwrap();
-    t.put(3, 0, 33); // retires the shared node
-    t.check_invariants().unwrap();
+    let (mut t, snap) = with_a_retired_node(4, 20, 3);
     // A node stored in the arena but neither linked nor retired is a leak (I5).
     let stray = Node::alloc(&mut t.retired.arena, 99, 0, 0, 99, core::ptr::null_mut(), 0);
     let err = t.check_invariants().unwrap_err();
@@ -178,12 +198,7 @@ fn slab_storage_under_snapshots_and_teardown() {
 
 #[test]
 fn iterators_know_their_exact_length_also_during_a_rehash() {
-    let mut t = table(4);
-    let mut k = 0;
-    while !t.is_rehashing() {
-        t.put(k, 0, k);
-        k += 1;
-    }
+    let (mut t, k) = growing(4);
     t.put(k, 1, k);
     assert!(t.is_rehashing());
     let snap = t.snapshot().unwrap();
@@ -213,12 +228,7 @@ fn iterators_know_their_exact_length_also_during_a_rehash() {
 fn iteration_skips_the_new_directorys_chunks_not_yet_allocated() {
     // 1,024 buckets grow into 2,048 in chunks of 512, allocated as the rehash index reaches the old buckets that
     // map into them (I10): just after the growth starts, most new chunks are absent and iteration skips them.
-    let mut t = table(1024);
-    let mut k = 0;
-    while !t.is_rehashing() {
-        t.put(k, 0, k);
-        k += 1;
-    }
+    let (mut t, k) = growing(1024);
     let new = &t.rehash.as_ref().unwrap().new;
     assert!(
         new.chunks.len() > 1 && new.chunks.iter().any(|c| !c.is_present()),
@@ -492,12 +502,7 @@ fn entry_applies_copy_on_write_like_get_mut() {
 
 #[test]
 fn snapshot_lookups_during_a_rehash_find_both_directories() {
-    let mut t = table(4);
-    let mut k = 0;
-    while !t.is_rehashing() {
-        t.put(k, 0, k);
-        k += 1;
-    }
+    let (mut t, mut k) = growing(4);
     t.put(k, 0, k); // one step: the rehash index moves, entries sit in both directories
     k += 1;
     let snap = t.snapshot().unwrap();
@@ -557,12 +562,7 @@ fn present<K, N, S, P: Primitives>(d: &Directory<K, N, S, P>) -> usize {
 )]
 fn a_rehash_allocates_and_gives_up_chunks_in_steps() {
     for shrink in [false, true] {
-        let mut t = table(4096);
-        let mut k = 0u64;
-        while !t.is_rehashing() {
-            t.put(k, 0, k);
-            k += 1;
-        }
+        let (mut t, mut k) = growing(4096);
         if shrink {
             // Let the growth finish, then remove entries until a shrink starts.
             while t.is_rehashing() {
@@ -645,9 +645,7 @@ fn the_checker_reports_a_capacity_below_the_initial_one() {
     t.check_invariants().unwrap();
     // The table never shrinks under the capacity it was created with (I10); claim a larger initial capacity.
     t.min_capacity = 128;
-    let err = t.check_invariants().unwrap_err();
-    assert_eq!(err.invariant, "I10", "{err}");
-    assert!(err.to_string().contains("below the initial"), "{err}");
+    assert_reported(&t, "I10", "below the initial");
     t.min_capacity = 64;
     t.check_invariants().unwrap();
 }
@@ -662,21 +660,14 @@ fn the_checker_reports_a_table_over_its_threshold_without_a_rehash() {
     // More entries than the threshold (48 for 64 buckets) plus one, and no rehash started: the load factor
     // contract is broken (I10). The count is faked; the over-full check comes before the walk that would count.
     t.primary.len = 60;
-    let err = t.check_invariants().unwrap_err();
-    assert_eq!(err.invariant, "I10", "{err}");
-    assert!(err.to_string().contains("without a rehash"), "{err}");
+    assert_reported(&t, "I10", "without a rehash");
     t.primary.len = 10;
     t.check_invariants().unwrap();
 }
 
 #[test]
 fn the_checker_reports_entries_on_the_wrong_side_of_the_rehash_index() {
-    let mut t = table(64);
-    let mut k = 0;
-    while !t.is_rehashing() {
-        t.put(k, 0, k);
-        k += 1;
-    }
+    let (mut t, _) = growing(64);
     t.check_invariants().unwrap();
     let rh = t.rehash.as_ref().unwrap().index;
     let b = (rh..t.primary.capacity)
@@ -685,9 +676,7 @@ fn the_checker_reports_entries_on_the_wrong_side_of_the_rehash_index() {
     // Move the rehash index past old bucket `b` without migrating it: its entries now sit in an old bucket the
     // rehash has passed, where no entry may be (I10).
     t.rehash.as_mut().unwrap().index = b + 1;
-    let err = t.check_invariants().unwrap_err();
-    assert_eq!(err.invariant, "I10", "{err}");
-    assert!(err.to_string().contains(&format!("in primary bucket {b}")), "{err}");
+    assert_reported(&t, "I10", &format!("in primary bucket {b}"));
     t.rehash.as_mut().unwrap().index = rh;
     t.check_invariants().unwrap();
 
@@ -707,9 +696,7 @@ fn the_checker_reports_entries_on_the_wrong_side_of_the_rehash_index() {
         .expect("a migrated entry from an old bucket above 0");
     assert!(migrated <= rh, "old bucket {migrated} (rehash index {rh})");
     t.rehash.as_mut().unwrap().index = migrated - 1;
-    let err = t.check_invariants().unwrap_err();
-    assert_eq!(err.invariant, "I10", "{err}");
-    assert!(err.to_string().contains("in new bucket"), "{err}");
+    assert_reported(&t, "I10", "in new bucket");
     t.rehash.as_mut().unwrap().index = rh;
     t.check_invariants().unwrap();
 }
@@ -717,21 +704,13 @@ fn the_checker_reports_entries_on_the_wrong_side_of_the_rehash_index() {
 #[test]
 fn the_checker_reports_a_retire_tag_above_the_version_and_a_node_retired_twice() {
     use crate::snapshot::reclaim::Garbage;
-    let mut t = table(8);
-    for k in 0..6 {
-        t.put(k, 0, k);
-    }
-    let snap = t.snapshot().unwrap();
-    t.put(1, 0, 11); // retires the shared node
-    t.check_invariants().unwrap();
+    let (mut t, snap) = with_a_retired_node(8, 6, 1);
     let v = t.version;
 
     // A retired object tagged after the table's version (I1).
     let stray = Node::alloc(&mut t.retired.arena, 99, 0, 0, 99, core::ptr::null_mut(), 0);
     t.retired.retire(v + 1, Garbage::Node(stray));
-    let err = t.check_invariants().unwrap_err();
-    assert_eq!(err.invariant, "I1", "{err}");
-    assert!(err.to_string().contains("out of order"), "{err}");
+    assert_reported(&t, "I1", "out of order");
     assert!(matches!(t.retired.pop_back_for_test(), Some((_, Garbage::Node(n))) if n == stray));
     // SAFETY: allocated just above, no longer in the queue, never linked; freed once.
     unsafe { Node::free(&mut t.retired.arena, stray) };
@@ -746,9 +725,7 @@ fn the_checker_reports_a_retire_tag_above_the_version_and_a_node_retired_twice()
     });
     let node = retired_node.expect("the put under the snapshot retired a node");
     t.retired.retire(v, Garbage::Node(node));
-    let err = t.check_invariants().unwrap_err();
-    assert_eq!(err.invariant, "I5", "{err}");
-    assert!(err.to_string().contains("retired twice"), "{err}");
+    assert_reported(&t, "I5", "retired twice");
     assert!(t.retired.pop_back_for_test().is_some()); // the duplicate; the first entry still owns the node
     t.check_invariants().unwrap();
 
@@ -758,9 +735,7 @@ fn the_checker_reports_a_retire_tag_above_the_version_and_a_node_retired_twice()
         .head(t.primary.bucket(composite_hash(&t.hash_builder, &2u64, &0u32)));
     assert!(!live.is_null());
     t.retired.retire(v, Garbage::Node(live));
-    let err = t.check_invariants().unwrap_err();
-    assert_eq!(err.invariant, "I5", "{err}");
-    assert!(err.to_string().contains("is also live"), "{err}");
+    assert_reported(&t, "I5", "is also live");
     assert!(t.retired.pop_back_for_test().is_some());
     t.check_invariants().unwrap();
     drop(snap);
@@ -780,12 +755,7 @@ fn clear_and_drain_keep_the_bucket_count_and_its_threshold_unallocated_or_mid_re
     t.put(1, 0, 1);
     t.check_invariants().unwrap();
     // Mid-rehash: the fresh directory has the bucket count being built, and the threshold stays its 3/4.
-    let mut k = 0;
-    let mut t = table(64);
-    while !t.is_rehashing() {
-        t.put(k, 0, k);
-        k += 1;
-    }
+    let (mut t, k) = growing(64);
     let (buckets, threshold) = (t.buckets(), t.threshold);
     assert_eq!(buckets, 128);
     t.clear();
