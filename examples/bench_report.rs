@@ -31,6 +31,8 @@ use cow_state_table::format::{write_checkpoint, WriteOptions};
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
 use cow_state_table::restore::restore_into;
 use cow_state_table::serializer::{Serializers, U32Serializer, U64Serializer};
+use cow_state_table::snapshot::Snapshot;
+use cow_state_table::sync::StdSync;
 use cow_state_table::StateTable;
 use foldhash::fast::FixedState;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -729,11 +731,7 @@ fn checkpoint_section(report: &mut Report, keys: &[(u64, u32)], reps: usize) {
     let snapshot = table.snapshot().expect("snapshot");
     let ctx = KeyGroupContext::all(128).expect("context");
     let sers = Serializers::new(U64Serializer, U32Serializer, U64Serializer);
-    let write = || {
-        let mut out = Vec::new();
-        write_checkpoint(&snapshot, ctx, &sers, WriteOptions::default(), &mut out).expect("write");
-        out
-    };
+    let write = || measured_write(&snapshot, ctx, &sers);
     let bytes = write();
     let mb = bytes.len() as f64 / 1e6;
     let iterate = measure(
@@ -763,7 +761,7 @@ fn checkpoint_section(report: &mut Report, keys: &[(u64, u32)], reps: usize) {
         reps,
         || StateTable::<u64, u32, u64, Hs>::with_capacity_and_hasher(n * 4 / 3, hasher()),
         |t| {
-            restore_into(t, ctx, &[&bytes], &sers).expect("restore");
+            measured_restore(t, ctx, &bytes, &sers);
         },
     );
     drop(snapshot);
@@ -1243,6 +1241,20 @@ fn json(report: &Report, args: &str, date: &str, load: &str) -> String {
 // ---------------------------------------------------------------------------------------------------------------
 // Instruction-count mode
 
+type IntSerializers = Serializers<U64Serializer, U32Serializer, U64Serializer>;
+
+#[inline(never)]
+fn measured_write(snapshot: &Snapshot<u64, u32, u64, StdSync>, ctx: KeyGroupContext, sers: &IntSerializers) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_checkpoint(snapshot, ctx, sers, WriteOptions::default(), &mut out).expect("write");
+    out
+}
+
+#[inline(never)]
+fn measured_restore(t: &mut StateTable<u64, u32, u64, Hs>, ctx: KeyGroupContext, bytes: &[u8], sers: &IntSerializers) {
+    restore_into(t, ctx, &[bytes], sers).expect("restore");
+}
+
 #[inline(never)]
 fn measured_put(keys: &[(u64, u32)]) -> Table<u64> {
     build(keys)
@@ -1349,10 +1361,37 @@ fn only(op: &str, n: usize) {
             measured_update(&mut t, &order);
             drop(s);
         }
+        "checkpoint" => {
+            // The checkpoint section alone, timed, its rows printed (a quick check of write and restore).
+            let mut report = Report::default();
+            checkpoint_section(&mut report, &keys, 5);
+            for r in &report.rows {
+                println!(
+                    "{} {}: {:.1} {} ({:.1} MB/s)",
+                    r.op,
+                    size_label(n),
+                    r.values[0].1,
+                    r.unit,
+                    r.values[1].1
+                );
+            }
+        }
+        "write" | "restore" => {
+            let mut table: Table<u64> = build(&keys);
+            let snapshot = table.snapshot().expect("snapshot");
+            let ctx = KeyGroupContext::all(128).expect("context");
+            let sers = Serializers::new(U64Serializer, U32Serializer, U64Serializer);
+            let bytes = measured_write(&snapshot, ctx, &sers);
+            if op == "restore" {
+                let mut t = StateTable::<u64, u32, u64, Hs>::with_capacity_and_hasher(n * 4 / 3, hasher());
+                measured_restore(&mut t, ctx, &bytes, &sers);
+                black_box(t.len());
+            }
+        }
         other => {
             eprintln!(
                 "unknown --only operation {other:?} (put, get, update, remove, snapshot-pass; hashmap-put, \
-                 hashmap-get, hashmap-update, hashmap-remove)"
+                 hashmap-get, hashmap-update, hashmap-remove; write, restore; checkpoint)"
             );
             std::process::exit(2);
         }

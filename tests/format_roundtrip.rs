@@ -433,3 +433,48 @@ fn write_key_group_is_the_v2_body_of_the_checkpoint() {
     }
     assert!(partition.write_key_group(&mut Vec::new(), 16, &SERS).is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// `write_checkpoint`'s one-pass path for the default layout (V2, snapshot order) writes the bytes the
+    /// partition's path writes, and fails the same way for an entry outside the range.
+    #[test]
+    fn one_pass_and_partition_write_the_same_bytes(
+        ops in prop::collection::vec(op(), 0..600),
+        buckets in 1usize..64,
+        max in 1u32..=64,
+        start in any::<u32>(),
+        len in any::<u32>(),
+    ) {
+        use cow_state_table::format::write_partition;
+        use cow_state_table::keygroup::KeyGroupPartition;
+        let mut table: StateTable<u64, u32, u64> = StateTable::with_buckets(buckets);
+        let mut model = BTreeMap::new();
+        for op in &ops {
+            apply(&mut table, &mut model, op);
+        }
+        let snapshot = table.snapshot().unwrap();
+        let start = start % max;
+        let range = KeyGroupRange::with_len(start, 1 + len % (max - start)).unwrap();
+        for ctx in [KeyGroupContext::all(max).unwrap(), KeyGroupContext::new(max, range).unwrap()] {
+            let mut one_pass = vec![7u8];
+            let mut partitioned = vec![7u8];
+            let a = write_checkpoint(&snapshot, ctx, &SERS, WriteOptions::default(), &mut one_pass);
+            let partition = KeyGroupPartition::new(&snapshot, ctx);
+            let b = write_partition(&partition, &SERS, WriteOptions::default(), &mut partitioned);
+            match (a, b) {
+                (Ok(a), Ok(b)) => {
+                    prop_assert_eq!(a, b);
+                    prop_assert_eq!(a.entries as usize, model.len());
+                    prop_assert_eq!(&one_pass, &partitioned);
+                }
+                (Err(a), Err(b)) => {
+                    prop_assert_eq!(a.to_string(), b.to_string());
+                    prop_assert_eq!(one_pass, vec![7u8], "nothing written on an error");
+                }
+                (a, b) => prop_assert!(false, "one pass {:?}, partition {:?}", a, b),
+            }
+        }
+    }
+}

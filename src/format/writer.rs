@@ -1,9 +1,10 @@
 //! Writing a snapshot as a checkpoint: header, key-group table and one body per key group.
 
-use super::body::write_body;
+use super::body::{v2_bodies_in_snapshot_order, write_body};
 use super::error::WriteError;
+use super::header::BodyFormat;
 use super::header::{Header, KeyGroupBlock};
-use super::options::WriteOptions;
+use super::options::{EntryOrder, WriteOptions};
 use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupPartition};
 use crate::serializer::{Serializers, TypeSerializer};
 use crate::snapshot::Snapshot;
@@ -155,6 +156,14 @@ where
     SS: TypeSerializer<Value = S>,
     W: Write + ?Sized,
 {
+    if options == WriteOptions::new(BodyFormat::V2, EntryOrder::Snapshot) {
+        // The default layout needs no partition: one walk of the snapshot serializes every entry into its key
+        // group's body (the same bytes as the partition's path below).
+        let bodies = v2_bodies_in_snapshot_order(snapshot, context, serializers)?;
+        let entries = snapshot_entries(&bodies);
+        let bodies: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+        return emit(header(context, serializers, options.body_format), &bodies, entries, out);
+    }
     write_partition(&KeyGroupPartition::new(snapshot, context), serializers, options, out)
 }
 
@@ -194,37 +203,85 @@ where
 {
     let context = partition.context();
     partition.prepare()?;
+    let range = context.range();
+    let min_entry = serializers.key.min_len() + serializers.namespace.min_len() + serializers.state.min_len();
+    let mut bodies = Vec::with_capacity(partition.len()?.saturating_mul(min_entry) + 5 * range.iter().len());
+    let mut ends = Vec::with_capacity(range.number_of_key_groups() as usize);
+    let mut entries = 0u64;
+    for key_group in range {
+        entries += partition.write_key_group_with(&mut bodies, key_group, serializers, options)? as u64;
+        ends.push(bodies.len());
+    }
+    let bodies: Vec<&[u8]> = ends
+        .iter()
+        .scan(0, |start, &end| Some(&bodies[core::mem::replace(start, end)..end]))
+        .collect();
+    emit(header(context, serializers, options.body_format), &bodies, entries, out)
+}
+
+/// The header of a checkpoint of `context`'s key groups written with `serializers` in `body_format`.
+fn header<KS, NS, SS>(
+    context: KeyGroupContext,
+    serializers: &Serializers<KS, NS, SS>,
+    body_format: BodyFormat,
+) -> Header
+where
+    KS: TypeSerializer,
+    NS: TypeSerializer,
+    SS: TypeSerializer,
+{
     let [key_serializer, namespace_serializer, state_serializer] = serializers.identities();
-    let header = Header {
-        body_format: options.body_format,
+    Header {
+        body_format,
         context,
         key_serializer,
         namespace_serializer,
         state_serializer,
-    };
-    let body_start = header.encoded_len() as u64;
-    let range = context.range();
-    let min_entry = serializers.key.min_len() + serializers.namespace.min_len() + serializers.state.min_len();
-    let mut bodies = Vec::with_capacity(partition.len()?.saturating_mul(min_entry) + 5 * range.iter().len());
-    let mut blocks = Vec::with_capacity(range.number_of_key_groups() as usize);
-    let mut entries = 0u64;
-    for key_group in range {
-        let start = bodies.len();
-        entries += partition.write_key_group_with(&mut bodies, key_group, serializers, options)? as u64;
-        blocks.push(KeyGroupBlock {
-            key_group,
-            offset: body_start + start as u64,
-            length: (bodies.len() - start) as u64,
-            crc32c: crc32c::crc32c(&bodies[start..]),
-        });
     }
+}
+
+/// The entries of V2 bodies, from their counts.
+fn snapshot_entries(bodies: &[Vec<u8>]) -> u64 {
+    bodies
+        .iter()
+        .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+        .sum()
+}
+
+/// Writes `header`, the key-group table for `bodies` (one per key group of the header's range, in order) and
+/// the bodies to `out`.
+fn emit<W: Write + ?Sized>(
+    header: Header,
+    bodies: &[&[u8]],
+    entries: u64,
+    out: &mut W,
+) -> Result<WriteSummary, WriteError> {
+    let range = header.context.range();
+    debug_assert_eq!(bodies.len(), range.iter().len());
+    let mut offset = header.encoded_len() as u64;
+    let blocks: Vec<KeyGroupBlock> = range
+        .iter()
+        .zip(bodies)
+        .map(|(key_group, body)| {
+            let block = KeyGroupBlock {
+                key_group,
+                offset,
+                length: body.len() as u64,
+                crc32c: crc32c::crc32c(body),
+            };
+            offset += body.len() as u64;
+            block
+        })
+        .collect();
     let head = header.encode(&blocks)?;
-    debug_assert_eq!(head.len() as u64, body_start);
+    debug_assert_eq!(head.len() as u64, header.encoded_len() as u64);
     out.write_all(&head)?;
-    out.write_all(&bodies)?;
+    for body in bodies {
+        out.write_all(body)?;
+    }
     Ok(WriteSummary {
         entries,
         key_groups: range.number_of_key_groups(),
-        bytes: (head.len() + bodies.len()) as u64,
+        bytes: offset,
     })
 }

@@ -18,10 +18,12 @@ macro_rules! fixed_width {
             fn min_len(&self) -> usize {
                 core::mem::size_of::<$ty>()
             }
+            #[inline]
             fn serialize(&self, value: &$ty, out: &mut Vec<u8>) -> Result<(), SerializeError> {
                 out.extend_from_slice(&value.to_be_bytes());
                 Ok(())
             }
+            #[inline]
             fn deserialize(&self, input: &mut Input<'_>) -> Result<$ty, DecodeError> {
                 Ok(<$ty>::from_be_bytes(input.read_array()?))
             }

@@ -30,6 +30,17 @@ impl<K, N, S, P: Primitives> ChunkRef<K, N, S, P> {
     pub(crate) fn is_present(&self) -> bool {
         !self.heads.is_null()
     }
+
+    /// Reads head `slot` of the chunk.
+    ///
+    /// # Safety
+    /// The chunk is present and valid (I7) and not written concurrently (I3); `slot` is below its length.
+    #[inline]
+    pub(crate) unsafe fn head(&self, slot: usize) -> NodePtr<K, N, S, P> {
+        debug_assert!(self.is_present());
+        // SAFETY: per the caller.
+        unsafe { (*self.heads.add(slot)).with(|h| *h) }
+    }
 }
 
 impl<K, N, S, P: Primitives> Clone for ChunkRef<K, N, S, P> {
@@ -99,9 +110,8 @@ impl<K, N, S, P: Primitives> DirView<'_, K, N, S, P> {
     #[inline]
     pub(crate) unsafe fn head(&self, chunk: usize, slot: usize) -> NodePtr<K, N, S, P> {
         debug_assert!(slot < self.chunk_len);
-        debug_assert!(self.chunks[chunk].is_present());
         // SAFETY: per the caller; `slot < chunk_len` is the chunk's length.
-        unsafe { (*self.chunks[chunk].heads.add(slot)).with(|h| *h) }
+        unsafe { self.chunks[chunk].head(slot) }
     }
 }
 

@@ -62,6 +62,33 @@ impl<'a, K, N, S, P: Primitives> Entries<'a, K, N, S, P> {
         }
     }
 
+    /// The first node of the next non-empty bucket, or `None` after the last directory.
+    #[inline]
+    fn next_chain(&mut self) -> Option<NodePtr<K, N, S, P>> {
+        loop {
+            let dir = self.dirs.get(self.dir)?;
+            let Some(chunk) = dir.chunks.get(self.chunk) else {
+                self.dir += 1;
+                self.chunk = 0;
+                continue;
+            };
+            // An empty slot is a chunk of empty buckets (I10): nothing to scan.
+            if chunk.is_present() {
+                while self.slot < dir.chunk_len {
+                    // SAFETY: the chunk is present, borrowed for 'a from the live table (writer borrowed) or a live
+                    // snapshot, so valid and unwritten (I3, I7, I9); `slot < chunk_len`, the chunk's length.
+                    let head = unsafe { chunk.head(self.slot) };
+                    self.slot += 1;
+                    if !head.is_null() {
+                        return Some(head);
+                    }
+                }
+            }
+            self.chunk += 1;
+            self.slot = 0;
+        }
+    }
+
     /// An iterator over nothing.
     pub(crate) fn empty() -> Self {
         Self::new(DirView::empty(), None, 0)
@@ -72,29 +99,11 @@ impl<'a, K, N, S, P: Primitives> Iterator for Entries<'a, K, N, S, P> {
     type Item = (&'a K, &'a N, &'a S);
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.node.is_null() {
-            let dir = self.dirs.get(self.dir)?;
-            if self.chunk == dir.chunks.len() {
-                self.dir += 1;
-                self.chunk = 0;
-                continue;
-            }
-            if !dir.chunks[self.chunk].is_present() {
-                // An empty slot: a chunk of empty buckets (I10).
-                self.chunk += 1;
-                self.slot = 0;
-                continue;
-            }
-            // SAFETY: the directories borrowed for 'a are the live table's (writer borrowed) or a live snapshot's,
-            // whose present chunks stay valid and unwritten (I3, I7, I9).
-            self.node = unsafe { dir.head(self.chunk, self.slot) };
-            self.slot += 1;
-            if self.slot == dir.chunk_len {
-                self.slot = 0;
-                self.chunk += 1;
-            }
+        if self.node.is_null() {
+            self.node = self.next_chain()?;
         }
-        // SAFETY: as above, the node is valid and unwritten for 'a.
+        // SAFETY: the directories borrowed for 'a are the live table's (writer borrowed) or a live snapshot's,
+        // whose nodes stay valid and unwritten for 'a (I3, I7, I9).
         let node = unsafe { &*self.node };
         self.node = node.next();
         debug_assert!(
