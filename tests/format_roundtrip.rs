@@ -478,3 +478,69 @@ proptest! {
         }
     }
 }
+
+/// An output that takes at most `step` bytes per call (only the first non-empty slice of a vectored write, as
+/// `Write`'s default does), fails with `Interrupted` every third call, and stops accepting bytes after `limit`.
+struct Trickle {
+    bytes: Vec<u8>,
+    step: usize,
+    calls: usize,
+    limit: usize,
+}
+
+impl std::io::Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.calls += 1;
+        if self.calls % 3 == 0 {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = buf.len().min(self.step).min(self.limit - self.bytes.len());
+        self.bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn checkpoints_reach_outputs_that_take_a_few_bytes_at_a_time() {
+    let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    for k in 0..300u64 {
+        table.put(k, (k % 2) as u32, k * 3);
+    }
+    let snapshot = table.snapshot().unwrap();
+    let ctx = KeyGroupContext::all(32).unwrap();
+    for options in [
+        WriteOptions::default(),
+        WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical),
+    ] {
+        let mut whole = Vec::new();
+        let summary = write_checkpoint(&snapshot, ctx, &SERS, options, &mut whole).unwrap();
+        for step in [1, 7, 4096] {
+            let mut out = Trickle {
+                bytes: Vec::new(),
+                step,
+                calls: 0,
+                limit: usize::MAX,
+            };
+            assert_eq!(
+                write_checkpoint(&snapshot, ctx, &SERS, options, &mut out).unwrap(),
+                summary
+            );
+            assert_eq!(out.bytes, whole, "step {step}");
+        }
+        // An output that stops taking bytes is an error, not a short checkpoint.
+        let mut full = Trickle {
+            bytes: Vec::new(),
+            step: 100,
+            calls: 0,
+            limit: whole.len() - 1,
+        };
+        let error = write_checkpoint(&snapshot, ctx, &SERS, options, &mut full).unwrap_err();
+        assert!(
+            matches!(&error, cow_state_table::format::WriteError::Io(e) if e.kind() == std::io::ErrorKind::WriteZero),
+            "{error:?}"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupPartition};
 use crate::serializer::{Serializers, TypeSerializer};
 use crate::snapshot::Snapshot;
 use crate::sync::Primitives;
-use std::io::Write;
+use std::io::{IoSlice, Write};
 
 /// What [`write_checkpoint`] wrote (Flink: the size and `KeyGroupRangeOffsets` of a `KeyGroupsStateHandle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -275,13 +275,29 @@ fn emit<W: Write + ?Sized>(
         .collect();
     let head = header.encode(&blocks)?;
     debug_assert_eq!(head.len() as u64, header.encoded_len() as u64);
-    out.write_all(&head)?;
-    for body in bodies {
-        out.write_all(body)?;
-    }
+    let mut slices: Vec<IoSlice<'_>> = core::iter::once(head.as_slice())
+        .chain(bodies.iter().copied())
+        .map(IoSlice::new)
+        .collect();
+    write_all_vectored(out, &mut slices)?;
     Ok(WriteSummary {
         entries,
         key_groups: range.number_of_key_groups(),
         bytes: offset,
     })
+}
+
+/// Writes every slice to `out` (std's `Write::write_all_vectored`, not yet stable): one vectored write where `out`
+/// takes them all at once (a `Vec<u8>` reserves the total first; a file makes one `writev` per 1024 slices).
+fn write_all_vectored<W: Write + ?Sized>(out: &mut W, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match out.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -177,14 +177,23 @@ fn partition<'s, K: JavaHashCode, N, S, P: Primitives>(
     let mut offsets = vec![0usize; groups + 1];
     // 1) unfold the entries with their key groups and build the histogram (shifted by one).
     // The recorded size is only a capacity hint: every array below is sized from the entries seen.
+    // `for_each`: the snapshot's walk that prefetches a batch of chains at a time.
     let mut unfolded: Vec<(u32, EntryRef<'s, K, N, S>)> = Vec::with_capacity(snapshot.len());
-    for entry in snapshot.iter() {
+    let mut outside = None;
+    snapshot.iter().for_each(|entry| {
         let key_group = context.key_group_of(entry.0);
-        let index = range
-            .index_of(key_group)
-            .ok_or(KeyGroupError::OutOfRange { key_group, range })?;
-        offsets[index as usize + 1] += 1;
-        unfolded.push((index, entry));
+        match range.index_of(key_group) {
+            Some(index) => {
+                offsets[index as usize + 1] += 1;
+                unfolded.push((index, entry));
+            }
+            None => {
+                outside.get_or_insert(KeyGroupError::OutOfRange { key_group, range });
+            }
+        }
+    });
+    if let Some(error) = outside {
+        return Err(error);
     }
     // 2) prefix sum: offsets[i] is where key group i starts.
     for i in 1..offsets.len() {

@@ -64,16 +64,26 @@ impl<'a> Input<'a> {
     /// assert!(input.read_bytes(2).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn read_bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if n > self.remaining() {
-            return Err(self.error(DecodeErrorKind::UnexpectedEnd {
-                needed: n as u64,
-                remaining: self.remaining() as u64,
-            }));
+        let data: &'a [u8] = self.data;
+        match data.get(self.pos..).and_then(|rest| rest.get(..n)) {
+            Some(bytes) => {
+                self.pos += n;
+                Ok(bytes)
+            }
+            None => Err(self.unexpected_end(n)),
         }
-        let bytes = &self.data[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(bytes)
+    }
+
+    /// The error for wanting `needed` bytes where fewer remain (out of line: decoding hot loops only test).
+    #[cold]
+    #[inline(never)]
+    fn unexpected_end(&self, needed: usize) -> DecodeError {
+        self.error(DecodeErrorKind::UnexpectedEnd {
+            needed: needed as u64,
+            remaining: self.remaining() as u64,
+        })
     }
 
     /// Takes the next `N` bytes as an array.
@@ -88,10 +98,16 @@ impl<'a> Input<'a> {
     /// assert!(input.read_array::<2>().is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn read_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.read_bytes(N)?);
-        Ok(out)
+        let data: &'a [u8] = self.data;
+        match data.get(self.pos..).and_then(<[u8]>::first_chunk::<N>) {
+            Some(bytes) => {
+                self.pos += N;
+                Ok(*bytes)
+            }
+            None => Err(self.unexpected_end(N)),
+        }
     }
 
     /// Reads one byte.

@@ -53,18 +53,31 @@ where
             (body, 0)
         })
         .collect();
-    for (key, namespace, state) in snapshot.iter() {
+    // `for_each` (the walk that prefetches a batch of chains at a time); after an error the rest is only walked.
+    let mut failed = None;
+    snapshot.iter().for_each(|(key, namespace, state)| {
+        if failed.is_some() {
+            return;
+        }
         let key_group = context.key_group_of(key);
-        let index = range
-            .index_of(key_group)
-            .ok_or(KeyGroupError::OutOfRange { key_group, range })?;
+        let Some(index) = range.index_of(key_group) else {
+            failed = Some(KeyGroupError::OutOfRange { key_group, range }.into());
+            return;
+        };
         // `index_of` is below the range's number of key groups, the vector's length.
         let (body, count) = &mut bodies[index as usize];
-        let ser = |source| WriteError::Serialize { key_group, source };
-        serializers.namespace.serialize(namespace, body).map_err(ser)?;
-        serializers.key.serialize(key, body).map_err(ser)?;
-        serializers.state.serialize(state, body).map_err(ser)?;
-        *count += 1;
+        let serialized = serializers
+            .namespace
+            .serialize(namespace, body)
+            .and_then(|()| serializers.key.serialize(key, body))
+            .and_then(|()| serializers.state.serialize(state, body));
+        match serialized {
+            Ok(()) => *count += 1,
+            Err(source) => failed = Some(WriteError::Serialize { key_group, source }),
+        }
+    });
+    if let Some(error) = failed {
+        return Err(error);
     }
     bodies
         .into_iter()
