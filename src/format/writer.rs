@@ -110,7 +110,10 @@ impl<K: JavaHashCode, N, S, P: Primitives> KeyGroupPartition<'_, K, N, S, P> {
 /// `writeMappingsInKeyGroup` — inside this crate's versioned container (magic, version, serializer identities,
 /// range, per-key-group offsets and CRC32C). Every entry of the snapshot must belong to a key group of the range
 /// ([`KeyGroupError::OutOfRange`](crate::keygroup::KeyGroupError::OutOfRange) otherwise). The bodies are built
-/// in memory first (the header lists their offsets and checksums), then everything is written to `out`.
+/// in memory first (the header lists their offsets and checksums), then everything is written to `out` in one
+/// vectored write (nothing reaches `out` if building fails). The default layout (V2, snapshot order) is built in
+/// one walk of the snapshot, each entry serialized straight into its key group's body; the others go through a
+/// [`KeyGroupPartition`] as [`write_partition`] does, with the same bytes for the same layout.
 ///
 /// # Errors
 /// [`WriteError::Io`] from `out`; [`WriteError::KeyGroup`] if an entry's key group is outside the context's

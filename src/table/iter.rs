@@ -116,7 +116,7 @@ impl<'a, K, N, S, P: Primitives> Iterator for Entries<'a, K, N, S, P> {
     }
 
     /// Internal iteration (`for_each`, `count`, `fold`, and the adapters built on them): the entries `next`
-    /// would yield, in the same order, but the heads of up to [`BATCH`] buckets are gathered first and their
+    /// would yield, in the same order, but the heads of up to 32 buckets are gathered first and their
     /// first nodes prefetched together, so a walk of a large table waits for many nodes at once instead of one
     /// after the other (and the test for an empty bucket does not branch).
     fn fold<B, F: FnMut(B, Self::Item) -> B>(self, init: B, mut f: F) -> B {
