@@ -503,6 +503,26 @@ impl std::io::Write for Trickle {
     }
 }
 
+/// An output whose first call fails with `ErrorKind::Other` (an error a retry must not hide), then takes all.
+#[derive(Default)]
+struct FailOnce {
+    failed: bool,
+    bytes: Vec<u8>,
+}
+
+impl std::io::Write for FailOnce {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !std::mem::replace(&mut self.failed, true) {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[test]
 fn checkpoints_reach_outputs_that_take_a_few_bytes_at_a_time() {
     let mut table: StateTable<u64, u32, u64> = StateTable::new();
@@ -530,6 +550,12 @@ fn checkpoints_reach_outputs_that_take_a_few_bytes_at_a_time() {
             );
             assert_eq!(out.bytes, whole, "step {step}");
         }
+        // An output error other than `Interrupted` ends the write.
+        let error = write_checkpoint(&snapshot, ctx, &SERS, options, &mut FailOnce::default()).unwrap_err();
+        assert!(
+            matches!(&error, cow_state_table::format::WriteError::Io(e) if e.kind() == std::io::ErrorKind::Other),
+            "{error:?}"
+        );
         // An output that stops taking bytes is an error, not a short checkpoint.
         let mut full = Trickle {
             bytes: Vec::new(),

@@ -207,7 +207,7 @@ where
     let context = partition.context();
     partition.prepare()?;
     let range = context.range();
-    let min_entry = serializers.key.min_len() + serializers.namespace.min_len() + serializers.state.min_len();
+    let min_entry = serializers.min_entry_len();
     let mut bodies = Vec::with_capacity(partition.len()?.saturating_mul(min_entry) + 5 * range.iter().len());
     let mut ends = Vec::with_capacity(range.number_of_key_groups() as usize);
     let mut entries = 0u64;

@@ -142,4 +142,21 @@ impl<KS: TypeSerializer, NS: TypeSerializer, SS: TypeSerializer> Serializers<KS,
     pub fn identities(&self) -> [String; 3] {
         [self.key.identity(), self.namespace.identity(), self.state.identity()]
     }
+
+    /// The fewest bytes one `(namespace, key, state)` entry takes: the sum of the three
+    /// [`min_len`](TypeSerializer::min_len)s (saturating). Bounds the counts a decoder accepts and sizes the
+    /// buffers a writer reserves.
+    ///
+    /// ```
+    /// use cow_state_table::serializer::{Serializers, U64Serializer, U32Serializer, StringSerializer};
+    /// assert_eq!(Serializers::new(U64Serializer, U32Serializer, U64Serializer).min_entry_len(), 20);
+    /// // a string takes at least its 4-byte length
+    /// assert_eq!(Serializers::new(StringSerializer, U32Serializer, U64Serializer).min_entry_len(), 16);
+    /// ```
+    pub fn min_entry_len(&self) -> usize {
+        self.namespace
+            .min_len()
+            .saturating_add(self.key.min_len())
+            .saturating_add(self.state.min_len())
+    }
 }

@@ -40,7 +40,7 @@ where
     };
     match format {
         BodyFormat::V2 => {
-            let entry_min = namespace_min.saturating_add(key_min).saturating_add(state_min);
+            let entry_min = serializers.min_entry_len();
             let count = input.read_count(entry_min).map_err(dec)?;
             out.reserve(input.bounded_capacity(count, entry_min));
             for _ in 0..count {

@@ -14,6 +14,18 @@ use crate::sync::Primitives;
 /// Bytes of a V2 body's entry count (a big-endian Java `int`).
 const COUNT_LEN: usize = 4;
 
+/// Bytes reserved for each key group's body: its count and room for its expected share of `entries` plus an
+/// eighth and 16 more (a key group's count varies by about its square root), at `min_entry` bytes each; below
+/// one entry per key group only the count (a body that is used grows).
+fn body_capacity(entries: usize, groups: usize, min_entry: usize) -> usize {
+    let expected = entries / groups.max(1);
+    if expected == 0 {
+        return COUNT_LEN;
+    }
+    let room = expected.saturating_add(expected / 8).saturating_add(16);
+    COUNT_LEN.saturating_add(room.saturating_mul(min_entry.max(1)))
+}
+
 /// The bodies of `context`'s key groups, in range order; each starts with its big-endian `i32` entry count.
 ///
 /// Entries are counted as they are seen: the snapshot's recorded length is only a capacity hint.
@@ -36,15 +48,8 @@ where
 {
     let range = context.range();
     let groups = range.number_of_key_groups() as usize;
-    // Room for the expected share of entries plus an eighth (a key group's count varies by about its square
-    // root); below one entry per key group a body grows only if it is used.
-    let min_entry = serializers.key.min_len() + serializers.namespace.min_len() + serializers.state.min_len();
-    let expected = snapshot.len() / groups.max(1);
-    let capacity = if expected == 0 {
-        COUNT_LEN
-    } else {
-        COUNT_LEN + (expected + expected / 8 + 16).saturating_mul(min_entry.max(1))
-    };
+    let min_entry = serializers.min_entry_len();
+    let capacity = body_capacity(snapshot.len(), groups, min_entry);
     // (body, entries in it) per key group of the range.
     let mut bodies: Vec<(Vec<u8>, usize)> = (0..groups)
         .map(|_| {
@@ -88,4 +93,24 @@ where
             Ok(body)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_capacity;
+
+    #[test]
+    fn bodies_reserve_their_expected_share_and_an_eighth() {
+        // 1M entries of 20 bytes in 128 key groups: 7,812 expected, room for 7,812 + 976 + 16.
+        assert_eq!(body_capacity(1_000_000, 128, 20), 4 + 8_804 * 20);
+        assert_eq!(body_capacity(128, 128, 20), 4 + 17 * 20);
+        assert_eq!(body_capacity(2_000, 3, 7), 4 + (666 + 83 + 16) * 7);
+        // Fewer entries than key groups: only the count (32,768 key groups must not reserve 32,768 bodies).
+        assert_eq!(body_capacity(100, 128, 20), 4);
+        assert_eq!(body_capacity(0, 1, 20), 4);
+        // Serializers of no minimum length count one byte per entry; no key group divides by one.
+        assert_eq!(body_capacity(1_000, 1, 0), 4 + 1_141);
+        assert_eq!(body_capacity(1_000, 0, 1), 4 + 1_141);
+        assert_eq!(body_capacity(usize::MAX, 1, 20), usize::MAX);
+    }
 }
