@@ -215,6 +215,10 @@ impl<'a, K, N, S, P: Primitives> Iterator for Keys<'a, K, N, S, P> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.0.size_hint()
     }
+    /// The entries' batched walk (`Entries::fold`).
+    fn fold<B, F: FnMut(B, Self::Item) -> B>(self, init: B, mut f: F) -> B {
+        self.0.fold(init, |acc, (k, n, _)| f(acc, (k, n)))
+    }
 }
 impl<K, N, S, P: Primitives> ExactSizeIterator for Keys<'_, K, N, S, P> {}
 impl<K, N, S, P: Primitives> FusedIterator for Keys<'_, K, N, S, P> {}
@@ -237,6 +241,10 @@ impl<'a, K, N, S, P: Primitives> Iterator for Values<'a, K, N, S, P> {
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.0.size_hint()
+    }
+    /// The entries' batched walk (`Entries::fold`).
+    fn fold<B, F: FnMut(B, Self::Item) -> B>(self, init: B, mut f: F) -> B {
+        self.0.fold(init, |acc, (_, _, s)| f(acc, s))
     }
 }
 impl<K, N, S, P: Primitives> ExactSizeIterator for Values<'_, K, N, S, P> {}
@@ -273,6 +281,20 @@ where
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, self.entries.size_hint().1)
+    }
+    /// The entries' batched walk (`Entries::fold`), keeping those of the namespace.
+    fn fold<B, F: FnMut(B, Self::Item) -> B>(self, init: B, mut f: F) -> B {
+        let wanted = self.namespace;
+        self.entries.fold(
+            init,
+            |acc, (k, n, s)| {
+                if n.borrow() == wanted {
+                    f(acc, (k, s))
+                } else {
+                    acc
+                }
+            },
+        )
     }
 }
 

@@ -259,13 +259,38 @@ fn internal_iteration_yields_what_next_yields_from_any_point() {
         t.remove(&0, &0);
         for entries in [t.iter(), snap.iter()] {
             let all: Vec<_> = entries.clone().collect();
+            assert_eq!(
+                all.iter().filter(|(_, n, _)| **n == 1).count(),
+                3,
+                "namespace 1 holds the three last puts"
+            );
             assert_eq!(entries.clone().count(), all.len());
             for split in 0..=all.len() {
                 let mut it = entries.clone();
                 it.by_ref().take(split).for_each(drop);
                 let mut rest = Vec::new();
-                it.for_each(|e| rest.push(e));
+                it.clone().for_each(|e| rest.push(e));
                 assert_eq!(rest, &all[split..], "{buckets} buckets, resumed after {split}");
+                // The adapters walk the same way (`Keys`, `Values`, `Namespace` forward `fold`).
+                let rest = &all[split..];
+                let mut keys = Vec::new();
+                iter::Keys(it.clone()).for_each(|k| keys.push(k));
+                assert_eq!(keys, rest.iter().map(|&(k, n, _)| (k, n)).collect::<Vec<_>>());
+                let mut values = Vec::new();
+                iter::Values(it.clone()).for_each(|v| values.push(v));
+                assert_eq!(values, rest.iter().map(|&(_, _, s)| s).collect::<Vec<_>>());
+                let mut in_1 = Vec::new();
+                iter::Namespace {
+                    entries: it,
+                    namespace: &1u32,
+                }
+                .for_each(|e| in_1.push(e));
+                let want: Vec<_> = rest
+                    .iter()
+                    .filter(|(_, n, _)| **n == 1)
+                    .map(|&(k, _, s)| (k, s))
+                    .collect();
+                assert_eq!(in_1, want);
             }
         }
         drop(snap);
