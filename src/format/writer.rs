@@ -162,8 +162,7 @@ where
     if options == WriteOptions::new(BodyFormat::V2, EntryOrder::Snapshot) {
         // The default layout needs no partition: one walk of the snapshot serializes every entry into its key
         // group's body (the same bytes as the partition's path below).
-        let bodies = v2_bodies_in_snapshot_order(snapshot, context, serializers)?;
-        let entries = snapshot_entries(&bodies);
+        let (bodies, entries) = v2_bodies_in_snapshot_order(snapshot, context, serializers)?;
         let bodies: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
         return emit(header(context, serializers, options.body_format), &bodies, entries, out);
     }
@@ -241,14 +240,6 @@ where
         namespace_serializer,
         state_serializer,
     }
-}
-
-/// The entries of V2 bodies, from their counts.
-fn snapshot_entries(bodies: &[Vec<u8>]) -> u64 {
-    bodies
-        .iter()
-        .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
-        .sum()
 }
 
 /// Writes `header`, the key-group table for `bodies` (one per key group of the header's range, in order) and

@@ -26,7 +26,8 @@ fn body_capacity(entries: usize, groups: usize, min_entry: usize) -> usize {
     COUNT_LEN.saturating_add(room.saturating_mul(min_entry.max(1)))
 }
 
-/// The bodies of `context`'s key groups, in range order; each starts with its big-endian `i32` entry count.
+/// The bodies of `context`'s key groups, in range order, each starting with its big-endian `i32` entry count;
+/// and the number of entries in all.
 ///
 /// Entries are counted as they are seen: the snapshot's recorded length is only a capacity hint.
 ///
@@ -38,7 +39,7 @@ pub(crate) fn v2_bodies_in_snapshot_order<K, N, S, P, KS, NS, SS>(
     snapshot: &Snapshot<K, N, S, P>,
     context: KeyGroupContext,
     serializers: &Serializers<KS, NS, SS>,
-) -> Result<Vec<Vec<u8>>, WriteError>
+) -> Result<(Vec<Vec<u8>>, u64), WriteError>
 where
     K: JavaHashCode,
     P: Primitives,
@@ -84,15 +85,18 @@ where
     if let Some(error) = failed {
         return Err(error);
     }
-    bodies
+    let mut entries = 0u64;
+    let bodies = bodies
         .into_iter()
         .zip(range.iter())
         .map(|((mut body, count), key_group)| {
+            entries += count as u64;
             let count = i32::try_from(count).map_err(|_| WriteError::TooManyEntries { key_group, count })?;
             body[..COUNT_LEN].copy_from_slice(&count.to_be_bytes());
             Ok(body)
         })
-        .collect()
+        .collect::<Result<_, WriteError>>()?;
+    Ok((bodies, entries))
 }
 
 #[cfg(test)]
