@@ -20,7 +20,8 @@ summary=$(mktemp)
 trap 'rm -f "$generated" "$summary"' EXIT
 
 # The summary (README and the top of the document): the run's line, then the 1M rows of the (u64, u32)
-# section, growth and snapshots, each figure with its unit so that tests/readme.rs can match it.
+# section, growth, snapshots and the checkpoint's body write and restore, each figure with its unit so that
+# tests/readme.rs can match it.
 awk '
     function trim(s) { gsub(/^ +| +$/, "", s); return s }
     function with_unit(v, u) {
@@ -43,13 +44,13 @@ awk '
         n = split($0, f, "|")
         op = trim(f[2]); size = trim(f[3]); unit = trim(f[4])
         if (size != "1M") next
-        if (op !~ /^(get, random order|update in place|put from empty|remove all|bytes per entry|worst single put|snapshot pause|HashMap::clone \/ snapshot pause|first pass after a snapshot)/) next
+        if (op !~ /^(get, random order|update in place|put from empty|remove all|bytes per entry|worst single put|snapshot pause|HashMap::clone \/ snapshot pause|first pass after a snapshot|body write|restore \(into)/) next
         # Columns: | op | N | unit | values... | checked | target | met | note |
         checked = trim(f[n - 4]); target = trim(f[n - 3]); met = trim(f[n - 2])
         sub(/ \(.*\)$/, "", target)
         mine = with_unit(trim(f[5]), unit); other = with_unit(trim(f[6]), unit)
         ratio = (section ~ /u64, u32/) ? checked : ""
-        if (op ~ /^first pass/ || op ~ /^HashMap::clone/) other = ""
+        if (op ~ /^first pass/ || op ~ /^HashMap::clone/ || section ~ /checkpoint/) other = ""
         if (op ~ /^snapshot pause/) other = "`clone`: " other
         printf "| %s | %s | %s | %s | %s %s |\n", op, mine, other, ratio, target, met
     }
