@@ -2,8 +2,7 @@
 
 use super::body::{v2_bodies_in_snapshot_order, write_body};
 use super::error::WriteError;
-use super::header::BodyFormat;
-use super::header::{Header, KeyGroupBlock};
+use super::header::{BodyFormat, Header, KeyGroupBlock};
 use super::options::{EntryOrder, WriteOptions};
 use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupPartition};
 use crate::serializer::{Serializers, TypeSerializer};

@@ -34,11 +34,11 @@ impl<K, N, S, P: Primitives> ChunkRef<K, N, S, P> {
     /// Reads head `slot` of the chunk.
     ///
     /// # Safety
-    /// The chunk is present and valid (I7) and not written concurrently (I3); `slot` is below its length.
+    /// The chunk is present and valid (I5, I7) and not written concurrently (I3); `slot` is below its length.
     #[inline]
     pub(crate) unsafe fn head(&self, slot: usize) -> NodePtr<K, N, S, P> {
         debug_assert!(self.is_present());
-        // SAFETY: per the caller.
+        // SAFETY: per the caller: a valid, present chunk, `slot` within it, no concurrent write (I3, I5, I7).
         unsafe { (*self.heads.add(slot)).with(|h| *h) }
     }
 }
@@ -193,8 +193,8 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         }
         let chunk_len = self.chunk_len();
         debug_assert!(
-            // SAFETY: the live chunk is valid; reading its heads is always allowed.
-            (0..chunk_len).all(|i| unsafe { (*chunk.heads.add(i)).with(|h| (*h).is_null()) }),
+            // SAFETY: the live chunk is present and valid (I5); only the writer writes it; `i < chunk_len`.
+            (0..chunk_len).all(|i| unsafe { chunk.head(i) }.is_null()),
             "a chunk given up while it holds entries"
         );
         if cow.is_shared(chunk.version) {
@@ -254,7 +254,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         debug_assert!(chunk.is_present());
         // SAFETY: the live directory's present chunks are valid (I5) and only this (the writer's) side writes
         // them; the caller reads only buckets that I10 places in present chunks.
-        unsafe { (*chunk.heads.add(bucket & self.slot_mask)).with(|h| *h) }
+        unsafe { chunk.head(bucket & self.slot_mask) }
     }
 
     /// How many buckets from `bucket` on are empty, counting `bucket` itself (whose head the caller has read
@@ -269,7 +269,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         let mut i = start + 1;
         // SAFETY: the chunk is present (asserted above; the rehash step reads only buckets I10 places in present
         // chunks) and valid (I5); only the writer writes this directory's heads, and `i < chunk_len`.
-        while i < end && unsafe { (*chunk.heads.add(i)).with(|h| *h) }.is_null() {
+        while i < end && unsafe { chunk.head(i) }.is_null() {
             i += 1;
         }
         i - start

@@ -120,22 +120,19 @@ impl<'a, K, N, S, P: Primitives> Iterator for Entries<'a, K, N, S, P> {
     /// first nodes prefetched together, so a walk of a large table waits for many nodes at once instead of one
     /// after the other (and the test for an empty bucket does not branch).
     fn fold<B, F: FnMut(B, Self::Item) -> B>(self, init: B, mut f: F) -> B {
-        let mut acc = init;
-        // SAFETY (every `chain` and `head` below): the directories borrowed for 'a are the live table's (writer
-        // borrowed) or a live snapshot's, whose present chunks and nodes stay valid and unwritten for 'a (I3, I7,
-        // I9); slots are below `chunk_len`, a chunk's length.
-        let mut chain = |mut node: NodePtr<K, N, S, P>, acc: B| {
-            let mut acc = acc;
+        // The directories borrowed for 'a are the live table's (writer borrowed) or a live snapshot's: their
+        // present chunks and the nodes their chains reach stay valid (I5, I7) and unwritten (I3, I9) for 'a.
+        let mut chain = |mut node: NodePtr<K, N, S, P>, mut acc: B| {
             while !node.is_null() {
-                // SAFETY: see above.
+                // SAFETY: a node of a chain of a borrowed directory, valid and unwritten for 'a (I3, I5, I7, I9).
                 let n: &'a Node<K, N, S, P> = unsafe { &*node };
                 node = n.next();
-                // SAFETY: see above.
+                // SAFETY: as for `n`: nothing writes its state while 'a lasts (I3, I9).
                 acc = f(acc, unsafe { entry(n) });
             }
             acc
         };
-        acc = chain(self.node, acc);
+        let mut acc = chain(self.node, init);
         for (d, dir) in self.dirs.iter().enumerate().skip(self.dir) {
             let resume = d == self.dir;
             for (c, chunk) in dir.chunks.iter().enumerate().skip(if resume { self.chunk } else { 0 }) {
@@ -148,7 +145,7 @@ impl<'a, K, N, S, P: Primitives> Iterator for Entries<'a, K, N, S, P> {
                     let mut firsts: [NodePtr<K, N, S, P>; BATCH] = [ptr::null_mut(); BATCH];
                     let mut found = 0;
                     for s in slot..end {
-                        // SAFETY: see above.
+                        // SAFETY: a present chunk of a borrowed directory (I5, I7, unwritten: I3), `s < chunk_len`.
                         let head = unsafe { chunk.head(s) };
                         // `found <= s - slot < BATCH`: the mask never changes the index.
                         firsts[found & (BATCH - 1)] = head;

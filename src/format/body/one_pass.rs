@@ -112,7 +112,7 @@ mod tests {
         // Fewer entries than key groups: only the count (32,768 key groups must not reserve 32,768 bodies).
         assert_eq!(body_capacity(100, 128, 20), 4);
         assert_eq!(body_capacity(0, 1, 20), 4);
-        // Serializers of no minimum length count one byte per entry; no key group divides by one.
+        // Serializers of no minimum length count one byte per entry; a range of no key groups divides by one.
         assert_eq!(body_capacity(1_000, 1, 0), 4 + 1_141);
         assert_eq!(body_capacity(1_000, 0, 1), 4 + 1_141);
         assert_eq!(body_capacity(usize::MAX, 1, 20), usize::MAX);
