@@ -23,9 +23,10 @@
 //! all puts of each put's smallest on-CPU time over the repeats (a resize pause recurs at the same put, a
 //! hypervisor's or an interrupt's does not); the snapshot pause is a wall-clock median. Bytes are counted by a
 //! global allocator (requested bytes).
-//! `--only OP` (OP = put, get, update, remove, snapshot-pass, or hashmap-put, hashmap-get, hashmap-update,
-//! hashmap-remove for std's map) runs one operation on 1M entries (`--n N` for another count) with no timing,
-//! for instruction counts: `valgrind --tool=callgrind --toggle-collect='*measured_*' target/release/examples/bench_report --only get`.
+//! `--only OP` (OP = put, get, update, remove, snapshot-pass, write, restore, or hashmap-put, hashmap-get,
+//! hashmap-update, hashmap-remove for std's map) runs one operation on 1M entries (`--n N` for another count)
+//! with no timing, for instruction counts: `valgrind --tool=callgrind --toggle-collect='*measured_*'
+//! target/release/examples/bench_report --only get`. `--only checkpoint` times the checkpoint section alone.
 
 use cow_state_table::format::{write_checkpoint, WriteOptions};
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
@@ -727,10 +728,7 @@ fn snapshot_section(report: &mut Report, keys: &[(u64, u32)], reps: usize) {
 fn checkpoint_section(report: &mut Report, keys: &[(u64, u32)], reps: usize) {
     let n = keys.len();
     eprintln!("[checkpoint {}]", size_label(n));
-    let mut table: Table<u64> = build(keys);
-    let snapshot = table.snapshot().expect("snapshot");
-    let ctx = KeyGroupContext::all(128).expect("context");
-    let sers = Serializers::new(U64Serializer, U32Serializer, U64Serializer);
+    let (table, snapshot, ctx, sers) = checkpoint_fixture(keys);
     let write = || measured_write(&snapshot, ctx, &sers);
     let bytes = write();
     let mb = bytes.len() as f64 / 1e6;
@@ -759,7 +757,7 @@ fn checkpoint_section(report: &mut Report, keys: &[(u64, u32)], reps: usize) {
     );
     let restore = measure(
         reps,
-        || StateTable::<u64, u32, u64, Hs>::with_capacity_and_hasher(n * 4 / 3, hasher()),
+        || restore_target(n),
         |t| {
             measured_restore(t, ctx, &bytes, &sers);
         },
@@ -1243,6 +1241,32 @@ fn json(report: &Report, args: &str, date: &str, load: &str) -> String {
 
 type IntSerializers = Serializers<U64Serializer, U32Serializer, U64Serializer>;
 
+/// What the checkpoint measurements write: a table of `keys`, a snapshot of it, all 128 key groups, and the
+/// serializers of `(u64, u32) → u64`.
+fn checkpoint_fixture(
+    keys: &[(u64, u32)],
+) -> (
+    Table<u64>,
+    Snapshot<u64, u32, u64, StdSync>,
+    KeyGroupContext,
+    IntSerializers,
+) {
+    let mut table: Table<u64> = build(keys);
+    let snapshot = table.snapshot().expect("snapshot");
+    let ctx = KeyGroupContext::all(128).expect("context");
+    (
+        table,
+        snapshot,
+        ctx,
+        Serializers::new(U64Serializer, U32Serializer, U64Serializer),
+    )
+}
+
+/// The table a checkpoint of `n` entries is restored into: presized, so restore measures inserts, not growth.
+fn restore_target(n: usize) -> StateTable<u64, u32, u64, Hs> {
+    StateTable::with_capacity_and_hasher(n * 4 / 3, hasher())
+}
+
 #[inline(never)]
 fn measured_write(snapshot: &Snapshot<u64, u32, u64, StdSync>, ctx: KeyGroupContext, sers: &IntSerializers) -> Vec<u8> {
     let mut out = Vec::new();
@@ -1377,13 +1401,10 @@ fn only(op: &str, n: usize) {
             }
         }
         "write" | "restore" => {
-            let mut table: Table<u64> = build(&keys);
-            let snapshot = table.snapshot().expect("snapshot");
-            let ctx = KeyGroupContext::all(128).expect("context");
-            let sers = Serializers::new(U64Serializer, U32Serializer, U64Serializer);
+            let (_table, snapshot, ctx, sers) = checkpoint_fixture(&keys);
             let bytes = measured_write(&snapshot, ctx, &sers);
             if op == "restore" {
-                let mut t = StateTable::<u64, u32, u64, Hs>::with_capacity_and_hasher(n * 4 / 3, hasher());
+                let mut t = restore_target(n);
                 measured_restore(&mut t, ctx, &bytes, &sers);
                 black_box(t.len());
             }
