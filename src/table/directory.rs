@@ -41,6 +41,42 @@ impl<K, N, S, P: Primitives> ChunkRef<K, N, S, P> {
         // SAFETY: per the caller: a valid, present chunk, `slot` within it, no concurrent write (I3, I5, I7).
         unsafe { (*self.heads.add(slot)).with(|h| *h) }
     }
+
+    /// The first slot in `from..end` whose head is not null, or `end`. The first few heads are tested one by one
+    /// (a table at growth load has short empty runs), then eight at a time, without a branch per head, while they
+    /// are all null: a sparse chunk — a shrinking table is below 1/8 load — is mostly such runs.
+    ///
+    /// # Safety
+    /// As for [`ChunkRef::head`], with `end` at most the chunk's length.
+    #[inline]
+    pub(crate) unsafe fn first_non_null(&self, mut from: usize, end: usize) -> usize {
+        const SINGLE: usize = 4;
+        const GROUP: usize = 8;
+        let singles_end = end.min(from + SINGLE);
+        // SAFETY: per the caller; `from < singles_end <= end`.
+        while from < singles_end && unsafe { self.head(from) }.is_null() {
+            from += 1;
+        }
+        if from < singles_end {
+            return from;
+        }
+        while from + GROUP <= end {
+            let mut all_null = true;
+            for j in 0..GROUP {
+                // SAFETY: per the caller; `from + j < end`.
+                all_null &= unsafe { self.head(from + j) }.is_null();
+            }
+            if !all_null {
+                break;
+            }
+            from += GROUP;
+        }
+        // SAFETY: per the caller; `from < end`.
+        while from < end && unsafe { self.head(from) }.is_null() {
+            from += 1;
+        }
+        from
+    }
 }
 
 impl<K, N, S, P: Primitives> Clone for ChunkRef<K, N, S, P> {
@@ -266,13 +302,29 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         debug_assert!(chunk.is_present());
         let start = bucket & self.slot_mask;
         let end = start.saturating_add(max).min(self.chunk_len());
-        let mut i = start + 1;
         // SAFETY: the chunk is present (asserted above; the rehash step reads only buckets I10 places in present
-        // chunks) and valid (I5); only the writer writes this directory's heads, and `i < chunk_len`.
-        while i < end && unsafe { chunk.head(i) }.is_null() {
-            i += 1;
+        // chunks) and valid (I5); only the writer writes this directory's heads, and `end <= chunk_len`.
+        let first = unsafe { chunk.first_non_null(start + 1, end) };
+        first - start
+    }
+
+    /// Calls `f` on the head of every bucket in `from..end` (`end <= capacity`), all in present chunks; each
+    /// chunk is looked up once.
+    #[inline]
+    pub(crate) fn for_each_head(&self, from: usize, end: usize, mut f: impl FnMut(NodePtr<K, N, S, P>)) {
+        let mut b = from;
+        while b < end {
+            let chunk = self.slot_of(b);
+            debug_assert!(chunk.is_present());
+            let chunk_end = end.min((b | self.slot_mask) + 1);
+            for i in b..chunk_end {
+                // SAFETY: the live directory's present chunks are valid (I5) and only this (the writer's) side
+                // writes them; the caller reads only buckets that I10 places in present chunks; `i` is within
+                // `b`'s chunk.
+                f(unsafe { chunk.head(i & self.slot_mask) });
+            }
+            b = chunk_end;
         }
-        i - start
     }
 
     /// The head cell of `bucket`, made writable: if its chunk may be seen by a live snapshot (version `< required`,

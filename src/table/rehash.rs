@@ -115,7 +115,14 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
         // SAFETY: `node` is valid (I5); reading is always allowed.
         let (rest, hash, version) = unsafe { ((*node).next(), (*node).hash, (*node).version()) };
         let target = rehash.new.bucket(hash);
-        let new_head = rehash.new.head(target);
+        // Both head cells are made writable first, each resolved once for its read and its write: the old one
+        // (head of bucket `rh`) is unlinked below, the new one pushed onto. Either call may copy its chunk if a
+        // live snapshot may see it (I3) — a private copy with the same heads, so nothing changes for anyone if
+        // the node copy below then fails.
+        let old_link = old.head_cell_for_write(rehash.index, cow, retired);
+        let new_link = rehash.new.head_cell_for_write(target, cow, retired);
+        // SAFETY: reading a head cell of the writer's own (now private) chunk.
+        let new_head = new_link.with(|p| unsafe { *p });
         // The node itself is written only if its `next` must change; then, if a live snapshot can see it, it is
         // copied instead (I3) — never relinked (mutant `rehash-relink`). The copy (user `Clone`, which may panic)
         // is built before anything is unlinked, so a panic leaves the table as it was.
@@ -144,11 +151,9 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
             node
         };
 
-        // Unlink the head of old bucket `rh`: writes the old head cell only (chunk copied if shared, I3).
-        let old_link = old.head_cell_for_write(rehash.index, cow, retired);
-        // SAFETY: the head cell is private now.
+        // Unlink the head of old bucket `rh` (a private cell, above).
+        // SAFETY: the head cell is private.
         old_link.with_mut(|p| unsafe { *p = rest });
-        old.len -= 1;
         if moving != node {
             retired.retire(cow.version, Garbage::Node(node));
             retired.stats.node_copies += 1;
@@ -156,10 +161,10 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
             // SAFETY: the node is private (version >= R, I4) — or this is the planted mutant.
             unsafe { (*node).set_next(new_head) };
         }
-        // Push it onto its new bucket; `head_cell_for_write` may copy the chunk but not change its heads.
-        let new_link = rehash.new.head_cell_for_write(target, cow, retired);
+        // Push it onto its new bucket.
         // SAFETY: the new head cell is private.
         new_link.with_mut(|p| unsafe { *p = moving });
+        old.len -= 1;
         rehash.new.len += 1;
         moved += 1;
     }
@@ -178,11 +183,11 @@ const PREFETCH_DISTANCE: usize = 32;
 #[inline]
 fn prefetch_ahead<K, N, S, P: Primitives>(old: &Directory<K, N, S, P>, rehash: &mut Rehash<K, N, S, P>) {
     let end = (rehash.index + PREFETCH_DISTANCE).min(old.capacity);
-    for b in rehash.index.max(rehash.prefetched)..end {
-        let node = old.head(b);
+    // Old buckets at or after the index are in present chunks (I10).
+    old.for_each_head(rehash.index.max(rehash.prefetched), end, |node| {
         if !node.is_null() {
             prefetch(node);
         }
-    }
+    });
     rehash.prefetched = end;
 }

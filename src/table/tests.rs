@@ -951,3 +951,49 @@ fn a_rehash_step_skips_at_most_scan_per_step_empty_buckets() {
         assert_eq!(t.get(&k, &0), Some(&k));
     }
 }
+
+#[test]
+fn empty_runs_are_measured_as_a_scan_one_head_at_a_time_would() {
+    // One chunk of 512 heads; a head is "occupied" when it holds a (never dereferenced) non-null marker.
+    let d = Directory::<u64, u32, u64, StdSync>::new(512, 0);
+    let marker = NonNull::<Node<u64, u32, u64, StdSync>>::dangling().as_ptr();
+    let heads = d.chunks[0].heads;
+    let set = |occupied: &[usize]| {
+        for i in 0..512 {
+            let h = if occupied.contains(&i) { marker } else { core::ptr::null_mut() };
+            // SAFETY: `i < 512`, the chunk is ours and nothing else reads it.
+            unsafe { (*heads.add(i)).with_mut(|p| *p = h) };
+        }
+    };
+    // Occupied slots chosen around the group boundaries (4 single tests, then groups of 8), and the chunk's end.
+    let patterns: [&[usize]; 7] = [
+        &[],
+        &[0],
+        &[3, 4],
+        &[5, 12, 13, 20],
+        &[11, 19, 27, 100, 300],
+        &[511],
+        &[1, 2, 3, 4, 5, 6, 7, 8, 9, 200, 207, 208, 215, 216, 503, 510],
+    ];
+    for occupied in patterns {
+        set(occupied);
+        let naive = |from: usize, end: usize| (from..end).find(|i| occupied.contains(i)).unwrap_or(end);
+        // Under Miri: every 37th start (the interpreter is slow; the native runs try them all).
+        for from in (0..512).step_by(if cfg!(miri) { 37 } else { 1 }) {
+            for end in (from..=512).filter(|e| e - from < 40 || e % 97 == 0 || *e == 512) {
+                // SAFETY: the chunk is present, valid and not written meanwhile; `end <= 512`.
+                let got = unsafe { d.chunks[0].first_non_null(from, end) };
+                assert_eq!(got, naive(from, end), "{occupied:?} from {from} to {end}");
+            }
+            if !occupied.contains(&from) {
+                for max in [1, 2, 5, 8, 13, 64, 600] {
+                    let want = naive(from + 1, (from + max).min(512)) - from;
+                    assert_eq!(d.empty_run(from, max), want, "{occupied:?} run from {from}, max {max}");
+                }
+            }
+        }
+    }
+    set(&[]);
+    // SAFETY: the chunk came from `alloc_chunk(512)`, is freed once, and no snapshot exists.
+    unsafe { directory::free_chunk::<u64, u32, u64, StdSync>(heads, 512) };
+}
