@@ -26,7 +26,8 @@
 //! `--only OP` (OP = put, get, update, remove, snapshot-pass, write, restore, or hashmap-put, hashmap-get,
 //! hashmap-update, hashmap-remove for std's map) runs one operation on 1M entries (`--n N` for another count)
 //! with no timing, for instruction counts: `valgrind --tool=callgrind --toggle-collect='*measured_*'
-//! target/release/examples/bench_report --only get`. `--only checkpoint` times the checkpoint section alone.
+//! target/release/examples/bench_report --only get`. `--only checkpoint` times the checkpoint section alone;
+//! `--only remove-phases` times "remove all" by tenths (where a removal's time goes).
 
 use cow_state_table::format::{write_checkpoint, WriteOptions};
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
@@ -1385,6 +1386,7 @@ fn only(op: &str, n: usize) {
             measured_update(&mut t, &order);
             drop(s);
         }
+        "remove-phases" => remove_phases(&keys, &order),
         "checkpoint" => {
             // The checkpoint section alone, timed, its rows printed (a quick check of write and restore).
             let mut report = Report::default();
@@ -1412,10 +1414,52 @@ fn only(op: &str, n: usize) {
         other => {
             eprintln!(
                 "unknown --only operation {other:?} (put, get, update, remove, snapshot-pass; hashmap-put, \
-                 hashmap-get, hashmap-update, hashmap-remove; write, restore; checkpoint)"
+                 hashmap-get, hashmap-update, hashmap-remove; write, restore; checkpoint, remove-phases)"
             );
             std::process::exit(2);
         }
+    }
+}
+
+/// `--only remove-phases` (timed): "remove all" by tenths of the shuffled order, for the table and `HashMap`
+/// built alike; per tenth the median over three runs of the on-CPU ns per removal, and the table's buckets and
+/// whether a rehash runs after it. Shows where a removal's time goes: finishing the growth the build left
+/// running, plain removals, and the shrinks of the emptying table.
+fn remove_phases(keys: &[(u64, u32)], order: &[(u64, u32)]) {
+    const TENTHS: usize = 10;
+    const RUNS: usize = 3;
+    let tenth = order.len().div_ceil(TENTHS);
+    let mut table_ns = vec![Vec::new(); TENTHS];
+    let mut map_ns = vec![Vec::new(); TENTHS];
+    let mut shape = vec![(0, false); TENTHS];
+    for _ in 0..RUNS {
+        let mut t = build::<u64, Table<u64>>(keys);
+        let mut m = build::<u64, StdMap<u64>>(keys);
+        for (i, part) in order.chunks(tenth).enumerate() {
+            let start = cpu_now();
+            for k in part {
+                black_box(Map::remove(&mut t, k));
+            }
+            table_ns[i].push((cpu_now() - start).as_nanos() as f64 / part.len() as f64);
+            shape[i] = (t.buckets(), t.is_rehashing());
+            let start = cpu_now();
+            for k in part {
+                black_box(Map::remove(&mut m, k));
+            }
+            map_ns[i].push((cpu_now() - start).as_nanos() as f64 / part.len() as f64);
+        }
+    }
+    println!("| removals | StateTable ns/op | HashMap ns/op | ratio | table buckets after | rehash running after |");
+    println!("|---|---|---|---|---|---|");
+    for (i, ((t, m), (buckets, rehashing))) in table_ns.into_iter().zip(map_ns).zip(shape).enumerate() {
+        let (t, m) = (median(t), median(m));
+        println!(
+            "| {}–{}% | {t:.1} | {m:.1} | {:.2}× | {buckets} | {} |",
+            i * 100 / TENTHS,
+            (i + 1) * 100 / TENTHS,
+            t / m,
+            if rehashing { "yes" } else { "no" }
+        );
     }
 }
 

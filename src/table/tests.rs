@@ -960,7 +960,11 @@ fn empty_runs_are_measured_as_a_scan_one_head_at_a_time_would() {
     let heads = d.chunks[0].heads;
     let set = |occupied: &[usize]| {
         for i in 0..512 {
-            let h = if occupied.contains(&i) { marker } else { core::ptr::null_mut() };
+            let h = if occupied.contains(&i) {
+                marker
+            } else {
+                core::ptr::null_mut()
+            };
             // SAFETY: `i < 512`, the chunk is ours and nothing else reads it.
             unsafe { (*heads.add(i)).with_mut(|p| *p = h) };
         }
