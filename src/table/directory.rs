@@ -53,7 +53,8 @@ impl<K, N, S, P: Primitives> ChunkRef<K, N, S, P> {
         const SINGLE: usize = 4;
         const GROUP: usize = 8;
         let singles_end = end.min(from + SINGLE);
-        // SAFETY: per the caller; `from < singles_end <= end`.
+        // SAFETY: the caller's contract (a present, valid chunk, I5/I7, not written concurrently, I3); `from <
+        // singles_end <= end <= chunk length`.
         while from < singles_end && unsafe { self.head(from) }.is_null() {
             from += 1;
         }
@@ -63,7 +64,7 @@ impl<K, N, S, P: Primitives> ChunkRef<K, N, S, P> {
         while from + GROUP <= end {
             let mut all_null = true;
             for j in 0..GROUP {
-                // SAFETY: per the caller; `from + j < end`.
+                // SAFETY: as above (I3, I5, I7); `from + j < end <= chunk length`.
                 all_null &= unsafe { self.head(from + j) }.is_null();
             }
             if !all_null {
@@ -71,7 +72,7 @@ impl<K, N, S, P: Primitives> ChunkRef<K, N, S, P> {
             }
             from += GROUP;
         }
-        // SAFETY: per the caller; `from < end`.
+        // SAFETY: as above (I3, I5, I7); `from < end <= chunk length`.
         while from < end && unsafe { self.head(from) }.is_null() {
             from += 1;
         }

@@ -121,7 +121,7 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
         // the node copy below then fails.
         let old_link = old.head_cell_for_write(rehash.index, cow, retired);
         let new_link = rehash.new.head_cell_for_write(target, cow, retired);
-        // SAFETY: reading a head cell of the writer's own (now private) chunk.
+        // SAFETY: a head cell of the writer's own chunk, private now (I3); only the writer writes it.
         let new_head = new_link.with(|p| unsafe { *p });
         // The node itself is written only if its `next` must change; then, if a live snapshot can see it, it is
         // copied instead (I3) — never relinked (mutant `rehash-relink`). The copy (user `Clone`, which may panic)
@@ -151,8 +151,8 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
             node
         };
 
-        // Unlink the head of old bucket `rh` (a private cell, above).
-        // SAFETY: the head cell is private.
+        // Unlink the head of old bucket `rh`.
+        // SAFETY: the cell belongs to a private chunk (`head_cell_for_write` above, I3).
         old_link.with_mut(|p| unsafe { *p = rest });
         if moving != node {
             retired.retire(cow.version, Garbage::Node(node));
@@ -162,7 +162,7 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
             unsafe { (*node).set_next(new_head) };
         }
         // Push it onto its new bucket.
-        // SAFETY: the new head cell is private.
+        // SAFETY: the cell belongs to a private chunk (`head_cell_for_write` above, I3).
         new_link.with_mut(|p| unsafe { *p = moving });
         old.len -= 1;
         rehash.new.len += 1;

@@ -965,7 +965,7 @@ fn empty_runs_are_measured_as_a_scan_one_head_at_a_time_would() {
             } else {
                 core::ptr::null_mut()
             };
-            // SAFETY: `i < 512`, the chunk is ours and nothing else reads it.
+            // SAFETY: `i < 512`; the chunk is this test's own (I5) and no snapshot or other thread reads it (I3).
             unsafe { (*heads.add(i)).with_mut(|p| *p = h) };
         }
     };
@@ -997,7 +997,7 @@ fn empty_runs_are_measured_as_a_scan_one_head_at_a_time_would() {
             }
         }
     }
-    set(&[]);
-    // SAFETY: the chunk came from `alloc_chunk(512)`, is freed once, and no snapshot exists.
+    // SAFETY: the chunk came from `alloc_chunk(512)` and is freed once (I5); no snapshot exists (I7). The marker
+    // heads point to no node, and freeing a chunk never touches its nodes.
     unsafe { directory::free_chunk::<u64, u32, u64, StdSync>(heads, 512) };
 }
