@@ -12,6 +12,7 @@ const MUTANTS: &[&str] = &[
     "chunk-in-place",
     "version-off-by-one",
     "rehash-relink",
+    "retain-all-slots",
 ];
 
 fn main() {

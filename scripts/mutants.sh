@@ -30,7 +30,8 @@ LOG_DIR="${LOG_DIR:-$CARGO_TARGET_DIR/logs}"
 mkdir -p "$LOG_DIR"
 
 ALL_MUTANTS="mutant-relaxed-release mutant-skip-prefix-copy mutant-skip-state-copy mutant-free-too-early
-mutant-snapshot-skips-rehash-table mutant-chunk-in-place mutant-version-off-by-one mutant-rehash-relink"
+mutant-snapshot-skips-rehash-table mutant-chunk-in-place mutant-version-off-by-one mutant-rehash-relink
+mutant-retain-all-slots"
 MUTANTS="${MUTANTS:-$ALL_MUTANTS}"
 SUITES="loom shuttle differential"
 

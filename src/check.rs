@@ -9,7 +9,7 @@ use crate::error::InvariantViolation;
 use crate::hash::composite_hash;
 use crate::snapshot::reclaim::Garbage;
 use crate::sync::{MutexOps, Primitives};
-use crate::table::directory::{DirView, Directory};
+use crate::table::directory::{present_chunks, DirView, Directory, PresentChunks};
 use crate::table::node::NodePtr;
 use crate::table::{threshold_of, MAXIMUM_CAPACITY};
 use crate::StateTable;
@@ -151,11 +151,10 @@ where
                 live_versions.insert(chunk.heads as usize, chunk.version);
             }
             let mut count = 0usize;
-            for b in 0..dir.capacity {
-                if !dir.chunks[b >> dir.chunk_bits].is_present() {
-                    continue;
-                }
-                let mut n = dir.head(b);
+            let mut walk = PresentChunks::default();
+            for b in core::iter::from_fn(|| walk.next(dir)).flatten() {
+                // SAFETY: `b` is in a present chunk (W1).
+                let mut n = unsafe { dir.head(b) };
                 while !n.is_null() {
                     if !live_nodes.insert(n as usize) {
                         return violation("I5", format!("node {n:p} reachable twice from the live table"));
@@ -334,11 +333,8 @@ fn check_snapshot_dir<K, N, S, P: Primitives>(
         retired_nodes,
     } = *all;
     let mut count = 0;
-    for (c, chunk) in dir.chunks.iter().enumerate() {
-        if !chunk.is_present() {
-            // An empty slot stands for empty buckets (I10).
-            continue;
-        }
+    // An empty slot stands for empty buckets (I10): only present chunks are read (W1).
+    for (c, chunk) in present_chunks(dir.chunks, 0) {
         let addr = chunk.heads as usize;
         if let Some(reach) = reach.as_deref_mut() {
             reach.insert(addr);

@@ -1,9 +1,10 @@
 //! Differential test (proptest): random operation sequences on the table and the reference model, with the
 //! deterministic hasher and with colliding hashers, on a table of 4 initial buckets (growth and incremental
-//! rehash all the time); plus a smaller run on a table of 2048 buckets, whose directory has several chunks.
+//! rehash all the time); plus smaller runs on a table of 2048 buckets, whose directory has several chunks, and on
+//! tables of chunks of 2 heads, whose rehashes allocate and give up chunks in steps.
 //!
 //! `COW_CASES` sets the number of cases of the two main tests together, split evenly (default 10,000, i.e.
-//! 5,000 per hasher family; 4 under Miri); the multi-chunk test runs a twentieth of it. `COW_MAX_OPS` is the
+//! 5,000 per hasher family; 4 under Miri); the multi-chunk and small-chunk tests run a twentieth of it each. `COW_MAX_OPS` is the
 //! maximum length of a case (default 500; 50 under Miri). Proptest's own `PROPTEST_*` variables (e.g.
 //! `PROPTEST_RNG_SEED`) apply as well. Failures are shrunk and reported with the first divergence.
 
@@ -36,9 +37,9 @@ fn config(cases: u32) -> Config {
     }
 }
 
-/// Runs `strategy` through the differential runner (tables of `capacity` initial buckets) and panics with the
-/// shrunk failing case.
-fn check<S>(name: &str, cases: u32, capacity: usize, strategy: S) -> RunStats
+/// Runs `strategy` through the differential runner (tables of `capacity` initial buckets, chunks of `2^bits`
+/// heads or the table's own size) and panics with the shrunk failing case.
+fn check<S>(name: &str, cases: u32, capacity: usize, chunk_bits: Option<u32>, strategy: S) -> RunStats
 where
     S: Strategy<Value = (HasherChoice, Vec<Op>)>,
 {
@@ -54,6 +55,7 @@ where
         let run_config = RunConfig {
             capacity,
             teardown,
+            chunk_bits,
             ..RunConfig::default()
         };
         let stats = Runner::<u8, u8, Vec<u32>, _>::with_config(hasher, run_config)
@@ -100,6 +102,7 @@ fn differential_deterministic_hasher() {
         "deterministic",
         cases(),
         4,
+        None,
         (Just(HasherChoice::Deterministic), ops(max_ops())),
     );
     assert_coverage("deterministic", &total);
@@ -109,7 +112,7 @@ fn differential_deterministic_hasher() {
 fn differential_colliding_hasher() {
     let hasher =
         prop::sample::select(&HasherChoice::COLLIDING_MASKS[..]).prop_map(|mask| HasherChoice::Colliding { mask });
-    let total = check("colliding", cases(), 4, (hasher, ops(max_ops())));
+    let total = check("colliding", cases(), 4, None, (hasher, ops(max_ops())));
     assert_coverage("colliding", &total);
 }
 
@@ -121,8 +124,27 @@ fn differential_multi_chunk_directory() {
         Just(HasherChoice::Deterministic),
         Just(HasherChoice::Colliding { mask: 7 })
     ];
-    let total = check("multi-chunk", cases, 2048, (hasher, ops(max_ops())));
+    let total = check("multi-chunk", cases, 2048, None, (hasher, ops(max_ops())));
     if cases >= 20 {
         assert!(total.chunk_copies > 0, "no chunk copied");
+    }
+}
+
+#[test]
+fn differential_small_chunks() {
+    // Chunks of 2 heads: the tables of this key space (at most 64 entries, 4 to 128 buckets) have up to 64
+    // chunks, so every growth and shrink allocates and gives up chunks in steps, and `retain`, `drain`, `clear`
+    // and iteration meet empty directory slots at random points of a rehash (W1).
+    let cases = (cases() / 10).max(1);
+    let hasher = prop_oneof![
+        Just(HasherChoice::Deterministic),
+        Just(HasherChoice::Colliding { mask: 7 })
+    ];
+    let total = check("small-chunks", cases, 4, Some(1), (hasher, ops(max_ops())));
+    if cases >= 20 && max_ops() >= 200 {
+        assert!(
+            total.bulk_writes_during_multi_chunk_rehash > 0,
+            "no clear/drain/retain during a rehash of a table of 4 chunks or more"
+        );
     }
 }

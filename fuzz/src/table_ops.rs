@@ -29,6 +29,9 @@ impl Input {
             version_limit: 2 + u32::from(self.version_limit % 63),
             compare_live_every_op: true,
             teardown: self.case.teardown,
+            // Half of the inputs (the top bit of `version_limit`, which the limit ignores): chunks of 4 heads, so
+            // that rehashes of these small tables allocate and give up chunks in steps (W1).
+            chunk_bits: (self.version_limit >= 128).then_some(2),
         }
     }
 

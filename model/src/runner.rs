@@ -82,6 +82,10 @@ pub struct Config {
     pub compare_live_every_op: bool,
     /// The end of the run.
     pub teardown: Teardown,
+    /// Chunks of at most `2^bits` bucket heads (`set_chunk_bits_for_test`); `None` keeps the table's own size
+    /// (512). Small chunks give a table of a few dozen entries many chunks, so its rehashes allocate and give
+    /// up chunks in steps and whole-table writes meet empty directory slots (W1).
+    pub chunk_bits: Option<u32>,
 }
 
 impl Default for Config {
@@ -91,6 +95,7 @@ impl Default for Config {
             version_limit: 64,
             compare_live_every_op: true,
             teardown: Teardown::SnapshotsFirst,
+            chunk_bits: None,
         }
     }
 }
@@ -126,6 +131,9 @@ pub struct RunStats {
     pub max_len: u64,
     /// `clear`, `drain` and `retain` calls (and entry removals) made while a snapshot of the table was live.
     pub bulk_writes_under_snapshots: u64,
+    /// `clear`, `drain` and `retain` calls made during an incremental rehash of a table of at least 4 chunks
+    /// in one of its directories (W1: whole-table walks over empty directory slots).
+    pub bulk_writes_during_multi_chunk_rehash: u64,
     /// Explicitly released snapshot handles kept alive and released again and dropped later, after further
     /// snapshots were taken (the handle lifecycle across renormalisation, I12).
     pub stale_handles: u64,
@@ -151,6 +159,7 @@ impl RunStats {
         self.chunk_copies += other.chunk_copies;
         self.max_len = self.max_len.max(other.max_len);
         self.bulk_writes_under_snapshots += other.bulk_writes_under_snapshots;
+        self.bulk_writes_during_multi_chunk_rehash += other.bulk_writes_during_multi_chunk_rehash;
         self.stale_handles += other.stale_handles;
         self.stale_handles_with_reused_version += other.stale_handles_with_reused_version;
     }
@@ -291,6 +300,9 @@ where
         install_quiet_panic_hook();
         let mut table = StateTable::with_buckets_and_hasher(config.capacity, hasher.clone());
         table.set_version_limit_for_test(config.version_limit);
+        if let Some(bits) = config.chunk_bits {
+            table.set_chunk_bits_for_test(bits);
+        }
         Runner {
             table,
             hasher,
@@ -365,6 +377,14 @@ where
         let capacity_before = self.table.buckets();
         if live_before > 0 && matches!(op, Op::Clear | Op::Drain | Op::Retain { .. } | Op::EntryRemove { .. }) {
             self.stats.bulk_writes_under_snapshots += 1;
+        }
+        // `buckets()` is the new directory's size: with 4 chunks or more, the old one has them too.
+        let chunk_len = 1usize << self.config.chunk_bits.unwrap_or(9).min(9);
+        if self.table.is_rehashing()
+            && self.table.buckets() >= 4 * chunk_len
+            && matches!(op, Op::Clear | Op::Drain | Op::Retain { .. })
+        {
+            self.stats.bulk_writes_during_multi_chunk_rehash += 1;
         }
         let read_only = self.apply_inner(op)?;
         let cow_after = self.table.cow_stats();
@@ -700,6 +720,9 @@ where
     fn new_table(&self) -> StateTable<K, N, S, H> {
         let mut table = StateTable::with_buckets_and_hasher(self.config.capacity, self.hasher.clone());
         table.set_version_limit_for_test(self.config.version_limit);
+        if let Some(bits) = self.config.chunk_bits {
+            table.set_chunk_bits_for_test(bits);
+        }
         table
     }
 

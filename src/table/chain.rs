@@ -24,7 +24,8 @@ pub(crate) unsafe fn privatize_prefix<'d, K: Clone, N: Clone, S: Clone, P: Primi
     cow: Cow,
     retired: &mut RetireQueue<K, N, S, P>,
 ) -> &'d Head<K, N, S, P> {
-    let mut link: &'d Head<K, N, S, P> = dir.head_cell_for_write(bucket, cow, retired);
+    // SAFETY: `target` is in `bucket`'s chain, so the bucket's chunk is present (I10).
+    let mut link: &'d Head<K, N, S, P> = unsafe { dir.head_cell_for_write(bucket, cow, retired) };
     // SAFETY: reading a head cell of the writer's own (now private) chunk.
     let mut cur = link.with(|p| unsafe { *p });
     while cur != target {

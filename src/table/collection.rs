@@ -3,7 +3,7 @@
 //! Each is copy-on-write aware like the single-entry writes: a node a live snapshot can see is retired (I6),
 //! never written or freed under a reader; a private one is freed (or moved out) at once.
 
-use super::directory::{Cow, Directory};
+use super::directory::{Cow, Directory, PresentChunks};
 use super::node::Node;
 use super::rehash;
 use super::{buckets_for_entries, threshold_of, StateTable, Sub, MAXIMUM_CAPACITY};
@@ -29,7 +29,7 @@ where
         let fresh = if buckets == 0 {
             Directory::empty()
         } else {
-            Directory::new(buckets, self.version)
+            Directory::new(buckets, self.version, self.chunk_bits)
         };
         let primary = mem::replace(&mut self.primary, fresh);
         let new = self.rehash.take().map_or_else(Directory::empty, |r| r.new);
@@ -56,6 +56,16 @@ where
         }
     }
 
+    /// Test knob: from now on, directory chunks hold at most `2^bits` bucket heads (`bits <= 9`, the normal
+    /// size), so that a table of a few dozen entries has many chunks and its rehashes allocate and give up chunks
+    /// in steps (W1, I10). The table must be empty; its directory is rebuilt at once (as [`clear`](Self::clear)).
+    #[doc(hidden)]
+    pub fn set_chunk_bits_for_test(&mut self, bits: u32) {
+        assert!(self.is_empty(), "set_chunk_bits_for_test on a table that holds entries");
+        self.chunk_bits = bits.min(super::directory::CHUNK_BITS);
+        self.clear();
+    }
+
     /// Keeps only the entries for which `f(key, namespace, state)` returns `true` (as `HashMap::retain`), visiting
     /// each entry once. `f` gets a shared `&S`: handing out `&mut S` would force a copy of every entry a live
     /// snapshot can see, kept or not; modify kept entries with [`get_mut`](StateTable::get_mut) or
@@ -75,26 +85,37 @@ where
     pub fn retain(&mut self, mut f: impl FnMut(&K, &N, &S) -> bool) {
         let cow = self.begin_write();
         for sub in [Sub::Primary, Sub::New] {
-            let buckets = match sub {
-                Sub::Primary => self.primary.capacity,
-                Sub::New => self.rehash.as_ref().map_or(0, |r| r.new.capacity),
-            };
-            for bucket in 0..buckets {
-                let mut cur = self.dir_and_retired(sub).0.head(bucket);
-                while !cur.is_null() {
-                    // SAFETY: `cur` is live in `bucket` of `sub` (I5); `&mut self` excludes other writes, and `f`
-                    // cannot reach the table.
-                    let (next, keep) = unsafe {
-                        let node = &*cur;
-                        (node.next(), f(&node.key, &node.namespace, node.state()))
-                    };
-                    if !keep {
-                        // SAFETY: `cur` is live in `bucket` of `sub`; the unlink copies only nodes in front of it,
-                        // so `next` stays in the chain.
-                        drop(unsafe { self.unlink_found(sub, bucket, cur, false, cow) });
+            if matches!(sub, Sub::New) && self.rehash.is_none() {
+                continue;
+            }
+            // The buckets of the present chunks only (W1): an empty slot of either directory has no heads to
+            // read. The unlinks below copy chunks but never change which slots are present.
+            let mut walk = PresentChunks::default();
+            while let Some(buckets) = walk.next(self.dir_and_retired(sub).0) {
+                // Planted mutant: every bucket of the directory in one go, empty slots included (the read W1 rules
+                // out).
+                #[cfg(cow_mutant = "retain-all-slots")]
+                let buckets = 0..self.dir_and_retired(sub).0.capacity;
+                for bucket in buckets {
+                    // SAFETY: `bucket` comes from a W1 walk of the directory: its chunk is present.
+                    let mut cur = unsafe { self.dir_and_retired(sub).0.head(bucket) };
+                    while !cur.is_null() {
+                        // SAFETY: `cur` is live in `bucket` of `sub` (I5); `&mut self` excludes other writes, and
+                        // `f` cannot reach the table.
+                        let (next, keep) = unsafe {
+                            let node = &*cur;
+                            (node.next(), f(&node.key, &node.namespace, node.state()))
+                        };
+                        if !keep {
+                            // SAFETY: `cur` is live in `bucket` of `sub`; the unlink copies only nodes in front of
+                            // it, so `next` stays in the chain.
+                            drop(unsafe { self.unlink_found(sub, bucket, cur, false, cow) });
+                        }
+                        cur = next;
                     }
-                    cur = next;
                 }
+                #[cfg(cow_mutant = "retain-all-slots")]
+                break;
             }
         }
         self.shrink_if_sparse();
@@ -156,7 +177,7 @@ where
         let buckets = buckets_for_entries(needed);
         if self.primary.capacity == 0 {
             let buckets = buckets.max(self.min_capacity);
-            self.primary = Directory::new(buckets, self.version);
+            self.primary = Directory::new(buckets, self.version, self.chunk_bits);
             self.threshold = threshold_of(buckets);
             return;
         }

@@ -8,6 +8,7 @@ use super::arena::NodeArena;
 use super::node::{Node, NodePtr};
 use crate::snapshot::reclaim::{Garbage, RetireQueue};
 use crate::sync::{Primitives, UnsafeCellOps};
+use core::ops::Range;
 use core::ptr;
 
 /// log2 of the number of bucket heads per chunk (for tables at least that large).
@@ -102,6 +103,38 @@ pub(crate) unsafe fn free_chunk<K, N, S, P: Primitives>(heads: *mut Head<K, N, S
     drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(heads, len)) });
 }
 
+/// The present chunks of `chunks` from index `from` on, with their indices: **W1**, the one place where a walk
+/// over a whole directory learns which slots it may read (docs/DESIGN.md). An empty slot stands for a chunk of
+/// empty buckets and is never read through (I10); every whole-directory walk — the writer's (`retain`, `clear`,
+/// `drain`, renormalisation, teardown, the checker) through [`PresentChunks`] or [`Directory::for_each_node`],
+/// the readers' (table and snapshot iteration, and so key-group walks and checkpoint writers) through
+/// [`Entries`](super::iter::Entries) — goes through it.
+#[inline]
+pub(crate) fn present_chunks<K, N, S, P: Primitives>(
+    chunks: &[ChunkRef<K, N, S, P>],
+    from: usize,
+) -> impl Iterator<Item = (usize, &ChunkRef<K, N, S, P>)> {
+    chunks.iter().enumerate().skip(from).filter(|(_, c)| c.is_present())
+}
+
+/// The writer's walk over the buckets of a directory's present chunks (W1), chunk by chunk. It holds an index,
+/// not a borrow, so the writer may write the directory between two steps (copy a chunk, unlink a node: neither
+/// changes which slots are present).
+#[derive(Debug, Default)]
+pub(crate) struct PresentChunks {
+    next: usize,
+}
+
+impl PresentChunks {
+    /// The buckets of the next present chunk of `dir`, or `None` after the last one.
+    #[inline]
+    pub(crate) fn next<K, N, S, P: Primitives>(&mut self, dir: &Directory<K, N, S, P>) -> Option<Range<usize>> {
+        let (c, _) = present_chunks(&dir.chunks, self.next).next()?;
+        self.next = c + 1;
+        Some(c << dir.chunk_bits..(c + 1) << dir.chunk_bits)
+    }
+}
+
 /// A read-only description of a directory: what a snapshot keeps and what iteration walks.
 pub(crate) struct DirView<'a, K, N, S, P: Primitives> {
     pub(crate) chunks: &'a [ChunkRef<K, N, S, P>],
@@ -167,10 +200,11 @@ pub(crate) struct Directory<K, N, S, P: Primitives> {
 }
 
 impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
-    /// A directory of `capacity` empty buckets (a power of two ≥ 1), every chunk created at `version`.
-    pub(crate) fn new(capacity: usize, version: u32) -> Self {
+    /// A directory of `capacity` empty buckets (a power of two ≥ 1) in chunks of at most `2^max_chunk_bits` heads
+    /// ([`CHUNK_BITS`] but in tests), every chunk created at `version`.
+    pub(crate) fn new(capacity: usize, version: u32, max_chunk_bits: u32) -> Self {
         debug_assert!(capacity.is_power_of_two());
-        let chunk_bits = CHUNK_BITS.min(capacity.trailing_zeros());
+        let chunk_bits = max_chunk_bits.min(capacity.trailing_zeros());
         let chunk_len = 1usize << chunk_bits;
         let chunks = (0..capacity >> chunk_bits)
             .map(|_| ChunkRef {
@@ -190,9 +224,9 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
 
     /// A directory of `capacity` empty buckets whose chunks are not allocated yet: every slot is empty until
     /// [`ensure_chunk`](Self::ensure_chunk) (the new directory of a rehash, I10).
-    pub(crate) fn new_unallocated(capacity: usize, version: u32) -> Self {
+    pub(crate) fn new_unallocated(capacity: usize, version: u32, max_chunk_bits: u32) -> Self {
         debug_assert!(capacity.is_power_of_two());
-        let chunk_bits = CHUNK_BITS.min(capacity.trailing_zeros());
+        let chunk_bits = max_chunk_bits.min(capacity.trailing_zeros());
         let chunk_len = 1usize << chunk_bits;
         let empty = ChunkRef {
             heads: ptr::null_mut(),
@@ -284,44 +318,55 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         unsafe { self.chunks.get_unchecked(bucket >> self.chunk_bits) }
     }
 
-    /// Reads the head of `bucket` (`< capacity`), which must be in a present chunk (I10 says which are).
+    /// Reads the head of `bucket` (`< capacity`).
+    ///
+    /// # Safety
+    /// `bucket`'s chunk is present: I10 places it in one (a lookup's or the rehash step's bucket), or a W1 walk
+    /// ([`PresentChunks`]) handed it out. An empty slot has no heads to read.
     #[inline]
-    pub(crate) fn head(&self, bucket: usize) -> NodePtr<K, N, S, P> {
+    pub(crate) unsafe fn head(&self, bucket: usize) -> NodePtr<K, N, S, P> {
         let chunk = self.slot_of(bucket);
-        debug_assert!(chunk.is_present());
-        // SAFETY: the live directory's present chunks are valid (I5) and only this (the writer's) side writes
-        // them; the caller reads only buckets that I10 places in present chunks.
+        debug_assert!(
+            chunk.is_present(),
+            "bucket {bucket} read in an empty directory slot (I10, W1)"
+        );
+        // SAFETY: the chunk is present (caller); the live directory's present chunks are valid (I5) and only
+        // this (the writer's) side writes them.
         unsafe { chunk.head(bucket & self.slot_mask) }
     }
 
     /// How many buckets from `bucket` on are empty, counting `bucket` itself (whose head the caller has read
     /// as null): at least 1, at most `max`, and never past the end of `bucket`'s chunk. The rehash step skips
     /// such a run in one go instead of one bucket per loop turn.
+    ///
+    /// # Safety
+    /// As for [`Directory::head`]: `bucket`'s chunk is present.
     #[inline]
-    pub(crate) fn empty_run(&self, bucket: usize, max: usize) -> usize {
+    pub(crate) unsafe fn empty_run(&self, bucket: usize, max: usize) -> usize {
         let chunk = self.slot_of(bucket);
         debug_assert!(chunk.is_present());
         let start = bucket & self.slot_mask;
         let end = start.saturating_add(max).min(self.chunk_len());
-        // SAFETY: the chunk is present (asserted above; the rehash step reads only buckets I10 places in present
-        // chunks) and valid (I5); only the writer writes this directory's heads, and `end <= chunk_len`.
+        // SAFETY: the chunk is present (caller) and valid (I5); only the writer writes this directory's heads, and
+        // `end <= chunk_len`.
         let first = unsafe { chunk.first_non_null(start + 1, end) };
         first - start
     }
 
-    /// Calls `f` on the head of every bucket in `from..end` (`end <= capacity`), all in present chunks; each
-    /// chunk is looked up once.
+    /// Calls `f` on the head of every bucket in `from..end` (`end <= capacity`); each chunk is looked up once.
+    ///
+    /// # Safety
+    /// As for [`Directory::head`]: every bucket in `from..end` is in a present chunk.
     #[inline]
-    pub(crate) fn for_each_head(&self, from: usize, end: usize, mut f: impl FnMut(NodePtr<K, N, S, P>)) {
+    pub(crate) unsafe fn for_each_head(&self, from: usize, end: usize, mut f: impl FnMut(NodePtr<K, N, S, P>)) {
         let mut b = from;
         while b < end {
             let chunk = self.slot_of(b);
             debug_assert!(chunk.is_present());
             let chunk_end = end.min((b | self.slot_mask) + 1);
             for i in b..chunk_end {
-                // SAFETY: the live directory's present chunks are valid (I5) and only this (the writer's) side
-                // writes them; the caller reads only buckets that I10 places in present chunks; `i` is within
-                // `b`'s chunk.
+                // SAFETY: the chunk is present (caller), and the live directory's present chunks are valid (I5)
+                // and only this (the writer's) side writes them; `i` is within `b`'s chunk.
                 f(unsafe { chunk.head(i & self.slot_mask) });
             }
             b = chunk_end;
@@ -330,8 +375,11 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
 
     /// The head cell of `bucket`, made writable: if its chunk may be seen by a live snapshot (version `< required`,
     /// I2) the chunk is copied first and the original retired (I3, I6).
+    ///
+    /// # Safety
+    /// As for [`Directory::head`]: `bucket`'s chunk is present.
     #[inline(always)]
-    pub(crate) fn head_cell_for_write(
+    pub(crate) unsafe fn head_cell_for_write(
         &mut self,
         bucket: usize,
         cow: Cow,
@@ -344,7 +392,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         } else {
             chunk.heads
         };
-        // SAFETY: `bucket & slot_mask` is within the chunk, which is present (I10), valid and now private (I3).
+        // SAFETY: `bucket & slot_mask` is within the chunk, which is present (caller), valid and now private (I3).
         unsafe { &*heads.add(bucket & self.slot_mask) }
     }
 
@@ -374,7 +422,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
     /// touched; the caller has moved them elsewhere.
     pub(crate) fn retire_chunks(self, cow: Cow, retired: &mut RetireQueue<K, N, S, P>) {
         let chunk_len = self.chunk_len();
-        for chunk in self.chunks.iter().filter(|c| c.is_present()) {
+        for (_, chunk) in present_chunks(&self.chunks, 0) {
             if cow.is_shared(chunk.version) {
                 retired.retire(cow.version, Garbage::Chunk(chunk.heads, chunk_len));
             } else {
@@ -386,16 +434,17 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
 
     /// Calls `f` on every node of the live structure (the writer's own view).
     pub(crate) fn for_each_node(&self, mut f: impl FnMut(NodePtr<K, N, S, P>)) {
-        for b in 0..self.capacity {
-            if !self.chunks[b >> self.chunk_bits].is_present() {
-                continue;
-            }
-            let mut n = self.head(b);
-            while !n.is_null() {
-                // SAFETY: live nodes are valid (I5); read `next` before `f` may free the node.
-                let next = unsafe { (*n).next() };
-                f(n);
-                n = next;
+        let mut walk = PresentChunks::default();
+        while let Some(buckets) = walk.next(self) {
+            for b in buckets {
+                // SAFETY: `b` is in a present chunk (W1).
+                let mut n = unsafe { self.head(b) };
+                while !n.is_null() {
+                    // SAFETY: live nodes are valid (I5); read `next` before `f` may free the node.
+                    let next = unsafe { (*n).next() };
+                    f(n);
+                    n = next;
+                }
             }
         }
     }
@@ -411,7 +460,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         impl<K, N, S, P: Primitives> Drop for Chunks<'_, K, N, S, P> {
             fn drop(&mut self) {
                 let chunk_len = self.0.chunk_len();
-                for chunk in self.0.chunks.iter().filter(|c| c.is_present()) {
+                for (_, chunk) in present_chunks(&self.0.chunks, 0) {
                     // SAFETY: per `destroy`'s caller; each chunk is freed once, after its nodes.
                     unsafe { free_chunk::<K, N, S, P>(chunk.heads, chunk_len) };
                 }
@@ -419,21 +468,16 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         }
         let _chunks = Chunks(&self);
         if !arena.drop_frees_all() {
-            let first = if self.capacity == 0 || !self.chunks[0].is_present() {
-                ptr::null_mut()
-            } else {
-                self.head(0)
-            };
             // SAFETY: per the caller; each live node is reachable from exactly one bucket (I5, I10).
-            unsafe { self.free_nodes_from(arena, 0, first) };
+            unsafe { self.free_nodes_from(arena, 0, ptr::null_mut()) };
         }
     }
 
-    /// Frees every node from `n` (in bucket `b`) to the end of the last bucket; on a panic in a user `Drop`,
-    /// a guard frees the rest.
+    /// Frees the chain from `n` on, then every node of the buckets from `b` on (skipping empty slots, W1); on a
+    /// panic in a user `Drop`, a guard frees the rest.
     ///
     /// # Safety
-    /// As for [`destroy`](Self::destroy); `n` is `b`'s head or a node of `b`'s chain (or null).
+    /// As for [`destroy`](Self::destroy); `n` is null or a node of the chain of bucket `b - 1`.
     unsafe fn free_nodes_from(&self, arena: &mut NodeArena<K, N, S, P>, mut b: usize, mut n: NodePtr<K, N, S, P>) {
         struct Rest<'a, K, N, S, P: Primitives> {
             dir: &'a Directory<K, N, S, P>,
@@ -449,13 +493,19 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
         }
         loop {
             while n.is_null() {
-                b += 1;
                 if b >= self.capacity {
                     return;
                 }
-                if self.chunks[b >> self.chunk_bits].is_present() {
-                    n = self.head(b);
+                if b & self.slot_mask == 0 {
+                    // The start of a chunk: go on at the first present one (W1).
+                    match present_chunks(&self.chunks, b >> self.chunk_bits).next() {
+                        Some((c, _)) => b = c << self.chunk_bits,
+                        None => return,
+                    }
                 }
+                // SAFETY: `b` is in a present chunk: the one `present_chunks` found at its start (W1).
+                n = unsafe { self.head(b) };
+                b += 1;
             }
             // SAFETY: live nodes are valid (I5); read `next` before the node is freed.
             let next = unsafe { (*n).next() };

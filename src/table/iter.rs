@@ -6,7 +6,7 @@
 //!
 //! The iterators borrow the directories they walk and allocate nothing.
 
-use super::directory::DirView;
+use super::directory::{present_chunks, DirView};
 use super::node::{prefetch, Node, NodePtr};
 use crate::sync::Primitives;
 use core::fmt;
@@ -67,21 +67,25 @@ impl<'a, K, N, S, P: Primitives> Entries<'a, K, N, S, P> {
     fn next_chain(&mut self) -> Option<NodePtr<K, N, S, P>> {
         loop {
             let dir = self.dirs.get(self.dir)?;
-            let Some(chunk) = dir.chunks.get(self.chunk) else {
+            // The present chunk at or after `chunk` (W1: an empty slot is a chunk of empty buckets, I10, with
+            // nothing to scan). Mid-chunk (`slot > 0`) this is the chunk being scanned.
+            let Some((c, chunk)) = present_chunks(dir.chunks, self.chunk).next() else {
                 self.dir += 1;
                 self.chunk = 0;
+                self.slot = 0;
                 continue;
             };
-            // An empty slot is a chunk of empty buckets (I10): nothing to scan.
-            if chunk.is_present() {
-                while self.slot < dir.chunk_len {
-                    // SAFETY: the chunk is present, borrowed for 'a from the live table (writer borrowed) or a live
-                    // snapshot, so valid and unwritten (I3, I7, I9); `slot < chunk_len`, the chunk's length.
-                    let head = unsafe { chunk.head(self.slot) };
-                    self.slot += 1;
-                    if !head.is_null() {
-                        return Some(head);
-                    }
+            if c != self.chunk {
+                self.chunk = c;
+                self.slot = 0;
+            }
+            while self.slot < dir.chunk_len {
+                // SAFETY: the chunk is present, borrowed for 'a from the live table (writer borrowed) or a live
+                // snapshot, so valid and unwritten (I3, I7, I9); `slot < chunk_len`, the chunk's length.
+                let head = unsafe { chunk.head(self.slot) };
+                self.slot += 1;
+                if !head.is_null() {
+                    return Some(head);
                 }
             }
             self.chunk += 1;
@@ -135,10 +139,8 @@ impl<'a, K, N, S, P: Primitives> Iterator for Entries<'a, K, N, S, P> {
         let mut acc = chain(self.node, init);
         for (d, dir) in self.dirs.iter().enumerate().skip(self.dir) {
             let resume = d == self.dir;
-            for (c, chunk) in dir.chunks.iter().enumerate().skip(if resume { self.chunk } else { 0 }) {
-                if !chunk.is_present() {
-                    continue; // a chunk of empty buckets (I10)
-                }
+            // Present chunks only (W1): an empty slot is a chunk of empty buckets (I10).
+            for (c, chunk) in present_chunks(dir.chunks, if resume { self.chunk } else { 0 }) {
                 let mut slot = if resume && c == self.chunk { self.slot } else { 0 };
                 while slot < dir.chunk_len {
                     let end = dir.chunk_len.min(slot + BATCH);

@@ -94,6 +94,9 @@ pub struct StateTable<K, N, S, H = RandomState, P: Primitives = StdSync> {
     pub(crate) threshold: usize,
     /// The capacity the table was created with: it never shrinks below it.
     pub(crate) min_capacity: usize,
+    /// log2 of the most bucket heads a directory chunk holds: [`CHUNK_BITS`](directory::CHUNK_BITS), or less in
+    /// tests that want many chunks in a small table ([`StateTable::set_chunk_bits_for_test`]).
+    pub(crate) chunk_bits: u32,
     pub(crate) hash_builder: H,
     /// A type-erased clone of `hash_builder`, made by the first snapshot and shared by all of them.
     snapshot_hasher: Option<Arc<dyn ErasedBuildHasher>>,
@@ -214,7 +217,7 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
         debug_assert!(buckets.is_power_of_two());
         StateTable {
             primary: if allocate {
-                Directory::new(buckets, 0)
+                Directory::new(buckets, 0, directory::CHUNK_BITS)
             } else {
                 Directory::empty()
             },
@@ -223,6 +226,7 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
             version_limit: DEFAULT_VERSION_LIMIT,
             threshold: threshold_of(buckets),
             min_capacity: buckets,
+            chunk_bits: directory::CHUNK_BITS,
             hash_builder,
             snapshot_hasher: None,
             shared: P::Arc::new(Shared::new()),
@@ -877,7 +881,12 @@ where
 
     /// Starts an incremental rehash into a new directory of `capacity` buckets (growth or shrink).
     fn start_rehash(&mut self, capacity: usize) {
-        self.rehash = Some(Rehash::start(self.primary.capacity, capacity, self.version));
+        self.rehash = Some(Rehash::start(
+            self.primary.capacity,
+            capacity,
+            self.version,
+            self.chunk_bits,
+        ));
         self.threshold = threshold_of(capacity);
     }
 
@@ -928,7 +937,7 @@ where
         if self.primary.capacity == 0 {
             // The first insert of a table made without allocating (new, with_hasher, with_capacity(0), clear):
             // chunks created at V are invisible to every live snapshot (I2).
-            self.primary = Directory::new(self.min_capacity, self.version);
+            self.primary = Directory::new(self.min_capacity, self.version, self.chunk_bits);
             self.threshold = threshold_of(self.min_capacity);
         }
         if self.rehash.is_none() && self.len() > self.threshold && self.primary.capacity < MAXIMUM_CAPACITY {
@@ -940,7 +949,8 @@ where
         };
         let (dir, retired) = self.dir_and_retired(sub);
         let bucket = dir.bucket(hash);
-        let cell = dir.head_cell_for_write(bucket, cow, retired);
+        // SAFETY: the bucket of an entry's hash in the sub-table I10 places it in is in a present chunk (I10).
+        let cell = unsafe { dir.head_cell_for_write(bucket, cow, retired) };
         // SAFETY: the cell belongs to a private chunk (I3).
         let head = cell.with(|p| unsafe { *p });
         let node = Node::alloc(&mut retired.arena, key, namespace, hash, state, head, cow.version);
@@ -1044,7 +1054,9 @@ where
     R: Eq + ?Sized,
     P: Primitives,
 {
-    let mut n = dir.head(bucket);
+    // SAFETY: the callers pass the bucket of `hash` in a sub-table I10 says may hold the entry: its chunk is
+    // present (I10).
+    let mut n = unsafe { dir.head(bucket) };
     while !n.is_null() {
         // SAFETY: live nodes are valid (I5) and the writer (us) is not writing.
         let node = unsafe { &*n };
@@ -1126,3 +1138,5 @@ pub struct TableStats {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod walk_tests;

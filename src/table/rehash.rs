@@ -33,9 +33,10 @@ pub(crate) struct Rehash<K, N, S, P: Primitives> {
 impl<K, N, S, P: Primitives> Rehash<K, N, S, P> {
     /// Starts a rehash of a table of `old_capacity` buckets into a new directory of `capacity` buckets whose
     /// chunks are allocated as the rehash index reaches the old buckets that map into them (docs/DESIGN.md).
-    pub(crate) fn start(old_capacity: usize, capacity: usize, version: u32) -> Self {
+    /// Its chunks hold at most `2^max_chunk_bits` heads (the table's setting).
+    pub(crate) fn start(old_capacity: usize, capacity: usize, version: u32, max_chunk_bits: u32) -> Self {
         let mut r = Rehash {
-            new: Directory::new_unallocated(capacity, version),
+            new: Directory::new_unallocated(capacity, version, max_chunk_bits),
             index: 0,
             prefetched: 0,
             next_alloc: 0,
@@ -104,10 +105,13 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
         if rehash.index == old.capacity {
             return true;
         }
-        let node = old.head(rehash.index);
+        // SAFETY: old bucket `rh` (`< capacity`) is in a present chunk (I10: the old chunks holding a bucket
+        // `>= rh` are).
+        let node = unsafe { old.head(rehash.index) };
         if node.is_null() {
             // A run of empty buckets (within one old chunk, within this step's scan budget) in one go.
-            let run = old.empty_run(rehash.index, SCAN_PER_STEP - scanned);
+            // SAFETY: as above, the chunk of old bucket `rh` is present (I10).
+            let run = unsafe { old.empty_run(rehash.index, SCAN_PER_STEP - scanned) };
             rehash.advance_by(run, old, cow, retired);
             scanned += run;
             continue;
@@ -119,8 +123,14 @@ pub(crate) fn step<K: Clone, N: Clone, S: Clone, P: Primitives>(
         // (head of bucket `rh`) is unlinked below, the new one pushed onto. Either call may copy its chunk if a
         // live snapshot may see it (I3) — a private copy with the same heads, so nothing changes for anyone if
         // the node copy below then fails.
-        let old_link = old.head_cell_for_write(rehash.index, cow, retired);
-        let new_link = rehash.new.head_cell_for_write(target, cow, retired);
+        // SAFETY: old bucket `rh` is in a present chunk (I10, as above); so is `target`, a new bucket that old bucket
+        // `rh` maps into (I10: those chunks are allocated for every old bucket `<= rh`, `next_alloc > index`).
+        let (old_link, new_link) = unsafe {
+            (
+                old.head_cell_for_write(rehash.index, cow, retired),
+                rehash.new.head_cell_for_write(target, cow, retired),
+            )
+        };
         // SAFETY: a head cell of the writer's own chunk, private now (I3); only the writer writes it.
         let new_head = new_link.with(|p| unsafe { *p });
         // The node itself is written only if its `next` must change; then, if a live snapshot can see it, it is
@@ -183,11 +193,13 @@ const PREFETCH_DISTANCE: usize = 32;
 #[inline]
 fn prefetch_ahead<K, N, S, P: Primitives>(old: &Directory<K, N, S, P>, rehash: &mut Rehash<K, N, S, P>) {
     let end = (rehash.index + PREFETCH_DISTANCE).min(old.capacity);
-    // Old buckets at or after the index are in present chunks (I10).
-    old.for_each_head(rehash.index.max(rehash.prefetched), end, |node| {
-        if !node.is_null() {
-            prefetch(node);
-        }
-    });
+    // SAFETY: old buckets at or after the index are in present chunks (I10).
+    unsafe {
+        old.for_each_head(rehash.index.max(rehash.prefetched), end, |node| {
+            if !node.is_null() {
+                prefetch(node);
+            }
+        });
+    }
     rehash.prefetched = end;
 }

@@ -1,5 +1,6 @@
 //! Unit tests of the writer's internals: bounded rehash steps, chunk and node copy-on-write accounting.
 
+use super::directory::{PresentChunks, CHUNK_BITS};
 use super::rehash::{MIGRATE_PER_STEP, SCAN_PER_STEP};
 use super::*;
 use crate::DeterministicState;
@@ -94,9 +95,9 @@ fn a_snapshot_makes_the_first_write_to_a_chunk_copy_it_once() {
     // A key at the head of its chain, so that exactly one node (no prefix) is copied.
     let key = (0..100u64)
         .find(|k| {
-            let head = t.primary.head(t.primary.bucket(t.hash(k, &0)));
-            // SAFETY: a live node of the table, read through `&t`.
-            unsafe { (*head).key == *k }
+            // SAFETY: no rehash runs (100 entries in 1024 buckets): every chunk is present (I10); the head is a
+            // live node of the table (the key is in it), read through `&t`.
+            unsafe { (*t.primary.head(t.primary.bucket(t.hash(k, &0)))).key == *k }
         })
         .expect("some key heads its chain");
     let s = t.snapshot().unwrap();
@@ -724,7 +725,8 @@ fn the_checker_reports_entries_on_the_wrong_side_of_the_rehash_index() {
     t.check_invariants().unwrap();
     let rh = t.rehash.as_ref().unwrap().index;
     let b = (rh..t.primary.capacity)
-        .find(|&b| !t.primary.head(b).is_null())
+        // SAFETY: old buckets `>= rh` are in present chunks (I10).
+        .find(|&b| !unsafe { t.primary.head(b) }.is_null())
         .expect("entries left to migrate");
     // Move the rehash index past old bucket `b` without migrating it: its entries now sit in an old bucket the
     // rehash has passed, where no entry may be (I10).
@@ -740,8 +742,11 @@ fn the_checker_reports_entries_on_the_wrong_side_of_the_rehash_index() {
     }
     let rh = t.rehash.as_ref().expect("still rehashing").index;
     let new = &t.rehash.as_ref().unwrap().new;
-    let migrated = (0..new.capacity)
-        .map(|b| new.head(b))
+    let mut walk = PresentChunks::default();
+    let migrated = core::iter::from_fn(|| walk.next(new))
+        .flatten()
+        // SAFETY: `b` is in a present chunk (W1).
+        .map(|b| unsafe { new.head(b) })
         .filter(|n| !n.is_null())
         // SAFETY: a live node of the table (I5); only its hash is read.
         .map(|n| unsafe { (*n).hash } as usize & (t.primary.capacity - 1))
@@ -783,9 +788,11 @@ fn the_checker_reports_a_retire_tag_above_the_version_and_a_node_retired_twice()
     t.check_invariants().unwrap();
 
     // A live node retired (I5): it would be freed while the table still links it.
-    let live = t
-        .primary
-        .head(t.primary.bucket(composite_hash(&t.hash_builder, &2u64, &0u32)));
+    // SAFETY: the table is not rehashing, so every chunk is present (I10).
+    let live = unsafe {
+        t.primary
+            .head(t.primary.bucket(composite_hash(&t.hash_builder, &2u64, &0u32)))
+    };
     assert!(!live.is_null());
     t.retired.retire(v, Garbage::Node(live));
     assert_reported(&t, "I5", "is also live");
@@ -955,7 +962,7 @@ fn a_rehash_step_skips_at_most_scan_per_step_empty_buckets() {
 #[test]
 fn empty_runs_are_measured_as_a_scan_one_head_at_a_time_would() {
     // One chunk of 512 heads; a head is "occupied" when it holds a (never dereferenced) non-null marker.
-    let d = Directory::<u64, u32, u64, StdSync>::new(512, 0);
+    let d = Directory::<u64, u32, u64, StdSync>::new(512, 0, CHUNK_BITS);
     let marker = NonNull::<Node<u64, u32, u64, StdSync>>::dangling().as_ptr();
     let heads = d.chunks[0].heads;
     let set = |occupied: &[usize]| {
@@ -992,7 +999,9 @@ fn empty_runs_are_measured_as_a_scan_one_head_at_a_time_would() {
             if !occupied.contains(&from) {
                 for max in [1, 2, 5, 8, 13, 64, 600] {
                     let want = naive(from + 1, (from + max).min(512)) - from;
-                    assert_eq!(d.empty_run(from, max), want, "{occupied:?} run from {from}, max {max}");
+                    // SAFETY: the directory's one chunk is present.
+                    let run = unsafe { d.empty_run(from, max) };
+                    assert_eq!(run, want, "{occupied:?} run from {from}, max {max}");
                 }
             }
         }
