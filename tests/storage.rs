@@ -412,6 +412,9 @@ fn directory_stale_lock_file_is_taken_over() {
 fn directory_error_after_the_rename_says_committed_but_not_durable() {
     let fs = SimFs::new();
     let storage = DirectoryStorage::with_fs(Arc::new(fs.clone()), "/sim/d", 2).unwrap();
+    // A new directory's entry is made durable too (its parent, and the parent's, were created and fsynced).
+    let ops: Vec<String> = fs.history().into_iter().map(|(op, _)| op).collect();
+    assert_eq!(ops, ["initial", "fsync directory /", "fsync directory /sim"]);
     let commit = |id: u64, bytes: &[u8]| {
         let mut sink = storage.begin(id).unwrap();
         sink.write_all(bytes).unwrap();

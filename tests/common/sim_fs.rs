@@ -13,8 +13,8 @@
 //!   torn prefix (half of the unsynced part, or all but the last byte), or its full length with the unsynced
 //!   part zero-filled (a size update without its data blocks).
 //!
-//! Directories themselves are assumed to exist durably (the simulation does not model the parent's fsync of a
-//! newly created directory). Locks live in memory and vanish with the crash, as an advisory lock does.
+//! Directories themselves are assumed to exist durably once created (the simulation does not model the
+//! parent's fsync of a newly created directory; the storage does one, see tests/storage.rs). Locks live in memory and vanish with the crash, as an advisory lock does.
 //! [`SimFs::fail_next`] makes the next operation of a kind fail with an I/O error instead.
 #![allow(dead_code)]
 
@@ -279,7 +279,8 @@ fn short(path: &Path) -> String {
 
 impl StorageFs for SimFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.sim().state.dirs.insert(dir.to_path_buf());
+        let mut sim = self.sim();
+        sim.state.dirs.extend(dir.ancestors().map(Path::to_path_buf));
         Ok(())
     }
 

@@ -104,6 +104,32 @@ fn is_temp(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
 }
 
+/// Creates `dir` and its missing parents, and fsyncs the parent of each one created: a checkpoint committed
+/// into a new directory must not be lost with the directory's own entry (B12).
+fn create_dir_durably(fs: &dyn StorageFs, dir: &Path) -> Result<(), StorageError> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at.filter(|d| !d.as_os_str().is_empty()) {
+        if fs.exists(d).map_err(io_err("check", d))? {
+            break;
+        }
+        missing.push(d);
+        at = d.parent();
+    }
+    fs.create_dir_all(dir).map_err(io_err("create directory", dir))?;
+    for created in missing.iter().rev() {
+        if let Some(parent) = created.parent() {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            fs.sync_dir(parent).map_err(io_err("fsync directory", parent))?;
+        }
+    }
+    Ok(())
+}
+
 impl DirectoryStorage {
     /// Opens (creating it if needed) the directory `dir` on the real file system ([`StdFs`]), keeping the last
     /// `keep_last` completed checkpoints (0 keeps all): locks it ([`StorageError::Locked`] if another storage
@@ -115,7 +141,7 @@ impl DirectoryStorage {
     /// [`open`](Self::open) on the file system `fs`.
     pub fn with_fs(fs: Arc<dyn StorageFs>, dir: impl AsRef<Path>, keep_last: usize) -> Result<Self, StorageError> {
         let dir = dir.as_ref().to_path_buf();
-        fs.create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        create_dir_durably(fs.as_ref(), &dir)?;
         // Lock first: the temporary files of a live owner are not stale (B16).
         let lock = fs.lock(&dir)?;
         // Removals need no directory fsync: a temporary file that comes back after a crash is ignored and
