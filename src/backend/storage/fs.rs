@@ -46,6 +46,8 @@ pub trait StorageFs: Send + Sync + fmt::Debug {
 }
 
 /// A file being written through a [`StorageFs`].
+///
+/// Flink: `FSDataOutputStream` (`sync`).
 pub trait StorageFile: Write + Send + fmt::Debug {
     /// Makes the data written so far durable (`File::sync_all`, fsync). Does not make the file's name durable:
     /// that takes [`StorageFs::sync_dir`].
@@ -53,6 +55,8 @@ pub trait StorageFile: Write + Send + fmt::Debug {
 }
 
 /// The guard of a directory lock taken with [`StorageFs::lock`]; dropping it releases the lock.
+///
+/// Flink has no counterpart (its checkpoint directories are owned by one job by convention).
 pub trait DirLock: Send + Sync + fmt::Debug {}
 
 /// The real file system (`std::fs`), used by [`DirectoryStorage::open`](super::DirectoryStorage::open). Its
