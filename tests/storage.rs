@@ -1,6 +1,10 @@
 //! Checkpoint storage (src/backend/storage): the memory cap (size and limit named, nothing kept), the directory's
 //! crash safety (temporary files never listed and cleaned, names only by rename, keep the last N), corruption
-//! detected by the stream's checksums, and injected failures leaving earlier checkpoints intact.
+//! detected by the stream's checksums, injected failures leaving earlier checkpoints intact, one owner per
+//! directory (B16), and errors after the rename (B12, B14). Crash consistency: tests/storage_crash.rs.
+
+#[path = "common/sim_fs.rs"]
+mod sim_fs;
 
 use cow_state_table::backend::storage::{
     CheckpointSink, CheckpointStorage, DirectoryStorage, FailingStorage, MemoryStorage, StorageError,
@@ -10,14 +14,19 @@ use cow_state_table::backend::stream::{write_stream, StateKind, StateMeta, Strea
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
 use cow_state_table::serializer::{I32Serializer, I64Serializer, Serializers};
 use cow_state_table::StateTable;
+use sim_fs::SimFs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const SERS: Serializers<I64Serializer, I32Serializer, I64Serializer> = Serializers {
     key: I64Serializer,
     namespace: I32Serializer,
     state: I64Serializer,
 };
+
+/// The lock file of a directory storage (left out of [`files`]).
+const LOCK_FILE: &str = ".cowkeyed.lock";
 
 /// A fresh directory under the target dir (removed first if a previous run left it).
 fn temp_dir(name: &str) -> PathBuf {
@@ -30,6 +39,7 @@ fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != LOCK_FILE)
         .collect();
     names.sort();
     names
@@ -205,10 +215,20 @@ fn directory_temp_files_never_listed_and_cleaned_on_open() {
         .any(|n| n.starts_with(".chk-00000000000000000002.") && n.ends_with(".tmp")));
     assert_eq!(storage.list().unwrap(), vec![1]);
     assert!(matches!(storage.read(2), Err(StorageError::NotFound { id: 2 })));
-    // A crash: the sink is forgotten (no drop), its temporary file stays behind ...
-    std::mem::forget(sink);
+    // A second open meanwhile is refused, and deletes nothing (B16).
+    assert!(matches!(
+        DirectoryStorage::open(&dir, 2),
+        Err(StorageError::Locked { .. })
+    ));
+    assert_eq!(files(&dir).len(), 2);
+    // A crash: temporary files stay behind (here: copied under another writer's name before the sink and the
+    // storage go away) ...
+    let temp = names.iter().find(|n| n.ends_with(".tmp")).unwrap();
+    std::fs::copy(dir.join(temp), dir.join(".chk-00000000000000000002.4242-0.tmp")).unwrap();
     std::fs::write(dir.join(".chk-00000000000000000009.77-0.tmp"), b"stale").unwrap();
-    assert_eq!(storage.list().unwrap(), vec![1]);
+    drop(sink);
+    drop(storage);
+    assert_eq!(files(&dir).len(), 3);
     // ... and the next open deletes it.
     let reopened = DirectoryStorage::open(&dir, 2).unwrap();
     assert_eq!(files(&dir), vec!["chk-00000000000000000001.cowkeyed"]);
@@ -277,6 +297,7 @@ fn injected_write_failure_leaves_previous_checkpoint_intact() {
         assert_eq!(restore(inner.as_ref(), 2), expected(300, 9));
     }
     assert_eq!(files(&temp_dir_path("inject")).len(), 2);
+    assert!(!temp_dir_path("inject").join(LOCK_FILE).exists());
 }
 
 fn temp_dir_path(name: &str) -> PathBuf {
@@ -323,4 +344,125 @@ fn storages_are_send_and_sync() {
     send_sync::<StorageError>();
     fn send<T: Send + ?Sized>() {}
     send::<Box<dyn CheckpointSink>>();
+}
+
+#[test]
+fn directory_second_open_is_refused_while_a_checkpoint_is_in_flight() {
+    let dir = temp_dir("lock");
+    let storage = DirectoryStorage::open(&dir, 2).unwrap();
+    let mut sink = storage.begin(1).unwrap();
+    sink.write_all(b"in flight").unwrap();
+    sink.flush().unwrap();
+    // The second open fails (it used to delete the sink's temporary file) ...
+    let err = DirectoryStorage::open(&dir, 2).unwrap_err();
+    let StorageError::Locked { pid, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*pid, Some(std::process::id()));
+    assert!(err.to_string().contains("in use"), "{err}");
+    assert_eq!(files(&dir).len(), 1);
+    assert!(dir.join(LOCK_FILE).exists());
+    // ... and the checkpoint in flight commits. The sink keeps the lock after the storage is dropped.
+    drop(storage);
+    assert!(matches!(
+        DirectoryStorage::open(&dir, 2),
+        Err(StorageError::Locked { .. })
+    ));
+    sink.commit().unwrap();
+    assert!(!dir.join(LOCK_FILE).exists());
+    let reopened = DirectoryStorage::open(&dir, 2).unwrap();
+    assert_eq!(reopened.read(1).unwrap(), b"in flight");
+    // Clones share the lock.
+    let clone = reopened.clone();
+    drop(reopened);
+    assert!(matches!(
+        DirectoryStorage::open(&dir, 2),
+        Err(StorageError::Locked { .. })
+    ));
+    drop(clone);
+    DirectoryStorage::open(&dir, 2).unwrap();
+}
+
+#[test]
+fn directory_stale_lock_file_is_taken_over() {
+    let dir = temp_dir("stale-lock");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Left by an earlier process with this process's id (a restart), or torn by a crash: taken over.
+    for content in [format!("pid {}\n", std::process::id()), String::new(), "garbage".into()] {
+        std::fs::write(dir.join(LOCK_FILE), content).unwrap();
+        let storage = DirectoryStorage::open(&dir, 2).unwrap();
+        let held = std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap();
+        assert_eq!(held, format!("pid {}\n", std::process::id()));
+        drop(storage);
+        assert!(!dir.join(LOCK_FILE).exists());
+    }
+    if cfg!(target_os = "linux") && Path::new("/proc/self").exists() {
+        // A process that does not run: taken over. One that runs (pid 1 always does): refused.
+        std::fs::write(dir.join(LOCK_FILE), format!("pid {}\n", u32::MAX)).unwrap();
+        drop(DirectoryStorage::open(&dir, 2).unwrap());
+        std::fs::write(dir.join(LOCK_FILE), "pid 1\n").unwrap();
+        let err = DirectoryStorage::open(&dir, 2).unwrap_err();
+        assert!(matches!(err, StorageError::Locked { pid: Some(1), .. }), "{err:?}");
+        assert!(err.to_string().contains("process 1"), "{err}");
+        assert!(dir.join(LOCK_FILE).exists());
+    }
+}
+
+#[test]
+fn directory_error_after_the_rename_says_committed_but_not_durable() {
+    let fs = SimFs::new();
+    let storage = DirectoryStorage::with_fs(Arc::new(fs.clone()), "/sim/d", 2).unwrap();
+    // A new directory's entry is made durable too (its parent, and the parent's, were created and fsynced).
+    let ops: Vec<String> = fs.history().into_iter().map(|(op, _)| op).collect();
+    assert_eq!(ops, ["initial", "fsync directory /", "fsync directory /sim"]);
+    let commit = |id: u64, bytes: &[u8]| {
+        let mut sink = storage.begin(id).unwrap();
+        sink.write_all(bytes).unwrap();
+        sink.commit()
+    };
+    commit(1, b"one").unwrap();
+    fs.fail_next("sync_dir");
+    let err = commit(2, b"two").unwrap_err();
+    let StorageError::NotDurable {
+        id: 2,
+        path,
+        op: "fsync directory",
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*path, storage.path_of(2));
+    assert!(err.to_string().contains("committed"), "{err}");
+    // Committed: listed, readable, its id taken.
+    assert_eq!(storage.list().unwrap(), vec![1, 2]);
+    assert_eq!(storage.read(2).unwrap(), b"two");
+    assert!(matches!(
+        storage.begin(2).err(),
+        Some(StorageError::AlreadyExists { id: 2 })
+    ));
+    // A failure to prune does not fail a durable commit: it is counted and retried.
+    fs.fail_next("remove");
+    let location = commit(3, b"three").unwrap();
+    assert_eq!(location.id, 3);
+    assert_eq!(storage.prune_failures(), 1);
+    assert_eq!(storage.list().unwrap(), vec![1, 2, 3]);
+    fs.fail_next("remove");
+    assert!(matches!(
+        storage.prune(),
+        Err(StorageError::Io {
+            op: "remove old checkpoint",
+            ..
+        })
+    ));
+    assert_eq!(storage.prune().unwrap(), 1);
+    assert_eq!(storage.list().unwrap(), vec![2, 3]);
+    commit(4, b"four").unwrap();
+    assert_eq!(storage.list().unwrap(), vec![3, 4]);
+    assert_eq!(storage.prune_failures(), 1);
+    // An error before the rename leaves nothing: no name, no temporary file.
+    fs.fail_next("fsync");
+    assert!(matches!(commit(5, b"five"), Err(StorageError::Io { op: "fsync", .. })));
+    assert_eq!(storage.list().unwrap(), vec![3, 4]);
+    assert_eq!(fs.state().names(Path::new("/sim/d")).len(), 2);
 }

@@ -39,6 +39,29 @@ pub enum StorageError {
         /// The id.
         id: u64,
     },
+    /// The checkpoint **is committed** (renamed to its final name, listed and readable) but may not survive a
+    /// crash: making the rename durable (fsync of the directory) failed (docs/DESIGN.md, B12). Retrying the
+    /// same id fails with [`AlreadyExists`](Self::AlreadyExists); a later successful commit's directory fsync
+    /// makes it durable too.
+    #[error("checkpoint {id} is committed as {path} but may not be durable: {op} failed: {source}", path = path.display())]
+    NotDurable {
+        /// The id.
+        id: u64,
+        /// Its final file.
+        path: PathBuf,
+        /// What failed (`fsync directory`).
+        op: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Another storage holds the checkpoint directory (docs/DESIGN.md, B16).
+    #[error("checkpoint directory {dir} is in use by another storage{}", match pid { Some(p) => format!(" (process {p})"), None => String::new() }, dir = dir.display())]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+        /// The process holding it, if known.
+        pid: Option<u32>,
+    },
     /// The sink failed earlier (a write error); it cannot be committed.
     #[error("checkpoint {id}: the sink failed earlier and cannot be committed")]
     Failed {

@@ -1,6 +1,7 @@
 //! Where checkpoint streams are kept (Flink: `MemCheckpointStreamFactory` of `AsyncMemoryStateBackend`, and a
 //! file-system checkpoint directory): in memory with a size cap ([`MemoryStorage`]), or in a directory
-//! ([`DirectoryStorage`]: temporary file, fsync, atomic rename, keep the last N).
+//! ([`DirectoryStorage`]: temporary file, fsync, atomic rename, fsync of the directory, keep the last N; one
+//! owner at a time), written through a small file-system seam ([`StorageFs`], [`StdFs`] by default).
 //!
 //! A checkpoint is written through a [`CheckpointSink`] obtained from [`CheckpointStorage::begin`] and becomes
 //! visible only when the sink is [committed](CheckpointSink::commit); a sink dropped without commit, or one whose
@@ -13,11 +14,14 @@
 mod directory;
 mod error;
 mod failing;
+mod fs;
+mod lock;
 mod memory;
 
 pub use directory::DirectoryStorage;
 pub use error::StorageError;
 pub use failing::{FailingStorage, FailingWriter};
+pub use fs::{DirLock, StdFs, StorageFile, StorageFs};
 pub use memory::{MemoryStorage, DEFAULT_MAX_STATE_SIZE};
 
 use std::path::PathBuf;
