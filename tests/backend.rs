@@ -521,3 +521,178 @@ fn b9_injected_write_failure_keeps_previous() {
         .unwrap();
     assert_eq!(memory.list().unwrap(), [1, 4]);
 }
+
+/// The value a user function of the panic tests refuses (it panics when it sees it).
+const FAIL: u64 = 666;
+
+/// Runs `op`, which must panic in a user function; the tables stay valid.
+fn panics_in_user_code(b: &mut Backend, op: impl FnOnce(&mut Backend)) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(b)));
+    assert!(r.is_err(), "the user function should have panicked");
+    b.check_invariants().unwrap();
+}
+
+/// A sum whose `add` and `merge` panic on [`FAIL`].
+struct FailingSum;
+impl AggregateFunction<u64, u64, u64> for FailingSum {
+    fn create_accumulator(&self) -> u64 {
+        0
+    }
+    fn add(&self, v: u64, acc: u64) -> u64 {
+        assert_ne!(v, FAIL, "add fails");
+        acc + v
+    }
+    fn get_result(&self, acc: &u64) -> u64 {
+        *acc
+    }
+    fn merge(&self, a: u64, b: u64) -> u64 {
+        assert!(a != FAIL && b != FAIL, "merge fails");
+        a + b
+    }
+}
+
+fn failing_reduce(a: u64, b: u64) -> u64 {
+    assert!(a != FAIL && b != FAIL, "reduce fails");
+    a + b
+}
+
+/// B5: a reduce, aggregate or fold function that panics leaves the state as it was, whether the entry is
+/// private (no checkpoint) or shared with a checkpoint in flight; the checkpoint keeps what it saw.
+#[test]
+#[allow(deprecated)]
+fn b5_panicking_add_keeps_the_state() {
+    for in_flight in [false, true] {
+        let mut b = full();
+        let mut r = b
+            .register_reducing(ReducingStateDescriptor::new(
+                "r",
+                U32Serializer,
+                U64Serializer,
+                failing_reduce,
+            ))
+            .unwrap();
+        let mut a = b
+            .register_aggregating(AggregatingStateDescriptor::new(
+                "a",
+                U32Serializer,
+                U64Serializer,
+                FailingSum,
+            ))
+            .unwrap();
+        let mut f = b
+            .register_folding(cow_state_table::backend::FoldingStateDescriptor::new(
+                "f",
+                U32Serializer,
+                U64Serializer,
+                100,
+                |acc: u64, v: u64| {
+                    assert_ne!(v, FAIL, "fold fails");
+                    acc + v
+                },
+            ))
+            .unwrap();
+        b.set_current_key(5).unwrap();
+        r.set_current_namespace(1);
+        a.set_current_namespace(1);
+        f.set_current_namespace(1);
+        r.add(&mut b, 10).unwrap();
+        a.add(&mut b, 20).unwrap();
+        f.add(&mut b, 30).unwrap();
+        let pending = in_flight.then(|| b.checkpoint(1).unwrap());
+        assert_eq!(b.live_snapshots(), if in_flight { 3 } else { 0 });
+        panics_in_user_code(&mut b, |b| drop(r.add(b, FAIL)));
+        panics_in_user_code(&mut b, |b| drop(a.add(b, FAIL)));
+        panics_in_user_code(&mut b, |b| drop(f.add(b, FAIL)));
+        assert_eq!(
+            r.get(&b).unwrap(),
+            Some(&10),
+            "reducing, checkpoint in flight: {in_flight}"
+        );
+        assert_eq!(
+            a.accumulator(&b).unwrap(),
+            Some(&20),
+            "aggregating, in flight: {in_flight}"
+        );
+        assert_eq!(f.get(&b).unwrap(), Some(&130), "folding, in flight: {in_flight}");
+        // Absent: the function panics on the first value; nothing is inserted.
+        for ns in [2, 3] {
+            r.set_current_namespace(ns);
+            a.set_current_namespace(ns);
+            f.set_current_namespace(ns);
+        }
+        panics_in_user_code(&mut b, |b| drop(a.add(b, FAIL)));
+        panics_in_user_code(&mut b, |b| drop(f.add(b, FAIL)));
+        assert_eq!((a.get(&b).unwrap(), f.get(&b).unwrap()), (None, None));
+        // The states keep working.
+        r.set_current_namespace(1);
+        r.add(&mut b, 1).unwrap();
+        assert_eq!(r.get(&b).unwrap(), Some(&11));
+        if let Some(pending) = pending {
+            let mut bytes = Vec::new();
+            assert_eq!(pending.write_to(&mut bytes).unwrap().entries, 3);
+        }
+        assert_eq!(b.live_snapshots(), 0);
+        assert_eq!(
+            (b.state_len("r"), b.state_len("a"), b.state_len("f")),
+            (Some(1), Some(1), Some(1))
+        );
+        b.check_invariants().unwrap();
+    }
+}
+
+/// B6: a merge function that panics (on a source or on the target) leaves every source and the target as they
+/// were, with or without a checkpoint in flight.
+#[test]
+fn b6_panicking_merge_keeps_sources_and_target() {
+    for in_flight in [false, true] {
+        for failing in [0u32, 2] {
+            let mut b = full();
+            let mut r = b
+                .register_reducing(ReducingStateDescriptor::new(
+                    "r",
+                    U32Serializer,
+                    U64Serializer,
+                    failing_reduce,
+                ))
+                .unwrap();
+            let mut a = b
+                .register_aggregating(AggregatingStateDescriptor::new(
+                    "a",
+                    U32Serializer,
+                    U64Serializer,
+                    FailingSum,
+                ))
+                .unwrap();
+            b.set_current_key(5).unwrap();
+            // Target 0, sources 1..=3; the namespace `failing` holds FAIL (added to an absent state: no call).
+            let value = |ns: u32| if ns == failing { FAIL } else { u64::from(ns) + 10 };
+            for ns in 0..=3u32 {
+                r.set_current_namespace(ns);
+                r.add(&mut b, value(ns)).unwrap();
+                a.set_current_namespace(ns);
+                if ns == failing {
+                    a.add(&mut b, FAIL - 1).unwrap();
+                    a.add(&mut b, 1).unwrap();
+                } else {
+                    a.add(&mut b, value(ns)).unwrap();
+                }
+            }
+            let pending = in_flight.then(|| b.checkpoint(1).unwrap());
+            panics_in_user_code(&mut b, |b| drop(r.merge_namespaces(b, 0, &[1, 2, 3])));
+            panics_in_user_code(&mut b, |b| drop(a.merge_namespaces(b, 0, &[1, 2, 3])));
+            for ns in 0..=3u32 {
+                r.set_current_namespace(ns);
+                a.set_current_namespace(ns);
+                let what = format!("namespace {ns}, failing {failing}, in flight {in_flight}");
+                assert_eq!(r.get(&b).unwrap(), Some(&value(ns)), "reducing, {what}");
+                assert_eq!(a.accumulator(&b).unwrap(), Some(&value(ns)), "aggregating, {what}");
+            }
+            assert_eq!((b.state_len("r"), b.state_len("a")), (Some(4), Some(4)));
+            if let Some(pending) = pending {
+                let mut bytes = Vec::new();
+                assert_eq!(pending.write_to(&mut bytes).unwrap().entries, 8);
+            }
+            b.check_invariants().unwrap();
+        }
+    }
+}
