@@ -696,3 +696,122 @@ fn b6_panicking_merge_keeps_sources_and_target() {
         }
     }
 }
+
+/// A `u64` key whose `Hash` panics on one chosen value (per thread), with a `u64` key serializer.
+mod panicking_key {
+    use cow_state_table::keygroup::JavaHashCode;
+    use cow_state_table::serializer::{DecodeError, Input, SerializeError, TypeSerializer, U64Serializer};
+    use std::cell::Cell;
+    use std::hash::{Hash, Hasher};
+
+    thread_local! {
+        /// The key whose `Hash` panics on this thread, if any.
+        pub static HASH_PANICS_ON: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Key(pub u64);
+
+    impl Hash for Key {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            assert_ne!(HASH_PANICS_ON.get(), Some(self.0), "Hash fails");
+            self.0.hash(state);
+        }
+    }
+
+    impl JavaHashCode for Key {
+        fn java_hash_code(&self) -> i32 {
+            self.0.java_hash_code()
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    pub struct KeySerializer;
+
+    impl TypeSerializer for KeySerializer {
+        type Value = Key;
+        fn identity(&self) -> String {
+            U64Serializer.identity()
+        }
+        fn min_len(&self) -> usize {
+            U64Serializer.min_len()
+        }
+        fn serialize(&self, value: &Key, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+            U64Serializer.serialize(&value.0, out)
+        }
+        fn deserialize(&self, input: &mut Input<'_>) -> Result<Key, DecodeError> {
+            U64Serializer.deserialize(input).map(Key)
+        }
+    }
+}
+
+/// B10: a key's `Hash` panicking while the restored tables are built (after the first state's table is complete)
+/// leaves the backend exactly as it was; the same restore then succeeds.
+#[test]
+fn b10_panic_while_installing_leaves_backend_unchanged() {
+    use panicking_key::{Key, KeySerializer, HASH_PANICS_ON};
+    type Keyed = KeyedStateBackend<Key, KeySerializer>;
+    let new = || {
+        let mut b: Keyed =
+            KeyedStateBackend::new(KeySerializer, MAX_PAR, KeyGroupRange::of(0, MAX_PAR - 1).unwrap()).unwrap();
+        let first = b
+            .register_value(ValueStateDescriptor::new(
+                "first",
+                VoidNamespaceSerializer,
+                U64Serializer,
+            ))
+            .unwrap();
+        let second = b
+            .register_value(ValueStateDescriptor::new(
+                "second",
+                VoidNamespaceSerializer,
+                U64Serializer,
+            ))
+            .unwrap();
+        (b, first, second)
+    };
+    // Key 7 is only in the second state, so the first state's table is built (and, before B10 built every
+    // table first, installed) before the panic.
+    let (mut src, first, second) = new();
+    for k in 0..50 {
+        src.set_current_key(Key(k)).unwrap();
+        if k != 7 {
+            first.update(&mut src, k).unwrap();
+        }
+        second.update(&mut src, k + 1000).unwrap();
+    }
+    let mut bytes = Vec::new();
+    src.checkpoint(1).unwrap().write_to(&mut bytes).unwrap();
+
+    let (mut target, first, second) = new();
+    for k in 100..110 {
+        target.set_current_key(Key(k)).unwrap();
+        first.update(&mut target, k * 2).unwrap();
+        second.update(&mut target, k * 3).unwrap();
+    }
+    let unchanged = |t: &mut Keyed| {
+        assert_eq!((t.state_len("first"), t.state_len("second")), (Some(10), Some(10)));
+        for k in 100..110 {
+            t.set_current_key(Key(k)).unwrap();
+            assert_eq!(first.value(t).unwrap(), Some(&(k * 2)));
+            assert_eq!(second.value(t).unwrap(), Some(&(k * 3)));
+        }
+        t.set_current_key(Key(1)).unwrap();
+        assert_eq!((first.value(t).unwrap(), second.value(t).unwrap()), (None, None));
+        t.check_invariants().unwrap();
+    };
+    HASH_PANICS_ON.set(Some(7));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.restore(&[&bytes])));
+    HASH_PANICS_ON.set(None);
+    assert!(r.is_err(), "Hash should have panicked");
+    unchanged(&mut target);
+
+    target.restore(&[&bytes]).unwrap();
+    assert_eq!(
+        (target.state_len("first"), target.state_len("second")),
+        (Some(49), Some(50))
+    );
+    target.set_current_key(Key(7)).unwrap();
+    assert_eq!(second.value(&target).unwrap(), Some(&1007));
+    target.check_invariants().unwrap();
+}
