@@ -815,3 +815,30 @@ fn b10_panic_while_installing_leaves_backend_unchanged() {
     assert_eq!(second.value(&target).unwrap(), Some(&1007));
     target.check_invariants().unwrap();
 }
+
+/// B2 and the stream: 32,767 states (a Java `short`) register, checkpoint and restore; the 32,768th is refused
+/// at registration with a typed error, not at the checkpoint.
+#[test]
+fn max_states_is_what_the_stream_numbers() {
+    use cow_state_table::backend::MAX_STATES;
+    assert_eq!(MAX_STATES, 32_767);
+    assert_eq!(MAX_STATES, cow_state_table::backend::stream::MAX_STATES);
+    // One key group keeps the stream small (one body per state).
+    let mut b: Backend = KeyedStateBackend::new(U64Serializer, 1, KeyGroupRange::of(0, 0).unwrap()).unwrap();
+    let desc = |i: usize| ValueStateDescriptor::new(format!("s{i}"), VoidNamespaceSerializer, U64Serializer);
+    let handles: Vec<_> = (0..MAX_STATES).map(|i| b.register_value(desc(i)).unwrap()).collect();
+    let err = b.register_value(desc(MAX_STATES)).unwrap_err();
+    assert!(matches!(err, BackendError::TooManyStates { limit: 32_767 }), "{err:?}");
+    // A registered name is still found.
+    b.register_value(desc(MAX_STATES - 1)).unwrap();
+    b.set_current_key(1).unwrap();
+    handles[0].update(&mut b, 5).unwrap();
+    handles[MAX_STATES - 1].update(&mut b, 6).unwrap();
+    let bytes = checkpoint_bytes(&mut b, 1);
+    let parsed = cow_state_table::backend::stream::StreamCheckpoint::parse(&bytes).unwrap();
+    assert_eq!(parsed.states().len(), MAX_STATES);
+    handles[0].update(&mut b, 7).unwrap();
+    assert_eq!(b.restore(&[&bytes]).unwrap().entries, 2);
+    assert_eq!(handles[0].value(&b).unwrap(), Some(&5));
+    assert_eq!(handles[MAX_STATES - 1].value(&b).unwrap(), Some(&6));
+}
