@@ -67,11 +67,13 @@ pub(crate) fn merge_namespaces<K, N, S, H, P>(
         Some(t) => merge(t, merged),
         None => merged,
     };
-    // Computed: now write. Nothing below calls `merge`.
+    // Computed: now write. Nothing below calls `merge`; the key and target are cloned before any source is
+    // removed, so that a panicking `Clone` cannot drop the sources either.
+    let (key_owned, target_owned) = (key.clone(), target.clone());
     for source in sources {
         table.remove(key, source);
     }
-    table.put(key.clone(), target.clone(), new);
+    table.put(key_owned, target_owned, new);
 }
 
 /// [`merge_namespaces`] for a merge that calls no user code (list: `a.extend(b)`), by moves: each source is
