@@ -65,6 +65,11 @@ pub struct RestoreSummary {
 /// [`StateTable::put`], so a failed restore leaves `table` unchanged. Entries with the same `(key, namespace)`
 /// as one already in `table` replace it.
 ///
+/// The insertion runs user code (`Hash`, `Eq` of `K` and `N`). If that panics, `table` stays valid but keeps the
+/// entries inserted before the panic: they go into the caller's table, which cannot be rebuilt aside (its hasher
+/// is not `Clone`). [`restore`] builds a new table and has no such case; the keyed state backend's restore builds
+/// every table before installing any (docs/DESIGN.md B10).
+///
 /// # Errors
 /// [`RestoreError::Checkpoint`] (with the [`FormatError`] of the checkpoint that failed as source),
 /// [`RestoreError::MaxParallelismMismatch`], or [`RestoreError::OverlappingKeyGroup`]; `table` is then unchanged.

@@ -521,3 +521,324 @@ fn b9_injected_write_failure_keeps_previous() {
         .unwrap();
     assert_eq!(memory.list().unwrap(), [1, 4]);
 }
+
+/// The value a user function of the panic tests refuses (it panics when it sees it).
+const FAIL: u64 = 666;
+
+/// Runs `op`, which must panic in a user function; the tables stay valid.
+fn panics_in_user_code(b: &mut Backend, op: impl FnOnce(&mut Backend)) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(b)));
+    assert!(r.is_err(), "the user function should have panicked");
+    b.check_invariants().unwrap();
+}
+
+/// A sum whose `add` and `merge` panic on [`FAIL`].
+struct FailingSum;
+impl AggregateFunction<u64, u64, u64> for FailingSum {
+    fn create_accumulator(&self) -> u64 {
+        0
+    }
+    fn add(&self, v: u64, acc: u64) -> u64 {
+        assert_ne!(v, FAIL, "add fails");
+        acc + v
+    }
+    fn get_result(&self, acc: &u64) -> u64 {
+        *acc
+    }
+    fn merge(&self, a: u64, b: u64) -> u64 {
+        assert!(a != FAIL && b != FAIL, "merge fails");
+        a + b
+    }
+}
+
+fn failing_reduce(a: u64, b: u64) -> u64 {
+    assert!(a != FAIL && b != FAIL, "reduce fails");
+    a + b
+}
+
+/// B5: a reduce, aggregate or fold function that panics leaves the state as it was, whether the entry is
+/// private (no checkpoint) or shared with a checkpoint in flight; the checkpoint keeps what it saw.
+#[test]
+#[allow(deprecated)]
+fn b5_panicking_add_keeps_the_state() {
+    for in_flight in [false, true] {
+        let mut b = full();
+        let mut r = b
+            .register_reducing(ReducingStateDescriptor::new(
+                "r",
+                U32Serializer,
+                U64Serializer,
+                failing_reduce,
+            ))
+            .unwrap();
+        let mut a = b
+            .register_aggregating(AggregatingStateDescriptor::new(
+                "a",
+                U32Serializer,
+                U64Serializer,
+                FailingSum,
+            ))
+            .unwrap();
+        let mut f = b
+            .register_folding(cow_state_table::backend::FoldingStateDescriptor::new(
+                "f",
+                U32Serializer,
+                U64Serializer,
+                100,
+                |acc: u64, v: u64| {
+                    assert_ne!(v, FAIL, "fold fails");
+                    acc + v
+                },
+            ))
+            .unwrap();
+        b.set_current_key(5).unwrap();
+        r.set_current_namespace(1);
+        a.set_current_namespace(1);
+        f.set_current_namespace(1);
+        r.add(&mut b, 10).unwrap();
+        a.add(&mut b, 20).unwrap();
+        f.add(&mut b, 30).unwrap();
+        let pending = in_flight.then(|| b.checkpoint(1).unwrap());
+        assert_eq!(b.live_snapshots(), if in_flight { 3 } else { 0 });
+        panics_in_user_code(&mut b, |b| drop(r.add(b, FAIL)));
+        panics_in_user_code(&mut b, |b| drop(a.add(b, FAIL)));
+        panics_in_user_code(&mut b, |b| drop(f.add(b, FAIL)));
+        assert_eq!(
+            r.get(&b).unwrap(),
+            Some(&10),
+            "reducing, checkpoint in flight: {in_flight}"
+        );
+        assert_eq!(
+            a.accumulator(&b).unwrap(),
+            Some(&20),
+            "aggregating, in flight: {in_flight}"
+        );
+        assert_eq!(f.get(&b).unwrap(), Some(&130), "folding, in flight: {in_flight}");
+        // Absent: the function panics on the first value; nothing is inserted.
+        for ns in [2, 3] {
+            r.set_current_namespace(ns);
+            a.set_current_namespace(ns);
+            f.set_current_namespace(ns);
+        }
+        panics_in_user_code(&mut b, |b| drop(a.add(b, FAIL)));
+        panics_in_user_code(&mut b, |b| drop(f.add(b, FAIL)));
+        assert_eq!((a.get(&b).unwrap(), f.get(&b).unwrap()), (None, None));
+        // The states keep working.
+        r.set_current_namespace(1);
+        r.add(&mut b, 1).unwrap();
+        assert_eq!(r.get(&b).unwrap(), Some(&11));
+        if let Some(pending) = pending {
+            let mut bytes = Vec::new();
+            assert_eq!(pending.write_to(&mut bytes).unwrap().entries, 3);
+        }
+        assert_eq!(b.live_snapshots(), 0);
+        assert_eq!(
+            (b.state_len("r"), b.state_len("a"), b.state_len("f")),
+            (Some(1), Some(1), Some(1))
+        );
+        b.check_invariants().unwrap();
+    }
+}
+
+/// B6: a merge function that panics (on a source or on the target) leaves every source and the target as they
+/// were, with or without a checkpoint in flight.
+#[test]
+fn b6_panicking_merge_keeps_sources_and_target() {
+    for in_flight in [false, true] {
+        for failing in [0u32, 2] {
+            let mut b = full();
+            let mut r = b
+                .register_reducing(ReducingStateDescriptor::new(
+                    "r",
+                    U32Serializer,
+                    U64Serializer,
+                    failing_reduce,
+                ))
+                .unwrap();
+            let mut a = b
+                .register_aggregating(AggregatingStateDescriptor::new(
+                    "a",
+                    U32Serializer,
+                    U64Serializer,
+                    FailingSum,
+                ))
+                .unwrap();
+            b.set_current_key(5).unwrap();
+            // Target 0, sources 1..=3; the namespace `failing` holds FAIL (added to an absent state: no call).
+            let value = |ns: u32| if ns == failing { FAIL } else { u64::from(ns) + 10 };
+            for ns in 0..=3u32 {
+                r.set_current_namespace(ns);
+                r.add(&mut b, value(ns)).unwrap();
+                a.set_current_namespace(ns);
+                if ns == failing {
+                    a.add(&mut b, FAIL - 1).unwrap();
+                    a.add(&mut b, 1).unwrap();
+                } else {
+                    a.add(&mut b, value(ns)).unwrap();
+                }
+            }
+            let pending = in_flight.then(|| b.checkpoint(1).unwrap());
+            panics_in_user_code(&mut b, |b| drop(r.merge_namespaces(b, 0, &[1, 2, 3])));
+            panics_in_user_code(&mut b, |b| drop(a.merge_namespaces(b, 0, &[1, 2, 3])));
+            for ns in 0..=3u32 {
+                r.set_current_namespace(ns);
+                a.set_current_namespace(ns);
+                let what = format!("namespace {ns}, failing {failing}, in flight {in_flight}");
+                assert_eq!(r.get(&b).unwrap(), Some(&value(ns)), "reducing, {what}");
+                assert_eq!(a.accumulator(&b).unwrap(), Some(&value(ns)), "aggregating, {what}");
+            }
+            assert_eq!((b.state_len("r"), b.state_len("a")), (Some(4), Some(4)));
+            if let Some(pending) = pending {
+                let mut bytes = Vec::new();
+                assert_eq!(pending.write_to(&mut bytes).unwrap().entries, 8);
+            }
+            b.check_invariants().unwrap();
+        }
+    }
+}
+
+/// A `u64` key whose `Hash` panics on one chosen value (per thread), with a `u64` key serializer.
+mod panicking_key {
+    use cow_state_table::keygroup::JavaHashCode;
+    use cow_state_table::serializer::{DecodeError, Input, SerializeError, TypeSerializer, U64Serializer};
+    use std::cell::Cell;
+    use std::hash::{Hash, Hasher};
+
+    thread_local! {
+        /// The key whose `Hash` panics on this thread, if any.
+        pub static HASH_PANICS_ON: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Key(pub u64);
+
+    impl Hash for Key {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            assert_ne!(HASH_PANICS_ON.get(), Some(self.0), "Hash fails");
+            self.0.hash(state);
+        }
+    }
+
+    impl JavaHashCode for Key {
+        fn java_hash_code(&self) -> i32 {
+            self.0.java_hash_code()
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    pub struct KeySerializer;
+
+    impl TypeSerializer for KeySerializer {
+        type Value = Key;
+        fn identity(&self) -> String {
+            U64Serializer.identity()
+        }
+        fn min_len(&self) -> usize {
+            U64Serializer.min_len()
+        }
+        fn serialize(&self, value: &Key, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+            U64Serializer.serialize(&value.0, out)
+        }
+        fn deserialize(&self, input: &mut Input<'_>) -> Result<Key, DecodeError> {
+            U64Serializer.deserialize(input).map(Key)
+        }
+    }
+}
+
+/// B10: a key's `Hash` panicking while the restored tables are built (after the first state's table is complete)
+/// leaves the backend exactly as it was; the same restore then succeeds.
+#[test]
+fn b10_panic_while_installing_leaves_backend_unchanged() {
+    use panicking_key::{Key, KeySerializer, HASH_PANICS_ON};
+    type Keyed = KeyedStateBackend<Key, KeySerializer>;
+    let new = || {
+        let mut b: Keyed =
+            KeyedStateBackend::new(KeySerializer, MAX_PAR, KeyGroupRange::of(0, MAX_PAR - 1).unwrap()).unwrap();
+        let first = b
+            .register_value(ValueStateDescriptor::new(
+                "first",
+                VoidNamespaceSerializer,
+                U64Serializer,
+            ))
+            .unwrap();
+        let second = b
+            .register_value(ValueStateDescriptor::new(
+                "second",
+                VoidNamespaceSerializer,
+                U64Serializer,
+            ))
+            .unwrap();
+        (b, first, second)
+    };
+    // Key 7 is only in the second state, so the first state's table is built (and, before B10 built every
+    // table first, installed) before the panic.
+    let (mut src, first, second) = new();
+    for k in 0..50 {
+        src.set_current_key(Key(k)).unwrap();
+        if k != 7 {
+            first.update(&mut src, k).unwrap();
+        }
+        second.update(&mut src, k + 1000).unwrap();
+    }
+    let mut bytes = Vec::new();
+    src.checkpoint(1).unwrap().write_to(&mut bytes).unwrap();
+
+    let (mut target, first, second) = new();
+    for k in 100..110 {
+        target.set_current_key(Key(k)).unwrap();
+        first.update(&mut target, k * 2).unwrap();
+        second.update(&mut target, k * 3).unwrap();
+    }
+    let unchanged = |t: &mut Keyed| {
+        assert_eq!((t.state_len("first"), t.state_len("second")), (Some(10), Some(10)));
+        for k in 100..110 {
+            t.set_current_key(Key(k)).unwrap();
+            assert_eq!(first.value(t).unwrap(), Some(&(k * 2)));
+            assert_eq!(second.value(t).unwrap(), Some(&(k * 3)));
+        }
+        t.set_current_key(Key(1)).unwrap();
+        assert_eq!((first.value(t).unwrap(), second.value(t).unwrap()), (None, None));
+        t.check_invariants().unwrap();
+    };
+    HASH_PANICS_ON.set(Some(7));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.restore(&[&bytes])));
+    HASH_PANICS_ON.set(None);
+    assert!(r.is_err(), "Hash should have panicked");
+    unchanged(&mut target);
+
+    target.restore(&[&bytes]).unwrap();
+    assert_eq!(
+        (target.state_len("first"), target.state_len("second")),
+        (Some(49), Some(50))
+    );
+    target.set_current_key(Key(7)).unwrap();
+    assert_eq!(second.value(&target).unwrap(), Some(&1007));
+    target.check_invariants().unwrap();
+}
+
+/// B2 and the stream: 32,767 states (a Java `short`) register, checkpoint and restore; the 32,768th is refused
+/// at registration with a typed error, not at the checkpoint.
+#[test]
+fn max_states_is_what_the_stream_numbers() {
+    use cow_state_table::backend::MAX_STATES;
+    assert_eq!(MAX_STATES, 32_767);
+    assert_eq!(MAX_STATES, cow_state_table::backend::stream::MAX_STATES);
+    // One key group keeps the stream small (one body per state).
+    let mut b: Backend = KeyedStateBackend::new(U64Serializer, 1, KeyGroupRange::of(0, 0).unwrap()).unwrap();
+    let desc = |i: usize| ValueStateDescriptor::new(format!("s{i}"), VoidNamespaceSerializer, U64Serializer);
+    let handles: Vec<_> = (0..MAX_STATES).map(|i| b.register_value(desc(i)).unwrap()).collect();
+    let err = b.register_value(desc(MAX_STATES)).unwrap_err();
+    assert!(matches!(err, BackendError::TooManyStates { limit: 32_767 }), "{err:?}");
+    // A registered name is still found.
+    b.register_value(desc(MAX_STATES - 1)).unwrap();
+    b.set_current_key(1).unwrap();
+    handles[0].update(&mut b, 5).unwrap();
+    handles[MAX_STATES - 1].update(&mut b, 6).unwrap();
+    let bytes = checkpoint_bytes(&mut b, 1);
+    let parsed = cow_state_table::backend::stream::StreamCheckpoint::parse(&bytes).unwrap();
+    assert_eq!(parsed.states().len(), MAX_STATES);
+    handles[0].update(&mut b, 7).unwrap();
+    assert_eq!(b.restore(&[&bytes]).unwrap().entries, 2);
+    assert_eq!(handles[0].value(&b).unwrap(), Some(&5));
+    assert_eq!(handles[MAX_STATES - 1].value(&b).unwrap(), Some(&6));
+}

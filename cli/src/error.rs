@@ -40,6 +40,19 @@ pub enum CliError {
         /// What is wrong and where.
         reason: String,
     },
+    /// `checkpoint inspect`: a serializer identity nesting deeper than the inspector parses
+    /// (`MAX_IDENTITY_DEPTH`, docs/FORMAT.md §3).
+    #[error(
+        "{path}: the {serializer} serializer identity nests more than {limit} levels deep; inspect does not parse it"
+    )]
+    IdentityTooDeep {
+        /// The checkpoint file.
+        path: String,
+        /// Which serializer (`key`, `namespace`, `state`, or `state I (NAME) namespace` / `state` in a stream).
+        serializer: String,
+        /// The deepest nesting parsed.
+        limit: usize,
+    },
     /// The soak run found a snapshot or checkpoint that differs from the model.
     #[error("{0}")]
     Mismatch(String),
@@ -57,7 +70,10 @@ impl CliError {
     /// The process exit code: 1 for a finding (divergence, mismatch, corrupt checkpoint), 2 for bad input.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Diverged(_) | CliError::Mismatch(_) | CliError::Corrupt { .. } => 1,
+            CliError::Diverged(_)
+            | CliError::Mismatch(_)
+            | CliError::Corrupt { .. }
+            | CliError::IdentityTooDeep { .. } => 1,
             CliError::Io { .. } | CliError::Usage(_) | CliError::BadTrace { .. } | CliError::Child(_) => 2,
         }
     }

@@ -107,8 +107,26 @@ fn split_args(s: &str) -> Vec<&str> {
     out
 }
 
-fn shape(id: &str) -> Option<Shape> {
-    Some(match id {
+/// The deepest nesting of `list<…>`, `option<…>`, `map<…>` and `tuple<…>` in a serializer identity that
+/// `inspect` parses (docs/FORMAT.md §3). The parser, the body walker and the shapes' drop recurse once per level,
+/// so a deeper identity (a 64 KiB identity can nest over 10,000 levels) is refused with
+/// [`CliError::IdentityTooDeep`] instead of overflowing the stack.
+pub const MAX_IDENTITY_DEPTH: usize = 64;
+
+/// An identity nesting deeper than [`MAX_IDENTITY_DEPTH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TooDeep;
+
+/// The shape of the values of the serializer `id`: `Ok(None)` if `inspect` does not know it, an error if it nests
+/// deeper than [`MAX_IDENTITY_DEPTH`].
+fn shape(id: &str) -> std::result::Result<Option<Shape>, TooDeep> {
+    shape_at(id, 0)
+}
+
+/// [`shape`] of an identity nested `depth` levels inside another (the recursion is at most
+/// [`MAX_IDENTITY_DEPTH`] deep).
+fn shape_at(id: &str, depth: usize) -> std::result::Result<Option<Shape>, TooDeep> {
+    Ok(Some(match id {
         "u8" | "i8" => Shape::Fixed(1),
         "u16" | "i16" => Shape::Fixed(2),
         "u32" | "i32" | "f32" => Shape::Fixed(4),
@@ -117,18 +135,36 @@ fn shape(id: &str) -> Option<Shape> {
         "void" => Shape::Void,
         "string" | "bytes" => Shape::Bytes,
         _ => {
-            let (head, rest) = id.split_once('<')?;
-            let inner = rest.strip_suffix('>')?;
+            let Some((head, inner)) = id.split_once('<').and_then(|(h, r)| Some((h, r.strip_suffix('>')?))) else {
+                return Ok(None);
+            };
+            if !matches!(head, "list" | "option" | "map" | "tuple") {
+                return Ok(None);
+            }
+            if depth >= MAX_IDENTITY_DEPTH {
+                return Err(TooDeep);
+            }
             let args = split_args(inner);
-            match (head, args.as_slice()) {
-                ("list", [a]) => Shape::List(Box::new(shape(a)?)),
-                ("option", [a]) => Shape::Option(Box::new(shape(a)?)),
-                ("map", [k, v]) => Shape::Map(Box::new(shape(k)?), Box::new(shape(v)?)),
-                ("tuple", args) => Shape::Tuple(args.iter().map(|a| shape(a)).collect::<Option<_>>()?),
-                _ => return None,
+            let mut inner = Vec::with_capacity(args.len());
+            for a in &args {
+                match shape_at(a, depth + 1)? {
+                    Some(s) => inner.push(s),
+                    None => return Ok(None),
+                }
+            }
+            match (head, <[Shape; 1]>::try_from(inner)) {
+                ("list", Ok([a])) => Shape::List(Box::new(a)),
+                ("option", Ok([a])) => Shape::Option(Box::new(a)),
+                ("tuple", Ok(fields)) => Shape::Tuple(fields.into()),
+                ("tuple", Err(fields)) => Shape::Tuple(fields),
+                ("map", Err(kv)) => match <[Shape; 2]>::try_from(kv) {
+                    Ok([k, v]) => Shape::Map(Box::new(k), Box::new(v)),
+                    Err(_) => return Ok(None),
+                },
+                _ => return Ok(None),
             }
         }
-    })
+    }))
 }
 
 /// A cursor over one body, reporting absolute offsets.
@@ -260,10 +296,18 @@ pub fn inspect(path: &Path) -> Result<Report> {
         path: shown.clone(),
         reason,
     };
+    let failed = |failure: Failure| match failure {
+        Failure::Corrupt(reason) => corrupt(reason),
+        Failure::TooDeep { serializer } => CliError::IdentityTooDeep {
+            path: shown.clone(),
+            serializer,
+            limit: MAX_IDENTITY_DEPTH,
+        },
+    };
     if bytes.starts_with(&MAGIC) {
-        container(&shown, &bytes).map_err(corrupt)
+        container(&shown, &bytes).map_err(failed)
     } else if bytes.starts_with(&cow_state_table::backend::stream::MAGIC) {
-        stream(&shown, &bytes).map_err(corrupt)
+        stream(&shown, &bytes).map_err(failed)
     } else {
         let head: Vec<u8> = bytes.iter().take(8).copied().collect();
         Err(corrupt(format!(
@@ -272,13 +316,34 @@ pub fn inspect(path: &Path) -> Result<Report> {
     }
 }
 
-fn container(path: &str, bytes: &[u8]) -> std::result::Result<Report, String> {
+/// Why [`container`] or [`stream`] failed.
+enum Failure {
+    /// A corrupt or truncated checkpoint: what is wrong and where.
+    Corrupt(String),
+    /// A serializer identity nesting deeper than [`MAX_IDENTITY_DEPTH`]: which serializer.
+    TooDeep { serializer: String },
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Failure::Corrupt(reason)
+    }
+}
+
+/// [`shape`] of the identity of the serializer described by `serializer` (for the error).
+fn shape_of(id: &str, serializer: impl FnOnce() -> String) -> std::result::Result<Option<Shape>, Failure> {
+    shape(id).map_err(|TooDeep| Failure::TooDeep {
+        serializer: serializer(),
+    })
+}
+
+fn container(path: &str, bytes: &[u8]) -> std::result::Result<Report, Failure> {
     let cp = Checkpoint::parse(bytes).map_err(|e| e.to_string())?;
     let h = cp.header();
     let shapes = [
-        shape(&h.key_serializer),
-        shape(&h.namespace_serializer),
-        shape(&h.state_serializer),
+        shape_of(&h.key_serializer, || "key".into())?,
+        shape_of(&h.namespace_serializer, || "namespace".into())?,
+        shape_of(&h.state_serializer, || "state".into())?,
     ];
     let shapes = match shapes {
         [Some(k), Some(n), Some(s)] => Some([k, n, s]),
@@ -290,10 +355,10 @@ fn container(path: &str, bytes: &[u8]) -> std::result::Result<Report, String> {
         let body = &bytes[block.offset as usize..(block.offset + block.length) as usize];
         let computed = crc32c::crc32c(body);
         if computed != block.crc32c {
-            return Err(format!(
+            return Err(Failure::Corrupt(format!(
                 "key group {}: checksum mismatch of the body at byte offset {}: stored {:#010x}, computed {computed:#010x}",
                 block.key_group, block.offset, block.crc32c
-            ));
+            )));
         }
         let n = entries(body, block.offset, h.body_format, shapes.as_ref())
             .map_err(|e| format!("key group {}: {e}", block.key_group))?;
@@ -333,9 +398,9 @@ fn container(path: &str, bytes: &[u8]) -> std::result::Result<Report, String> {
     })
 }
 
-fn stream(path: &str, bytes: &[u8]) -> std::result::Result<Report, String> {
+fn stream(path: &str, bytes: &[u8]) -> std::result::Result<Report, Failure> {
     let s = StreamCheckpoint::parse(bytes).map_err(|e| e.to_string())?;
-    let key = shape(s.key_serializer());
+    let key = shape_of(s.key_serializer(), || "key".into())?;
     let mut states: Vec<StateInfo> = s
         .states()
         .iter()
@@ -351,7 +416,11 @@ fn stream(path: &str, bytes: &[u8]) -> std::result::Result<Report, String> {
     let mut groups = Vec::new();
     let mut walked = true;
     for (i, info) in states.iter_mut().enumerate() {
-        let shapes = match (&key, shape(&info.namespace_serializer), shape(&info.state_serializer)) {
+        let namespace = shape_of(&info.namespace_serializer, || {
+            format!("state {i} ({}) namespace", info.name)
+        })?;
+        let state = shape_of(&info.state_serializer, || format!("state {i} ({}) state", info.name))?;
+        let shapes = match (&key, namespace, state) {
             (Some(k), Some(n), Some(st)) => Some([k.clone(), n, st]),
             _ => None,
         };
@@ -448,6 +517,7 @@ mod tests {
 
     #[test]
     fn shapes_from_identities() {
+        let shape = |id: &str| super::shape(id).unwrap();
         assert_eq!(shape("u64"), Some(Shape::Fixed(8)));
         assert_eq!(
             shape("map<string,list<i32>>"),
@@ -465,5 +535,25 @@ mod tests {
         );
         assert_eq!(shape("bincode1:foo"), None);
         assert_eq!(shape("list<u64"), None);
+    }
+
+    /// An identity nesting [`MAX_IDENTITY_DEPTH`] levels is parsed; one level more, or the 10,000 levels a 64 KiB
+    /// identity allows, is refused (without recursing that deep).
+    #[test]
+    fn identity_nesting_is_bounded() {
+        let nested = |depth: usize, leaf: &str| format!("{}{leaf}{}", "list<".repeat(depth), ">".repeat(depth));
+        let mut expected = Shape::Fixed(8);
+        for _ in 0..MAX_IDENTITY_DEPTH {
+            expected = Shape::List(Box::new(expected));
+        }
+        assert_eq!(shape(&nested(MAX_IDENTITY_DEPTH, "u64")), Ok(Some(expected)));
+        assert_eq!(shape(&nested(MAX_IDENTITY_DEPTH + 1, "u64")), Err(TooDeep));
+        let deep = nested(10_000, "u64");
+        assert!(deep.len() < 1 << 16, "fits an identity's u16 length");
+        assert_eq!(shape(&deep), Err(TooDeep));
+        assert_eq!(shape(&format!("tuple<u8,{}>", nested(10_000, "u8"))), Err(TooDeep));
+        assert_eq!(shape(&nested(10_000, "postcard1:x")), Err(TooDeep));
+        // A user-chosen name is not descended: no error, just an unknown shape.
+        assert_eq!(shape(&format!("postcard1:{}", nested(10_000, "u8"))), Ok(None));
     }
 }

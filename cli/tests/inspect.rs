@@ -148,3 +148,107 @@ fn corrupt_truncated_and_foreign_files_give_one_line_errors() {
     assert!(fails_with(&["checkpoint", "inspect"], 2).contains("PATH"));
     assert!(fails_with(&["checkpoint", "inspect", "--yaml", "x"], 2).contains("--yaml"));
 }
+
+/// A `u64` under a serializer identity nesting `levels` containers `head<…>` around `u64`, encoded as a walker
+/// following the identity expects it (a `list` level is a count of 1, a one-field `tuple` level adds nothing),
+/// so that the walker descends all the way.
+#[derive(Clone, Debug)]
+struct Deep {
+    head: &'static str,
+    levels: usize,
+}
+
+impl cow_state_table::serializer::TypeSerializer for Deep {
+    type Value = u64;
+    fn identity(&self) -> String {
+        format!(
+            "{}u64{}",
+            format!("{}<", self.head).repeat(self.levels),
+            ">".repeat(self.levels)
+        )
+    }
+    fn serialize(&self, value: &u64, out: &mut Vec<u8>) -> Result<(), cow_state_table::serializer::SerializeError> {
+        if self.head == "list" {
+            for _ in 0..self.levels {
+                out.extend_from_slice(&1i32.to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&value.to_be_bytes());
+        Ok(())
+    }
+    fn deserialize(
+        &self,
+        input: &mut cow_state_table::serializer::Input<'_>,
+    ) -> Result<u64, cow_state_table::serializer::DecodeError> {
+        if self.head == "list" {
+            for _ in 0..self.levels {
+                input.read_array::<4>()?;
+            }
+        }
+        Ok(u64::from_be_bytes(input.read_array::<8>()?))
+    }
+}
+
+/// Keyed state streams whose state serializer identity nests 10,000 `list<…>` or 9,000 `tuple<…>` levels (within
+/// an identity's 64 KiB): inspect refuses them with a one-line error (exit 1) instead of overflowing its stack.
+#[test]
+fn deeply_nested_identity_is_refused() {
+    use cow_state_table::backend::{KeyedStateBackend, ValueStateDescriptor};
+    use cow_state_table::keygroup::KeyGroupRange;
+    use cow_state_table::serializer::{TypeSerializer, U64Serializer, VoidNamespaceSerializer};
+
+    let dir = tempfile::tempdir().unwrap();
+    for deep in [
+        Deep {
+            head: "list",
+            levels: 10_000,
+        },
+        Deep {
+            head: "tuple",
+            levels: 9_000,
+        },
+    ] {
+        assert!(deep.identity().len() < 1 << 16);
+        let mut b: KeyedStateBackend<u64, U64Serializer> =
+            KeyedStateBackend::new(U64Serializer, 4, KeyGroupRange::of(0, 3).unwrap()).unwrap();
+        let v = b
+            .register_value(ValueStateDescriptor::new("deep", VoidNamespaceSerializer, deep.clone()))
+            .unwrap();
+        b.set_current_key(1).unwrap();
+        v.update(&mut b, 5).unwrap();
+        let mut bytes = Vec::new();
+        b.checkpoint(1).unwrap().write_to(&mut bytes).unwrap();
+        let path = dir.path().join(format!("{}.keyed", deep.head));
+        std::fs::write(&path, &bytes).unwrap();
+        let path = path.to_str().unwrap();
+        for args in [
+            &["checkpoint", "inspect", path][..],
+            &["checkpoint", "inspect", "--json", path],
+        ] {
+            let err = fails_with(args, 1);
+            assert!(
+                err.contains(&format!(
+                    "{}.keyed: the state 0 (deep) state serializer identity nests more than 64 levels deep",
+                    deep.head
+                )),
+                "{err}"
+            );
+        }
+        // The same on a 1 MiB main-thread stack (the default 8 MiB hides an unbounded recursion of 10,000 levels
+        // in an optimized build; a 1 MiB stack does not).
+        #[cfg(unix)]
+        {
+            let out = std::process::Command::new("sh")
+                .args(["-c", "ulimit -s 1024 && exec \"$0\" checkpoint inspect \"$1\""])
+                .arg(assert_cmd::cargo::cargo_bin("cow-state-table"))
+                .arg(path)
+                .env_remove("RUST_BACKTRACE")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            common::one_line_error(&stderr);
+            assert!(stderr.contains("nests more than 64 levels deep"), "{stderr}");
+        }
+    }
+}

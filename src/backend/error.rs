@@ -53,7 +53,8 @@ pub enum BackendError {
     /// A handle used with a backend that did not create it, or with the wrong state type (B3).
     #[error("the state handle does not belong to this backend")]
     ForeignHandle,
-    /// More states than a checkpoint stream can number (ids are 15-bit, as Flink's `short` ids).
+    /// More states than a checkpoint stream can number: at most [`MAX_STATES`](crate::backend::MAX_STATES) =
+    /// 32,767, as the stream writes the count and the ids as non-negative Java `short`s (Flink's `short` ids).
     #[error("too many states: at most {limit}")]
     TooManyStates {
         /// The limit.

@@ -105,8 +105,9 @@ use stream::{StateKind, StateMeta};
 /// Ids of backends, so that a handle used with another backend is refused (B3).
 static NEXT_BACKEND_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The most states a backend holds: ids are written as a non-negative Java `short`.
-pub const MAX_STATES: usize = 1 << 15;
+/// The most states a backend holds (32,767): the one limit registration and the checkpoint stream's writer and
+/// reader share ([`stream::MAX_STATES`]), so every registered state fits a checkpoint.
+pub use stream::MAX_STATES;
 
 /// One registered state.
 pub(crate) struct Slot<K, KS, H, P> {

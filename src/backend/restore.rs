@@ -37,9 +37,11 @@ where
     ///
     /// Every checkpoint is parsed and checksum-verified; its maximum parallelism, key serializer and every
     /// state's kind and serializers must match the registered state of that name (a state not registered is an
-    /// error); a key group may be held by one checkpoint only. Every selected body is decoded before anything
-    /// changes, so on any error the backend is exactly as before. Registered states that no checkpoint mentions
-    /// end up empty. Snapshots of the old tables held by checkpoints in flight stay valid (I13).
+    /// error); a key group may be held by one checkpoint only. Every selected body is decoded, and every new
+    /// table built, before anything changes, so on any error — and if user code (`Hash`, `Eq` of a key or
+    /// namespace) panics while the tables are built — the backend is exactly as before. The new tables are then
+    /// installed by moves only, and the old ones dropped last. Registered states that no checkpoint mentions end
+    /// up empty. Snapshots of the old tables held by checkpoints in flight stay valid (I13).
     pub fn restore(&mut self, checkpoints: &[&[u8]]) -> Result<RestoreSummary, BackendError> {
         let target = self.context;
         let mut staged: Vec<Box<dyn Any + Send>> = self.states.iter().map(|s| s.codec.new_staged()).collect();
@@ -114,12 +116,27 @@ where
                 }
             }
         }
-        // Everything decoded: install (nothing below can fail).
-        let mut entries = 0u64;
-        for (slot, staged) in self.states.iter_mut().zip(staged) {
-            slot.codec.install(&mut *slot.data, staged);
-            entries += slot.codec.len(&*slot.data) as u64;
+        // Everything decoded: build every new table first. Building runs user code (`Hash`, `Eq`) and allocates;
+        // if it panics, the tables built so far are dropped and no state has changed.
+        let built: Vec<Box<dyn Any + Send>> = self
+            .states
+            .iter()
+            .zip(staged)
+            .map(|(slot, staged)| slot.codec.build(staged))
+            .collect();
+        let entries = self
+            .states
+            .iter()
+            .zip(&built)
+            .map(|(slot, table)| slot.codec.built_len(&**table) as u64)
+            .sum();
+        // Install by moves only (nothing below can fail or run user code), then drop the old tables: a panicking
+        // `Drop` of an old state cannot leave the backend half restored.
+        let mut old: Vec<Box<dyn Any + Send>> = Vec::with_capacity(built.len());
+        for (slot, table) in self.states.iter_mut().zip(built) {
+            old.push(slot.codec.install(&mut *slot.data, table));
         }
+        drop(old);
         Ok(RestoreSummary {
             checkpoints: checkpoints.len(),
             key_groups: owner.len() as u32,

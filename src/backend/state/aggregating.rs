@@ -141,6 +141,10 @@ where
 
     /// Adds `value` (Flink `add` = `transform` with `AggregateTransformation`: `add(value, acc)`, from a new
     /// accumulator when absent); `None` clears.
+    ///
+    /// The function's `add` gets a clone of the stored accumulator, which is replaced only once it returns: if
+    /// `add` (or `create_accumulator`) panics, the state keeps its old accumulator, with or without a checkpoint
+    /// in flight (B5; Flink leaves the state in place when the function throws).
     pub fn add<K, KS, H, P>(
         &self,
         backend: &mut KeyedStateBackend<K, KS, H, P>,
@@ -159,7 +163,8 @@ where
     }
 
     /// Merges the accumulators of `sources` into `target` and removes the sources (B6; Flink `mergeNamespaces`
-    /// with `mergeState(a, b) = merge(a, b)`).
+    /// with `mergeState(a, b) = merge(a, b)`). `merge` works on clones and nothing is written before the merged
+    /// accumulator is computed: if it panics, every source and the target keep their accumulators.
     pub fn merge_namespaces<K, KS, H, P>(
         &self,
         backend: &mut KeyedStateBackend<K, KS, H, P>,

@@ -113,6 +113,10 @@ where
     }
 
     /// Folds `value` into the accumulator (from the initial value when absent); `None` clears.
+    ///
+    /// `fold` gets a clone of the stored accumulator (or of the initial value), which is replaced only once it
+    /// returns: if it panics, the state keeps its old accumulator, with or without a checkpoint in flight (B5;
+    /// Flink leaves the state in place when the function throws).
     pub fn add<K, KS, H, P>(
         &self,
         backend: &mut KeyedStateBackend<K, KS, H, P>,

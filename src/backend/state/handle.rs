@@ -5,7 +5,7 @@
 //! queryable-state format.
 
 use super::{Data, DynSerializer, HandleCore, StateHasher, StateKey, StateType};
-use crate::backend::merge::merge_namespaces;
+use crate::backend::merge::{merge_namespaces, merge_namespaces_by_moving};
 use crate::backend::{BackendError, KeyedStateBackend};
 use crate::serializer::{SerializeError, TypeSerializer};
 use crate::sync::Primitives;
@@ -149,6 +149,11 @@ where
     /// Combines `value` into the state of the current key and namespace with `f(extra, old, value)` (Flink
     /// `StateTable.transform` with the kind's `StateTransformationFunction`); `None` clears, as the seed's `null`
     /// does.
+    ///
+    /// `f` is user code (reduce, fold, aggregate) and may panic. It gets a clone of the stored state, and the
+    /// result is written only once `f` has returned (over the entry reached with `get_mut`, or with `put` when
+    /// absent), so a panic leaves the state as it was whether or not a checkpoint in flight shares it (B5). The
+    /// table's `transform` would move a private state into `f` and lose it.
     #[inline]
     pub(crate) fn transform<K, KS, H, P, T>(
         &self,
@@ -168,8 +173,16 @@ where
             return Ok(());
         };
         let extra = &data.extra;
-        data.table
-            .transform(key.clone(), self.namespace.clone(), value, |old, v| f(extra, old, v));
+        match data.table.get_mut(key, &self.namespace) {
+            Some(state) => {
+                let new = f(extra, Some(state.clone()), value);
+                *state = new;
+            }
+            None => {
+                let new = f(extra, None, value);
+                data.table.put(key.clone(), self.namespace.clone(), new);
+            }
+        }
         Ok(())
     }
 
@@ -199,8 +212,9 @@ where
         Ok(())
     }
 
-    /// Merges the states of `sources` into `target` with `merge(extra, a, b)` and removes the sources (B6; Flink
-    /// `mergeNamespaces` with the kind's `mergeState`).
+    /// Merges the states of `sources` into `target` with the user function `merge(extra, a, b)` and removes the
+    /// sources (B6; Flink `mergeNamespaces` with the kind's `mergeState`). `merge` works on clones and the table
+    /// is written after it returns: a panic leaves the sources and the target as they were.
     pub(crate) fn merge_namespaces<K, KS, H, P>(
         &self,
         backend: &mut KeyedStateBackend<K, KS, H, P>,
@@ -217,6 +231,26 @@ where
         let (key, data) = self.write(backend)?;
         let extra = &data.extra;
         merge_namespaces(&mut data.table, key, &target, sources, |a, b| merge(extra, a, b));
+        Ok(())
+    }
+
+    /// [`merge_namespaces`](Self::merge_namespaces) for a `merge` that calls no user code (list), by moves: no
+    /// state is cloned (B6).
+    pub(crate) fn merge_namespaces_by_moving<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        target: N,
+        sources: &[N],
+        merge: impl Fn(M::State, M::State) -> M::State,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (key, data) = self.write(backend)?;
+        merge_namespaces_by_moving(&mut data.table, key, &target, sources, merge);
         Ok(())
     }
 

@@ -205,10 +205,12 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        self.handle.merge_namespaces(backend, target, sources, |_, mut a, b| {
-            a.extend(b);
-            a
-        })
+        // `extend` calls no user code: the lists are moved, never cloned.
+        self.handle
+            .merge_namespaces_by_moving(backend, target, sources, |mut a, b| {
+                a.extend(b);
+                a
+            })
     }
 }
 

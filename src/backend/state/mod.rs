@@ -65,8 +65,14 @@ pub(crate) trait Codec<K, KS, H, P>: Send + Sync {
         key: &KS,
         staged: &mut (dyn Any + Send),
     ) -> Result<(), FormatError>;
-    /// Replaces the state's table by one holding exactly `staged`.
-    fn install(&self, data: &mut (dyn Any + Send + Sync), staged: Box<dyn Any + Send>);
+    /// A new table holding exactly `staged` (B10: built before any state is replaced; `Hash`, `Eq` and the
+    /// allocator run here, so a panic leaves the backend unchanged).
+    fn build(&self, staged: Box<dyn Any + Send>) -> Box<dyn Any + Send>;
+    /// Entries of a table from [`build`](Codec::build).
+    fn built_len(&self, built: &(dyn Any + Send)) -> usize;
+    /// Swaps the state's table with `built` (from [`build`](Codec::build)) and returns the old one, for the
+    /// caller to drop once every state is installed. Moves only: no user code runs.
+    fn install(&self, data: &mut (dyn Any + Send + Sync), built: Box<dyn Any + Send>) -> Box<dyn Any + Send>;
     /// Entries in the live table.
     fn len(&self, data: &(dyn Any + Send + Sync)) -> usize;
     /// Live snapshots of the table.
@@ -154,17 +160,33 @@ where
         decode_body(BodyFormat::V2, body, key_group, context, &serializers, out)
     }
 
-    fn install(&self, data: &mut (dyn Any + Send + Sync), staged: Box<dyn Any + Send>) {
-        let data = downcast_mut::<Data<K, N, S, H, P, X>>(data);
+    fn build(&self, staged: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
         let entries = *staged
             .downcast::<Vec<(K, N, S)>>()
             .expect("staged entries come from new_staged");
-        let mut table = StateTable::with_capacity_and_hasher(entries.len(), H::default());
+        let mut table: StateTable<K, N, S, H, P> = StateTable::with_capacity_and_hasher(entries.len(), H::default());
         for (k, n, s) in entries {
             table.put(k, n, s);
         }
-        // The old table is dropped; snapshots of it still in flight keep what they see (I13).
-        data.table = table;
+        Box::new(table)
+    }
+
+    fn built_len(&self, built: &(dyn Any + Send)) -> usize {
+        built
+            .downcast_ref::<StateTable<K, N, S, H, P>>()
+            .expect("built tables come from build")
+            .len()
+    }
+
+    fn install(&self, data: &mut (dyn Any + Send + Sync), built: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
+        let data = downcast_mut::<Data<K, N, S, H, P, X>>(data);
+        let mut table = built
+            .downcast::<StateTable<K, N, S, H, P>>()
+            .expect("built tables come from build");
+        // The old table goes back to the caller, which drops it once every state is installed; snapshots of it
+        // still in flight keep what they see (I13).
+        core::mem::swap(&mut data.table, &mut *table);
+        table
     }
 
     fn len(&self, data: &(dyn Any + Send + Sync)) -> usize {

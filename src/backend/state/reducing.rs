@@ -104,6 +104,10 @@ where
 
     /// Reduces `value` into the state (Flink `add` = `transform` with `ReduceTransformation`: `reduce(old,
     /// value)`, or `value` when absent); `None` clears, as the seed's `null` does.
+    ///
+    /// `reduce` gets a clone of the stored value, which is replaced only once it returns: if it panics, the
+    /// state keeps its old value, with or without a checkpoint in flight (B5; Flink leaves the state in place
+    /// when the function throws).
     #[inline]
     pub fn add<K, KS, H, P>(
         &self,
@@ -123,7 +127,8 @@ where
     }
 
     /// Reduces the values of `sources` into `target` and removes the sources (B6; Flink `mergeNamespaces` with
-    /// `mergeState(a, b) = reduce(a, b)`).
+    /// `mergeState(a, b) = reduce(a, b)`). `reduce` works on clones and nothing is written before the merged
+    /// value is computed: if it panics, every source and the target keep their values.
     pub fn merge_namespaces<K, KS, H, P>(
         &self,
         backend: &mut KeyedStateBackend<K, KS, H, P>,

@@ -29,7 +29,10 @@ pub use write::{write_stream, BodyWriter, StreamSummary};
 pub const MAGIC: [u8; 8] = *b"COWKEYED";
 /// The stream container version this crate writes and reads.
 pub const STREAM_VERSION: u16 = 1;
-/// At most this many states in one stream, and the largest state id (Flink: `Short.MAX_VALUE`).
+/// At most this many states in one stream (its state count is a non-negative Java `short`), and the largest state
+/// id (Flink: `Short.MAX_VALUE`). Registration refuses a state beyond it
+/// ([`BackendError::TooManyStates`](crate::backend::BackendError::TooManyStates)), so a backend holds at most this
+/// many states and every one of them fits a checkpoint.
 pub const MAX_STATES: usize = i16::MAX as usize;
 /// Fixed bytes of one key group's trailer entry: section offset (8) and CRC32C (4); plus 8 per state.
 pub const TRAILER_ENTRY_FIXED: usize = 12;

@@ -8,6 +8,7 @@ use crate::keygroup::{KeyGroupContext, KeyGroupRange, UPPER_BOUND_MAX_PARALLELIS
 use crate::serializer::{Input, KeySerializer, NamespaceSerializer, Serializers, TypeSerializer};
 use core::fmt;
 use core::ops::Range;
+use std::collections::HashSet;
 
 /// Fewest bytes of one meta entry: id (2), name length (2), kind (1), two identity lengths (2 + 2).
 const META_ENTRY_MIN: usize = 9;
@@ -155,6 +156,9 @@ impl<'a> StreamCheckpoint<'a> {
             ));
         }
         let mut states: Vec<StateMeta> = Vec::with_capacity(state_count);
+        // Ids and names seen so far: a set each, so that checking 32,767 states stays linear.
+        let mut ids_seen = vec![false; MAX_STATES + 1];
+        let mut names_seen: HashSet<&[u8]> = HashSet::with_capacity(state_count);
         for (index, (id_at, id, name, kind_at, kind, namespace, state)) in raw_states.into_iter().enumerate() {
             let bad = |offset, reason: String| StreamError::InvalidMeta {
                 state: index,
@@ -164,11 +168,11 @@ impl<'a> StreamCheckpoint<'a> {
             if usize::from(id) > MAX_STATES {
                 return Err(bad(id_at, format!("state id {id} is above {MAX_STATES}")));
             }
-            if states.iter().any(|s| s.id == id) {
+            if std::mem::replace(&mut ids_seen[usize::from(id)], true) {
                 return Err(bad(id_at, format!("state id {id} is used twice")));
             }
             let name_s = utf8(name.1).ok_or_else(|| bad(name.0, "state name is not UTF-8".into()))?;
-            if states.iter().any(|s| s.name == name_s) {
+            if !names_seen.insert(name.1) {
                 return Err(bad(name.0, format!("state name `{name_s}` is used twice")));
             }
             let kind = StateKind::from_code(kind).ok_or_else(|| bad(kind_at, format!("unknown state kind {kind}")))?;
