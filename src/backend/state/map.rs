@@ -3,7 +3,7 @@
 use super::handle::{handle_getter, handle_impls, handle_methods, Handle, Kind, StateExtra};
 use super::{DynSerializer, StateHasher, StateKey, StateType};
 use crate::backend::{BackendError, KeyedStateBackend};
-use crate::serializer::{SerializeError, TypeSerializer};
+use crate::serializer::{write_entries_canonical, SerializeError, TypeSerializer};
 use crate::sync::Primitives;
 use core::hash::Hash;
 use core::marker::PhantomData;
@@ -57,14 +57,10 @@ impl<UK, UV> MapExtra<UK, UV> {
 }
 
 impl<UK: 'static, UV: 'static> StateExtra<Map<UK, UV>> for MapExtra<UK, UV> {
-    /// Per entry: user key, null flag `0`, value; no count (Flink's `KvStateSerializer.serializeMap`).
+    /// Per entry: user key, null flag `0`, value; no count (Flink's `KvStateSerializer.serializeMap`); entries in
+    /// the canonical order of the checkpoint (B11).
     fn serialize_state(&self, map: &Map<UK, UV>, out: &mut Vec<u8>) -> Result<(), SerializeError> {
-        for (k, v) in map {
-            self.key.serialize(k, out)?;
-            out.push(0);
-            self.value.serialize(v, out)?;
-        }
-        Ok(())
+        write_entries_canonical(&*self.key, &*self.value, map, out)
     }
 }
 
