@@ -1,4 +1,4 @@
-//! The keyed state backend's rules (docs/DESIGN.md B1–B11), one test per rule or edge case.
+//! The keyed state backend's rules (docs/DESIGN.md B1–B12), one test per rule or edge case.
 
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
 use cow_state_table::backend::{
@@ -589,4 +589,135 @@ fn b9_injected_write_failure_keeps_previous() {
         .run(&FailingStorage::new(memory.clone(), u64::MAX))
         .unwrap();
     assert_eq!(memory.list().unwrap(), [1, 4]);
+}
+
+/// B12: a map cursor's writes (set_value, value_mut, remove) under a checkpoint in flight copy the map once; the
+/// checkpoint keeps seeing the old map, the backend the new one; a cursor that only reads copies nothing.
+#[test]
+fn b12_map_cursor_copy_on_write() {
+    let mut b = full();
+    let m = b
+        .register_map(MapStateDescriptor::new(
+            "m",
+            U32Serializer,
+            U32Serializer,
+            U64Serializer,
+        ))
+        .unwrap();
+    let old: Vec<(u32, u64)> = (0..10).map(|i| (i, u64::from(i) * 10)).collect();
+    for key in [1u64, 2] {
+        b.set_current_key(key).unwrap();
+        m.put_all(&mut b, old.iter().copied()).unwrap();
+    }
+    let pending = b.checkpoint(1).unwrap();
+    b.set_current_key(1).unwrap();
+    let before = m.map(&b).unwrap().unwrap() as *const _;
+
+    // Reading through the cursor copies nothing (the map stays where the snapshot sees it).
+    let mut cursor = m.entries_mut(&mut b).unwrap();
+    assert!(matches!(cursor.remove(), Err(BackendError::NoCurrentEntry)));
+    let mut seen = 0;
+    while let Some((&k, &v)) = cursor.next_entry() {
+        assert_eq!(u64::from(k) * 10, v);
+        assert_eq!((cursor.key(), cursor.value()), (Some(&k), Some(&v)));
+        seen += 1;
+    }
+    assert_eq!(seen, 10);
+    assert!(
+        matches!(cursor.set_value(0), Err(BackendError::NoCurrentEntry)),
+        "no current entry at the end"
+    );
+    assert!(
+        std::ptr::eq(m.map(&b).unwrap().unwrap(), before),
+        "a reading cursor does not copy"
+    );
+
+    // Writes: odd user keys get a new value, multiples of 3 are removed, 4 is changed in place.
+    let mut cursor = m.entries_mut(&mut b).unwrap();
+    while let Some((&k, &v)) = cursor.next_entry() {
+        if k % 3 == 0 {
+            assert_eq!(cursor.remove().unwrap(), v);
+            assert!(
+                matches!(cursor.remove(), Err(BackendError::NoCurrentEntry)),
+                "removed: no current entry"
+            );
+        } else if k % 2 == 1 {
+            assert_eq!(cursor.set_value(v + 1).unwrap(), v);
+            assert_eq!(cursor.value(), Some(&(v + 1)));
+        } else if k == 4 {
+            *cursor.value_mut().unwrap() = 444;
+        }
+    }
+    drop(cursor);
+    assert!(
+        !std::ptr::eq(m.map(&b).unwrap().unwrap(), before),
+        "the first write copied the shared map"
+    );
+    let mut now: Vec<(u32, u64)> = m.entries(&b).unwrap().map(|(k, v)| (*k, *v)).collect();
+    now.sort();
+    assert_eq!(now, [(1, 11), (2, 20), (4, 444), (5, 51), (7, 71), (8, 80)]);
+
+    // Key 2: the cursor removes everything, so the state entry goes, as MapState::remove does it.
+    b.set_current_key(2).unwrap();
+    let mut cursor = m.entries_mut(&mut b).unwrap();
+    while cursor.next_entry().is_some() {
+        cursor.remove().unwrap();
+    }
+    drop(cursor);
+    assert!(m.map(&b).unwrap().is_none());
+    assert_eq!(b.state_len("m"), Some(1));
+    b.check_invariants().unwrap();
+
+    // The checkpoint in flight still holds both old maps.
+    let mut bytes = Vec::new();
+    pending.write_to(&mut bytes).unwrap();
+    drop(pending);
+    let mut r = full();
+    let rm = r
+        .register_map(MapStateDescriptor::new(
+            "m",
+            U32Serializer,
+            U32Serializer,
+            U64Serializer,
+        ))
+        .unwrap();
+    r.restore(&[&bytes]).unwrap();
+    for key in [1u64, 2] {
+        r.set_current_key(key).unwrap();
+        let mut got: Vec<(u32, u64)> = rm.entries(&r).unwrap().map(|(k, v)| (*k, *v)).collect();
+        got.sort();
+        assert_eq!(got, old, "key {key}: the checkpoint sees the map as it was");
+    }
+    // An absent map: an empty cursor.
+    b.set_current_key(99).unwrap();
+    assert!(m.entries_mut(&mut b).unwrap().next_entry().is_none());
+}
+
+/// Map state: keys, values, contains, is_empty, and absent versus empty through `map`.
+#[test]
+fn map_state_keys_values() {
+    let mut b = full();
+    let m = b
+        .register_map(MapStateDescriptor::new(
+            "m",
+            U32Serializer,
+            StringSerializer,
+            U64Serializer,
+        ))
+        .unwrap();
+    b.set_current_key(4).unwrap();
+    assert_eq!(m.keys(&b).unwrap().count(), 0);
+    assert_eq!(m.values(&b).unwrap().count(), 0);
+    assert!(m.map(&b).unwrap().is_none());
+    m.put_all(
+        &mut b,
+        [("a".to_string(), 1), ("b".to_string(), 2), ("c".to_string(), 3)],
+    )
+    .unwrap();
+    let mut keys: Vec<&String> = m.keys(&b).unwrap().collect();
+    keys.sort();
+    assert_eq!(keys, ["a", "b", "c"]);
+    assert_eq!(m.values(&b).unwrap().sum::<u64>(), 6);
+    assert!(m.contains(&b, &"b".to_string()).unwrap());
+    assert!(!m.is_empty(&b).unwrap());
 }

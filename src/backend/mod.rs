@@ -5,7 +5,7 @@
 //! `HeapReducingState`, `HeapFoldingState`, …) and `AsyncMemoryStateBackend`.
 //!
 //! This layer sits above the table, the snapshot, the key groups and the format; nothing below it imports it.
-//! Its rules, **B1 … B10**, are written in docs/DESIGN.md ("The keyed state backend").
+//! Its rules, **B1 … B12**, are written in docs/DESIGN.md ("The keyed state backend").
 //!
 //! * [`KeyedStateBackend`] — the key context (B1) and the registry of named states (B2).
 //! * [`state`] — the state kinds and their handles: [`ValueState`], [`ListState`], [`ReducingState`],
@@ -87,8 +87,8 @@ pub use restore::RestoreSummary;
 #[allow(deprecated)]
 pub use state::{
     AggregateFunction, AggregatingState, AggregatingStateDescriptor, FoldingState, FoldingStateDescriptor, ListState,
-    ListStateDescriptor, MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, StateHasher, StateKey,
-    StateType, ValueState, ValueStateDescriptor,
+    ListStateDescriptor, MapEntriesMut, MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor,
+    StateHasher, StateKey, StateType, ValueState, ValueStateDescriptor,
 };
 
 use crate::keygroup::{KeyGroupContext, KeyGroupRange};

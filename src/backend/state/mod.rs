@@ -19,7 +19,7 @@ pub use aggregating::{AggregateFunction, AggregatingState, AggregatingStateDescr
 #[allow(deprecated)]
 pub use folding::{FoldingState, FoldingStateDescriptor};
 pub use list::{ListState, ListStateDescriptor};
-pub use map::{MapState, MapStateDescriptor};
+pub use map::{MapEntriesMut, MapState, MapStateDescriptor};
 pub use reducing::{ReducingState, ReducingStateDescriptor};
 pub use value::{ValueState, ValueStateDescriptor};
 
