@@ -1,4 +1,4 @@
-//! The keyed state backend's rules (docs/DESIGN.md B1–B12), one test per rule or edge case.
+//! The keyed state backend's rules (docs/DESIGN.md B1–B13), one test per rule or edge case.
 
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
 use cow_state_table::backend::{
@@ -720,4 +720,73 @@ fn map_state_keys_values() {
     assert_eq!(m.values(&b).unwrap().sum::<u64>(), 6);
     assert!(m.contains(&b, &"b".to_string()).unwrap());
     assert!(!m.is_empty(&b).unwrap());
+}
+
+/// B13: keys, keys_and_namespaces and num_state_entries against a BTreeMap model, after every write of a run that
+/// grows the table several times (each write migrates at most 4 entries, so the checks fall inside incremental
+/// rehashes; asserted through `state_table`) and shrinks it again by removals.
+#[test]
+fn b13_keys_match_a_model_through_rehashes() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut b = full();
+    let mut v = b.register_value(value_desc()).unwrap();
+    let l = b.register_list(list_desc()).unwrap();
+    let mut model: BTreeMap<(u64, u32), u64> = BTreeMap::new();
+    let check = |b: &Backend, v: &cow_state_table::backend::ValueState<u32, u64>, model: &BTreeMap<(u64, u32), u64>| {
+        let pairs: Vec<(u64, u32)> = b.keys_and_namespaces(v).unwrap().map(|(k, n)| (*k, *n)).collect();
+        let set: BTreeSet<(u64, u32)> = pairs.iter().copied().collect();
+        assert_eq!(pairs.len(), set.len(), "each pair once");
+        assert!(set.iter().eq(model.keys()), "keys_and_namespaces");
+        for ns in 0..3u32 {
+            let keys: BTreeSet<u64> = b.keys(v, &ns).unwrap().copied().collect();
+            let want: BTreeSet<u64> = model.keys().filter(|(_, n)| *n == ns).map(|(k, _)| *k).collect();
+            assert_eq!(keys, want, "keys of namespace {ns}");
+        }
+        assert_eq!(
+            b.num_state_entries(),
+            model.len() + 1,
+            "plus the list state's one entry"
+        );
+    };
+    b.set_current_key(0).unwrap();
+    l.add(&mut b, "x".to_string()).unwrap();
+    check(&b, &v, &model);
+    let mut rehashing_seen = 0;
+    for i in 0..1500u64 {
+        let (key, ns) = (i / 3, (i % 3) as u32);
+        b.set_current_key(key).unwrap();
+        v.set_current_namespace(ns);
+        v.update(&mut b, i).unwrap();
+        model.insert((key, ns), i);
+        if i % 7 == 0 || b.state_table(&v).unwrap().is_rehashing() {
+            rehashing_seen += usize::from(b.state_table(&v).unwrap().is_rehashing());
+            check(&b, &v, &model);
+        }
+    }
+    assert!(rehashing_seen > 0, "some checks ran mid-rehash");
+    // Removals (every other entry), with the table shrinking below 1/8 load on the way.
+    let all: Vec<(u64, u32)> = model.keys().copied().collect();
+    for (j, (key, ns)) in all.into_iter().enumerate() {
+        if j % 5 == 0 {
+            continue;
+        }
+        b.set_current_key(key).unwrap();
+        v.set_current_namespace(ns);
+        v.clear(&mut b).unwrap();
+        model.remove(&(key, ns));
+        if j % 11 == 0 || b.state_table(&v).unwrap().is_rehashing() {
+            check(&b, &v, &model);
+        }
+    }
+    check(&b, &v, &model);
+    b.check_invariants().unwrap();
+    // A handle of another backend is refused.
+    let mut other = full();
+    let foreign = other.register_value(value_desc()).unwrap();
+    assert!(matches!(b.keys(&foreign, &0), Err(BackendError::ForeignHandle)));
+    assert!(matches!(
+        b.keys_and_namespaces(&foreign),
+        Err(BackendError::ForeignHandle)
+    ));
+    assert!(matches!(b.state_table(&foreign), Err(BackendError::ForeignHandle)));
 }

@@ -6,6 +6,7 @@
 //! (B3); every operation takes the backend explicitly: `count.update(&mut backend, 5)`. Reads go through
 //! `StateTable::get` and never copy (B4); writes go through the table's copy-on-write (B5).
 
+mod access;
 mod aggregating;
 mod folding;
 mod handle;
@@ -15,6 +16,7 @@ mod reducing;
 mod register;
 mod value;
 
+pub use access::StateHandle;
 pub use aggregating::{AggregateFunction, AggregatingState, AggregatingStateDescriptor};
 #[allow(deprecated)]
 pub use folding::{FoldingState, FoldingStateDescriptor};
