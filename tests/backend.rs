@@ -693,6 +693,35 @@ fn b12_map_cursor_copy_on_write() {
     assert!(m.entries_mut(&mut b).unwrap().next_entry().is_none());
 }
 
+/// B11: the map state's serialized-value lookup (Flink `KvStateSerializer.serializeMap`: no count) writes the
+/// entries in the checkpoint's canonical order, whatever order they were put in.
+#[test]
+fn b11_map_serialized_value_is_canonical() {
+    let mut bytes = Vec::new();
+    for order in [[3i32, -1, 0, 2], [2, 0, -1, 3]] {
+        let mut b = full();
+        let m = b
+            .register_map(MapStateDescriptor::new(
+                "m",
+                U32Serializer,
+                I32Serializer,
+                U64Serializer,
+            ))
+            .unwrap();
+        b.set_current_key(9).unwrap();
+        for u in order {
+            m.put(&mut b, u, 7).unwrap();
+        }
+        bytes.push(m.serialized_value(&b, &9, &0).unwrap().unwrap());
+    }
+    assert_eq!(bytes[0], bytes[1]);
+    let keys: Vec<i32> = bytes[0]
+        .chunks(13)
+        .map(|e| i32::from_be_bytes(e[..4].try_into().unwrap()))
+        .collect();
+    assert_eq!(keys, [0, 2, 3, -1], "ascending key bytes: the negative key (FF…) last");
+}
+
 /// Map state: keys, values, contains, is_empty, and absent versus empty through `map`.
 #[test]
 fn map_state_keys_values() {
