@@ -1,4 +1,4 @@
-//! The keyed state backend's rules (docs/DESIGN.md B1–B13), one test per rule or edge case.
+//! The keyed state backend's rules (docs/DESIGN.md B1–B20), one test per rule or edge case.
 
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
 use cow_state_table::backend::{
@@ -591,10 +591,10 @@ fn b9_injected_write_failure_keeps_previous() {
     assert_eq!(memory.list().unwrap(), [1, 4]);
 }
 
-/// B12: a map cursor's writes (set_value, value_mut, remove) under a checkpoint in flight copy the map once; the
+/// B19: a map cursor's writes (set_value, value_mut, remove) under a checkpoint in flight copy the map once; the
 /// checkpoint keeps seeing the old map, the backend the new one; a cursor that only reads copies nothing.
 #[test]
-fn b12_map_cursor_copy_on_write() {
+fn b19_map_cursor_copy_on_write() {
     let mut b = full();
     let m = b
         .register_map(MapStateDescriptor::new(
@@ -693,10 +693,10 @@ fn b12_map_cursor_copy_on_write() {
     assert!(m.entries_mut(&mut b).unwrap().next_entry().is_none());
 }
 
-/// B11: the map state's serialized-value lookup (Flink `KvStateSerializer.serializeMap`: no count) writes the
+/// B18: the map state's serialized-value lookup (Flink `KvStateSerializer.serializeMap`: no count) writes the
 /// entries in the checkpoint's canonical order, whatever order they were put in.
 #[test]
-fn b11_map_serialized_value_is_canonical() {
+fn b18_map_serialized_value_is_canonical() {
     let mut bytes = Vec::new();
     for order in [[3i32, -1, 0, 2], [2, 0, -1, 3]] {
         let mut b = full();
@@ -751,11 +751,11 @@ fn map_state_keys_values() {
     assert!(!m.is_empty(&b).unwrap());
 }
 
-/// B13: keys, keys_and_namespaces and num_state_entries against a BTreeMap model, after every write of a run that
+/// B20: keys, keys_and_namespaces and num_state_entries against a BTreeMap model, after every write of a run that
 /// grows the table several times (each write migrates at most 4 entries, so the checks fall inside incremental
 /// rehashes; asserted through `state_table`) and shrinks it again by removals.
 #[test]
-fn b13_keys_match_a_model_through_rehashes() {
+fn b20_keys_match_a_model_through_rehashes() {
     use std::collections::{BTreeMap, BTreeSet};
     let mut b = full();
     let mut v = b.register_value(value_desc()).unwrap();

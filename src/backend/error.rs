@@ -54,7 +54,7 @@ pub enum BackendError {
     #[error("the state handle does not belong to this backend")]
     ForeignHandle,
     /// A map cursor's `set_value`, `value_mut` or `remove` without a current entry: before the first
-    /// `next_entry`, after a `remove` or at the end (Java's `IllegalStateException` of `Iterator.remove`, B12).
+    /// `next_entry`, after a `remove` or at the end (Java's `IllegalStateException` of `Iterator.remove`, B19).
     #[error("the map cursor has no current entry")]
     NoCurrentEntry,
     /// More states than a checkpoint stream can number (ids are 15-bit, as Flink's `short` ids).

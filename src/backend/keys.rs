@@ -1,4 +1,4 @@
-//! Key iteration and entry counts over the backend's states (B13; Flink `KeyedStateBackend#getKeys`,
+//! Key iteration and entry counts over the backend's states (B20; Flink `KeyedStateBackend#getKeys`,
 //! `getKeysAndNamespaces`, `HeapKeyedStateBackend#numKeyValueStateEntries`).
 
 use super::state::{StateHandle, StateHasher, StateKey, StateType};
@@ -15,7 +15,7 @@ where
     P: Primitives,
 {
     /// The keys that have a state in `namespace` (Flink `KeyedStateBackend#getKeys(state, namespace)`): a lazy
-    /// walk of the state's table in bucket order, each key once (B13). A full scan, as in Flink; nothing is
+    /// walk of the state's table in bucket order, each key once (B20). A full scan, as in Flink; nothing is
     /// copied or allocated, and no current key is needed. The state is named by its handle (B3); a handle of
     /// another backend is [`BackendError::ForeignHandle`].
     ///
@@ -44,7 +44,7 @@ where
     }
 
     /// Every `(key, namespace)` that has a state (Flink `KeyedStateBackend#getKeysAndNamespaces(state)`): a lazy
-    /// walk of the state's table in bucket order, each pair once (B13). Nothing is copied or allocated.
+    /// walk of the state's table in bucket order, each pair once (B20). Nothing is copied or allocated.
     ///
     /// ```
     /// use cow_state_table::backend::{KeyedStateBackend, ListStateDescriptor};
@@ -69,7 +69,7 @@ where
     }
 
     /// The number of `(key, namespace)` entries over every registered state (Flink
-    /// `HeapKeyedStateBackend#numKeyValueStateEntries`): the sum of the tables' lengths, O(states) (B13).
+    /// `HeapKeyedStateBackend#numKeyValueStateEntries`): the sum of the tables' lengths, O(states) (B20).
     ///
     /// ```
     /// use cow_state_table::backend::{KeyedStateBackend, ListStateDescriptor, ValueStateDescriptor};

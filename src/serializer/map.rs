@@ -12,7 +12,7 @@ use std::hash::Hash;
 ///
 /// Flink: `MapSerializer` (the state serializer of `MapState`), byte for byte. Entries are written in canonical
 /// order — ascending by the key's serialized bytes, compared as unsigned bytes (docs/FORMAT.md §3, DESIGN.md
-/// B11) — so the same map always gives the same bytes, whatever its hash seed or insertion history. Rust maps hold
+/// B18) — so the same map always gives the same bytes, whatever its hash seed or insertion history. Rust maps hold
 /// no null values, so decoding a null flag (`1`) is [`DecodeErrorKind::NullMapValue`] at the flag, whatever
 /// follows it; any other flag byte is an invalid boolean. A key that occurs twice keeps its last value, as
 /// `HashMap.put` does in Flink; any entry order is read.
@@ -87,7 +87,7 @@ where
 }
 
 /// Appends the entries of `map` — per entry the key, the null flag `0` and the value — in canonical order
-/// (FORMAT.md §3, B11): ascending by the key's serialized bytes as unsigned bytes, a proper prefix first; entries
+/// (FORMAT.md §3, B18): ascending by the key's serialized bytes as unsigned bytes, a proper prefix first; entries
 /// whose key bytes are equal by their value bytes. No count. Each entry is serialized once into `out`; then, if
 /// there are two or more, the entries' byte ranges are sorted and the bytes rewritten in that order.
 ///

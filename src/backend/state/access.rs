@@ -1,4 +1,4 @@
-//! [`StateHandle`]: what the backend's key iteration (B13) needs of a handle of any kind — its namespace and
+//! [`StateHandle`]: what the backend's key iteration (B20) needs of a handle of any kind — its namespace and
 //! state types and the way to its table — without naming the kind's private parts.
 #![allow(deprecated)]
 
@@ -27,7 +27,7 @@ mod sealed {
 /// A handle of a registered state of any kind ([`ValueState`], [`ListState`], [`ReducingState`],
 /// [`FoldingState`], [`AggregatingState`], [`MapState`]): names the state for
 /// [`KeyedStateBackend::keys`], [`keys_and_namespaces`](KeyedStateBackend::keys_and_namespaces) and
-/// [`state_table`](KeyedStateBackend::state_table) (B13). Sealed: only this crate's handles implement it.
+/// [`state_table`](KeyedStateBackend::state_table) (B20). Sealed: only this crate's handles implement it.
 ///
 /// Flink names the state by its name (`getKeys(String state, N namespace)`); a handle carries the namespace and
 /// state types, so the keys come typed and no name is looked up (B3).

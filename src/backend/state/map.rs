@@ -60,7 +60,7 @@ impl<UK, UV> MapExtra<UK, UV> {
 
 impl<UK: 'static, UV: 'static> StateExtra<Map<UK, UV>> for MapExtra<UK, UV> {
     /// Per entry: user key, null flag `0`, value; no count (Flink's `KvStateSerializer.serializeMap`); entries in
-    /// the canonical order of the checkpoint (B11).
+    /// the canonical order of the checkpoint (B18).
     fn serialize_state(&self, map: &Map<UK, UV>, out: &mut Vec<u8>) -> Result<(), SerializeError> {
         write_entries_canonical(&*self.key, &*self.value, map, out)
     }
@@ -320,7 +320,7 @@ where
 
     /// A cursor over the entries of the current key's map in this namespace that can replace values and remove
     /// entries (Flink `iterator()` with `Iterator.remove` and `Map.Entry.setValue`). It copies the map only on its
-    /// first write, and only if a checkpoint in flight can see it, which keeps seeing the old map (B12). Empty
+    /// first write, and only if a checkpoint in flight can see it, which keeps seeing the old map (B19). Empty
     /// when the map is absent.
     ///
     /// ```
@@ -359,7 +359,7 @@ where
     {
         let (key, data) = self.handle.write(backend)?;
         let namespace = &self.handle.namespace;
-        // B12: the user keys as they are now, read through `get` (no copy).
+        // B19: the user keys as they are now, read through `get` (no copy).
         let user_keys: Vec<UK> = data
             .table
             .get(key, namespace)
@@ -410,9 +410,9 @@ handle_impls!(MapState<N, UK, UV>);
 /// `Map.Entry.setValue`. A Rust `Iterator` cannot hand out entries that borrow it, so this is a cursor:
 /// [`next_entry`](Self::next_entry) moves to the next entry and returns it; [`set_value`](Self::set_value),
 /// [`value_mut`](Self::value_mut) and [`remove`](Self::remove) act on the entry it moved to last (the *current*
-/// entry). It walks the user keys the map held when it was made (B12), in the map's iteration order.
+/// entry). It walks the user keys the map held when it was made (B19), in the map's iteration order.
 ///
-/// Copy-on-write (B12): reading never copies; the first write takes the map with `StateTable::get_mut`, which
+/// Copy-on-write (B19): reading never copies; the first write takes the map with `StateTable::get_mut`, which
 /// copies it only if a checkpoint in flight (a live snapshot) can see it — that checkpoint keeps the old map. A
 /// `remove` that empties the map removes the state of the key and namespace, as [`MapState::remove`] does.
 pub struct MapEntriesMut<'b, K, N, UK, UV, H, P: Primitives> {
@@ -459,7 +459,7 @@ where
     }
 
     /// Mutable access to the current entry's value; the first write through the cursor copies the map if a
-    /// checkpoint in flight can see it (B12).
+    /// checkpoint in flight can see it (B19).
     ///
     /// # Errors
     /// [`BackendError::NoCurrentEntry`] before the first [`next_entry`](Self::next_entry), after a
@@ -473,7 +473,7 @@ where
     }
 
     /// Replaces the current entry's value and returns the old one (Java `Map.Entry.setValue`); copies the map
-    /// first if a checkpoint in flight can see it (B12).
+    /// first if a checkpoint in flight can see it (B19).
     ///
     /// # Errors
     /// [`BackendError::NoCurrentEntry`] (Java's `IllegalStateException`) when there is no current entry; `value`
@@ -483,7 +483,7 @@ where
     }
 
     /// Removes the current entry and returns its value (Java `Iterator.remove`); copies the map first if a
-    /// checkpoint in flight can see it (B12). A map left empty is removed from the state. There is no current
+    /// checkpoint in flight can see it (B19). A map left empty is removed from the state. There is no current
     /// entry afterwards.
     ///
     /// # Errors
