@@ -1,4 +1,4 @@
-//! The keyed state backend's rules (docs/DESIGN.md B1–B10), one test per rule or edge case.
+//! The keyed state backend's rules (docs/DESIGN.md B1–B20), one test per rule or edge case.
 
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
 use cow_state_table::backend::{
@@ -7,8 +7,9 @@ use cow_state_table::backend::{
 };
 use cow_state_table::keygroup::{compute_key_group_range_for_operator_index, KeyGroupRange};
 use cow_state_table::serializer::{
-    I64Serializer, StringSerializer, U32Serializer, U64Serializer, VoidNamespaceSerializer,
+    I32Serializer, I64Serializer, StringSerializer, U32Serializer, U64Serializer, VoidNamespaceSerializer,
 };
+use cow_state_table::DeterministicState;
 use std::sync::Arc;
 
 type Backend = KeyedStateBackend<u64, U64Serializer>;
@@ -249,6 +250,74 @@ fn map_state_ops() {
     assert_eq!(b.state_len("m"), Some(1));
     assert!(m.remove(&mut b, &"y".to_string()).unwrap());
     assert_eq!(b.state_len("m"), Some(0));
+}
+
+/// A backend whose tables place entries the same way in every run, so that its checkpoints can be compared byte
+/// for byte.
+type StableBackend = KeyedStateBackend<u64, U64Serializer, DeterministicState>;
+
+fn stable() -> StableBackend {
+    KeyedStateBackend::new(U64Serializer, MAX_PAR, KeyGroupRange::of(0, MAX_PAR - 1).unwrap()).unwrap()
+}
+
+/// The whole checkpoint stream of a backend holding one map state whose maps got the user keys `user_keys`, in
+/// that order, for the keys `0..20`.
+fn map_checkpoint(user_keys: &[i32]) -> Vec<u8> {
+    let mut b = stable();
+    let m = b
+        .register_map(MapStateDescriptor::new(
+            "m",
+            U32Serializer,
+            I32Serializer,
+            StringSerializer,
+        ))
+        .unwrap();
+    for key in 0..20u64 {
+        b.set_current_key(key).unwrap();
+        for &u in user_keys {
+            m.put(&mut b, u, format!("{key}:{u}")).unwrap();
+        }
+    }
+    let mut bytes = Vec::new();
+    b.checkpoint(7).unwrap().write_to(&mut bytes).unwrap();
+    bytes
+}
+
+/// Map values are written in the canonical order of docs/FORMAT.md §3 (`map<K, V>`): the same map state built
+/// twice, its user keys inserted in different orders into fresh backends (and so into maps with different hash
+/// seeds), checkpoints to the same bytes.
+#[test]
+fn map_checkpoints_are_reproducible() {
+    let ascending: Vec<i32> = (-40..40).collect();
+    let mut scrambled = ascending.clone();
+    scrambled.reverse();
+    scrambled.rotate_left(17);
+    let first = map_checkpoint(&ascending);
+    let same = |other: Vec<u8>, what: &str| {
+        let at = first.iter().zip(&other).position(|(a, b)| a != b);
+        assert!(
+            at.is_none() && first.len() == other.len(),
+            "{what}: the streams differ at byte {at:?} (lengths {} and {})",
+            first.len(),
+            other.len()
+        );
+    };
+    same(map_checkpoint(&scrambled), "user keys in another order");
+    same(map_checkpoint(&ascending), "the same order, other hash seeds");
+    // The stream restores to the same contents.
+    let mut r = stable();
+    let m = r
+        .register_map(MapStateDescriptor::new(
+            "m",
+            U32Serializer,
+            I32Serializer,
+            StringSerializer,
+        ))
+        .unwrap();
+    r.restore(&[&first]).unwrap();
+    r.set_current_key(3).unwrap();
+    assert_eq!(m.map(&r).unwrap().unwrap().len(), 80);
+    assert_eq!(m.get(&r, &-40).unwrap(), Some(&"3:-40".to_string()));
 }
 
 fn fill(
@@ -841,4 +910,235 @@ fn max_states_is_what_the_stream_numbers() {
     assert_eq!(b.restore(&[&bytes]).unwrap().entries, 2);
     assert_eq!(handles[0].value(&b).unwrap(), Some(&5));
     assert_eq!(handles[MAX_STATES - 1].value(&b).unwrap(), Some(&6));
+}
+
+/// B19: a map cursor's writes (set_value, value_mut, remove) under a checkpoint in flight copy the map once; the
+/// checkpoint keeps seeing the old map, the backend the new one; a cursor that only reads copies nothing.
+#[test]
+fn b19_map_cursor_copy_on_write() {
+    let mut b = full();
+    let m = b
+        .register_map(MapStateDescriptor::new(
+            "m",
+            U32Serializer,
+            U32Serializer,
+            U64Serializer,
+        ))
+        .unwrap();
+    let old: Vec<(u32, u64)> = (0..10).map(|i| (i, u64::from(i) * 10)).collect();
+    for key in [1u64, 2] {
+        b.set_current_key(key).unwrap();
+        m.put_all(&mut b, old.iter().copied()).unwrap();
+    }
+    let pending = b.checkpoint(1).unwrap();
+    b.set_current_key(1).unwrap();
+    let before = m.map(&b).unwrap().unwrap() as *const _;
+
+    // Reading through the cursor copies nothing (the map stays where the snapshot sees it).
+    let mut cursor = m.entries_mut(&mut b).unwrap();
+    assert!(matches!(cursor.remove(), Err(BackendError::NoCurrentEntry)));
+    let mut seen = 0;
+    while let Some((&k, &v)) = cursor.next_entry() {
+        assert_eq!(u64::from(k) * 10, v);
+        assert_eq!((cursor.key(), cursor.value()), (Some(&k), Some(&v)));
+        seen += 1;
+    }
+    assert_eq!(seen, 10);
+    assert!(
+        matches!(cursor.set_value(0), Err(BackendError::NoCurrentEntry)),
+        "no current entry at the end"
+    );
+    assert!(
+        std::ptr::eq(m.map(&b).unwrap().unwrap(), before),
+        "a reading cursor does not copy"
+    );
+
+    // Writes: odd user keys get a new value, multiples of 3 are removed, 4 is changed in place.
+    let mut cursor = m.entries_mut(&mut b).unwrap();
+    while let Some((&k, &v)) = cursor.next_entry() {
+        if k % 3 == 0 {
+            assert_eq!(cursor.remove().unwrap(), v);
+            assert!(
+                matches!(cursor.remove(), Err(BackendError::NoCurrentEntry)),
+                "removed: no current entry"
+            );
+        } else if k % 2 == 1 {
+            assert_eq!(cursor.set_value(v + 1).unwrap(), v);
+            assert_eq!(cursor.value(), Some(&(v + 1)));
+        } else if k == 4 {
+            *cursor.value_mut().unwrap() = 444;
+        }
+    }
+    drop(cursor);
+    assert!(
+        !std::ptr::eq(m.map(&b).unwrap().unwrap(), before),
+        "the first write copied the shared map"
+    );
+    let mut now: Vec<(u32, u64)> = m.entries(&b).unwrap().map(|(k, v)| (*k, *v)).collect();
+    now.sort();
+    assert_eq!(now, [(1, 11), (2, 20), (4, 444), (5, 51), (7, 71), (8, 80)]);
+
+    // Key 2: the cursor removes everything, so the state entry goes, as MapState::remove does it.
+    b.set_current_key(2).unwrap();
+    let mut cursor = m.entries_mut(&mut b).unwrap();
+    while cursor.next_entry().is_some() {
+        cursor.remove().unwrap();
+    }
+    drop(cursor);
+    assert!(m.map(&b).unwrap().is_none());
+    assert_eq!(b.state_len("m"), Some(1));
+    b.check_invariants().unwrap();
+
+    // The checkpoint in flight still holds both old maps.
+    let mut bytes = Vec::new();
+    pending.write_to(&mut bytes).unwrap();
+    drop(pending);
+    let mut r = full();
+    let rm = r
+        .register_map(MapStateDescriptor::new(
+            "m",
+            U32Serializer,
+            U32Serializer,
+            U64Serializer,
+        ))
+        .unwrap();
+    r.restore(&[&bytes]).unwrap();
+    for key in [1u64, 2] {
+        r.set_current_key(key).unwrap();
+        let mut got: Vec<(u32, u64)> = rm.entries(&r).unwrap().map(|(k, v)| (*k, *v)).collect();
+        got.sort();
+        assert_eq!(got, old, "key {key}: the checkpoint sees the map as it was");
+    }
+    // An absent map: an empty cursor.
+    b.set_current_key(99).unwrap();
+    assert!(m.entries_mut(&mut b).unwrap().next_entry().is_none());
+}
+
+/// B18: the map state's serialized-value lookup (Flink `KvStateSerializer.serializeMap`: no count) writes the
+/// entries in the checkpoint's canonical order, whatever order they were put in.
+#[test]
+fn b18_map_serialized_value_is_canonical() {
+    let mut bytes = Vec::new();
+    for order in [[3i32, -1, 0, 2], [2, 0, -1, 3]] {
+        let mut b = full();
+        let m = b
+            .register_map(MapStateDescriptor::new(
+                "m",
+                U32Serializer,
+                I32Serializer,
+                U64Serializer,
+            ))
+            .unwrap();
+        b.set_current_key(9).unwrap();
+        for u in order {
+            m.put(&mut b, u, 7).unwrap();
+        }
+        bytes.push(m.serialized_value(&b, &9, &0).unwrap().unwrap());
+    }
+    assert_eq!(bytes[0], bytes[1]);
+    let keys: Vec<i32> = bytes[0]
+        .chunks(13)
+        .map(|e| i32::from_be_bytes(e[..4].try_into().unwrap()))
+        .collect();
+    assert_eq!(keys, [0, 2, 3, -1], "ascending key bytes: the negative key (FF…) last");
+}
+
+/// Map state: keys, values, contains, is_empty, and absent versus empty through `map`.
+#[test]
+fn map_state_keys_values() {
+    let mut b = full();
+    let m = b
+        .register_map(MapStateDescriptor::new(
+            "m",
+            U32Serializer,
+            StringSerializer,
+            U64Serializer,
+        ))
+        .unwrap();
+    b.set_current_key(4).unwrap();
+    assert_eq!(m.keys(&b).unwrap().count(), 0);
+    assert_eq!(m.values(&b).unwrap().count(), 0);
+    assert!(m.map(&b).unwrap().is_none());
+    m.put_all(
+        &mut b,
+        [("a".to_string(), 1), ("b".to_string(), 2), ("c".to_string(), 3)],
+    )
+    .unwrap();
+    let mut keys: Vec<&String> = m.keys(&b).unwrap().collect();
+    keys.sort();
+    assert_eq!(keys, ["a", "b", "c"]);
+    assert_eq!(m.values(&b).unwrap().sum::<u64>(), 6);
+    assert!(m.contains(&b, &"b".to_string()).unwrap());
+    assert!(!m.is_empty(&b).unwrap());
+}
+
+/// B20: keys, keys_and_namespaces and num_state_entries against a BTreeMap model, after every write of a run that
+/// grows the table several times (each write migrates at most 4 entries, so the checks fall inside incremental
+/// rehashes; asserted through `state_table`) and shrinks it again by removals.
+#[test]
+fn b20_keys_match_a_model_through_rehashes() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut b = full();
+    let mut v = b.register_value(value_desc()).unwrap();
+    let l = b.register_list(list_desc()).unwrap();
+    let mut model: BTreeMap<(u64, u32), u64> = BTreeMap::new();
+    let check = |b: &Backend, v: &cow_state_table::backend::ValueState<u32, u64>, model: &BTreeMap<(u64, u32), u64>| {
+        let pairs: Vec<(u64, u32)> = b.keys_and_namespaces(v).unwrap().map(|(k, n)| (*k, *n)).collect();
+        let set: BTreeSet<(u64, u32)> = pairs.iter().copied().collect();
+        assert_eq!(pairs.len(), set.len(), "each pair once");
+        assert!(set.iter().eq(model.keys()), "keys_and_namespaces");
+        for ns in 0..3u32 {
+            let keys: BTreeSet<u64> = b.keys(v, &ns).unwrap().copied().collect();
+            let want: BTreeSet<u64> = model.keys().filter(|(_, n)| *n == ns).map(|(k, _)| *k).collect();
+            assert_eq!(keys, want, "keys of namespace {ns}");
+        }
+        assert_eq!(
+            b.num_state_entries(),
+            model.len() + 1,
+            "plus the list state's one entry"
+        );
+    };
+    b.set_current_key(0).unwrap();
+    l.add(&mut b, "x".to_string()).unwrap();
+    check(&b, &v, &model);
+    let mut rehashing_seen = 0;
+    for i in 0..1500u64 {
+        let (key, ns) = (i / 3, (i % 3) as u32);
+        b.set_current_key(key).unwrap();
+        v.set_current_namespace(ns);
+        v.update(&mut b, i).unwrap();
+        model.insert((key, ns), i);
+        if i % 7 == 0 || b.state_table(&v).unwrap().is_rehashing() {
+            rehashing_seen += usize::from(b.state_table(&v).unwrap().is_rehashing());
+            check(&b, &v, &model);
+        }
+    }
+    assert!(rehashing_seen > 0, "some checks ran mid-rehash");
+    // Removals of nine entries in ten: below 1/8 load the table shrinks, by an incremental rehash too.
+    let grown = b.state_table(&v).unwrap().buckets();
+    let all: Vec<(u64, u32)> = model.keys().copied().collect();
+    for (j, (key, ns)) in all.into_iter().enumerate() {
+        if j % 10 == 0 {
+            continue;
+        }
+        b.set_current_key(key).unwrap();
+        v.set_current_namespace(ns);
+        v.clear(&mut b).unwrap();
+        model.remove(&(key, ns));
+        if j % 11 == 0 || b.state_table(&v).unwrap().is_rehashing() {
+            check(&b, &v, &model);
+        }
+    }
+    check(&b, &v, &model);
+    assert!(b.state_table(&v).unwrap().buckets() < grown, "the table shrank");
+    b.check_invariants().unwrap();
+    // A handle of another backend is refused.
+    let mut other = full();
+    let foreign = other.register_value(value_desc()).unwrap();
+    assert!(matches!(b.keys(&foreign, &0), Err(BackendError::ForeignHandle)));
+    assert!(matches!(
+        b.keys_and_namespaces(&foreign),
+        Err(BackendError::ForeignHandle)
+    ));
+    assert!(matches!(b.state_table(&foreign), Err(BackendError::ForeignHandle)));
 }

@@ -234,7 +234,12 @@ impl Cursor<'_> {
             }
             Shape::Map(k, v) => (0..self.count()?).try_for_each(|_| {
                 self.skip(k)?;
-                self.tag("map entry flag")?;
+                // A null value is the flag `01` with no value bytes (Flink's MapSerializer); the crate's reader
+                // refuses it (docs/FORMAT.md §3), so the walk does too, at the flag.
+                if self.tag("map entry flag")? == 1 {
+                    self.at -= 1;
+                    return Err(self.fail("a null map value cannot be represented"));
+                }
                 self.skip(v)
             }),
             Shape::Tuple(fields) => fields.iter().try_for_each(|f| self.skip(f)),
@@ -534,6 +539,21 @@ mod tests {
             ]))
         );
         assert_eq!(shape("bincode1:foo"), None);
+        // A null map value is refused at its flag, whatever follows it.
+        let map = shape("map<u8,i64>").unwrap();
+        for after in [0usize, 1, 4, 100] {
+            let mut body = vec![0, 0, 0, 1, 42, 1];
+            body.extend(std::iter::repeat_n(5u8, after));
+            let mut c = Cursor {
+                bytes: &body,
+                at: 0,
+                base: 100,
+            };
+            assert_eq!(
+                c.skip(&map).unwrap_err(),
+                "a null map value cannot be represented at byte offset 105"
+            );
+        }
         assert_eq!(shape("list<u64"), None);
     }
 

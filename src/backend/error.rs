@@ -53,6 +53,10 @@ pub enum BackendError {
     /// A handle used with a backend that did not create it, or with the wrong state type (B3).
     #[error("the state handle does not belong to this backend")]
     ForeignHandle,
+    /// A map cursor's `set_value`, `value_mut` or `remove` without a current entry: before the first
+    /// `next_entry`, after a `remove` or at the end (Java's `IllegalStateException` of `Iterator.remove`, B19).
+    #[error("the map cursor has no current entry")]
+    NoCurrentEntry,
     /// More states than a checkpoint stream can number: at most [`MAX_STATES`](crate::backend::MAX_STATES) =
     /// 32,767, as the stream writes the count and the ids as non-negative Java `short`s (Flink's `short` ids).
     #[error("too many states: at most {limit}")]

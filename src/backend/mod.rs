@@ -5,11 +5,14 @@
 //! `HeapReducingState`, `HeapFoldingState`, …) and `AsyncMemoryStateBackend`.
 //!
 //! This layer sits above the table, the snapshot, the key groups and the format; nothing below it imports it.
-//! Its rules, **B1 … B10**, are written in docs/DESIGN.md ("The keyed state backend").
+//! Its rules, **B1 … B20**, are written in docs/DESIGN.md ("The keyed state backend").
 //!
 //! * [`KeyedStateBackend`] — the key context (B1) and the registry of named states (B2).
 //! * [`state`] — the state kinds and their handles: [`ValueState`], [`ListState`], [`ReducingState`],
 //!   [`FoldingState`] (deprecated, as in Flink), [`AggregatingState`], [`MapState`]; namespace merging (B6).
+//! * [`keys`](KeyedStateBackend::keys), [`keys_and_namespaces`](KeyedStateBackend::keys_and_namespaces),
+//!   [`num_state_entries`](KeyedStateBackend::num_state_entries) — lazy walks over a state's table and the entry
+//!   count (B20), the state named by its [`StateHandle`].
 //! * [`checkpoint`](KeyedStateBackend::checkpoint) — the synchronous part (one snapshot per state, B7) returning a
 //!   [`PendingCheckpoint`], whose asynchronous part runs on a background thread ([`CheckpointHandle`]) or on any
 //!   thread the caller chooses (B8, B9).
@@ -75,6 +78,7 @@
 
 mod checkpoint;
 mod error;
+mod keys;
 mod merge;
 mod restore;
 pub mod state;
@@ -87,8 +91,8 @@ pub use restore::RestoreSummary;
 #[allow(deprecated)]
 pub use state::{
     AggregateFunction, AggregatingState, AggregatingStateDescriptor, FoldingState, FoldingStateDescriptor, ListState,
-    ListStateDescriptor, MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, StateHasher, StateKey,
-    StateType, ValueState, ValueStateDescriptor,
+    ListStateDescriptor, MapEntriesMut, MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor,
+    StateHandle, StateHasher, StateKey, StateType, ValueState, ValueStateDescriptor,
 };
 
 use crate::keygroup::{KeyGroupContext, KeyGroupRange};

@@ -37,6 +37,11 @@ pub enum DecodeErrorKind {
     /// A negative length or count where Java writes a signed `int`.
     #[error("negative length {0}")]
     NegativeLength(i32),
+    /// A map entry whose null flag is set (`01`): Flink's `MapSerializer` writes a null value as the key and the
+    /// flag alone, but a Rust map holds no null value (docs/FORMAT.md §3, `map<K, V>`). Reported at the flag's
+    /// offset, whatever bytes follow it.
+    #[error("a null map value cannot be represented")]
+    NullMapValue,
     /// A string that is not valid UTF-8.
     #[error("invalid UTF-8 in a string")]
     InvalidUtf8,

@@ -24,6 +24,7 @@ pub use composite::{ListSerializer, OptionSerializer};
 pub use error::{DecodeError, DecodeErrorKind, SerializeError};
 pub use flink_string::{FlinkNullableStringSerializer, FlinkStringError, FlinkStringSerializer};
 pub use input::Input;
+pub(crate) use map::write_entries_canonical;
 pub use map::MapSerializer;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]

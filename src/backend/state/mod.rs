@@ -6,6 +6,7 @@
 //! (B3); every operation takes the backend explicitly: `count.update(&mut backend, 5)`. Reads go through
 //! `StateTable::get` and never copy (B4); writes go through the table's copy-on-write (B5).
 
+mod access;
 mod aggregating;
 mod folding;
 mod handle;
@@ -15,11 +16,12 @@ mod reducing;
 mod register;
 mod value;
 
+pub use access::StateHandle;
 pub use aggregating::{AggregateFunction, AggregatingState, AggregatingStateDescriptor};
 #[allow(deprecated)]
 pub use folding::{FoldingState, FoldingStateDescriptor};
 pub use list::{ListState, ListStateDescriptor};
-pub use map::{MapState, MapStateDescriptor};
+pub use map::{MapEntriesMut, MapState, MapStateDescriptor};
 pub use reducing::{ReducingState, ReducingStateDescriptor};
 pub use value::{ValueState, ValueStateDescriptor};
 
