@@ -2,6 +2,10 @@
 //! `--cfg cow_mutant="<name>"` for this crate only, so switching mutants rebuilds this crate and not its
 //! dependencies (a `RUSTFLAGS='--cfg cow_mutant="<name>"'` build does the same but rebuilds everything).
 //! Unset (every real build), this script emits nothing but its rerun condition.
+//!
+//! The script is kept out of the published package (Cargo.toml's `include` leaves it out, and `cargo package`
+//! then writes `build = false`): a crate that depends on this one never runs it, so a stray `COW_MUTANT` in a
+//! dependent's environment cannot plant a mutant there (`tests/package_manifest.rs`).
 
 const MUTANTS: &[&str] = &[
     "relaxed-release",
