@@ -187,6 +187,18 @@ mod tests {
         Node::new(key, 0, 0, state, ptr::null_mut(), 0)
     }
 
+    /// Run by scripts/miri.sh before each pass (ignored otherwise): the interpreted program sees the variables the
+    /// script sets — Miri isolates it from the host's environment unless they are forwarded — and the node storage
+    /// is the one the pass asks for (`COW_MIRI_ARENA=1`: the slab; `0`: one `Box` per node).
+    #[test]
+    #[ignore = "run by scripts/miri.sh, which sets COW_MIRI_ARENA and COW_CASES and forwards them"]
+    fn miri_runs_the_node_storage_the_script_asks_for() {
+        let asked = std::env::var("COW_MIRI_ARENA").expect("COW_MIRI_ARENA reaches the program (forwarded)");
+        assert!(std::env::var_os("COW_CASES").is_some(), "COW_CASES reaches the program (forwarded)");
+        let boxed = Arena::new().boxed;
+        assert_eq!(boxed, cfg!(miri) && asked != "1", "COW_MIRI_ARENA={asked}, boxed nodes: {boxed}");
+    }
+
     fn exercise(boxed: bool) {
         let token = Rc::new(());
         let mut arena = Arena::with_boxes(boxed);
