@@ -479,20 +479,62 @@ public final class Adapter {
 		return out.append('"').toString();
 	}
 
-	/** The exception as one line: class, message, and the innermost frame of the seed's code. */
+	/**
+	 * The exception as one line: the innermost frame of the seed's code first (so that a cut message still names
+	 * it), then the class and message.
+	 */
 	static String describe(Throwable t) {
-		StringBuilder out = new StringBuilder(t.getClass().getName());
-		if (t.getMessage() != null) {
-			out.append(": ").append(t.getMessage());
-		}
+		StringBuilder out = new StringBuilder();
 		for (StackTraceElement f : t.getStackTrace()) {
 			if (f.getClassName().startsWith(CopyOnWriteStateTable.class.getName())) {
-				out.append(" at ").append(f.getClassName().substring(f.getClassName().lastIndexOf('.') + 1))
-						.append('.').append(f.getMethodName()).append(':').append(f.getLineNumber());
+				out.append(f.getClassName().substring(f.getClassName().lastIndexOf('.') + 1))
+						.append('.').append(f.getMethodName()).append(':').append(f.getLineNumber()).append(": ");
 				break;
 			}
 		}
+		out.append(t.getClass().getName());
+		if (t.getMessage() != null) {
+			out.append(": ").append(t.getMessage());
+		}
 		return out.toString();
+	}
+
+	/**
+	 * Replays a minimal failing trace as `conform` prints it (`{"i":0,"op":...,"expected":...}` per line, a
+	 * table of 4 initial buckets) and compares every result with the expected one as JSON text. Prints `agrees`,
+	 * or the first difference; exit 0 either way, 2 on a malformed trace.
+	 */
+	static int replay(String path) throws Exception {
+		Adapter adapter = new Adapter();
+		int n = 0;
+		for (String line : java.nio.file.Files.readAllLines(java.nio.file.Paths.get(path))) {
+			if (line.trim().isEmpty()) {
+				continue;
+			}
+			int at = line.indexOf(",\"expected\":");
+			if (at < 0) {
+				System.err.println("replay: no expected result in " + line);
+				return 2;
+			}
+			String expected = line.substring(at + ",\"expected\":".length());
+			int got = expected.indexOf(",\"got\":");
+			expected = got >= 0 ? expected.substring(0, got) : expected.substring(0, expected.length() - 1);
+			String result;
+			try {
+				result = adapter.apply(parse(line.substring(0, at) + "}"));
+			} catch (BadRequest e) {
+				throw e;
+			} catch (Throwable t) {
+				result = "{\"java_exception\":" + quote(describe(t)) + "}";
+			}
+			if (!result.equals(expected)) {
+				System.out.println("diverges at op " + n + ": " + line.substring(0, at) + "} expected " + expected + ", got " + result);
+				return 0;
+			}
+			n++;
+		}
+		System.out.println("agrees");
+		return 0;
 	}
 
 	/**
@@ -501,6 +543,9 @@ public final class Adapter {
 	 * --exceptions-as-errors as an error response (the kit stops without shrinking).
 	 */
 	public static void main(String[] args) throws Exception {
+		if (args.length == 2 && args[0].equals("--replay")) {
+			System.exit(replay(args[1]));
+		}
 		boolean asErrors = Arrays.asList(args).contains("--exceptions-as-errors");
 		BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
 		PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, "UTF-8");
