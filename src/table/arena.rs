@@ -194,9 +194,16 @@ mod tests {
     #[ignore = "run by scripts/miri.sh, which sets COW_MIRI_ARENA and COW_CASES and forwards them"]
     fn miri_runs_the_node_storage_the_script_asks_for() {
         let asked = std::env::var("COW_MIRI_ARENA").expect("COW_MIRI_ARENA reaches the program (forwarded)");
-        assert!(std::env::var_os("COW_CASES").is_some(), "COW_CASES reaches the program (forwarded)");
+        assert!(
+            std::env::var_os("COW_CASES").is_some(),
+            "COW_CASES reaches the program (forwarded)"
+        );
         let boxed = Arena::new().boxed;
-        assert_eq!(boxed, cfg!(miri) && asked != "1", "COW_MIRI_ARENA={asked}, boxed nodes: {boxed}");
+        assert_eq!(
+            boxed,
+            cfg!(miri) && asked != "1",
+            "COW_MIRI_ARENA={asked}, boxed nodes: {boxed}"
+        );
     }
 
     fn exercise(boxed: bool) {
