@@ -198,7 +198,7 @@ where
     /// so the wait lasts at most one body's serialization and one storage call (a serializer or storage that
     /// never returns keeps `close` waiting; dropping the backend instead never waits, B22). A checkpoint whose
     /// commit had begun before it was cancelled completes; every other ends with
-    /// [`CheckpointError::Cancelled`](crate::backend::CheckpointError::Cancelled), leaving nothing in storage.
+    /// [`CheckpointError::Cancelled`], leaving nothing in storage.
     ///
     /// ```
     /// use cow_state_table::backend::{BackendError, CheckpointError, KeyedStateBackend, ValueStateDescriptor};
