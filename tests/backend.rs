@@ -1,4 +1,4 @@
-//! The keyed state backend's rules (docs/DESIGN.md B1–B20), one test per rule or edge case.
+//! The keyed state backend's rules (docs/DESIGN.md B1–B24), one test per rule or edge case.
 
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
 use cow_state_table::backend::{
