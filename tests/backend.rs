@@ -1,4 +1,4 @@
-//! The keyed state backend's rules (docs/DESIGN.md B1–B20), one test per rule or edge case.
+//! The keyed state backend's rules (docs/DESIGN.md B1–B24), one test per rule or edge case.
 
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
 use cow_state_table::backend::{
@@ -519,15 +519,19 @@ fn b10_refusals_leave_backend_unchanged() {
     );
     assert_unchanged(&mut target);
 
-    // Unknown state.
-    let mut extra = full();
-    fill(&mut extra, 0..10);
-    extra.register_reducing(sum_desc()).unwrap();
-    let unknown = checkpoint_bytes(&mut extra, 3);
+    // A state that is not registered is kept (B23), but two checkpoints must agree on what it is.
+    let mut half0 = backend(range_of(0, 2));
+    half0.register_reducing(sum_desc()).unwrap();
+    let mut half1 = backend(range_of(1, 2));
+    half1
+        .register_value(ValueStateDescriptor::new("r", U32Serializer, U64Serializer))
+        .unwrap();
+    let (r0, r1) = (checkpoint_bytes(&mut half0, 3), checkpoint_bytes(&mut half1, 3));
     assert!(
-        matches!(target.restore(&[&unknown]), Err(BackendError::Restore(e)) if matches!(*e, RestoreError::UnknownState { ref name, .. } if name == "r"))
+        matches!(target.restore(&[&r0, &r1]), Err(BackendError::Restore(e)) if matches!(*e, RestoreError::RestoredStateConflict { index: 1, ref name, .. } if name == "r"))
     );
     assert_unchanged(&mut target);
+    assert_eq!(target.restored_unregistered().count(), 0);
 
     // Another max parallelism / key serializer.
     let mut mp: Backend = KeyedStateBackend::new(U64Serializer, 64, KeyGroupRange::of(0, 63).unwrap()).unwrap();
@@ -1141,4 +1145,390 @@ fn b20_keys_match_a_model_through_rehashes() {
         Err(BackendError::ForeignHandle)
     ));
     assert!(matches!(b.state_table(&foreign), Err(BackendError::ForeignHandle)));
+}
+
+/// A serializer of `u64` whose `serialize` blocks until its gate opens (and says when it is entered): holds a
+/// checkpoint's asynchronous part in the middle of a key-group body.
+#[derive(Clone)]
+struct Gated(Arc<Gate>);
+
+#[derive(Default)]
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+    entered: std::sync::atomic::AtomicBool,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.changed.notify_all();
+    }
+
+    fn wait_entered(&self) {
+        while !self.entered.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl cow_state_table::serializer::TypeSerializer for Gated {
+    type Value = u64;
+    fn identity(&self) -> String {
+        "gated-u64".into()
+    }
+    fn serialize(&self, value: &u64, out: &mut Vec<u8>) -> Result<(), cow_state_table::serializer::SerializeError> {
+        self.0.entered.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut open = self.0.open.lock().unwrap();
+        while !*open {
+            open = self.0.changed.wait(open).unwrap();
+        }
+        U64Serializer.serialize(value, out)
+    }
+    fn deserialize(
+        &self,
+        input: &mut cow_state_table::serializer::Input<'_>,
+    ) -> Result<u64, cow_state_table::serializer::DecodeError> {
+        U64Serializer.deserialize(input)
+    }
+}
+
+/// A backend with 1000 keys in a value state and 1000 in a gated state, and the gate.
+fn gated_backend() -> (Backend, Arc<Gate>) {
+    let gate = Arc::new(Gate::default());
+    let mut b = full();
+    fill(&mut b, 0..1000);
+    let g = b
+        .register_value(ValueStateDescriptor::new("gated", U32Serializer, Gated(gate.clone())))
+        .unwrap();
+    for k in 0..1000 {
+        b.set_current_key(k).unwrap();
+        g.update(&mut b, k).unwrap();
+    }
+    (b, gate)
+}
+
+/// B21: close cancels a checkpoint whose asynchronous part is running on its own thread and waits for it: close
+/// cannot return while the part is inside a body (the part holds its checkpoint's lock), and when it returns the
+/// part has ended, cancelled, its sink uncommitted, and every snapshot is released.
+#[test]
+fn b21_close_cancels_and_joins_a_running_checkpoint() {
+    let storage: Arc<dyn CheckpointStorage> = Arc::new(MemoryStorage::with_max_size(64 << 20));
+    let (mut b, gate) = gated_backend();
+    let handle = b.checkpoint(1).unwrap().spawn(storage.clone());
+    gate.wait_entered();
+    assert_eq!(b.live_snapshots(), 3, "one per state");
+    std::thread::scope(|scope| {
+        let closer = scope.spawn(|| b.close());
+        while !handle.is_cancelled() {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!closer.is_finished(), "close waits for the part stuck in a serializer");
+        gate.open();
+        closer.join().unwrap();
+    });
+    assert!(storage.list().unwrap().is_empty(), "nothing committed");
+    assert!(b.is_closed());
+    assert_eq!(b.live_snapshots(), 0);
+    let outcome = handle.wait();
+    assert!(
+        matches!(outcome, Err(CheckpointError::Cancelled { id: 1 })),
+        "{outcome:?}"
+    );
+    assert!(storage.list().unwrap().is_empty());
+}
+
+/// B21: close releases the snapshots of pending checkpoints that are not running (running them later is
+/// `Cancelled` and touches no storage), leaves a checkpoint that ended before it alone, and afterwards every
+/// operation fails with `Closed`; close is idempotent.
+#[test]
+fn b21_close_releases_pending_and_refuses_everything() {
+    let storage = MemoryStorage::with_max_size(64 << 20);
+    let shared: Arc<dyn CheckpointStorage> = Arc::new(storage.clone());
+    let mut b = full();
+    let (mut v, l) = fill(&mut b, 0..100);
+    b.checkpoint(1).unwrap().spawn(shared).wait().unwrap();
+    let pending = b.checkpoint(2).unwrap();
+    let also = b.checkpoint(3).unwrap();
+    assert_eq!(b.live_snapshots(), 4);
+    assert_eq!(pending.entries(), 200);
+    assert!(!pending.is_cancelled());
+
+    b.close();
+    assert!(pending.is_cancelled() && also.is_cancelled());
+    assert_eq!(pending.entries(), 0, "its snapshots were released");
+    assert_eq!(also.entries(), 0);
+    assert_eq!(b.live_snapshots(), 0);
+    let mut out = Vec::new();
+    assert!(matches!(
+        also.write_to(&mut out),
+        Err(CheckpointError::Cancelled { id: 3 })
+    ));
+    assert!(out.is_empty(), "nothing written");
+    assert!(matches!(
+        pending.run(&storage),
+        Err(CheckpointError::Cancelled { id: 2 })
+    ));
+    assert_eq!(
+        storage.list().unwrap(),
+        [1],
+        "only the checkpoint that ended before close"
+    );
+
+    let closed = |r: Result<(), BackendError>| matches!(r, Err(BackendError::Closed));
+    assert!(closed(b.set_current_key(1)));
+    assert!(closed(v.value(&b).map(drop)));
+    assert!(closed(v.update(&mut b, 1)));
+    assert!(closed(v.clear(&mut b)));
+    v.set_current_namespace(1);
+    assert!(closed(l.add(&mut b, "x".to_string())));
+    assert!(closed(l.get(&b).map(drop)));
+    assert!(closed(b.register_value(value_desc()).map(drop)));
+    assert!(closed(b.register_reducing(sum_desc()).map(drop)));
+    assert!(closed(b.keys(&v, &0).map(drop)));
+    assert!(closed(b.keys_and_namespaces(&l).map(drop)));
+    assert!(closed(b.state_table(&v).map(drop)));
+    assert!(closed(b.checkpoint(4).map(drop)));
+    let good = storage.read(1).unwrap();
+    assert!(closed(b.restore(&[&good]).map(drop)));
+    assert!(closed(b.restore_from(&storage, &[1]).map(drop)));
+    assert_eq!(b.num_state_entries(), 0);
+    assert_eq!(b.state_names().count(), 0);
+    assert_eq!(b.state_len("v"), None);
+    b.close();
+    assert!(b.is_closed());
+    assert!(closed(b.set_current_key(1)));
+    b.check_invariants().unwrap();
+}
+
+/// B22: dropping the backend cancels its checkpoints without waiting: it returns while a part is stuck in a
+/// serializer; that part then stops at its next check and commits nothing; a pending checkpoint that is not
+/// running is released at once.
+#[test]
+fn b22_drop_cancels_without_blocking() {
+    let storage: Arc<dyn CheckpointStorage> = Arc::new(MemoryStorage::with_max_size(64 << 20));
+    let (mut b, gate) = gated_backend();
+    let handle = b.checkpoint(1).unwrap().spawn(storage.clone());
+    let idle = b.checkpoint(2).unwrap();
+    gate.wait_entered();
+    drop(b);
+    assert!(handle.is_cancelled() && idle.is_cancelled());
+    assert!(!handle.is_finished(), "still inside the serializer");
+    assert_eq!(idle.entries(), 0, "not running: released by the drop");
+    gate.open();
+    let outcome = handle.wait();
+    assert!(
+        matches!(outcome, Err(CheckpointError::Cancelled { id: 1 })),
+        "{outcome:?}"
+    );
+    assert!(matches!(idle.run(&*storage), Err(CheckpointError::Cancelled { id: 2 })));
+    assert!(storage.list().unwrap().is_empty(), "nothing committed");
+}
+
+/// A source with the value and list states of `fill` and a reducing state "r" (sum of the key), keys `keys`.
+fn three_states(range: KeyGroupRange, keys: std::ops::Range<u64>) -> Backend {
+    let mut b = backend(range);
+    fill(&mut b, keys.clone());
+    let r = b.register_reducing(sum_desc()).unwrap();
+    for k in keys {
+        if b.set_current_key(k).is_ok() {
+            r.add(&mut b, k).unwrap();
+            r.add(&mut b, 1).unwrap();
+        }
+    }
+    b
+}
+
+/// Every key of `keys` has the contents `three_states` gave it, in all three states of `b`.
+fn assert_three_states(b: &mut Backend, keys: std::ops::Range<u64>) {
+    let (v, l) = fill(b, std::iter::empty());
+    let r = b.register_reducing(sum_desc()).unwrap();
+    for k in keys {
+        b.set_current_key(k).unwrap();
+        assert_eq!(v.value(b).unwrap(), Some(&(k * 3)), "key {k}");
+        assert_eq!(l.get(b).unwrap().unwrap(), [format!("k{k}")]);
+        assert_eq!(r.get(b).unwrap(), Some(&(k + 1)));
+    }
+    b.check_invariants().unwrap();
+}
+
+/// B23, B24: restore keeps the states that are not registered; registering one with another kind or serializers
+/// is refused naming both and changes nothing; the matching registration binds it with its data.
+#[test]
+fn b23_b24_restore_keeps_unregistered_and_binds_on_registration() {
+    let bytes = checkpoint_bytes(&mut three_states(range_of(0, 1), 0..300), 1);
+    let mut t = full();
+    let v = t.register_value(value_desc()).unwrap();
+    let summary = t.restore(&[&bytes]).unwrap();
+    assert_eq!(summary.entries, 300);
+    assert_eq!((summary.unregistered_states, summary.unregistered_entries), (2, 600));
+    let names: Vec<&str> = t.restored_unregistered().map(|(name, _)| name).collect();
+    assert_eq!(names, ["l", "r"]);
+    assert_eq!(t.num_state_entries(), 900, "restored entries count");
+    assert_eq!(t.state_len("l"), None, "not registered");
+    t.set_current_key(5).unwrap();
+    assert_eq!(v.value(&t).unwrap(), Some(&15));
+
+    // Another element serializer for the list: refused, naming both signatures.
+    let err = t
+        .register_list(ListStateDescriptor::new("l", U32Serializer, I64Serializer))
+        .unwrap_err();
+    let BackendError::RestoredStateMismatch(ref m) = err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(m.name, "l");
+    assert_ne!(m.restored.state_serializer, m.requested.state_serializer);
+    let text = err.to_string();
+    assert!(
+        text.contains(&m.restored.to_string()) && text.contains(&m.requested.to_string()),
+        "{text}"
+    );
+    // Another kind for "r".
+    let err = t
+        .register_value(ValueStateDescriptor::new("r", U32Serializer, U64Serializer))
+        .unwrap_err();
+    assert!(
+        matches!(err, BackendError::RestoredStateMismatch(ref m) if m.name == "r" && m.restored.kind != m.requested.kind),
+        "{err:?}"
+    );
+    // Nothing changed.
+    assert_eq!(t.restored_unregistered().count(), 2);
+    assert_eq!(t.state_names().collect::<Vec<_>>(), ["v"]);
+    assert_eq!(t.num_state_entries(), 900);
+
+    // The matching registrations bind the data.
+    assert_three_states(&mut t, 0..300);
+    assert_eq!(t.restored_unregistered().count(), 0);
+    assert_eq!(t.num_state_entries(), 900);
+    assert_eq!((t.state_len("l"), t.state_len("r")), (Some(300), Some(300)));
+}
+
+/// B23: a checkpoint taken before the restored states are registered contains them, their bodies byte for byte
+/// as restored; a backend with nothing registered checkpoints exactly the bytes it restored.
+#[test]
+fn b23_checkpoint_before_registration_contains_them_all() {
+    use cow_state_table::backend::stream::StreamCheckpoint;
+    let bytes = checkpoint_bytes(&mut three_states(range_of(0, 1), 0..300), 1);
+    let mut t = full();
+    let v = t.register_value(value_desc()).unwrap();
+    t.restore(&[&bytes]).unwrap();
+    t.set_current_key(0).unwrap();
+    v.update(&mut t, 7).unwrap();
+    let again = checkpoint_bytes(&mut t, 2);
+    let (a, b) = (
+        StreamCheckpoint::parse(&bytes).unwrap(),
+        StreamCheckpoint::parse(&again).unwrap(),
+    );
+    assert_eq!(b.states().len(), 3);
+    for name in ["l", "r"] {
+        let (ia, ib) = (a.state_index(name).unwrap(), b.state_index(name).unwrap());
+        for kg in 0..MAX_PAR {
+            assert_eq!(
+                a.body(ia, kg).unwrap(),
+                b.body(ib, kg).unwrap(),
+                "{name}, key group {kg}"
+            );
+        }
+    }
+    // Restored with everything registered: all the data, and the later write.
+    let mut r = full();
+    r.restore(&[&again]).unwrap();
+    assert_three_states(&mut r, 1..300);
+    r.set_current_key(0).unwrap();
+    let rv = r.register_value(value_desc()).unwrap();
+    assert_eq!(rv.value(&r).unwrap(), Some(&7));
+
+    // Nothing registered: the checkpoint is the restored one, byte for byte.
+    let mut none = full();
+    let summary = none.restore(&[&again]).unwrap();
+    assert_eq!((summary.unregistered_states, summary.unregistered_entries), (3, 900));
+    assert_eq!(checkpoint_bytes(&mut none, 2), again);
+    assert_eq!(none.live_snapshots(), 0, "restored bodies need no snapshot");
+}
+
+/// B23 with B10: restored states come from several checkpoints (rescaling), a failed restore keeps the previous
+/// set, and every restore replaces it.
+#[test]
+fn b23_rescaled_and_all_or_nothing() {
+    let halves: Vec<Vec<u8>> = (0..2)
+        .map(|i| checkpoint_bytes(&mut three_states(range_of(i, 2), 0..400), 1))
+        .collect();
+    let mut t = full();
+    let summary = t.restore(&[&halves[0], &halves[1]]).unwrap();
+    assert_eq!((summary.unregistered_states, summary.unregistered_entries), (3, 1200));
+    let before: Vec<String> = t.restored_unregistered().map(|(n, _)| n.to_string()).collect();
+
+    let mut bad = halves[1].clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x40;
+    assert!(t.restore(&[&halves[0], &bad]).is_err());
+    let after: Vec<String> = t.restored_unregistered().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(before, after, "a failed restore keeps the restored states");
+    assert_eq!(t.num_state_entries(), 1200);
+
+    // Restoring one half into an instance of the other half's range: its key groups only.
+    let mut other = backend(range_of(1, 2));
+    let s = other.restore(&[&halves[0], &halves[1]]).unwrap();
+    assert_eq!(
+        s.unregistered_entries,
+        t.num_state_entries() as u64 - {
+            let mut zero = backend(range_of(0, 2));
+            zero.restore(&[&halves[0]]).unwrap().unregistered_entries
+        }
+    );
+
+    assert_three_states(&mut t, 0..400);
+
+    // A restore replaces the restored states too: a checkpoint of "v" only leaves none.
+    let mut only_v = full();
+    only_v.register_value(value_desc()).unwrap();
+    let v_only = checkpoint_bytes(&mut only_v, 3);
+    let mut u = full();
+    u.restore(&[&halves[0], &halves[1]]).unwrap();
+    assert_eq!(u.restored_unregistered().count(), 3);
+    u.restore(&[&v_only]).unwrap();
+    assert_eq!(u.restored_unregistered().map(|(n, _)| n).collect::<Vec<_>>(), ["v"]);
+    assert_eq!(u.num_state_entries(), 0);
+}
+
+/// A serializer with `u64`'s identity that reads 16 bytes: a restored body does not decode with it.
+#[derive(Clone)]
+struct Wide;
+
+impl cow_state_table::serializer::TypeSerializer for Wide {
+    type Value = u64;
+    fn identity(&self) -> String {
+        U64Serializer.identity()
+    }
+    fn serialize(&self, value: &u64, out: &mut Vec<u8>) -> Result<(), cow_state_table::serializer::SerializeError> {
+        U64Serializer.serialize(value, out)?;
+        U64Serializer.serialize(value, out)
+    }
+    fn deserialize(
+        &self,
+        input: &mut cow_state_table::serializer::Input<'_>,
+    ) -> Result<u64, cow_state_table::serializer::DecodeError> {
+        U64Serializer.deserialize(input)?;
+        U64Serializer.deserialize(input)
+    }
+}
+
+/// B24: a registration whose kept bodies do not decode fails with a decode error and leaves the state restored
+/// and unregistered; a correct registration then binds all its data.
+#[test]
+fn b24_decode_error_keeps_the_state_restored() {
+    let bytes = checkpoint_bytes(&mut three_states(range_of(0, 1), 0..50), 1);
+    let mut t = full();
+    t.restore(&[&bytes]).unwrap();
+    let err = t
+        .register_value(ValueStateDescriptor::new("v", U32Serializer, Wide))
+        .unwrap_err();
+    assert!(
+        matches!(err, BackendError::Restore(ref e) if matches!(**e, RestoreError::Decode { index: 0, ref name, .. } if name == "v")),
+        "{err:?}"
+    );
+    assert_eq!(t.restored_unregistered().count(), 3);
+    assert_eq!(t.state_names().count(), 0);
+    assert_three_states(&mut t, 0..50);
 }

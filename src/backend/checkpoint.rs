@@ -15,7 +15,7 @@ use crate::sync::Primitives;
 use core::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
@@ -31,10 +31,16 @@ where
     /// thread with [`spawn`](PendingCheckpoint::spawn) or on a thread of your choice with
     /// [`run`](PendingCheckpoint::run) / [`write_to`](PendingCheckpoint::write_to).
     ///
-    /// Fails only if a table's snapshot versions are exhausted (I12); then no snapshot is kept.
+    /// Restored states that are not registered yet are written as they were restored, after the registered ones
+    /// (B23). The backend keeps track of the pending checkpoint, so that [`close`](Self::close) and drop can
+    /// cancel it (B21, B22).
+    ///
+    /// Fails only if a table's snapshot versions are exhausted (I12); then no snapshot is kept. After
+    /// [`close`](Self::close): [`BackendError::Closed`].
     pub fn checkpoint(&mut self, id: u64) -> Result<PendingCheckpoint, BackendError> {
+        self.check_open()?;
         let metas = self.state_metas();
-        let mut parts = Vec::with_capacity(self.states.len());
+        let mut parts = Vec::with_capacity(self.states.len() + self.restored.len());
         for slot in &mut self.states {
             let part = slot
                 .codec
@@ -45,13 +51,58 @@ where
                 })?;
             parts.push(part);
         }
+        parts.extend(self.restored.iter().map(|r| r.part()));
+        let flight = Arc::new(Flight {
+            cancel: AtomicBool::new(false),
+            parts: Mutex::new(Some(parts)),
+        });
+        // Forget the checkpoints that ended (their pending checkpoint was dropped), then track this one.
+        self.flights.retain(|f| f.strong_count() > 0);
+        self.flights.push(Arc::downgrade(&flight));
         Ok(PendingCheckpoint {
             id,
             context: self.context,
             key_serializer: self.key_serializer.identity(),
             metas,
-            parts,
+            flight,
         })
+    }
+}
+
+/// The shared part of a pending checkpoint: its cancellation flag and its snapshots, which the backend reaches
+/// through a `Weak` to cancel it (B21, B22). An asynchronous part holds `parts`' lock while it runs.
+pub(crate) struct Flight {
+    cancel: AtomicBool,
+    parts: Mutex<Option<Vec<Box<dyn SnapshotPart>>>>,
+}
+
+impl Flight {
+    fn lock(&self) -> MutexGuard<'_, Option<Vec<Box<dyn SnapshotPart>>>> {
+        // A serializer that panicked while the lock was held poisoned it; the parts are still whole.
+        self.parts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// B21: cancels, waits for a running asynchronous part to return (it holds the lock), releases the
+    /// snapshots.
+    pub(crate) fn cancel_and_join(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        let parts = self.lock().take();
+        drop(parts);
+    }
+
+    /// B22: cancels; releases the snapshots only if no asynchronous part is running. Never blocks.
+    pub(crate) fn cancel_and_detach(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        let parts = match self.parts.try_lock() {
+            Ok(mut guard) => guard.take(),
+            Err(TryLockError::Poisoned(e)) => e.into_inner().take(),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        drop(parts);
     }
 }
 
@@ -74,6 +125,10 @@ pub struct CheckpointSummary {
 /// A checkpoint whose synchronous part is done: it owns one snapshot per state (B8). `Send`; dropping it releases
 /// the snapshots.
 ///
+/// Its backend can cancel it: [`close`](KeyedStateBackend::close) cancels it and releases its snapshots (waiting
+/// for its asynchronous part if that is running, B21), dropping the backend cancels it (B22). Running a cancelled
+/// pending checkpoint returns [`CheckpointError::Cancelled`] and leaves the storage untouched.
+///
 /// Flink: the `AsyncPartialSnapshot` / `SnapshotStrategy` result of `HeapKeyedStateBackend.snapshot`, before it
 /// runs.
 pub struct PendingCheckpoint {
@@ -81,7 +136,7 @@ pub struct PendingCheckpoint {
     context: KeyGroupContext,
     key_serializer: String,
     metas: Vec<StateMeta>,
-    parts: Vec<Box<dyn SnapshotPart>>,
+    flight: Arc<Flight>,
 }
 
 impl PendingCheckpoint {
@@ -95,9 +150,18 @@ impl PendingCheckpoint {
         &self.metas
     }
 
-    /// Entries held by the snapshots, over all states.
+    /// Entries held by the snapshots, over all states (0 once its backend's [`close`](KeyedStateBackend::close)
+    /// released them).
     pub fn entries(&self) -> usize {
-        self.parts.iter().map(|p| p.len()).sum()
+        self.flight
+            .lock()
+            .as_ref()
+            .map_or(0, |parts| parts.iter().map(|p| p.len()).sum())
+    }
+
+    /// Whether it was cancelled by its backend ([`close`](KeyedStateBackend::close) or drop, B21, B22).
+    pub fn is_cancelled(&self) -> bool {
+        self.flight.cancelled()
     }
 
     /// The asynchronous part, writing the stream to `out` (Flink: the async part's loop over the key groups,
@@ -106,23 +170,44 @@ impl PendingCheckpoint {
         self.write_cancellable(out, &AtomicBool::new(false))
     }
 
-    /// [`write_to`](Self::write_to), checking `cancel` before every state's key group (B8): once it is set the
-    /// write stops with [`CheckpointError::Cancelled`].
+    /// [`write_to`](Self::write_to), checking `cancel` — and the backend's own flag (B21, B22) — before every
+    /// state's key group (B8): once either is set the write stops with [`CheckpointError::Cancelled`].
     pub fn write_cancellable<W: Write + ?Sized>(
         &self,
         out: &mut W,
         cancel: &AtomicBool,
     ) -> Result<CheckpointSummary, CheckpointError> {
+        let parts = self.flight.lock();
+        self.write_locked(parts.as_deref(), out, cancel)
+    }
+
+    fn is_cancelled_by(&self, cancel: &AtomicBool) -> bool {
+        cancel.load(Ordering::Relaxed) || self.flight.cancelled()
+    }
+
+    /// The write, with the flight's lock held by the caller (`parts` is `None` once released by `close`).
+    fn write_locked<W: Write + ?Sized>(
+        &self,
+        parts: Option<&[Box<dyn SnapshotPart>]>,
+        out: &mut W,
+        cancel: &AtomicBool,
+    ) -> Result<CheckpointSummary, CheckpointError> {
         let id = self.id;
-        let writers: Vec<Box<dyn GroupWriter + '_>> = self.parts.iter().map(|p| p.writer(self.context)).collect();
+        let Some(parts) = parts else {
+            return Err(CheckpointError::Cancelled { id });
+        };
+        if self.is_cancelled_by(cancel) {
+            return Err(CheckpointError::Cancelled { id });
+        }
+        let writers: Vec<Box<dyn GroupWriter + '_>> = parts.iter().map(|p| p.writer(self.context)).collect();
         let mut body = |state: usize, key_group: u32, buf: &mut Vec<u8>| -> Result<(), WriteError> {
-            if cancel.load(Ordering::Relaxed) {
+            if self.is_cancelled_by(cancel) {
                 return Err(WriteError::Io(std::io::Error::other("checkpoint cancelled")));
             }
             writers[state].write(key_group, buf).map(|_| ())
         };
         let result = write_stream(id, self.context, &self.key_serializer, &self.metas, &mut body, out);
-        if cancel.load(Ordering::Relaxed) {
+        if self.is_cancelled_by(cancel) {
             return Err(CheckpointError::Cancelled { id });
         }
         let stream = result.map_err(|source| CheckpointError::Stream { id, source })?;
@@ -142,22 +227,29 @@ impl PendingCheckpoint {
         self.run_cancellable(storage, &AtomicBool::new(false))
     }
 
-    /// [`run`](Self::run) with a cancellation flag, checked between key groups and before committing.
+    /// [`run`](Self::run) with a cancellation flag, checked — with the backend's own flag (B21, B22) — before
+    /// beginning, between key groups and before committing. A checkpoint cancelled before it began never touches
+    /// the storage.
     pub fn run_cancellable(
         self,
         storage: &dyn CheckpointStorage,
         cancel: &AtomicBool,
     ) -> Result<CheckpointSummary, CheckpointError> {
         let id = self.id;
+        // Held from before `begin` to after `commit`: the backend's `close` joins this part by taking the lock.
+        let mut parts = self.flight.lock();
+        if parts.is_none() || self.is_cancelled_by(cancel) {
+            return Err(CheckpointError::Cancelled { id });
+        }
         let mut sink = storage
             .begin(id)
             .map_err(|source| CheckpointError::Storage { id, source })?;
-        let mut summary = self.write_cancellable(&mut *sink, cancel)?;
+        let mut summary = self.write_locked(parts.as_deref(), &mut *sink, cancel)?;
         // Release the snapshots before the commit: the stream is complete.
-        drop(self);
+        drop(parts.take());
         sink.flush()
             .map_err(|e| CheckpointError::Stream { id, source: e.into() })?;
-        if cancel.load(Ordering::Relaxed) {
+        if self.is_cancelled_by(cancel) {
             return Err(CheckpointError::Cancelled { id });
         }
         let location = sink
@@ -172,6 +264,7 @@ impl PendingCheckpoint {
         let id = self.id;
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
+        let flight = self.flight.clone();
         let thread = std::thread::Builder::new()
             .name(format!("checkpoint-{id}"))
             .spawn(move || self.run_cancellable(&*storage, &flag))
@@ -179,6 +272,7 @@ impl PendingCheckpoint {
         CheckpointHandle {
             id,
             cancel,
+            flight,
             thread: Some(thread),
         }
     }
@@ -190,7 +284,7 @@ impl fmt::Debug for PendingCheckpoint {
             .field("id", &self.id)
             .field("context", &self.context)
             .field("states", &self.metas)
-            .field("entries", &self.entries())
+            .field("cancelled", &self.is_cancelled())
             .finish()
     }
 }
@@ -198,9 +292,14 @@ impl fmt::Debug for PendingCheckpoint {
 /// A checkpoint whose asynchronous part runs on a background thread (Flink: the `RunnableFuture` of the async
 /// snapshot). [`wait`](Self::wait) for its outcome; [`cancel`](Self::cancel) or drop it to stop it — both join the
 /// thread, so the snapshots are released when they return (B8). A failure is reported by `wait` (B9).
+///
+/// Its backend's [`close`](KeyedStateBackend::close) cancels it and waits for the thread's part to stop (B21);
+/// dropping the backend cancels it without waiting (B22). [`wait`](Self::wait) then reports
+/// [`CheckpointError::Cancelled`] (or the summary if it committed first).
 pub struct CheckpointHandle {
     id: u64,
     cancel: Arc<AtomicBool>,
+    flight: Arc<Flight>,
     thread: Option<JoinHandle<Result<CheckpointSummary, CheckpointError>>>,
 }
 
@@ -208,6 +307,12 @@ impl CheckpointHandle {
     /// The checkpoint id.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Whether it was cancelled: through this handle, or by its backend ([`close`](KeyedStateBackend::close) or
+    /// drop, B21, B22).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) || self.flight.cancelled()
     }
 
     /// Whether the asynchronous part has ended.
@@ -249,7 +354,7 @@ impl fmt::Debug for CheckpointHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CheckpointHandle")
             .field("id", &self.id)
-            .field("cancelled", &self.cancel.load(Ordering::Relaxed))
+            .field("cancelled", &self.is_cancelled())
             .field("finished", &self.is_finished())
             .finish()
     }

@@ -78,9 +78,18 @@ pub enum BackendError {
     /// Serializing a state for the serialized-value lookup failed.
     #[error(transparent)]
     Serialize(Box<SerializeError>),
-    /// A restore failed; the backend is unchanged (B10).
+    /// A restore failed; the backend is unchanged (B10). Also returned by a registration that binds a restored
+    /// state whose kept bodies do not decode (B24); the state stays restored and unregistered.
     #[error(transparent)]
     Restore(Box<RestoreError>),
+    /// A registration whose kind or serializers differ from those of the restored state of that name (B24). The
+    /// state stays restored and unregistered, its data kept for a registration that matches.
+    #[error(transparent)]
+    RestoredStateMismatch(Box<RestoredStateMismatch>),
+    /// The backend was closed ([`close`](crate::backend::KeyedStateBackend::close), B21): its states are gone
+    /// and every operation fails.
+    #[error("the keyed state backend is closed")]
+    Closed,
 }
 
 impl From<SerializeError> for BackendError {
@@ -104,6 +113,20 @@ pub struct StateMismatch {
     /// What it is registered as.
     pub registered: StateSignature,
     /// What was asked for (for a type mismatch with equal identities, the same signature).
+    pub requested: StateSignature,
+}
+
+/// A registration of a restored, not yet registered state with another kind or serializers (B24).
+///
+/// Flink: the `StateMigrationException` of an incompatible serializer when a restored state is first requested.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("state {name:?} was restored as {restored}, requested as {requested}")]
+pub struct RestoredStateMismatch {
+    /// The state's name.
+    pub name: String,
+    /// What the checkpoint says it is.
+    pub restored: StateSignature,
+    /// What the registration asked for.
     pub requested: StateSignature,
 }
 
@@ -147,7 +170,8 @@ pub enum RestoreError {
         /// The checkpoint's.
         found: String,
     },
-    /// Checkpoint `index` holds a state that is not registered.
+    /// Checkpoint `index` holds a state that is not registered. No longer returned: such a state is kept until
+    /// it is registered (B23).
     #[error("checkpoint {index} holds state {name:?}, which is not registered")]
     UnknownState {
         /// Position in the list of checkpoints.
@@ -165,6 +189,21 @@ pub enum RestoreError {
         /// What it is registered as.
         registered: StateSignature,
         /// What the checkpoint says.
+        checkpointed: StateSignature,
+    },
+    /// Checkpoint `index` holds a state that is not registered with another kind or serializers than an earlier
+    /// checkpoint of the same restore (B23).
+    #[error(
+        "checkpoint {index}: state {name:?} is checkpointed as {checkpointed}, in an earlier checkpoint as {earlier}"
+    )]
+    RestoredStateConflict {
+        /// Position in the list of checkpoints.
+        index: usize,
+        /// The state's name.
+        name: String,
+        /// What the earlier checkpoint says.
+        earlier: StateSignature,
+        /// What checkpoint `index` says.
         checkpointed: StateSignature,
     },
     /// Two checkpoints hold the same key group.

@@ -69,7 +69,8 @@ where
     }
 
     /// The number of `(key, namespace)` entries over every registered state (Flink
-    /// `HeapKeyedStateBackend#numKeyValueStateEntries`): the sum of the tables' lengths, O(states) (B20).
+    /// `HeapKeyedStateBackend#numKeyValueStateEntries`): the sum of the tables' lengths, O(states) (B20), plus
+    /// the entries of the restored states not registered yet (B23). 0 after [`close`](Self::close).
     ///
     /// ```
     /// use cow_state_table::backend::{KeyedStateBackend, ListStateDescriptor, ValueStateDescriptor};
@@ -88,7 +89,12 @@ where
     /// ```
     #[doc(alias = "numKeyValueStateEntries")]
     pub fn num_state_entries(&self) -> usize {
-        self.states.iter().map(|s| s.codec.len(&*s.data)).sum()
+        let restored: u64 = self.restored.iter().map(|r| r.entries).sum();
+        let restored = usize::try_from(restored).unwrap_or(usize::MAX);
+        self.states
+            .iter()
+            .map(|s| s.codec.len(&*s.data))
+            .fold(restored, usize::saturating_add)
     }
 
     /// The table behind `state`, read-only: its lookups, iterators and statistics (`len`, `is_rehashing`,

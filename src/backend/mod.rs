@@ -5,7 +5,7 @@
 //! `HeapReducingState`, `HeapFoldingState`, …) and `AsyncMemoryStateBackend`.
 //!
 //! This layer sits above the table, the snapshot, the key groups and the format; nothing below it imports it.
-//! Its rules, **B1 … B20**, are written in docs/DESIGN.md ("The keyed state backend").
+//! Its rules, **B1 … B24**, are written in docs/DESIGN.md ("The keyed state backend").
 //!
 //! * [`KeyedStateBackend`] — the key context (B1) and the registry of named states (B2).
 //! * [`state`] — the state kinds and their handles: [`ValueState`], [`ListState`], [`ReducingState`],
@@ -17,7 +17,10 @@
 //!   [`PendingCheckpoint`], whose asynchronous part runs on a background thread ([`CheckpointHandle`]) or on any
 //!   thread the caller chooses (B8, B9).
 //! * [`restore`](KeyedStateBackend::restore) — from one or several checkpoints, into any key-group range,
-//!   all or nothing (B10).
+//!   all or nothing (B10); states of the checkpoints that are not registered are kept and bound when they are
+//!   registered (B23, B24).
+//! * [`close`](KeyedStateBackend::close) — cancels and joins every checkpoint in flight and drops the states
+//!   (B21); dropping the backend cancels without waiting (B22).
 //! * [`stream`] — the checkpoint stream of many states: the backport's key-group framing, the meta section,
 //!   key-group offsets and checksums (docs/FORMAT.md).
 //! * [`storage`] — where checkpoint streams go: memory with a size cap, or a directory.
@@ -81,12 +84,13 @@ mod error;
 mod keys;
 mod merge;
 mod restore;
+mod restored;
 pub mod state;
 pub mod storage;
 pub mod stream;
 
 pub use checkpoint::{CheckpointHandle, CheckpointSummary, PendingCheckpoint};
-pub use error::{BackendError, CheckpointError, RestoreError, StateMismatch, StateSignature};
+pub use error::{BackendError, CheckpointError, RestoreError, RestoredStateMismatch, StateMismatch, StateSignature};
 pub use restore::RestoreSummary;
 #[allow(deprecated)]
 pub use state::{
@@ -98,16 +102,23 @@ pub use state::{
 use crate::keygroup::{KeyGroupContext, KeyGroupRange};
 use crate::serializer::TypeSerializer;
 use crate::sync::{Primitives, StdSync};
+use checkpoint::Flight;
 use core::any::{Any, TypeId};
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
+use restored::RestoredState;
 use state::{Codec, Data, HandleCore, TypedCodec};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::sync::Weak;
 use stream::{StateKind, StateMeta};
 
 /// Ids of backends, so that a handle used with another backend is refused (B3).
 static NEXT_BACKEND_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The id of a closed backend (B21): no handle carries it (ids start at 1), so every state operation fails B3's
+/// id compare and its error path reports [`BackendError::Closed`].
+const CLOSED_ID: u64 = 0;
 
 /// The most states a backend holds (32,767): the one limit registration and the checkpoint stream's writer and
 /// reader share ([`stream::MAX_STATES`]), so every registered state fits a checkpoint.
@@ -133,7 +144,9 @@ pub(crate) struct Slot<K, KS, H, P> {
 /// * Key context (B1): [`set_current_key`](Self::set_current_key) computes the key's key group once and refuses
 ///   a key outside the backend's [`KeyGroupRange`].
 /// * States (B2, B3): `register_value`, `register_list`, … return handles; each state has its own table.
-/// * Checkpoints (B7–B9): [`checkpoint`](Self::checkpoint). Restore (B10): [`restore`](Self::restore).
+/// * Checkpoints (B7–B9): [`checkpoint`](Self::checkpoint). Restore (B10, B23, B24): [`restore`](Self::restore).
+/// * Lifecycle (B21, B22): [`close`](Self::close) cancels and joins every checkpoint in flight; dropping the
+///   backend cancels them without waiting.
 ///
 /// The backend is `Send` and `Sync` (reads through `&self` are shared-safe); state operations take `&mut self`
 /// for writes, like Flink's single-threaded operator access.
@@ -145,6 +158,11 @@ pub struct KeyedStateBackend<K, KS, H = RandomState, P: Primitives = StdSync> {
     current_key_group: u32,
     states: Vec<Slot<K, KS, H, P>>,
     names: HashMap<String, usize>,
+    /// Restored states not registered yet (B23), in the order the checkpoints name them.
+    restored: Vec<RestoredState>,
+    /// The pending checkpoints taken, for `close` and drop to cancel (B21, B22); dead ones are pruned at each
+    /// checkpoint.
+    flights: Vec<Weak<Flight>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
@@ -166,14 +184,100 @@ where
             current_key_group: 0,
             states: Vec::new(),
             names: HashMap::new(),
+            restored: Vec::new(),
+            flights: Vec::new(),
         })
+    }
+
+    /// Closes the backend (Flink `HeapKeyedStateBackend#dispose`, B21): cancels every checkpoint in flight and
+    /// waits for each running asynchronous part to stop, releases the snapshots of those not running, then
+    /// drops every state's table and the restored states not registered. Afterwards every operation returning a
+    /// `Result` fails with [`BackendError::Closed`]. Idempotent.
+    ///
+    /// Each asynchronous part checks for cancellation before every state's key-group body and before its commit,
+    /// so the wait lasts at most one body's serialization and one storage call (a serializer or storage that
+    /// never returns keeps `close` waiting; dropping the backend instead never waits, B22). A checkpoint whose
+    /// commit had begun before it was cancelled completes; every other ends with
+    /// [`CheckpointError::Cancelled`], leaving nothing in storage.
+    ///
+    /// ```
+    /// use cow_state_table::backend::{BackendError, CheckpointError, KeyedStateBackend, ValueStateDescriptor};
+    /// use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
+    /// use cow_state_table::keygroup::KeyGroupRange;
+    /// use cow_state_table::serializer::{U64Serializer, VoidNamespaceSerializer};
+    /// let mut b: KeyedStateBackend<u64, U64Serializer> =
+    ///     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+    /// let v = b.register_value(ValueStateDescriptor::new("v", VoidNamespaceSerializer, U64Serializer)).unwrap();
+    /// b.set_current_key(1).unwrap();
+    /// v.update(&mut b, 5).unwrap();
+    /// let pending = b.checkpoint(1).unwrap();
+    /// assert_eq!(b.live_snapshots(), 1);
+    ///
+    /// b.close();
+    /// assert_eq!(pending.entries(), 0, "its snapshot was released");
+    /// let storage = MemoryStorage::new();
+    /// assert!(matches!(pending.run(&storage), Err(CheckpointError::Cancelled { id: 1 })));
+    /// assert!(storage.list().unwrap().is_empty());
+    /// assert!(matches!(v.value(&b), Err(BackendError::Closed)));
+    /// assert!(matches!(b.set_current_key(1), Err(BackendError::Closed)));
+    /// b.close(); // idempotent
+    /// ```
+    pub fn close(&mut self) {
+        for flight in self.flights.drain(..) {
+            if let Some(flight) = flight.upgrade() {
+                flight.cancel_and_join();
+            }
+        }
+        self.id = CLOSED_ID;
+        self.current_key = None;
+        self.names.clear();
+        // The restored states and the tables last: snapshots of the tables are released above.
+        self.restored.clear();
+        self.states.clear();
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.id == CLOSED_ID
+    }
+
+    /// `Err(Closed)` once closed (B21).
+    #[inline]
+    fn check_open(&self) -> Result<(), BackendError> {
+        if self.is_closed() {
+            Err(BackendError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The error of an operation without a current key: `Closed` if closed (B21), else `NoCurrentKey`.
+    #[cold]
+    fn no_key_error(&self) -> BackendError {
+        if self.is_closed() {
+            BackendError::Closed
+        } else {
+            BackendError::NoCurrentKey
+        }
+    }
+
+    /// The error of a handle whose backend id does not match: `Closed` if closed (B21), else `ForeignHandle`.
+    #[cold]
+    fn foreign_error(&self) -> BackendError {
+        if self.is_closed() {
+            BackendError::Closed
+        } else {
+            BackendError::ForeignHandle
+        }
     }
 
     /// Sets the key every state operation works on and computes its key group, once (B1; Flink
     /// `setCurrentKey`). A key whose key group is outside the range is refused with
-    /// [`BackendError::KeyOutOfRange`] and the previous current key stays.
+    /// [`BackendError::KeyOutOfRange`] and the previous current key stays. After [`close`](Self::close):
+    /// [`BackendError::Closed`].
     #[inline]
     pub fn set_current_key(&mut self, key: K) -> Result<(), BackendError> {
+        self.check_open()?;
         let key_group = self.context.key_group_of(&key);
         if !self.context.range().contains(key_group) {
             return Err(BackendError::KeyOutOfRange {
@@ -227,21 +331,30 @@ where
         self.states.iter().map(|s| s.name.as_str())
     }
 
-    /// The meta entries a checkpoint of this backend writes (id = registration index).
+    /// The meta entries a checkpoint of this backend writes: the registered states (id = registration index),
+    /// then the restored states not registered yet (B23).
     pub fn state_metas(&self) -> Vec<StateMeta> {
-        self.states
-            .iter()
+        let registered = self.states.iter().map(|s| (&s.name, &s.signature));
+        let restored = self.restored.iter().map(|r| (&r.name, &r.signature));
+        registered
+            .chain(restored)
             .enumerate()
-            .map(|(id, s)| {
+            .map(|(id, (name, signature))| {
                 StateMeta::new(
                     id as u16,
-                    s.name.clone(),
-                    s.signature.kind,
-                    s.signature.namespace_serializer.clone(),
-                    s.signature.state_serializer.clone(),
+                    name.clone(),
+                    signature.kind,
+                    signature.namespace_serializer.clone(),
+                    signature.state_serializer.clone(),
                 )
             })
             .collect()
+    }
+
+    /// The restored states not registered yet, with what they were checkpointed as (B23): registering one of
+    /// these names with a matching kind and serializers binds it with its restored data (B24).
+    pub fn restored_unregistered(&self) -> impl Iterator<Item = (&str, &StateSignature)> + '_ {
+        self.restored.iter().map(|r| (r.name.as_str(), &r.signature))
     }
 
     /// Entries of the state named `name` over all keys and namespaces, if registered.
@@ -260,7 +373,8 @@ where
         self.states.iter().try_for_each(|s| s.codec.check(&*s.data))
     }
 
-    /// Registers `name` or returns the existing state of that name (B2).
+    /// Registers `name` or returns the existing state of that name (B2), binding the restored state of that name
+    /// if there is one (B24).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn register<N, S, NS, SS, X>(
         &mut self,
@@ -277,6 +391,7 @@ where
         SS: TypeSerializer<Value = S> + StateType,
         X: Send + Sync + 'static,
     {
+        self.check_open()?;
         let requested = StateSignature {
             kind,
             namespace_serializer: namespace.identity(),
@@ -294,22 +409,73 @@ where
             }
             return Ok(self.core(index));
         }
-        if self.states.len() >= MAX_STATES {
-            return Err(BackendError::TooManyStates { limit: MAX_STATES });
-        }
+        let codec = TypedCodec::<N, S, NS, SS, X>::new(namespace, state);
+        let restored = self.restored.iter().position(|r| r.name == name);
+        let built = match restored {
+            Some(at) => Some(self.bind_restored::<N, S, NS, SS, X>(&self.restored[at], &codec, &requested)?),
+            None if self.states.len() + self.restored.len() >= MAX_STATES => {
+                return Err(BackendError::TooManyStates { limit: MAX_STATES });
+            }
+            None => None,
+        };
         let index = self.states.len();
+        let mut data = Box::new(Data::<K, N, S, H, P, X> {
+            table: crate::StateTable::with_hasher(H::default()),
+            extra: extra(),
+        });
+        if let Some(built) = built {
+            // A move (no user code): the empty table comes back and is dropped.
+            drop(Codec::<K, KS, H, P>::install(&codec, &mut *data, built));
+        }
         self.states.push(Slot {
             name: name.clone(),
             signature: requested,
             data_type,
-            data: Box::new(Data::<K, N, S, H, P, X> {
-                table: crate::StateTable::with_hasher(H::default()),
-                extra: extra(),
-            }),
-            codec: Box::new(TypedCodec::<N, S, NS, SS, X>::new(namespace, state)),
+            data,
+            codec: Box::new(codec),
         });
         self.names.insert(name, index);
+        if let Some(at) = restored {
+            self.restored.remove(at);
+        }
         Ok(self.core(index))
+    }
+
+    /// B24: checks a registration against the restored state of its name and builds its table from the kept
+    /// bodies. Changes nothing: on any error (or a panic of `Hash` / `Eq` while building) the state stays
+    /// restored and unregistered.
+    fn bind_restored<N, S, NS, SS, X>(
+        &self,
+        restored: &RestoredState,
+        codec: &TypedCodec<N, S, NS, SS, X>,
+        requested: &StateSignature,
+    ) -> Result<Box<dyn Any + Send>, BackendError>
+    where
+        N: core::hash::Hash + Eq + StateType,
+        S: StateType,
+        NS: TypeSerializer<Value = N> + StateType,
+        SS: TypeSerializer<Value = S> + StateType,
+        X: Send + Sync + 'static,
+    {
+        if restored.signature != *requested {
+            return Err(BackendError::RestoredStateMismatch(Box::new(RestoredStateMismatch {
+                name: restored.name.clone(),
+                restored: restored.signature.clone(),
+                requested: requested.clone(),
+            })));
+        }
+        let codec: &dyn Codec<K, KS, H, P> = codec;
+        let mut staged = codec.new_staged();
+        for (&key_group, body) in restored.bodies.iter() {
+            codec
+                .decode(&body.bytes, key_group, self.context, &self.key_serializer, &mut *staged)
+                .map_err(|source| RestoreError::Decode {
+                    index: body.checkpoint,
+                    name: restored.name.clone(),
+                    source,
+                })?;
+        }
+        Ok(codec.build(staged))
     }
 
     fn core(&self, index: usize) -> HandleCore {
@@ -325,7 +491,9 @@ where
         &self,
         core: HandleCore,
     ) -> Result<(&K, &Data<K, N, S, H, P, X>), BackendError> {
-        let key = self.current_key.as_ref().ok_or(BackendError::NoCurrentKey)?;
+        let Some(key) = self.current_key.as_ref() else {
+            return Err(self.no_key_error());
+        };
         Ok((key, self.data(core)?))
     }
 
@@ -346,9 +514,11 @@ where
         &mut self,
         core: HandleCore,
     ) -> Result<(&K, &mut Data<K, N, S, H, P, X>), BackendError> {
-        let key = self.current_key.as_ref().ok_or(BackendError::NoCurrentKey)?;
+        let Some(key) = self.current_key.as_ref() else {
+            return Err(self.no_key_error());
+        };
         if core.backend != self.id {
-            return Err(BackendError::ForeignHandle);
+            return Err(self.foreign_error());
         }
         let slot = match self.states.get_mut(core.index as usize) {
             Some(slot) if slot.data_type == TypeId::of::<Data<K, N, S, H, P, X>>() => slot,
@@ -366,7 +536,7 @@ where
     #[inline]
     fn slot<T: 'static>(&self, core: HandleCore) -> Result<&Slot<K, KS, H, P>, BackendError> {
         if core.backend != self.id {
-            return Err(BackendError::ForeignHandle);
+            return Err(self.foreign_error());
         }
         match self.states.get(core.index as usize) {
             Some(slot) if slot.data_type == TypeId::of::<T>() => {
@@ -389,6 +559,29 @@ impl<K, KS: fmt::Debug, H, P: Primitives> fmt::Debug for KeyedStateBackend<K, KS
                 "states",
                 &self.states.iter().map(|s| (&s.name, &s.signature)).collect::<Vec<_>>(),
             )
+            .field(
+                "restored_unregistered",
+                &self
+                    .restored
+                    .iter()
+                    .map(|r| (&r.name, &r.signature))
+                    .collect::<Vec<_>>(),
+            )
+            .field("closed", &(self.id == CLOSED_ID))
             .finish()
+    }
+}
+
+/// B22: cancels every checkpoint in flight and releases the snapshots of those whose asynchronous part is not
+/// running, without waiting for the running ones (they stop at their next key-group body or before their commit,
+/// commit nothing, and release their own snapshots). Never blocks; [`close`](KeyedStateBackend::close) first to
+/// wait.
+impl<K, KS, H, P: Primitives> Drop for KeyedStateBackend<K, KS, H, P> {
+    fn drop(&mut self) {
+        for flight in self.flights.drain(..) {
+            if let Some(flight) = flight.upgrade() {
+                flight.cancel_and_detach();
+            }
+        }
     }
 }

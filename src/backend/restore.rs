@@ -1,16 +1,18 @@
 //! Restore from one or several checkpoint streams into a backend's own key-group range (Flink:
 //! `HeapRestoreOperation` / the seed's `AsyncHeapKeyedStateBackend.restorePartitionedState`), all or nothing
-//! (B10).
+//! (B10). States of the checkpoints that are not registered are kept until they are registered (B23, B24).
 
 use super::error::{BackendError, RestoreError, StateSignature};
+use super::restored::{body_count, RestoredBody, RestoredState};
 use super::state::{StateHasher, StateKey, StateType};
 use super::storage::CheckpointStorage;
-use super::stream::StreamCheckpoint;
-use super::KeyedStateBackend;
+use super::stream::{StreamCheckpoint, StreamError};
+use super::{KeyedStateBackend, MAX_STATES};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
 use core::any::Any;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// What a restore installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,8 +22,27 @@ pub struct RestoreSummary {
     pub checkpoints: usize,
     /// Key groups of the backend's range found in some checkpoint.
     pub key_groups: u32,
-    /// Entries installed, over all states.
+    /// Entries installed into the registered states' tables.
     pub entries: u64,
+    /// States of the checkpoints that are not registered: kept until they are registered (B23).
+    pub unregistered_states: usize,
+    /// Entries of those states.
+    pub unregistered_entries: u64,
+}
+
+/// Where a checkpointed state goes: a registered state's index, or a restored state being built (B23).
+#[derive(Clone, Copy)]
+enum Target {
+    Registered(usize),
+    Unregistered(usize),
+}
+
+/// A restored state not registered, while the restore collects its bodies.
+struct Collecting {
+    name: String,
+    signature: StateSignature,
+    bodies: BTreeMap<u32, RestoredBody>,
+    entries: u64,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
@@ -36,14 +57,51 @@ where
     /// checkpoints, each contributing the key groups it holds that this backend owns).
     ///
     /// Every checkpoint is parsed and checksum-verified; its maximum parallelism, key serializer and every
-    /// state's kind and serializers must match the registered state of that name (a state not registered is an
-    /// error); a key group may be held by one checkpoint only. Every selected body is decoded, and every new
-    /// table built, before anything changes, so on any error — and if user code (`Hash`, `Eq` of a key or
-    /// namespace) panics while the tables are built — the backend is exactly as before. The new tables are then
-    /// installed by moves only, and the old ones dropped last. Registered states that no checkpoint mentions end
-    /// up empty. Snapshots of the old tables held by checkpoints in flight stay valid (I13).
+    /// state's kind and serializers must match the registered state of that name; a key group may be held by
+    /// one checkpoint only. Every selected body is decoded, and every new table built, before anything changes,
+    /// so on any error — and if user code (`Hash`, `Eq` of a key or namespace) panics while the tables are
+    /// built — the backend is exactly as before. The new tables are then installed by moves only, and the old
+    /// ones dropped last. Registered states that no checkpoint mentions end up empty. Snapshots of the old
+    /// tables held by checkpoints in flight stay valid (I13).
+    ///
+    /// A checkpointed state that is not registered is kept (B23; Flink keeps the restored meta information):
+    /// its kind, serializer identities and checksum-verified bodies, replacing the restored states of any
+    /// earlier restore. Registering it later with the same kind and serializers binds it with its data (B24);
+    /// a checkpoint taken meanwhile writes it as restored.
+    ///
+    /// ```
+    /// use cow_state_table::backend::{BackendError, KeyedStateBackend, ValueStateDescriptor};
+    /// use cow_state_table::keygroup::KeyGroupRange;
+    /// use cow_state_table::serializer::{U32Serializer, U64Serializer, VoidNamespaceSerializer};
+    /// let new = || -> KeyedStateBackend<u64, U64Serializer> {
+    ///     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap()
+    /// };
+    /// let mut b = new();
+    /// let v = b.register_value(ValueStateDescriptor::new("v", VoidNamespaceSerializer, U64Serializer)).unwrap();
+    /// b.set_current_key(1).unwrap();
+    /// v.update(&mut b, 5).unwrap();
+    /// let mut bytes = Vec::new();
+    /// b.checkpoint(1).unwrap().write_to(&mut bytes).unwrap();
+    ///
+    /// // Restore before registering anything: "v" waits, with its entry.
+    /// let mut r = new();
+    /// let summary = r.restore(&[&bytes]).unwrap();
+    /// assert_eq!((summary.unregistered_states, summary.unregistered_entries), (1, 1));
+    /// assert_eq!(r.restored_unregistered().map(|(name, _)| name).collect::<Vec<_>>(), ["v"]);
+    /// // Another value serializer: refused, "v" stays restored.
+    /// let wrong = r.register_value(ValueStateDescriptor::new("v", VoidNamespaceSerializer, U32Serializer));
+    /// assert!(matches!(wrong, Err(BackendError::RestoredStateMismatch(_))));
+    /// // The checkpointed serializers: bound with its data.
+    /// let v = r.register_value(ValueStateDescriptor::new("v", VoidNamespaceSerializer, U64Serializer)).unwrap();
+    /// r.set_current_key(1).unwrap();
+    /// assert_eq!(v.value(&r).unwrap(), Some(&5));
+    /// assert_eq!(r.restored_unregistered().count(), 0);
+    /// ```
     pub fn restore(&mut self, checkpoints: &[&[u8]]) -> Result<RestoreSummary, BackendError> {
+        self.check_open()?;
         let target = self.context;
+        let mut unregistered: Vec<Collecting> = Vec::new();
+        let mut unregistered_names: HashMap<String, usize> = HashMap::new();
         let mut staged: Vec<Box<dyn Any + Send>> = self.states.iter().map(|s| s.codec.new_staged()).collect();
         let mut owner: HashMap<u32, usize> = HashMap::new();
         for (index, bytes) in checkpoints.iter().enumerate() {
@@ -69,17 +127,39 @@ where
             }
             let mut mapping = Vec::with_capacity(checkpoint.states().len());
             for meta in checkpoint.states() {
-                let Some(&registered) = self.names.get(&meta.name) else {
-                    return Err(RestoreError::UnknownState {
-                        index,
-                        name: meta.name.clone(),
-                    }
-                    .into());
-                };
                 let checkpointed = StateSignature {
                     kind: meta.kind,
                     namespace_serializer: meta.namespace_serializer.clone(),
                     state_serializer: meta.state_serializer.clone(),
+                };
+                let Some(&registered) = self.names.get(&meta.name) else {
+                    // B23: kept until registered; every checkpoint naming it must agree on what it is.
+                    if let Some(&at) = unregistered_names.get(&meta.name) {
+                        let earlier = &unregistered[at].signature;
+                        if *earlier != checkpointed {
+                            return Err(RestoreError::RestoredStateConflict {
+                                index,
+                                name: meta.name.clone(),
+                                earlier: earlier.clone(),
+                                checkpointed,
+                            }
+                            .into());
+                        }
+                        mapping.push(Target::Unregistered(at));
+                        continue;
+                    }
+                    if self.states.len() + unregistered.len() >= MAX_STATES {
+                        return Err(BackendError::TooManyStates { limit: MAX_STATES });
+                    }
+                    unregistered_names.insert(meta.name.clone(), unregistered.len());
+                    mapping.push(Target::Unregistered(unregistered.len()));
+                    unregistered.push(Collecting {
+                        name: meta.name.clone(),
+                        signature: checkpointed,
+                        bodies: BTreeMap::new(),
+                        entries: 0,
+                    });
+                    continue;
                 };
                 let signature = &self.states[registered].signature;
                 if *signature != checkpointed {
@@ -91,7 +171,7 @@ where
                     }
                     .into());
                 }
-                mapping.push(registered);
+                mapping.push(Target::Registered(registered));
             }
             for key_group in checkpoint.context().range().intersection(&target.range()) {
                 if let Some(&first) = owner.get(&key_group) {
@@ -103,8 +183,34 @@ where
                     .into());
                 }
                 owner.insert(key_group, index);
-                for (state_index, &registered) in mapping.iter().enumerate() {
+                for (state_index, &to) in mapping.iter().enumerate() {
                     let body = checkpoint.body(state_index, key_group).map_err(stream)?;
+                    let registered = match to {
+                        Target::Registered(registered) => registered,
+                        Target::Unregistered(at) => {
+                            let count = body_count(body).ok_or_else(|| {
+                                stream(StreamError::NotAV2Body {
+                                    key_group,
+                                    state: state_index,
+                                    len: body.len(),
+                                    reason: "no 4-byte count, or a negative one",
+                                })
+                            })?;
+                            if count > 0 {
+                                let collecting = &mut unregistered[at];
+                                collecting.entries += u64::from(count);
+                                collecting.bodies.insert(
+                                    key_group,
+                                    RestoredBody {
+                                        checkpoint: index,
+                                        count,
+                                        bytes: body.into(),
+                                    },
+                                );
+                            }
+                            continue;
+                        }
+                    };
                     let slot = &self.states[registered];
                     slot.codec
                         .decode(body, key_group, target, &self.key_serializer, &mut *staged[registered])
@@ -130,17 +236,32 @@ where
             .zip(&built)
             .map(|(slot, table)| slot.codec.built_len(&**table) as u64)
             .sum();
-        // Install by moves only (nothing below can fail or run user code), then drop the old tables: a panicking
-        // `Drop` of an old state cannot leave the backend half restored.
+        let unregistered_entries = unregistered.iter().map(|c| c.entries).sum();
+        let unregistered: Vec<RestoredState> = unregistered
+            .into_iter()
+            .map(|c| RestoredState {
+                name: c.name,
+                signature: c.signature,
+                bodies: Arc::new(c.bodies),
+                entries: c.entries,
+            })
+            .collect();
+        let unregistered_states = unregistered.len();
+        // Install by moves only (nothing below can fail or run user code), then drop the old tables and restored
+        // states: a panicking `Drop` of an old state cannot leave the backend half restored.
         let mut old: Vec<Box<dyn Any + Send>> = Vec::with_capacity(built.len());
         for (slot, table) in self.states.iter_mut().zip(built) {
             old.push(slot.codec.install(&mut *slot.data, table));
         }
+        let old_unregistered = core::mem::replace(&mut self.restored, unregistered);
         drop(old);
+        drop(old_unregistered);
         Ok(RestoreSummary {
             checkpoints: checkpoints.len(),
             key_groups: owner.len() as u32,
             entries,
+            unregistered_states,
+            unregistered_entries,
         })
     }
 
