@@ -108,7 +108,7 @@ pub(crate) unsafe fn free_chunk<K, N, S, P: Primitives>(heads: *mut Head<K, N, S
 /// empty buckets and is never read through (I10); every whole-directory walk — the writer's (`retain`, `clear`,
 /// `drain`, renormalisation, teardown, the checker) through [`PresentChunks`] or [`Directory::for_each_node`],
 /// the readers' (table and snapshot iteration, and so key-group walks and checkpoint writers) through
-/// [`Entries`](super::iter::Entries) — goes through it.
+/// [`Entries`](super::iter::Entries) — goes through it (the batched `Entries::fold` makes its test in its own loop, for speed).
 #[inline]
 pub(crate) fn present_chunks<K, N, S, P: Primitives>(
     chunks: &[ChunkRef<K, N, S, P>],

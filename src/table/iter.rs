@@ -139,8 +139,13 @@ impl<'a, K, N, S, P: Primitives> Iterator for Entries<'a, K, N, S, P> {
         let mut acc = chain(self.node, init);
         for (d, dir) in self.dirs.iter().enumerate().skip(self.dir) {
             let resume = d == self.dir;
-            // Present chunks only (W1): an empty slot is a chunk of empty buckets (I10).
-            for (c, chunk) in present_chunks(dir.chunks, if resume { self.chunk } else { 0 }) {
+            // Present chunks only (W1): an empty slot is a chunk of empty buckets (I10). The test `present_chunks`
+            // makes, written into this loop: with the adapter (or a closure) here the batched walk compiled to
+            // 2–14% more instructions for the one-pass checkpoint writer (`bench_report --only write`, callgrind).
+            for (c, chunk) in dir.chunks.iter().enumerate().skip(if resume { self.chunk } else { 0 }) {
+                if !chunk.is_present() {
+                    continue;
+                }
                 let mut slot = if resume && c == self.chunk { self.slot } else { 0 };
                 while slot < dir.chunk_len {
                     let end = dir.chunk_len.min(slot + BATCH);
