@@ -67,6 +67,9 @@ enum Command {
         /// Seconds to wait for one response.
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
+        /// Seconds spent at most shrinking a failure (a hanging port costs a timeout per shrinking run).
+        #[arg(long, default_value_t = 60.0)]
+        shrink_time: f64,
     },
     /// Serves the conform protocol with this crate (for testing the kit end to end).
     #[command(hide = true)]
@@ -80,6 +83,18 @@ enum Command {
         /// Answer request number N (from 0) with garbage.
         #[arg(long)]
         garbage_after: Option<u64>,
+        /// Exit (status 4) without answering upon receiving this operation.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(trace::format::Op::NAMES))]
+        crash_on: Option<String>,
+        /// ...only once this many requests were received.
+        #[arg(long, default_value_t = 0)]
+        crash_after: u64,
+        /// Answer `error` to this operation.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(trace::format::Op::NAMES))]
+        error_on: Option<String>,
+        /// Answer `unsupported` to these operations (repeatable).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(trace::format::Op::NAMES))]
+        unsupported: Vec<String>,
     },
 }
 
@@ -266,10 +281,16 @@ fn run(cli: Cli) -> Result<()> {
             ops,
             profile,
             timeout,
+            shrink_time,
         } => {
             if !(timeout.is_finite() && timeout > 0.0 && timeout <= 86_400.0) {
                 return Err(CliError::Usage(format!(
                     "--timeout {timeout}: expected seconds in (0, 86400]"
+                )));
+            }
+            if !(shrink_time.is_finite() && (0.0..=86_400.0).contains(&shrink_time)) {
+                return Err(CliError::Usage(format!(
+                    "--shrink-time {shrink_time}: expected seconds in [0, 86400]"
                 )));
             }
             let settings = conform::Settings {
@@ -280,6 +301,7 @@ fn run(cli: Cli) -> Result<()> {
                 profile,
                 timeout: std::time::Duration::from_secs_f64(timeout),
                 shrink_budget: 5000,
+                shrink_time: std::time::Duration::from_secs_f64(shrink_time),
             };
             let passed = conform::conform(&settings)?;
             println!(
@@ -291,17 +313,31 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
                 seed.wrapping_add(cases)
             );
+            if !passed.skipped.is_empty() {
+                println!(
+                    "conform: skipped as unsupported by the port: {} ({} operations not checked)",
+                    conform::skipped_list(&passed.skipped),
+                    passed.skipped.values().sum::<u64>()
+                );
+            }
             Ok(())
         }
         Command::Adapter {
             bug,
             die_after,
             garbage_after,
+            crash_on,
+            crash_after,
+            error_on,
+            unsupported,
         } => {
-            let code = conform::adapter::serve(conform::adapter::Faults {
+            let code = conform::adapter::serve(&conform::adapter::Faults {
                 bug,
                 die_after,
                 garbage_after,
+                crash_on: crash_on.map(|op| (op, crash_after)),
+                error_on,
+                unsupported,
             });
             if code != 0 {
                 std::process::exit(code);

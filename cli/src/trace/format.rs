@@ -136,6 +136,48 @@ pub enum Op {
 pub const SLOTS: usize = cow_state_table_model::SLOTS;
 
 impl Op {
+    /// Every operation's name (its `op` field), in the order of docs/PORTING.md §9.
+    pub const NAMES: [&'static str; 16] = [
+        "put",
+        "put_and_get_old",
+        "get",
+        "contains",
+        "get_mut",
+        "remove",
+        "remove_and_get_old",
+        "transform",
+        "len",
+        "size_of_namespace",
+        "iterate",
+        "snapshot",
+        "release",
+        "read_snapshot",
+        "partition",
+        "write_key_group",
+    ];
+
+    /// The operation's name: its `op` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Put { .. } => "put",
+            Op::PutAndGetOld { .. } => "put_and_get_old",
+            Op::Get { .. } => "get",
+            Op::Contains { .. } => "contains",
+            Op::GetMut { .. } => "get_mut",
+            Op::Remove { .. } => "remove",
+            Op::RemoveAndGetOld { .. } => "remove_and_get_old",
+            Op::Transform { .. } => "transform",
+            Op::Len => "len",
+            Op::SizeOfNamespace { .. } => "size_of_namespace",
+            Op::Iterate => "iterate",
+            Op::Snapshot { .. } => "snapshot",
+            Op::Release { .. } => "release",
+            Op::ReadSnapshot { .. } => "read_snapshot",
+            Op::Partition { .. } => "partition",
+            Op::WriteKeyGroup { .. } => "write_key_group",
+        }
+    }
+
     /// The slot this operation names, if any.
     pub fn slot(&self) -> Option<u8> {
         match *self {
@@ -371,5 +413,27 @@ mod tests {
         .validate()
         .is_err());
         assert!(Op::Len.validate().is_ok());
+    }
+
+    #[test]
+    fn names_are_the_op_fields() {
+        let ops = [
+            Op::Put {
+                key: 1,
+                ns: 0,
+                value: 2,
+            },
+            Op::Len,
+            Op::WriteKeyGroup {
+                slot: 0,
+                max_parallelism: 8,
+                key_group: 1,
+            },
+        ];
+        for op in ops {
+            let v: Value = serde_json::from_str(&op_json(&op)).unwrap();
+            assert_eq!(v["op"], op.name());
+            assert!(Op::NAMES.contains(&op.name()));
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! `trace generate` and `trace replay`: golden traces of the table's behaviour, for regression tests here and
 //! as an executable specification for ports (docs/PORTING.md, "Traces").
 
+pub mod diff;
 pub mod format;
 pub mod generate;
 pub mod replay;
