@@ -6,6 +6,7 @@
 mod common;
 
 use common::{bin, fails_with};
+use predicates::prelude::*;
 
 fn adapter(flags: &str) -> String {
     let exe = assert_cmd::cargo::cargo_bin("cow-state-table");
@@ -21,8 +22,9 @@ fn the_crate_conforms_to_the_model() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("agrees with the model on 40 cases (6040 requests"),
-        "{stdout}"
+        stdout.contains("agrees with the model on 40 cases (12041 requests")
+            && stdout.contains("at level all (declared by the port, hash deterministic)"),
+        "a result and a state per operation, a reset per case, one handshake: {stdout}"
     );
 }
 
@@ -74,7 +76,7 @@ fn failing_children_give_one_line_errors() {
         "{err}"
     );
     assert!(
-        err.contains("in case 0 (seed 1, profile mixed) at op #6 of 200"),
+        err.contains("in case 0 (seed 1, profile mixed) at op #2 of 200"),
         "case, seed and op index: {err}"
     );
     assert!(
@@ -93,6 +95,21 @@ fn failing_children_give_one_line_errors() {
     assert!(err.contains("neither \"result\" nor \"error\""), "{err}");
     let err = fails_with(&["conform", "--timeout", "0.3", "--exec", "sleep 10"], 2);
     assert!(err.contains("did not answer") && err.contains("killed"), "{err}");
+    assert!(
+        err.contains("before case 0 (seed 1, profile mixed), op #0: at the handshake"),
+        "{err}"
+    );
+    // A port that answers the handshake but hangs at the reset.
+    let err = fails_with(
+        &[
+            "conform",
+            "--timeout",
+            "0.3",
+            "--exec",
+            "read l; echo '{\"id\":0,\"unsupported\":true}'; sleep 10",
+        ],
+        2,
+    );
     assert!(
         err.contains("case 0 (seed 1, profile mixed) at the reset before op #0"),
         "{err}"
@@ -247,10 +264,27 @@ fn a_hanging_child_and_its_grandchild_are_killed() {
     let err = fails_with(&["conform", "--timeout", "0.5", "--exec", &script], 2);
     assert!(err.contains("did not answer"), "{err}");
     assert_all_gone(&pids);
-    // Answers the reset, then hangs on op #0 (shrinking restarts it: every instance is killed).
+    // Answers the handshake (`unsupported`: the exact level) and the reset, then hangs on op #0 (shrinking
+    // restarts it: every instance is killed).
     std::fs::remove_file(&pids).unwrap();
-    let script =
-        format!("echo $$ >> '{p}'; read l; echo '{{\"id\":0,\"result\":null}}'; sleep 300 & echo $! >> '{p}'; wait");
+    let port = dir.path().join("port.sh");
+    std::fs::write(
+        &port,
+        format!(
+            r#"echo $$ >> '{p}'
+while read -r l; do
+  id=$(echo "$l" | sed 's/.*"id":\([0-9]*\).*/\1/')
+  case "$l" in
+    *'"op":"hello"'*) echo "{{\"id\":$id,\"unsupported\":true}}" ;;
+    *'"op":"reset"'*) echo "{{\"id\":$id,\"result\":null}}" ;;
+    *) sleep 300 & echo $! >> '{p}'; wait ;;
+  esac
+done
+"#
+        ),
+    )
+    .unwrap();
+    let script = format!("sh '{}'", port.display());
     let err = fails_with(&["conform", "--timeout", "0.5", "--exec", &script], 2);
     assert!(
         err.contains("at op #0 of 200") && err.contains("did not answer"),
@@ -259,10 +293,23 @@ fn a_hanging_child_and_its_grandchild_are_killed() {
     assert_all_gone(&pids);
     // Diverges while a grandchild lives: killed at the end too.
     std::fs::remove_file(&pids).unwrap();
-    let script = format!(
-        "sleep 300 & echo $! >> '{p}'; echo $$ >> '{p}'; while read -r l; do id=$(echo \"$l\" | sed 's/.*\"id\":\\([0-9]*\\).*/\\1/'); echo \"{{\\\"id\\\":$id,\\\"result\\\":7}}\"; done"
-    );
-    let out = bin().args(["conform", "--exec", &script]).output().unwrap();
+    std::fs::write(
+        &port,
+        format!(
+            r#"sleep 300 & echo $! >> '{p}'
+echo $$ >> '{p}'
+while read -r l; do
+  id=$(echo "$l" | sed 's/.*"id":\([0-9]*\).*/\1/')
+  echo "{{\"id\":$id,\"result\":null}}"
+done
+"#
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["conform", "--level", "results", "--exec", &script])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert_all_gone(&pids);
 }
@@ -294,4 +341,74 @@ fn ctrl_c_kills_the_childs_process_group() {
     let exit = kit.wait().unwrap();
     assert!(!exit.success());
     assert_all_gone(&pids);
+}
+
+/// A port whose `release` never unregisters the snapshot's version gives every result right: only the state after
+/// every operation (`live_snapshots`) shows it.
+#[test]
+fn the_state_after_every_operation_catches_a_release_that_keeps_its_version() {
+    let port = adapter("--bug release-keeps-version");
+    bin()
+        .args(["conform", "--cases", "50", "--level", "results", "--exec", &port])
+        .assert()
+        .success()
+        .stdout(
+            predicates::str::contains("agrees with the model on 50 cases")
+                .and(predicates::str::contains("at level results")),
+        );
+    for level in ["exact", "structural", "all"] {
+        let out = bin()
+            .args(["conform", "--level", level, "--exec", &port])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "level {level}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let trace = trace_lines(&stdout);
+        let last = trace.last().unwrap();
+        assert_eq!(last["expected_state"]["live_snapshots"], 1, "{stdout}");
+        assert_eq!(last["got_state"]["live_snapshots"], 2, "{stdout}");
+        assert_eq!(trace.len(), 2, "snapshot, snapshot into the same slot: {stdout}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("at level {level}")) && stderr.contains("state.live_snapshots: expected 1, got 2"),
+            "{stderr}"
+        );
+    }
+}
+
+/// The handshake decides the level and the hash: Flink's composite hash at the `all` level, no handshake at the
+/// exact level; a port that does not answer `state` fails a level that needs it, with a clear message.
+#[test]
+fn the_handshake_declares_level_and_hash() {
+    for (flags, summary) in [
+        ("--hash flink", "at level all (declared by the port, hash flink)"),
+        (
+            "--level structural",
+            "at level structural (declared by the port, hash deterministic)",
+        ),
+        ("--unsupported hello", "at level exact (the port answered no handshake)"),
+    ] {
+        bin()
+            .args(["conform", "--cases", "20", "--exec", &adapter(flags)])
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(summary));
+    }
+    let err = fails_with(&["conform", "--exec", &adapter("--unsupported state")], 2);
+    assert!(
+        err.contains("`unsupported` to the `state` request, which level all needs") && err.contains("--level results"),
+        "{err}"
+    );
+    bin()
+        .args([
+            "conform",
+            "--cases",
+            "5",
+            "--level",
+            "results",
+            "--exec",
+            &adapter("--unsupported state"),
+        ])
+        .assert()
+        .success();
 }

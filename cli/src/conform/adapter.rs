@@ -4,11 +4,12 @@
 //! answer to an operation, `unsupported` for some operations.
 
 use super::protocol::{Request, Response};
-use crate::engine::{Bug, Engine};
+use crate::engine::{machine, Bug, HashKind};
+use crate::trace::format::Level;
 use std::io::{BufRead, Write};
 
 /// Misbehaviour planted in the adapter.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Faults {
     /// Answer some operation wrongly.
     pub bug: Option<Bug>,
@@ -21,8 +22,12 @@ pub struct Faults {
     pub crash_on: Option<(String, u64)>,
     /// Answer `error` to operations of this name (the message names the op and its key group-free fields).
     pub error_on: Option<String>,
-    /// Answer `unsupported` to operations of these names.
+    /// Answer `unsupported` to requests of these names (operations, `hello`, `state`).
     pub unsupported: Vec<String>,
+    /// How the adapter's table places entries (declared in the handshake).
+    pub hash: HashKind,
+    /// The level declared in the handshake.
+    pub level: Level,
 }
 
 /// Serves requests from stdin until it closes. Returns the process exit code.
@@ -30,7 +35,7 @@ pub fn serve(faults: &Faults) -> i32 {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut engine = Engine::new(4, faults.bug);
+    let mut engine = machine(faults.hash, 4, faults.bug);
     for (n, line) in stdin.lock().lines().enumerate() {
         let n = n as u64;
         let Ok(line) = line else { return 2 };
@@ -42,32 +47,53 @@ pub fn serve(faults: &Faults) -> i32 {
         let reply = if faults.garbage_after == Some(n) {
             "this is not JSON".to_string()
         } else {
-            match Request::decode(&line) {
-                Err(e) => Response::err(0, &e),
-                Ok((id, Request::Reset { capacity })) => {
-                    engine = Engine::new(capacity.min(1 << 30) as usize, faults.bug);
-                    Response::ok(id, serde_json::Value::Null)
+            let (id, request) = match Request::decode(&line) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    if writeln!(out, "{}", Response::err(0, &e))
+                        .and_then(|()| out.flush())
+                        .is_err()
+                    {
+                        return 2;
+                    }
+                    continue;
                 }
-                Ok((_, Request::Op(op)))
-                    if faults
-                        .crash_on
-                        .as_ref()
-                        .is_some_and(|(name, after)| name == op.name() && n >= *after) =>
-                {
-                    eprintln!("adapter: crashing on {} as asked", op.name());
-                    let _ = out.flush();
-                    return 4;
+            };
+            let name = match &request {
+                Request::Reset { .. } => "reset",
+                Request::Hello => "hello",
+                Request::State => "state",
+                Request::Op(op) => op.name(),
+            };
+            if faults
+                .crash_on
+                .as_ref()
+                .is_some_and(|(op, after)| op == name && n >= *after)
+            {
+                eprintln!("adapter: crashing on {name} as asked");
+                let _ = out.flush();
+                return 4;
+            }
+            if faults.error_on.as_deref() == Some(name) {
+                Response::err(id, &format!("PlantedError: {name} at request {n}"))
+            } else if faults.unsupported.iter().any(|u| u == name) {
+                Response::unsupported(id)
+            } else {
+                match request {
+                    Request::Reset { capacity } => {
+                        engine = machine(faults.hash, capacity.clamp(4, 1 << 30) as usize, faults.bug);
+                        Response::ok(id, serde_json::Value::Null)
+                    }
+                    Request::Hello => Response::ok(
+                        id,
+                        serde_json::json!({"level": faults.level.name(), "hash": faults.hash.name()}),
+                    ),
+                    Request::State => Response::ok(id, serde_json::to_value(engine.state()).expect("serializes")),
+                    Request::Op(op) => match engine.apply(&op) {
+                        Ok(v) => Response::ok(id, v),
+                        Err(e) => Response::err(id, &e),
+                    },
                 }
-                Ok((id, Request::Op(op))) if faults.error_on.as_deref() == Some(op.name()) => {
-                    Response::err(id, &format!("PlantedError: {} at request {n}", op.name()))
-                }
-                Ok((id, Request::Op(op))) if faults.unsupported.iter().any(|u| u == op.name()) => {
-                    Response::unsupported(id)
-                }
-                Ok((id, Request::Op(op))) => match engine.apply(&op) {
-                    Ok(v) => Response::ok(id, v),
-                    Err(e) => Response::err(id, &e),
-                },
             }
         };
         if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {

@@ -7,13 +7,15 @@ pub mod child;
 pub mod protocol;
 pub mod shrink;
 
+use crate::engine::{machine, HashKind, Machine};
 use crate::error::{CliError, Result};
 use crate::oracle::Oracle;
 use crate::trace::diff::{difference, json_type};
+use crate::trace::format::Level;
 use crate::trace::format::{op_json, Op};
 use crate::trace::generate::{generate, Profile};
 use child::{Broken, ChildProcess, Reply};
-use protocol::Request;
+use protocol::{Hello, Request};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -37,6 +39,17 @@ pub struct Settings {
     pub shrink_budget: usize,
     /// Most time spent shrinking (a hanging port costs a timeout per run).
     pub shrink_time: Duration,
+    /// The level to check; `None`: the level the port declares in the handshake (exact without one).
+    pub level: Option<Level>,
+}
+
+/// What is compared, and how the structural reference places entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Check {
+    /// The level.
+    pub level: Level,
+    /// The hash the port declared (the structural reference uses it).
+    pub hash: HashKind,
 }
 
 /// What went wrong at an operation.
@@ -53,6 +66,15 @@ pub enum Fault {
     Error(String),
     /// The port died, hung or answered garbage.
     Broken(Broken),
+    /// The state after the operation differs (the first differing field of the level).
+    State {
+        /// The field.
+        field: &'static str,
+        /// The expected state (the level's fields).
+        expected: Value,
+        /// The state the port reported.
+        got: Value,
+    },
 }
 
 /// The first failure of a case.
@@ -100,6 +122,7 @@ impl Failure {
             Fault::Broken(Broken::Died { status, .. }) => format!("died ({status})"),
             Fault::Broken(Broken::Timeout(_)) => "timeout".into(),
             Fault::Broken(Broken::Garbage(_)) => "garbage".into(),
+            Fault::State { field, .. } => format!("state.{field}"),
         };
         Class { op, kind }
     }
@@ -114,13 +137,19 @@ impl Failure {
             Fault::Mismatch { expected, got } => format!("{op} {}", difference(expected, got)),
             Fault::Error(m) => format!("{op}: the port answered error: {m}"),
             Fault::Broken(b) => format!("{op}: {}", b.message()),
+            Fault::State { field, expected, got } => format!(
+                "{op}, then state.{field}: expected {}, got {}",
+                expected[*field],
+                got.get(*field)
+                    .map_or_else(|| "nothing (field missing)".to_string(), Value::to_string)
+            ),
         }
     }
 
     /// The word for this failure in the report's first line.
     fn headline(&self) -> &'static str {
         match self.fault {
-            Fault::Mismatch { .. } => "divergence",
+            Fault::Mismatch { .. } | Fault::State { .. } => "divergence",
             Fault::Error(_) => "error",
             Fault::Broken(Broken::Died { .. }) => "crash",
             Fault::Broken(Broken::Timeout(_)) => "timeout",
@@ -141,9 +170,11 @@ pub struct CaseRun {
     pub unsupported: Vec<usize>,
 }
 
-/// Runs `ops` on a reset child and on a fresh model; stops at the first failure. An operation answered
-/// `unsupported` is skipped (the model does not apply it either). `Err` only if the command cannot be started.
-pub fn run_case(child: &mut ChildProcess, capacity: u64, ops: &[Op]) -> Result<CaseRun> {
+/// Runs `ops` on a reset child and on a fresh model (and, from the structural level on, on this crate's table
+/// with the port's hash); after every operation asks the port's `state` (from the exact level on); stops at the
+/// first failure. An operation answered `unsupported` is skipped (the model does not apply it either). `Err` if
+/// the command cannot be started, or the port does not answer `state` although the level needs it.
+pub fn run_case(child: &mut ChildProcess, check: Check, capacity: u64, ops: &[Op]) -> Result<CaseRun> {
     let mut run = CaseRun::default();
     match child.call(&Request::Reset { capacity })? {
         Ok(Reply::Result(_)) => {}
@@ -170,22 +201,29 @@ pub fn run_case(child: &mut ChildProcess, capacity: u64, ops: &[Op]) -> Result<C
         }
     }
     let mut oracle = Oracle::default();
+    let mut reference =
+        (check.level >= Level::Structural).then(|| machine(check.hash, capacity.clamp(4, 1 << 30) as usize, None));
     for (index, op) in ops.iter().enumerate() {
         let fault = match child.call(&Request::Op(*op))? {
             Ok(Reply::Unsupported) => {
                 run.unsupported.push(index);
-                continue;
+                state_fault(child, check, &oracle, reference.as_deref())?
             }
             Ok(Reply::Result(got)) => {
                 let expected = oracle.apply(op).map_err(CliError::Diverged)?;
-                if got == expected {
-                    continue;
+                if let Some(r) = reference.as_mut() {
+                    r.apply(op).map_err(CliError::Diverged)?;
                 }
-                Fault::Mismatch { expected, got }
+                if got == expected {
+                    state_fault(child, check, &oracle, reference.as_deref())?
+                } else {
+                    Some(Fault::Mismatch { expected, got })
+                }
             }
-            Ok(Reply::Error(m)) => Fault::Error(m),
-            Err(b) => Fault::Broken(b),
+            Ok(Reply::Error(m)) => Some(Fault::Error(m)),
+            Err(b) => Some(Fault::Broken(b)),
         };
+        let Some(fault) = fault else { continue };
         run.failure = Some(Failure {
             index: Some(index),
             fault,
@@ -193,6 +231,50 @@ pub fn run_case(child: &mut ChildProcess, capacity: u64, ops: &[Op]) -> Result<C
         return Ok(run);
     }
     Ok(run)
+}
+
+/// Asks the port's state (from the exact level on) and compares the level's fields: the exact ones with the
+/// model, the others with this crate's table.
+fn state_fault(
+    child: &mut ChildProcess,
+    check: Check,
+    oracle: &Oracle,
+    reference: Option<&dyn Machine>,
+) -> Result<Option<Fault>> {
+    if check.level < Level::Exact {
+        return Ok(None);
+    }
+    let got = match child.call(&Request::State)? {
+        Ok(Reply::Result(got)) => got,
+        Ok(Reply::Unsupported) => {
+            return Err(CliError::Child(format!(
+                "the port answered `unsupported` to the `state` request, which level {} needs (every field of {:?}); \
+                 implement it, or check results only with --level results",
+                check.level.name(),
+                check.level.fields()
+            )))
+        }
+        Ok(Reply::Error(m)) => return Ok(Some(Fault::Error(format!("(to the state request) {m}")))),
+        Err(b) => return Ok(Some(Fault::Broken(b))),
+    };
+    let (len, version, live) = oracle.exact_state();
+    let state = reference.map(Machine::state);
+    let mut expected = serde_json::Map::new();
+    for &field in check.level.fields() {
+        let want = match field {
+            "len" => Value::from(len),
+            "version" => Value::from(version),
+            "live_snapshots" => Value::from(live),
+            _ => state.and_then(|s| s.field(field)).unwrap_or(Value::Null),
+        };
+        expected.insert(field.to_string(), want);
+    }
+    let field = check.level.fields().iter().find(|&&f| got.get(f) != expected.get(f));
+    Ok(field.map(|&field| Fault::State {
+        field,
+        expected: Value::Object(expected),
+        got,
+    }))
 }
 
 /// What a clean run covered.
@@ -204,6 +286,10 @@ pub struct Passed {
     pub requests: u64,
     /// Operations answered `unsupported`, by name.
     pub skipped: Skipped,
+    /// What was compared.
+    pub check: Check,
+    /// Whether the port answered the handshake.
+    pub handshake: bool,
 }
 
 /// `put_and_get_old ×12, write_key_group ×3`.
@@ -219,12 +305,25 @@ pub fn skipped_list(skipped: &Skipped) -> String {
 /// (a divergence) or [`CliError::Child`] (an error answer, a crash, a hang, garbage).
 pub fn conform(s: &Settings) -> Result<Passed> {
     let mut child = ChildProcess::spawn(&s.exec, s.timeout)?;
+    let (declared, handshake) = handshake(&mut child).map_err(|e| match e {
+        CliError::Child(m) => CliError::Child(format!(
+            "`{}` failed before case 0 (seed {}, profile {}), op #0: {m}",
+            s.exec,
+            s.seed,
+            s.profile.name()
+        )),
+        other => other,
+    })?;
+    let check = Check {
+        level: s.level.unwrap_or(declared.level),
+        hash: declared.hash,
+    };
     let capacity = s.profile.capacity() as u64;
     let mut skipped = Skipped::new();
     for case in 0..s.cases {
         let seed = s.seed.wrapping_add(case);
         let ops = generate(s.profile, seed, s.ops);
-        let run = run_case(&mut child, capacity, &ops)?;
+        let run = run_case(&mut child, check, capacity, &ops)?;
         for &i in &run.unsupported {
             *skipped.entry(ops[i].name()).or_default() += 1;
         }
@@ -241,7 +340,7 @@ pub fn conform(s: &Settings) -> Result<Passed> {
                 first.describe(&ops)
             )));
         };
-        let report = shrink_and_report(s, &mut child, &place, &ops, (index, &first), &run.unsupported)?;
+        let report = shrink_and_report(s, check, &mut child, &place, &ops, (index, &first), &run.unsupported)?;
         child.finish();
         let message = format!(
             "{place} at op #{index} of {}: {}; {report}; rerun with --seed {seed} --cases 1",
@@ -249,7 +348,11 @@ pub fn conform(s: &Settings) -> Result<Passed> {
             first.describe(&ops)
         );
         return Err(match first.fault {
-            Fault::Mismatch { .. } => CliError::Diverged(format!("`{}` diverges from the model in {message}", s.exec)),
+            Fault::Mismatch { .. } | Fault::State { .. } => CliError::Diverged(format!(
+                "`{}` diverges from the model at level {} in {message}",
+                s.exec,
+                check.level.name()
+            )),
             _ => CliError::Child(format!("`{}` failed in {message}", s.exec)),
         });
     }
@@ -259,13 +362,39 @@ pub fn conform(s: &Settings) -> Result<Passed> {
         cases: s.cases,
         requests,
         skipped,
+        check,
+        handshake,
     })
+}
+
+/// Sends the handshake; the port's declaration and whether it answered one (a port answering `unsupported`,
+/// `error` or a `null` result declares the exact level and the deterministic hash).
+pub fn handshake(child: &mut ChildProcess) -> Result<(Hello, bool)> {
+    match child.call(&Request::Hello)? {
+        Ok(Reply::Result(v)) if !v.is_null() => {
+            let hello: Hello = serde_json::from_value(v.clone()).map_err(|e| {
+                CliError::Child(format!(
+                    "the port's handshake answer {v} is not {{\"level\": \"exact\"|\"structural\"|\"all\", \"hash\": \"deterministic\"|\"flink\"}}: {e}"
+                ))
+            })?;
+            Ok((hello, true))
+        }
+        Ok(Reply::Result(_) | Reply::Unsupported | Reply::Error(_)) => Ok((
+            Hello {
+                level: Level::Exact,
+                hash: HashKind::Deterministic,
+            },
+            false,
+        )),
+        Err(b) => Err(CliError::Child(format!("at the handshake: {}", b.message()))),
+    }
 }
 
 /// Shrinks the failing prefix of `ops` to a minimal sequence that fails the same way (same operation, same class
 /// of failure), prints it, and returns a summary for the error line.
 fn shrink_and_report(
     s: &Settings,
+    check: Check,
     child: &mut ChildProcess,
     place: &str,
     ops: &[Op],
@@ -282,14 +411,14 @@ fn shrink_and_report(
             out_of_time = true;
             return Ok(false);
         }
-        let run = run_case(child, capacity, c)?;
+        let run = run_case(child, check, capacity, c)?;
         Ok::<_, CliError>(
             run.failure
                 .and_then(|f| f.index.map(|i| f.class(c[i].name()) == class))
                 .unwrap_or(false),
         )
     })?;
-    let last = run_case(child, capacity, &minimal)?;
+    let last = run_case(child, check, capacity, &minimal)?;
     println!(
         "{} in {place} at op #{index} of {}: {}",
         first.headline(),
@@ -338,6 +467,7 @@ fn shrink_and_report(
                 Fault::Mismatch { got, .. } => format!(",\"got\":{got}"),
                 Fault::Error(m) => format!(",\"error\":{}", Value::String(m.clone())),
                 Fault::Broken(b) => format!(",\"failed\":{}", Value::String(b.message().to_string())),
+                Fault::State { expected, got, .. } => format!(",\"expected_state\":{expected},\"got_state\":{got}"),
             }
         } else {
             String::new()

@@ -19,6 +19,8 @@
 //! kit is done.
 
 use super::child::Reply;
+use crate::engine::HashKind;
+use crate::trace::format::Level;
 use crate::trace::format::Op;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -33,6 +35,29 @@ pub enum Request {
     },
     /// An operation.
     Op(Op),
+    /// The handshake, sent once before anything else: the port answers with its level and hash
+    /// ([`Hello`]), or `unsupported` (then it is checked at the exact level with the deterministic hash).
+    Hello,
+    /// The table's observable state now: the port answers a [`TableState`](crate::trace::format::TableState)
+    /// object with the fields of its level.
+    State,
+}
+
+/// The version of the protocol the kit speaks, sent in the handshake.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// A port's answer to the handshake: `{"level": "exact"|"structural"|"all", "hash": "deterministic"|"flink"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The highest level the port matches.
+    pub level: Level,
+    /// How it places entries (needed from the structural level on).
+    #[serde(default = "deterministic")]
+    pub hash: HashKind,
+}
+
+fn deterministic() -> HashKind {
+    HashKind::Deterministic
 }
 
 /// The wire form of a reset.
@@ -60,6 +85,10 @@ impl Request {
                 capacity: *capacity,
             }),
             Request::Op(op) => serde_json::to_string(&OpWire { id, op }),
+            Request::Hello => {
+                serde_json::to_string(&serde_json::json!({"id": id, "op": "hello", "protocol": PROTOCOL_VERSION}))
+            }
+            Request::State => serde_json::to_string(&serde_json::json!({"id": id, "op": "state"})),
         }
         .expect("requests serialize")
     }
@@ -68,9 +97,14 @@ impl Request {
     pub fn decode(line: &str) -> Result<(u64, Request), String> {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
         let id = v.get("id").and_then(Value::as_u64).ok_or("missing numeric \"id\"")?;
-        if v.get("op").and_then(Value::as_str) == Some("reset") {
-            let capacity = v.get("capacity").and_then(Value::as_u64).unwrap_or(4);
-            return Ok((id, Request::Reset { capacity }));
+        match v.get("op").and_then(Value::as_str) {
+            Some("reset") => {
+                let capacity = v.get("capacity").and_then(Value::as_u64).unwrap_or(4);
+                return Ok((id, Request::Reset { capacity }));
+            }
+            Some("hello") => return Ok((id, Request::Hello)),
+            Some("state") => return Ok((id, Request::State)),
+            _ => {}
         }
         let op: Op = serde_json::from_value(v).map_err(|e| format!("bad request: {e}"))?;
         op.validate()?;
@@ -141,6 +175,8 @@ mod tests {
                 value: 3,
             }),
             Request::Op(Op::Len),
+            Request::Hello,
+            Request::State,
         ] {
             assert_eq!(Request::decode(&r.encode(9)).unwrap(), (9, r));
         }
@@ -148,6 +184,12 @@ mod tests {
             Request::Op(Op::Snapshot { slot: 1 }).encode(3),
             r#"{"id":3,"op":"snapshot","slot":1}"#
         );
+        assert_eq!(Request::Hello.encode(0), r#"{"id":0,"op":"hello","protocol":2}"#);
+        assert_eq!(Request::State.encode(5), r#"{"id":5,"op":"state"}"#);
+        let hello: Hello = serde_json::from_str(r#"{"level":"structural","hash":"flink"}"#).unwrap();
+        assert_eq!((hello.level, hello.hash), (Level::Structural, HashKind::Flink));
+        let hello: Hello = serde_json::from_str(r#"{"level":"exact"}"#).unwrap();
+        assert_eq!(hello.hash, HashKind::Deterministic);
     }
 
     #[test]
