@@ -396,7 +396,9 @@ fn the_handshake_declares_level_and_hash() {
     }
     let err = fails_with(&["conform", "--exec", &adapter("--unsupported state")], 2);
     assert!(
-        err.contains("`unsupported` to the `state` request, which level all needs") && err.contains("--level results"),
+        err.contains("in case 0 (seed 1, profile mixed), after op #0 ")
+            && err.contains("`unsupported` to the `state` request, which level all needs")
+            && err.contains("--level results"),
         "{err}"
     );
     bin()

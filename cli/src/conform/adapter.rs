@@ -81,7 +81,7 @@ pub fn serve(faults: &Faults) -> i32 {
             } else {
                 match request {
                     Request::Reset { capacity } => {
-                        engine = machine(faults.hash, capacity.clamp(4, 1 << 30) as usize, faults.bug);
+                        engine = machine(faults.hash, capacity.min(1 << 30) as usize, faults.bug);
                         Response::ok(id, serde_json::Value::Null)
                     }
                     Request::Hello => Response::ok(

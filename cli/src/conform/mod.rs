@@ -202,12 +202,16 @@ pub fn run_case(child: &mut ChildProcess, check: Check, capacity: u64, ops: &[Op
     }
     let mut oracle = Oracle::default();
     let mut reference =
-        (check.level >= Level::Structural).then(|| machine(check.hash, capacity.clamp(4, 1 << 30) as usize, None));
+        (check.level >= Level::Structural).then(|| machine(check.hash, capacity.min(1 << 30) as usize, None));
     for (index, op) in ops.iter().enumerate() {
+        let after = |e: CliError| match e {
+            CliError::Child(m) => CliError::Child(format!("after op #{index} {}: {m}", op_json(op))),
+            other => other,
+        };
         let fault = match child.call(&Request::Op(*op))? {
             Ok(Reply::Unsupported) => {
                 run.unsupported.push(index);
-                state_fault(child, check, &oracle, reference.as_deref())?
+                state_fault(child, check, &oracle, reference.as_deref()).map_err(after)?
             }
             Ok(Reply::Result(got)) => {
                 let expected = oracle.apply(op).map_err(CliError::Diverged)?;
@@ -215,7 +219,7 @@ pub fn run_case(child: &mut ChildProcess, check: Check, capacity: u64, ops: &[Op
                     r.apply(op).map_err(CliError::Diverged)?;
                 }
                 if got == expected {
-                    state_fault(child, check, &oracle, reference.as_deref())?
+                    state_fault(child, check, &oracle, reference.as_deref()).map_err(after)?
                 } else {
                     Some(Fault::Mismatch { expected, got })
                 }
@@ -323,7 +327,14 @@ pub fn conform(s: &Settings) -> Result<Passed> {
     for case in 0..s.cases {
         let seed = s.seed.wrapping_add(case);
         let ops = generate(s.profile, seed, s.ops);
-        let run = run_case(&mut child, check, capacity, &ops)?;
+        let run = run_case(&mut child, check, capacity, &ops).map_err(|e| match e {
+            CliError::Child(m) => CliError::Child(format!(
+                "`{}` in case {case} (seed {seed}, profile {}), {m}",
+                s.exec,
+                s.profile.name()
+            )),
+            other => other,
+        })?;
         for &i in &run.unsupported {
             *skipped.entry(ops[i].name()).or_default() += 1;
         }
@@ -457,11 +468,6 @@ fn shrink_and_report(
     for (i, op) in trace.iter().enumerate().take(at + 1) {
         let json = op_json(op);
         let fields = &json[1..json.len() - 1];
-        if unsupported.contains(&i) {
-            println!("{{\"i\":{i},{fields},\"unsupported\":true}}");
-            continue;
-        }
-        let expected = oracle.apply(op).map_err(CliError::Diverged)?;
         let got = if i == at {
             match &failure.fault {
                 Fault::Mismatch { got, .. } => format!(",\"got\":{got}"),
@@ -472,6 +478,11 @@ fn shrink_and_report(
         } else {
             String::new()
         };
+        if unsupported.contains(&i) {
+            println!("{{\"i\":{i},{fields},\"unsupported\":true{got}}}");
+            continue;
+        }
+        let expected = oracle.apply(op).map_err(CliError::Diverged)?;
         println!("{{\"i\":{i},{fields},\"expected\":{expected}{got}}}");
     }
     if !shrunk {
