@@ -116,6 +116,9 @@ fn failing_children_give_one_line_errors() {
     );
     assert!(fails_with(&["conform", "--timeout", "0", "--exec", "cat"], 2).contains("--timeout"));
     assert!(fails_with(&["conform", "--cases", "0", "--exec", "cat"], 2).contains("--cases"));
+    assert!(fails_with(&["conform", "--shrink-time", "NaN", "--exec", "cat"], 2).contains("--shrink-time"));
+    assert!(fails_with(&["conform", "--level", "exactish", "--exec", "cat"], 2).contains("exactish"));
+    assert!(fails_with(&["trace", "replay", "--timeout", "1", "x.jsonl"], 2).contains("--exec"));
     assert!(fails_with(&["conform"], 2).contains("--exec"));
 }
 
@@ -156,6 +159,28 @@ fn errors_and_crashes_are_shrunk_to_the_failing_operation() {
             "{stderr}"
         );
     }
+}
+
+/// Shrinking stops after --shrink-time and says the trace is not minimal.
+#[test]
+fn shrinking_is_bounded_in_time() {
+    let out = bin()
+        .args([
+            "conform",
+            "--seed",
+            "5",
+            "--shrink-time",
+            "0",
+            "--exec",
+            &adapter("--error-on release"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("shrinking stopped after 0ns: not minimal"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(not minimal: out of shrinking time)"), "{stderr}");
 }
 
 /// The shrinker keeps the failure's kind: a port that answers wrongly to `len` and crashes on `remove` is
