@@ -129,6 +129,12 @@ enum Command {
         /// The level declared in the handshake.
         #[arg(long, value_enum, default_value_t = Level::All)]
         level: Level,
+        /// Serve the structural simulation written from docs/PORTING.md instead of this crate's table.
+        #[arg(long)]
+        sim: bool,
+        /// ...with this structural deviation planted (implies --sim).
+        #[arg(long, value_enum)]
+        deviation: Option<conform::sim::Deviation>,
     },
 }
 
@@ -388,6 +394,8 @@ fn run(cli: Cli) -> Result<()> {
             unsupported,
             hash,
             level,
+            sim,
+            deviation,
         } => {
             let code = conform::adapter::serve(&conform::adapter::Faults {
                 bug,
@@ -398,6 +406,7 @@ fn run(cli: Cli) -> Result<()> {
                 unsupported,
                 hash,
                 level,
+                sim: (sim || deviation.is_some()).then_some(deviation),
             });
             if code != 0 {
                 std::process::exit(code);

@@ -374,3 +374,71 @@ fn hashes_levels_and_unsupported_requests_in_a_port_replay() {
     );
     assert!(err.contains("shrink.jsonl:") && err.contains("exit status: 3"), "{err}");
 }
+
+/// A second implementation of the structure written from docs/PORTING.md (`adapter --sim`) passes every golden
+/// trace and `conform` at the structural level; with one structural rule broken on purpose (`--deviation`), it
+/// fails the golden traces and `conform` at that level — for the deviations the golden traces pin down today
+/// (docs/PORTING.md, "Planted structural deviations", lists those they miss).
+#[test]
+fn planted_structural_deviations_fail_the_structural_level() {
+    let all = [
+        "rehash-under-snapshot.jsonl",
+        "prefix-copy-on-remove.jsonl",
+        "out-of-order-release.jsonl",
+        "shrink.jsonl",
+        "keygroups.jsonl",
+    ];
+    for name in all {
+        bin()
+            .args(["trace", "replay", "--exec", &adapter("--sim")])
+            .arg(golden(name))
+            .assert()
+            .success()
+            .stdout(predicates::str::contains("all match at level structural"));
+    }
+    bin()
+        .args(["conform", "--cases", "30", "--exec", &adapter("--sim")])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("at level structural"));
+    // (deviation, a golden trace that catches it, a conform profile that catches it)
+    let caught = [
+        ("growth-counts-new-entry", "keygroups.jsonl", "mixed"),
+        ("shrink-at-quarter", "shrink.jsonl", "shrink"),
+        ("step-moves-five", "keygroups.jsonl", "mixed"),
+        ("step-moves-whole-buckets", "rehash-under-snapshot.jsonl", "mixed"),
+        ("step-on-reads", "prefix-copy-on-remove.jsonl", "mixed"),
+        ("no-step-on-absent-key", "shrink.jsonl", "mixed"),
+        ("insert-into-old-during-rehash", "rehash-under-snapshot.jsonl", "mixed"),
+        ("end-when-old-is-empty", "out-of-order-release.jsonl", "rehash"),
+    ];
+    for (deviation, trace, profile) in caught {
+        let port = adapter(&format!("--deviation {deviation}"));
+        let o = bin()
+            .args(["trace", "replay", "--exec", &port])
+            .arg(golden(trace))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{deviation} passes {trace}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("state.capacity") || err.contains("state.rehashing"),
+            "{deviation}: {err}"
+        );
+        // The exact level cannot see it.
+        bin()
+            .args(["trace", "replay", "--level", "exact", "--exec", &port])
+            .arg(golden(trace))
+            .assert()
+            .success();
+        let o = bin()
+            .args(["conform", "--profile", profile, "--cases", "50", "--exec", &port])
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{deviation} passes conform --profile {profile}"
+        );
+    }
+}

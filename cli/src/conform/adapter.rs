@@ -4,7 +4,8 @@
 //! answer to an operation, `unsupported` for some operations.
 
 use super::protocol::{Request, Response};
-use crate::engine::{machine, Bug, HashKind};
+use super::sim::{Deviation, Sim};
+use crate::engine::{machine, Bug, HashKind, Machine};
 use crate::trace::format::Level;
 use std::io::{BufRead, Write};
 
@@ -28,6 +29,25 @@ pub struct Faults {
     pub hash: HashKind,
     /// The level declared in the handshake.
     pub level: Level,
+    /// Serve the structural simulation of [`sim`](super::sim) instead of this crate's table (at most the
+    /// structural level), with this deviation planted, if any.
+    pub sim: Option<Option<Deviation>>,
+}
+
+impl Faults {
+    fn table(&self, capacity: usize) -> Box<dyn Machine> {
+        match self.sim {
+            Some(deviation) => Box::new(Sim::new(capacity, deviation)),
+            None => machine(self.hash, capacity, self.bug),
+        }
+    }
+
+    fn level(&self) -> Level {
+        match self.sim {
+            Some(_) => self.level.min(Level::Structural),
+            None => self.level,
+        }
+    }
 }
 
 /// Serves requests from stdin until it closes. Returns the process exit code.
@@ -35,7 +55,7 @@ pub fn serve(faults: &Faults) -> i32 {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut engine = machine(faults.hash, 4, faults.bug);
+    let mut engine = faults.table(4);
     for (n, line) in stdin.lock().lines().enumerate() {
         let n = n as u64;
         let Ok(line) = line else { return 2 };
@@ -81,12 +101,12 @@ pub fn serve(faults: &Faults) -> i32 {
             } else {
                 match request {
                     Request::Reset { capacity } => {
-                        engine = machine(faults.hash, capacity.min(1 << 30) as usize, faults.bug);
+                        engine = faults.table(capacity.min(1 << 30) as usize);
                         Response::ok(id, serde_json::Value::Null)
                     }
                     Request::Hello => Response::ok(
                         id,
-                        serde_json::json!({"level": faults.level.name(), "hash": faults.hash.name()}),
+                        serde_json::json!({"level": faults.level().name(), "hash": faults.hash.name()}),
                     ),
                     Request::State => Response::ok(id, serde_json::to_value(engine.state()).expect("serializes")),
                     Request::Op(op) => match engine.apply(&op) {

@@ -6,6 +6,7 @@ pub mod adapter;
 pub mod child;
 pub mod protocol;
 pub mod shrink;
+pub mod sim;
 
 use crate::engine::{machine, HashKind, Machine};
 use crate::error::{CliError, Result};
