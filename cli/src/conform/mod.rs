@@ -438,9 +438,8 @@ fn shrink_and_report(
         first.describe(ops)
     );
     let (trace, failure, shrunk) = match last.failure {
-        Some(f @ Failure { index: Some(_), .. }) if f.class(minimal[f.index.unwrap_or(0)].name()) == class => {
-            (&minimal[..], f, true)
-        }
+        // The operations after the failing one (left when shrinking stopped early) are dropped.
+        Some(f @ Failure { index: Some(i), .. }) if f.class(minimal[i].name()) == class => (&minimal[..=i], f, true),
         // Not reproducible on a rerun (a flaky port): show the original prefix.
         _ => {
             println!("(the shrunk trace did not fail again on a rerun: the port is not deterministic; showing the original failing prefix)");
@@ -448,8 +447,11 @@ fn shrink_and_report(
         }
     };
     let at = failure.index.unwrap_or(trace.len() - 1);
+    let out_of_budget = runs >= s.shrink_budget;
     let stopped = if out_of_time {
         format!(", shrinking stopped after {:?}: not minimal", s.shrink_time)
+    } else if out_of_budget {
+        format!(", shrinking stopped after {} runs: not minimal", s.shrink_budget)
     } else {
         String::new()
     };
