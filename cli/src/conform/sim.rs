@@ -199,10 +199,8 @@ impl Structure {
                     self.insert(key, ns);
                 }
             }
-            Op::GetMut { key, ns, .. } => {
-                if self.contains(key, ns) || !self.is(Deviation::NoStepOnAbsentKey) {
-                    self.step();
-                }
+            Op::GetMut { key, ns, .. } if self.contains(key, ns) || !self.is(Deviation::NoStepOnAbsentKey) => {
+                self.step();
             }
             Op::Remove { key, ns } | Op::RemoveAndGetOld { key, ns } => {
                 if self.contains(key, ns) || !self.is(Deviation::NoStepOnAbsentKey) {
