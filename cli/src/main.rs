@@ -34,6 +34,29 @@ struct Cli {
     command: Command,
 }
 
+/// Every request name of the protocol (the adapter's fault flags take one).
+const REQUESTS: [&str; 19] = [
+    "reset",
+    "hello",
+    "state",
+    "put",
+    "put_and_get_old",
+    "get",
+    "contains",
+    "get_mut",
+    "remove",
+    "remove_and_get_old",
+    "transform",
+    "len",
+    "size_of_namespace",
+    "iterate",
+    "snapshot",
+    "release",
+    "read_snapshot",
+    "partition",
+    "write_key_group",
+];
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The main job, verified: a writer drives a keyed stream through the tables while snapshots and
@@ -67,6 +90,14 @@ enum Command {
         /// Seconds to wait for one response.
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
+        /// Seconds spent at most shrinking a failure (a hanging port costs a timeout per shrinking run).
+        #[arg(long, default_value_t = 60.0)]
+        shrink_time: f64,
+        /// What to compare after every operation: results only, exact (+ len, version, live snapshots from the
+        /// `state` request), structural (+ capacity, rehashing), all (+ copy counters). Default: the level the
+        /// port declares in its handshake (exact without a handshake).
+        #[arg(long, value_enum)]
+        level: Option<Level>,
     },
     /// Serves the conform protocol with this crate (for testing the kit end to end).
     #[command(hide = true)]
@@ -80,6 +111,30 @@ enum Command {
         /// Answer request number N (from 0) with garbage.
         #[arg(long)]
         garbage_after: Option<u64>,
+        /// Exit (status 4) without answering upon receiving this operation.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(REQUESTS))]
+        crash_on: Option<String>,
+        /// ...only once this many requests were received.
+        #[arg(long, default_value_t = 0)]
+        crash_after: u64,
+        /// Answer `error` to this operation.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(REQUESTS))]
+        error_on: Option<String>,
+        /// Answer `unsupported` to these requests (repeatable).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(REQUESTS))]
+        unsupported: Vec<String>,
+        /// How the table places entries (declared in the handshake).
+        #[arg(long, value_enum, default_value_t = engine::HashKind::Deterministic)]
+        hash: engine::HashKind,
+        /// The level declared in the handshake.
+        #[arg(long, value_enum, default_value_t = Level::All)]
+        level: Level,
+        /// Serve the structural simulation written from docs/PORTING.md instead of this crate's table.
+        #[arg(long)]
+        sim: bool,
+        /// ...with this structural deviation planted (implies --sim).
+        #[arg(long, value_enum)]
+        deviation: Option<conform::sim::Deviation>,
     },
 }
 
@@ -159,14 +214,27 @@ enum TraceCommand {
         /// Write to this file instead of stdout.
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// How the table places entries: the deterministic hasher, or Flink's composite hash over Java hash
+        /// codes (for the structural level of a port that keeps Flink's hashing).
+        #[arg(long, value_enum, default_value_t = engine::HashKind::Deterministic)]
+        hash: engine::HashKind,
     },
-    /// Replays a trace against this crate and reports the first divergence with context.
+    /// Replays a trace against this crate, or against a port (--exec), and reports the first divergence with
+    /// context.
     Replay {
         /// The trace file (JSON Lines).
         file: PathBuf,
-        /// Which fields to compare: exact (every port), structural (+ capacity, rehashing), all (+ copy counts).
-        #[arg(long, value_enum, default_value_t = Level::Structural)]
-        level: Level,
+        /// Which fields to compare: results only, exact (+ len, version, live snapshots), structural (+ capacity,
+        /// rehashing), all (+ copy counts). Default: structural against this crate, the level the port declares
+        /// against a port (exact without a handshake).
+        #[arg(long, value_enum)]
+        level: Option<Level>,
+        /// Replay against the port this command starts (run with `sh -c`), over the conform protocol.
+        #[arg(long)]
+        exec: Option<String>,
+        /// Seconds to wait for one response of the port.
+        #[arg(long, default_value_t = 10.0, requires = "exec")]
+        timeout: f64,
     },
 }
 
@@ -244,18 +312,19 @@ fn run(cli: Cli) -> Result<()> {
             ops,
             profile,
             out,
+            hash,
         }) => {
             let list = trace::generate::generate(profile, seed, ops as usize);
             match out {
                 Some(path) => {
                     let file = std::fs::File::create(&path).map_err(|e| CliError::io(&path, e))?;
                     let mut w = std::io::BufWriter::new(file);
-                    trace::write_trace(profile, seed, &list, &mut w)
+                    trace::write_trace(profile, seed, hash, &list, &mut w)
                 }
                 None => {
                     let stdout = std::io::stdout();
                     let mut w = std::io::BufWriter::new(stdout.lock());
-                    trace::write_trace(profile, seed, &list, &mut w)
+                    trace::write_trace(profile, seed, hash, &list, &mut w)
                 }
             }
         }
@@ -266,10 +335,17 @@ fn run(cli: Cli) -> Result<()> {
             ops,
             profile,
             timeout,
+            shrink_time,
+            level,
         } => {
             if !(timeout.is_finite() && timeout > 0.0 && timeout <= 86_400.0) {
                 return Err(CliError::Usage(format!(
                     "--timeout {timeout}: expected seconds in (0, 86400]"
+                )));
+            }
+            if !(shrink_time.is_finite() && (0.0..=86_400.0).contains(&shrink_time)) {
+                return Err(CliError::Usage(format!(
+                    "--shrink-time {shrink_time}: expected seconds in [0, 86400]"
                 )));
             }
             let settings = conform::Settings {
@@ -280,44 +356,99 @@ fn run(cli: Cli) -> Result<()> {
                 profile,
                 timeout: std::time::Duration::from_secs_f64(timeout),
                 shrink_budget: 5000,
+                shrink_time: std::time::Duration::from_secs_f64(shrink_time),
+                level,
             };
             let passed = conform::conform(&settings)?;
             println!(
-                "conform: `{}` agrees with the model on {} cases ({} requests, profile {}, seeds {}..{})",
+                "conform: `{}` agrees with the model on {} cases ({} requests, profile {}, seeds {}..{}) at level {} ({})",
                 settings.exec,
                 passed.cases,
                 passed.requests,
                 profile.name(),
                 seed,
-                seed.wrapping_add(cases)
+                seed.wrapping_add(cases),
+                passed.check.level.name(),
+                if passed.handshake {
+                    format!("declared by the port, hash {}", passed.check.hash.name())
+                } else {
+                    "the port answered no handshake".to_string()
+                }
             );
+            if !passed.skipped.is_empty() {
+                println!(
+                    "conform: skipped as unsupported by the port: {} ({} operations not checked)",
+                    conform::skipped_list(&passed.skipped),
+                    passed.skipped.values().sum::<u64>()
+                );
+            }
             Ok(())
         }
         Command::Adapter {
             bug,
             die_after,
             garbage_after,
+            crash_on,
+            crash_after,
+            error_on,
+            unsupported,
+            hash,
+            level,
+            sim,
+            deviation,
         } => {
-            let code = conform::adapter::serve(conform::adapter::Faults {
+            let code = conform::adapter::serve(&conform::adapter::Faults {
                 bug,
                 die_after,
                 garbage_after,
+                crash_on: crash_on.map(|op| (op, crash_after)),
+                error_on,
+                unsupported,
+                hash,
+                level,
+                sim: (sim || deviation.is_some()).then_some(deviation),
             });
             if code != 0 {
                 std::process::exit(code);
             }
             Ok(())
         }
-        Command::Trace(TraceCommand::Replay { file, level }) => {
-            let r = trace::replay::replay(&file, level)?;
+        Command::Trace(TraceCommand::Replay {
+            file,
+            level,
+            exec,
+            timeout,
+        }) => {
+            if !(timeout.is_finite() && timeout > 0.0 && timeout <= 86_400.0) {
+                return Err(CliError::Usage(format!(
+                    "--timeout {timeout}: expected seconds in (0, 86400]"
+                )));
+            }
+            let against = match &exec {
+                None => trace::replay::Against::Crate,
+                Some(exec) => trace::replay::Against::Port {
+                    exec: exec.clone(),
+                    timeout: std::time::Duration::from_secs_f64(timeout),
+                },
+            };
+            let r = trace::replay::replay(&file, level, &against)?;
+            let who = exec.map_or_else(String::new, |e| format!(" by `{e}`"));
             println!(
-                "{}: {} operations replayed (profile {}, seed {}), all match at level {:?}",
+                "{}: {} operations replayed{who} (profile {}, seed {}, hash {}), all match at level {}",
                 file.display(),
                 r.ops,
                 r.header.profile,
                 r.header.seed,
-                level
+                r.header.hasher,
+                r.level.name()
             );
+            if !r.skipped.is_empty() {
+                println!(
+                    "{}: reads skipped as unsupported by the port: {}",
+                    file.display(),
+                    conform::skipped_list(&r.skipped)
+                );
+            }
             Ok(())
         }
     }

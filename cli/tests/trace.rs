@@ -223,3 +223,222 @@ fn bad_traces_and_options_give_one_line_errors() {
     assert!(fails_with(&["trace", "generate", "--frobnicate"], 2).contains("--frobnicate"));
     assert!(fails_with(&["trace", "replay"], 2).contains("FILE"));
 }
+
+fn adapter(flags: &str) -> String {
+    let exe = assert_cmd::cargo::cargo_bin("cow-state-table");
+    format!("'{}' adapter {flags}", exe.display())
+}
+
+/// `trace replay --exec`: every golden trace replays against the crate's own adapter at the level it declares
+/// (all); a port that never unregisters released versions fails at the first state that shows it.
+#[test]
+fn golden_traces_replay_against_a_port() {
+    for name in [
+        "rehash-under-snapshot.jsonl",
+        "prefix-copy-on-remove.jsonl",
+        "out-of-order-release.jsonl",
+        "shrink.jsonl",
+        "keygroups.jsonl",
+    ] {
+        bin()
+            .args(["trace", "replay", "--exec", &adapter("")])
+            .arg(golden(name))
+            .assert()
+            .success()
+            .stdout(
+                predicates::str::contains("300 operations replayed by")
+                    .and(predicates::str::contains("all match at level all")),
+            );
+    }
+    let path = golden("out-of-order-release.jsonl");
+    let o = bin()
+        .args(["trace", "replay", "--exec", &adapter("--bug release-keeps-version")])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("state.live_snapshots: expected"), "{stdout}");
+    common::one_line_error(&String::from_utf8_lossy(&o.stderr));
+    // Results alone do not show it.
+    bin()
+        .args([
+            "trace",
+            "replay",
+            "--level",
+            "results",
+            "--exec",
+            &adapter("--bug release-keeps-version"),
+        ])
+        .arg(&path)
+        .assert()
+        .success();
+}
+
+/// A wrapper that alters one response (the first `true` becomes `false`) is caught at exactly that line.
+#[test]
+fn an_altered_response_is_the_first_divergence_of_a_port() {
+    let path = golden("prefix-copy-on-remove.jsonl");
+    let (_, ops) = lines(&path);
+    let at = ops.iter().position(|l| l["result"] == true).unwrap();
+    let wrapper = format!("{} | sed -u '0,/\"result\":true/s//\"result\":false/'", adapter(""));
+    let o = bin()
+        .args(["trace", "replay", "--exec", &wrapper])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains(&format!("at line {} (op #{at})", at + 2)), "{stdout}");
+    assert!(stdout.contains("result: expected true, got false"), "{stdout}");
+}
+
+/// Traces generated with Flink's composite hash replay structurally against a port declaring it; a port with
+/// another hash than the trace's is refused above the exact level; an unsupported write stops the replay.
+#[test]
+fn hashes_levels_and_unsupported_requests_in_a_port_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let flink = dir.path().join("flink.jsonl");
+    bin()
+        .args([
+            "trace",
+            "generate",
+            "--hash",
+            "flink",
+            "--profile",
+            "rehash",
+            "--ops",
+            "400",
+            "--out",
+        ])
+        .arg(&flink)
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&flink)
+        .unwrap()
+        .contains("\"hasher\":\"flink\""));
+    bin().args(["trace", "replay"]).arg(&flink).assert().success();
+    bin()
+        .args(["trace", "replay", "--exec", &adapter("--hash flink")])
+        .arg(&flink)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("hash flink), all match at level all"));
+    let err = fails_with(&["trace", "replay", "--exec", &adapter(""), flink.to_str().unwrap()], 2);
+    assert!(
+        err.contains("recorded with the flink hash") && err.contains("--level exact"),
+        "{err}"
+    );
+    bin()
+        .args(["trace", "replay", "--level", "exact", "--exec", &adapter("")])
+        .arg(&flink)
+        .assert()
+        .success();
+    // Without a handshake: the exact level.
+    bin()
+        .args(["trace", "replay", "--exec", &adapter("--unsupported hello")])
+        .arg(golden("shrink.jsonl"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("all match at level exact"));
+    // An unsupported read is skipped and listed; an unsupported write stops the replay.
+    bin()
+        .args(["trace", "replay", "--exec", &adapter("--unsupported partition")])
+        .arg(golden("keygroups.jsonl"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "reads skipped as unsupported by the port: partition ×",
+        ));
+    let err = fails_with(
+        &[
+            "trace",
+            "replay",
+            "--exec",
+            &adapter("--unsupported remove"),
+            golden("shrink.jsonl").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("`unsupported` to {\"op\":\"remove\""), "{err}");
+    // A port that dies is named with the line.
+    let err = fails_with(
+        &[
+            "trace",
+            "replay",
+            "--exec",
+            &adapter("--die-after 20"),
+            golden("shrink.jsonl").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("shrink.jsonl:") && err.contains("exit status: 3"), "{err}");
+}
+
+/// A second implementation of the structure written from docs/PORTING.md (`adapter --sim`) passes every golden
+/// trace and `conform` at the structural level; with one structural rule broken on purpose (`--deviation`), it
+/// fails the golden traces and `conform` at that level — for the deviations the golden traces pin down today
+/// (docs/PORTING.md, "Planted structural deviations", lists those they miss).
+#[test]
+fn planted_structural_deviations_fail_the_structural_level() {
+    let all = [
+        "rehash-under-snapshot.jsonl",
+        "prefix-copy-on-remove.jsonl",
+        "out-of-order-release.jsonl",
+        "shrink.jsonl",
+        "keygroups.jsonl",
+    ];
+    for name in all {
+        bin()
+            .args(["trace", "replay", "--exec", &adapter("--sim")])
+            .arg(golden(name))
+            .assert()
+            .success()
+            .stdout(predicates::str::contains("all match at level structural"));
+    }
+    bin()
+        .args(["conform", "--cases", "30", "--exec", &adapter("--sim")])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("at level structural"));
+    // (deviation, a golden trace that catches it, a conform profile that catches it)
+    let caught = [
+        ("growth-counts-new-entry", "keygroups.jsonl", "mixed"),
+        ("shrink-at-quarter", "shrink.jsonl", "shrink"),
+        ("step-moves-five", "keygroups.jsonl", "mixed"),
+        ("step-moves-whole-buckets", "rehash-under-snapshot.jsonl", "mixed"),
+        ("step-on-reads", "prefix-copy-on-remove.jsonl", "mixed"),
+        ("no-step-on-absent-key", "shrink.jsonl", "mixed"),
+        ("insert-into-old-during-rehash", "rehash-under-snapshot.jsonl", "mixed"),
+        ("end-when-old-is-empty", "out-of-order-release.jsonl", "rehash"),
+    ];
+    for (deviation, trace, profile) in caught {
+        let port = adapter(&format!("--deviation {deviation}"));
+        let o = bin()
+            .args(["trace", "replay", "--exec", &port])
+            .arg(golden(trace))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{deviation} passes {trace}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("state.capacity") || err.contains("state.rehashing"),
+            "{deviation}: {err}"
+        );
+        // The exact level cannot see it.
+        bin()
+            .args(["trace", "replay", "--level", "exact", "--exec", &port])
+            .arg(golden(trace))
+            .assert()
+            .success();
+        let o = bin()
+            .args(["conform", "--profile", profile, "--cases", "50", "--exec", &port])
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{deviation} passes conform --profile {profile}"
+        );
+    }
+}

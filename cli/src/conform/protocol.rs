@@ -13,9 +13,14 @@
 //! <- {"id":2,"result":1}
 //! ```
 //!
-//! Every response echoes the request's `id` and carries `result` (the operation's result, [`Op`]) or `error`
-//! (a message; the kit stops). Unknown fields are ignored. End of input means the kit is done.
+//! Every response echoes the request's `id` and carries `result` (the operation's result, [`Op`]), `unsupported`
+//! (the port does not implement the operation and did nothing: the kit skips it and counts it) or `error` (a
+//! message; a failure of the port, shrunk like a divergence). Unknown fields are ignored. End of input means the
+//! kit is done.
 
+use super::child::Reply;
+use crate::engine::HashKind;
+use crate::trace::format::Level;
 use crate::trace::format::Op;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -30,6 +35,29 @@ pub enum Request {
     },
     /// An operation.
     Op(Op),
+    /// The handshake, sent once before anything else: the port answers with its level and hash
+    /// ([`Hello`]), or `unsupported` (then it is checked at the exact level with the deterministic hash).
+    Hello,
+    /// The table's observable state now: the port answers a [`TableState`](crate::trace::format::TableState)
+    /// object with the fields of its level.
+    State,
+}
+
+/// The version of the protocol the kit speaks, sent in the handshake.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// A port's answer to the handshake: `{"level": "exact"|"structural"|"all", "hash": "deterministic"|"flink"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The highest level the port matches.
+    pub level: Level,
+    /// How it places entries (needed from the structural level on).
+    #[serde(default = "deterministic")]
+    pub hash: HashKind,
+}
+
+fn deterministic() -> HashKind {
+    HashKind::Deterministic
 }
 
 /// The wire form of a reset.
@@ -57,6 +85,10 @@ impl Request {
                 capacity: *capacity,
             }),
             Request::Op(op) => serde_json::to_string(&OpWire { id, op }),
+            Request::Hello => {
+                serde_json::to_string(&serde_json::json!({"id": id, "op": "hello", "protocol": PROTOCOL_VERSION}))
+            }
+            Request::State => serde_json::to_string(&serde_json::json!({"id": id, "op": "state"})),
         }
         .expect("requests serialize")
     }
@@ -65,9 +97,14 @@ impl Request {
     pub fn decode(line: &str) -> Result<(u64, Request), String> {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
         let id = v.get("id").and_then(Value::as_u64).ok_or("missing numeric \"id\"")?;
-        if v.get("op").and_then(Value::as_str) == Some("reset") {
-            let capacity = v.get("capacity").and_then(Value::as_u64).unwrap_or(4);
-            return Ok((id, Request::Reset { capacity }));
+        match v.get("op").and_then(Value::as_str) {
+            Some("reset") => {
+                let capacity = v.get("capacity").and_then(Value::as_u64).unwrap_or(4);
+                return Ok((id, Request::Reset { capacity }));
+            }
+            Some("hello") => return Ok((id, Request::Hello)),
+            Some("state") => return Ok((id, Request::State)),
+            _ => {}
         }
         let op: Op = serde_json::from_value(v).map_err(|e| format!("bad request: {e}"))?;
         op.validate()?;
@@ -76,16 +113,12 @@ impl Request {
 }
 
 /// One response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     /// The request's id.
     pub id: u64,
-    /// The result (absent when `error` is set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
-    /// An error message from the implementation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    /// What the implementation answered.
+    pub reply: Reply,
 }
 
 impl Response {
@@ -99,24 +132,32 @@ impl Response {
         serde_json::to_string(&serde_json::json!({"id": id, "error": message})).expect("serializes")
     }
 
-    /// Parses a response line. A present `"result": null` counts as a result.
+    /// An `unsupported` response: the implementation does not implement this request and did nothing.
+    pub fn unsupported(id: u64) -> String {
+        serde_json::to_string(&serde_json::json!({"id": id, "unsupported": true})).expect("serializes")
+    }
+
+    /// Parses a response line. A present `"result": null` counts as a result; `"error"` wins over
+    /// `"unsupported"`, which wins over `"result"`.
     pub fn decode(line: &str) -> Result<Response, String> {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON ({e})"))?;
         let obj = v.as_object().ok_or("not a JSON object")?;
         let id = obj.get("id").and_then(Value::as_u64).ok_or("no numeric \"id\"")?;
-        if let Some(e) = obj.get("error") {
-            return Ok(Response {
-                id,
-                result: None,
-                error: Some(e.as_str().map_or_else(|| e.to_string(), str::to_string)),
-            });
-        }
-        let result = obj.get("result").cloned().ok_or("neither \"result\" nor \"error\"")?;
-        Ok(Response {
-            id,
-            result: Some(result),
-            error: None,
-        })
+        let reply = if let Some(e) = obj.get("error") {
+            Reply::Error(e.as_str().map_or_else(|| e.to_string(), str::to_string))
+        } else if obj
+            .get("unsupported")
+            .is_some_and(|u| u != &Value::Bool(false) && !u.is_null())
+        {
+            Reply::Unsupported
+        } else {
+            Reply::Result(
+                obj.get("result")
+                    .cloned()
+                    .ok_or("neither \"result\" nor \"error\" nor \"unsupported\"")?,
+            )
+        };
+        Ok(Response { id, reply })
     }
 }
 
@@ -134,6 +175,8 @@ mod tests {
                 value: 3,
             }),
             Request::Op(Op::Len),
+            Request::Hello,
+            Request::State,
         ] {
             assert_eq!(Request::decode(&r.encode(9)).unwrap(), (9, r));
         }
@@ -141,17 +184,42 @@ mod tests {
             Request::Op(Op::Snapshot { slot: 1 }).encode(3),
             r#"{"id":3,"op":"snapshot","slot":1}"#
         );
+        assert_eq!(Request::Hello.encode(0), r#"{"id":0,"op":"hello","protocol":2}"#);
+        assert_eq!(Request::State.encode(5), r#"{"id":5,"op":"state"}"#);
+        let hello: Hello = serde_json::from_str(r#"{"level":"structural","hash":"flink"}"#).unwrap();
+        assert_eq!((hello.level, hello.hash), (Level::Structural, HashKind::Flink));
+        let hello: Hello = serde_json::from_str(r#"{"level":"exact"}"#).unwrap();
+        assert_eq!(hello.hash, HashKind::Deterministic);
     }
 
     #[test]
     fn responses_decode_null_results_and_errors() {
         assert_eq!(
-            Response::decode(&Response::ok(1, Value::Null)).unwrap().result,
-            Some(Value::Null)
+            Response::decode(&Response::ok(1, Value::Null)).unwrap().reply,
+            Reply::Result(Value::Null)
         );
         assert_eq!(
-            Response::decode(&Response::err(1, "x")).unwrap().error.as_deref(),
-            Some("x")
+            Response::decode(&Response::err(1, "x")).unwrap().reply,
+            Reply::Error("x".into())
+        );
+        assert_eq!(
+            Response::decode(&Response::unsupported(2)).unwrap(),
+            Response {
+                id: 2,
+                reply: Reply::Unsupported
+            }
+        );
+        assert_eq!(
+            Response::decode(r#"{"id":1,"unsupported":"no snapshots here"}"#)
+                .unwrap()
+                .reply,
+            Reply::Unsupported
+        );
+        assert_eq!(
+            Response::decode(r#"{"id":1,"unsupported":false,"result":3}"#)
+                .unwrap()
+                .reply,
+            Reply::Result(3.into())
         );
         assert!(Response::decode(r#"{"id":1}"#).is_err());
         assert!(Response::decode("garbage").is_err());

@@ -136,6 +136,28 @@ pub enum Op {
 pub const SLOTS: usize = cow_state_table_model::SLOTS;
 
 impl Op {
+    /// The operation's name: its `op` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Put { .. } => "put",
+            Op::PutAndGetOld { .. } => "put_and_get_old",
+            Op::Get { .. } => "get",
+            Op::Contains { .. } => "contains",
+            Op::GetMut { .. } => "get_mut",
+            Op::Remove { .. } => "remove",
+            Op::RemoveAndGetOld { .. } => "remove_and_get_old",
+            Op::Transform { .. } => "transform",
+            Op::Len => "len",
+            Op::SizeOfNamespace { .. } => "size_of_namespace",
+            Op::Iterate => "iterate",
+            Op::Snapshot { .. } => "snapshot",
+            Op::Release { .. } => "release",
+            Op::ReadSnapshot { .. } => "read_snapshot",
+            Op::Partition { .. } => "partition",
+            Op::WriteKeyGroup { .. } => "write_key_group",
+        }
+    }
+
     /// The slot this operation names, if any.
     pub fn slot(&self) -> Option<u8> {
         match *self {
@@ -197,9 +219,12 @@ pub struct TableState {
     pub chunk_copies: u64,
 }
 
-/// How strictly a replay compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+/// How strictly a replay (or `conform`) compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Level {
+    /// Operations' results only (a port that does not answer the `state` request).
+    Results,
     /// Results, `len`, `version`, `live_snapshots`.
     Exact,
     /// Also `capacity` and `rehashing`.
@@ -208,31 +233,50 @@ pub enum Level {
     All,
 }
 
-impl TableState {
-    /// The first field that differs at `level`, as `(name, expected, got)`.
-    pub fn diff(&self, got: &TableState, level: Level) -> Option<(&'static str, String, String)> {
-        let mut fields: Vec<(&'static str, String, String)> = vec![
-            ("len", self.len.to_string(), got.len.to_string()),
-            ("version", self.version.to_string(), got.version.to_string()),
-            (
-                "live_snapshots",
-                self.live_snapshots.to_string(),
-                got.live_snapshots.to_string(),
-            ),
+impl Level {
+    /// The level's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Results => "results",
+            Level::Exact => "exact",
+            Level::Structural => "structural",
+            Level::All => "all",
+        }
+    }
+
+    /// The state fields a port must report at this level.
+    pub fn fields(self) -> &'static [&'static str] {
+        const ALL: [&str; 7] = [
+            "len",
+            "version",
+            "live_snapshots",
+            "capacity",
+            "rehashing",
+            "node_copies",
+            "chunk_copies",
         ];
-        if level >= Level::Structural {
-            fields.push(("capacity", self.capacity.to_string(), got.capacity.to_string()));
-            fields.push(("rehashing", self.rehashing.to_string(), got.rehashing.to_string()));
+        match self {
+            Level::Results => &[],
+            Level::Exact => &ALL[..3],
+            Level::Structural => &ALL[..5],
+            Level::All => &ALL,
         }
-        if level >= Level::All {
-            fields.push(("node_copies", self.node_copies.to_string(), got.node_copies.to_string()));
-            fields.push((
-                "chunk_copies",
-                self.chunk_copies.to_string(),
-                got.chunk_copies.to_string(),
-            ));
-        }
-        fields.into_iter().find(|(_, e, g)| e != g)
+    }
+}
+
+impl TableState {
+    /// The value of field `name` (one of [`Level::fields`]) as JSON.
+    pub fn field(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "len" => self.len.into(),
+            "version" => self.version.into(),
+            "live_snapshots" => self.live_snapshots.into(),
+            "capacity" => self.capacity.into(),
+            "rehashing" => self.rehashing.into(),
+            "node_copies" => self.node_copies.into(),
+            "chunk_copies" => self.chunk_copies.into(),
+            _ => return None,
+        })
     }
 }
 
@@ -306,20 +350,6 @@ pub fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// A JSON value shortened for one-line messages.
-pub fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 160 {
-        format!(
-            "{}…({} chars)",
-            &s[..s.char_indices().nth(150).map_or(s.len(), |(i, _)| i)],
-            s.len()
-        )
-    } else {
-        s
-    }
-}
-
 /// An operation as one JSON object (its request form).
 pub fn op_json(op: &Op) -> String {
     serde_json::to_string(op).expect("an Op always serializes")
@@ -371,5 +401,26 @@ mod tests {
         .validate()
         .is_err());
         assert!(Op::Len.validate().is_ok());
+    }
+
+    #[test]
+    fn names_are_the_op_fields() {
+        let ops = [
+            Op::Put {
+                key: 1,
+                ns: 0,
+                value: 2,
+            },
+            Op::Len,
+            Op::WriteKeyGroup {
+                slot: 0,
+                max_parallelism: 8,
+                key_group: 1,
+            },
+        ];
+        for op in ops {
+            let v: Value = serde_json::from_str(&op_json(&op)).unwrap();
+            assert_eq!(v["op"], op.name());
+        }
     }
 }

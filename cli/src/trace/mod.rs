@@ -1,28 +1,30 @@
 //! `trace generate` and `trace replay`: golden traces of the table's behaviour, for regression tests here and
 //! as an executable specification for ports (docs/PORTING.md, "Traces").
 
+pub mod diff;
 pub mod format;
 pub mod generate;
 pub mod replay;
 
-use crate::engine::Engine;
+use crate::engine::{machine, HashKind};
 use crate::error::{CliError, Result};
 use crate::oracle::Oracle;
-use format::{op_json, short, Header, Line, Op};
+use format::{op_json, Header, Line, Op};
 use generate::Profile;
 use std::io::Write;
 
 /// Runs `ops` on this crate's table and on the reference model, checks that they agree, and writes the trace.
 ///
 /// Every result and exact state field is the model's; a disagreement (a bug in this crate) is an error.
-pub fn write_trace(profile: Profile, seed: u64, ops: &[Op], out: &mut dyn Write) -> Result<()> {
-    let mut engine = Engine::new(profile.capacity(), None);
+pub fn write_trace(profile: Profile, seed: u64, hash: HashKind, ops: &[Op], out: &mut dyn Write) -> Result<()> {
+    let mut engine = machine(hash, profile.capacity(), None);
     let mut oracle = Oracle::default();
     let io = |e| CliError::Io {
         path: "<output>".to_string(),
         source: e,
     };
-    let header = Header::new(seed, profile.name(), ops.len() as u64, profile.capacity() as u64);
+    let mut header = Header::new(seed, profile.name(), ops.len() as u64, profile.capacity() as u64);
+    header.hasher = hash.name().to_string();
     writeln!(out, "{}", serde_json::to_string(&header).expect("header serializes")).map_err(io)?;
     for (i, op) in ops.iter().enumerate() {
         let expected = oracle.apply(op).map_err(CliError::Diverged)?;
@@ -35,11 +37,7 @@ pub fn write_trace(profile: Profile, seed: u64, ops: &[Op], out: &mut dyn Write)
             ))
         };
         if got != expected {
-            return Err(diverged(format!(
-                "result: model {}, table {}",
-                short(&expected),
-                short(&got)
-            )));
+            return Err(diverged(format!("result: {}", diff::difference(&expected, &got))));
         }
         let (len, version, live) = oracle.exact_state();
         if (state.len, state.version, state.live_snapshots) != (len, version, live) {
