@@ -44,7 +44,7 @@ for trace in "$here"/bugs/*.jsonl; do
 done
 
 conform() {
-  cargo run -q -p cow-state-table-cli -- conform --exec "$here/run.sh $1" --profile "$2" --cases "$cases" 2>&1
+  cargo run -q -p cow-state-table-cli -- conform --exec "$here/run.sh $1" --level results --profile "$2" --cases "$cases" 2>&1
 }
 
 # 2. The fixed seed agrees with the model everywhere.
