@@ -22,7 +22,7 @@ use cow_state_table::backend::stream::StreamCheckpoint;
 use cow_state_table::backend::{
     AggregateFunction, AggregatingState, AggregatingStateDescriptor, BackendError, CheckpointError, CheckpointHandle,
     KeyedStateBackend, ListState, ListStateDescriptor, PendingCheckpoint, ReducingState, ReducingStateDescriptor,
-    ValueState, ValueStateDescriptor,
+    StateType, ValueState, ValueStateDescriptor,
 };
 use cow_state_table::format::{write_checkpoint, WriteOptions};
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupRange};
@@ -69,10 +69,7 @@ fn value_dump(b: &Backend, h: &ValueState<u32, u64>) -> Contents<u64> {
     dump(b.state_table(h).unwrap(), |v| *v)
 }
 
-fn list_dump<V: Clone + 'static>(b: &Backend, h: &ListState<u32, V>) -> Contents<Vec<V>>
-where
-    V: cow_state_table::backend::StateType,
-{
+fn list_dump<V: StateType>(b: &Backend, h: &ListState<u32, V>) -> Contents<Vec<V>> {
     dump(b.state_table(h).unwrap(), |v| v.clone())
 }
 
@@ -295,7 +292,8 @@ proptest! {
         // The stream numbers the states 0.. in the writer's registration order.
         let stream = StreamCheckpoint::parse(&bytes).unwrap();
         let ids: Vec<(u16, String)> = stream.states().iter().map(|m| (m.id, m.name.clone())).collect();
-        let expected: Vec<(u16, String)> = writer_order.iter().enumerate().map(|(id, &i)| (id as u16, name(i))).collect();
+        let expected: Vec<(u16, String)> =
+            writer_order.iter().enumerate().map(|(id, &i)| (id as u16, name(i))).collect();
         prop_assert_eq!(ids, expected);
 
         let mut r = full(16);
@@ -378,7 +376,8 @@ proptest! {
             for b_ in a..max {
                 let target = KeyGroupRange::of(a, b_).unwrap();
                 let mine = |&(k, _): &(u64, u32)| target.contains(all.key_group_of(&k));
-                let want_values: Contents<u64> = values.iter().filter(|(kn, _)| mine(kn)).map(|(kn, x)| (*kn, *x)).collect();
+                let want_values: Contents<u64> =
+                    values.iter().filter(|(kn, _)| mine(kn)).map(|(kn, x)| (*kn, *x)).collect();
                 let want_lists: Contents<Vec<u64>> =
                     lists.iter().filter(|(kn, _)| mine(kn)).map(|(kn, x)| (*kn, x.clone())).collect();
 
@@ -386,7 +385,8 @@ proptest! {
                 let v = r.register_value(ValueStateDescriptor::new("v", U32Serializer, U64Serializer)).unwrap();
                 let l = r.register_list(ListStateDescriptor::new("l", U32Serializer, U64Serializer)).unwrap();
                 let summary = r.restore(&backend_slices).unwrap();
-                prop_assert_eq!(summary.key_groups, target.intersection(&covered).number_of_key_groups(), "range {}..={}", a, b_);
+                let restored_groups = target.intersection(&covered).number_of_key_groups();
+                prop_assert_eq!(summary.key_groups, restored_groups, "range {}..={}", a, b_);
                 prop_assert_eq!(&value_dump(&r, &v), &want_values, "backend, range {}..={} of {}..={}", a, b_, lo, hi);
                 prop_assert_eq!(&list_dump(&r, &l), &want_lists, "backend, range {}..={} of {}..={}", a, b_, lo, hi);
 
@@ -632,14 +632,17 @@ proptest! {
         r.set_current_namespace(current.1);
         for k in 0..12u64 {
             for ns in 0..5u32 {
-                prop_assert_eq!(v.serialized_value(&b, &k, &ns).unwrap(), values.get(&(k, ns)).map(|&x| ser(x)), "value ({}, {})", k, ns);
+                let value = values.get(&(k, ns)).map(|&x| ser(x));
+                prop_assert_eq!(v.serialized_value(&b, &k, &ns).unwrap(), value, "value ({}, {})", k, ns);
                 let list = lists.get(&(k, ns)).map(|xs| xs.iter().map(|&x| ser(x)).collect::<Vec<_>>().join(&b','));
                 prop_assert_eq!(l.serialized_value(&b, &k, &ns).unwrap(), list, "list ({}, {})", k, ns);
-                prop_assert_eq!(r.serialized_value(&b, &k, &ns).unwrap(), sums.get(&(k, ns)).map(|&x| ser(x)), "reducing ({}, {})", k, ns);
+                let sum = sums.get(&(k, ns)).map(|&x| ser(x));
+                prop_assert_eq!(r.serialized_value(&b, &k, &ns).unwrap(), sum, "reducing ({}, {})", k, ns);
             }
         }
         prop_assert_eq!(b.current_key(), Some(&current.0));
-        prop_assert_eq!((*v.current_namespace(), *l.current_namespace(), *r.current_namespace()), (current.1, current.1, current.1));
+        let namespaces = (*v.current_namespace(), *l.current_namespace(), *r.current_namespace());
+        prop_assert_eq!(namespaces, (current.1, current.1, current.1));
     }
 }
 
@@ -883,7 +886,11 @@ proptest! {
     #[test]
     fn dropped_or_cancelled_handles_join_and_release(ops in life_ops()) {
         const STATES: usize = 2;
-        let storage = Recording { inner: MemoryStorage::new(), events: Arc::default(), pause: Duration::from_micros(300) };
+        let storage = Recording {
+            inner: MemoryStorage::new(),
+            events: Arc::default(),
+            pause: Duration::from_micros(300),
+        };
         let shared: Arc<dyn CheckpointStorage> = Arc::new(storage.clone());
         let mut b = full(16);
         let v = b.register_value(ValueStateDescriptor::new("v", U32Serializer, U64Serializer)).unwrap();
@@ -900,10 +907,12 @@ proptest! {
                       pendings: &Vec<(u64, PendingCheckpoint)>, b: &Backend, committed: &mut BTreeSet<u64>,
                       at_sync: &BTreeMap<u64, LifeModel>| -> Result<(), TestCaseError> {
             let events = storage.events();
-            prop_assert!(events.contains(&Event::Ended(id)), "handle {} returned while its sink is alive: {:?}", id, events);
+            let ended = events.contains(&Event::Ended(id));
+            prop_assert!(ended, "handle {} returned while its sink is alive: {:?}", id, events);
             let live = b.live_snapshots();
-            let (low, high) = (STATES * pendings.len(), STATES * (pendings.len() + handles.len()));
-            prop_assert!(low <= live && live <= high, "{} snapshots held, {} pending, {} running", live, pendings.len(), handles.len());
+            let (pending, running) = (pendings.len(), handles.len());
+            let (low, high) = (STATES * pending, STATES * (pending + running));
+            prop_assert!(low <= live && live <= high, "{} snapshots, {} pending, {} running", live, pending, running);
             let listed = storage.list().unwrap().contains(&id);
             prop_assert_eq!(listed, events.contains(&Event::Committed(id)));
             match outcome {
@@ -948,7 +957,8 @@ proptest! {
                     if let Some((id, p)) = pick(&mut pendings, *i) {
                         if let LifeOp::RunCancelled(_) = op {
                             let outcome = p.run_cancellable(&storage, &AtomicBool::new(true));
-                            prop_assert!(matches!(outcome, Err(CheckpointError::Cancelled { id: c }) if c == id), "{:?}", outcome);
+                            let cancelled = matches!(outcome, Err(CheckpointError::Cancelled { id: c }) if c == id);
+                            prop_assert!(cancelled, "{:?}", outcome);
                             prop_assert!(storage.events().contains(&Event::Ended(id)));
                         } else {
                             drop(p);
