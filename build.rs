@@ -17,6 +17,11 @@ const MUTANTS: &[&str] = &[
     "version-off-by-one",
     "rehash-relink",
     "retain-all-slots",
+    // The layers above the table (the `backend` suite of scripts/mutants.sh).
+    "stream-crc-short",
+    "restore-range-off-by-one",
+    "merge-repeats-source",
+    "rename-before-sync",
 ];
 
 fn main() {

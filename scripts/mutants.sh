@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Runs every planted protocol mutant (`--cfg cow_mutant="<name>"`, set through COW_MUTANT by build.rs; not Cargo
-# features, so `--all-features` never switches one on) against the loom models, the shuttle models and
-# the differential proptest suite, prints a mutant x suite table, and fails unless
+# Runs every planted mutant (`--cfg cow_mutant="<name>"`, set through COW_MUTANT by build.rs; not Cargo
+# features, so `--all-features` never switches one on) against the suites that can see its layer, prints a
+# mutant x suite table, and fails unless
 #   * the un-mutated suites pass, and
 #   * every mutant is caught by at least one suite.
+#
+# Suites: loom (tests/loom_models.rs), shuttle (tests/shuttle_models.rs), differential
+# (tests/differential_proptest.rs) — the table and its snapshots — and backend (the layers above the table:
+# tests/backend_properties.rs, restore.rs, storage_crash.rs, stream_format.rs). A table mutant runs
+# loom, shuttle and differential; a mutant of an upper layer (stream framing, restore range, merge, storage
+# commit) runs backend only, since the other three never call the code it changes. ALL_SUITES=1 runs every
+# suite for every mutant. A suite not run reads "-" in the table.
 #
 # "caught" means the suite's tests failed (an assertion, a loom-reported race/leak/deadlock, a shuttle-reported
 # failure), or the test process was killed by a signal (use-after-free crashing it: shown as "caught (crash)"),
@@ -11,6 +18,9 @@
 #
 # Environment:
 #   MUTANTS            space-separated subset of mutants to run (default: all)
+#   BACKEND_TESTS      the test binaries of the backend suite (default: backend_properties restore storage_crash
+#                      stream_format)
+#   ALL_SUITES         1: every suite for every mutant (default: the suites of the mutant's layer)
 #   COW_CASES          differential cases (default 300)
 #   SHUTTLE_ITERATIONS shuttle schedules per scheduler and scenario (default 1000 here)
 #   LOOM_MAX_PREEMPTIONS  loom preemption bound (default: the models' own, 3)
@@ -29,11 +39,42 @@ SUITE_TIMEOUT="${SUITE_TIMEOUT:-300}"
 LOG_DIR="${LOG_DIR:-$CARGO_TARGET_DIR/logs}"
 mkdir -p "$LOG_DIR"
 
-ALL_MUTANTS="mutant-relaxed-release mutant-skip-prefix-copy mutant-skip-state-copy mutant-free-too-early
+TABLE_MUTANTS="mutant-relaxed-release mutant-skip-prefix-copy mutant-skip-state-copy mutant-free-too-early
 mutant-snapshot-skips-rehash-table mutant-chunk-in-place mutant-version-off-by-one mutant-rehash-relink
 mutant-retain-all-slots"
+UPPER_MUTANTS="mutant-stream-crc-short mutant-restore-range-off-by-one mutant-merge-repeats-source
+mutant-rename-before-sync"
+ALL_MUTANTS="$TABLE_MUTANTS $UPPER_MUTANTS"
 MUTANTS="${MUTANTS:-$ALL_MUTANTS}"
-SUITES="loom shuttle differential"
+SUITES="loom shuttle differential backend"
+# The test binaries of the backend suite: those that catch the upper layers' mutants (tests/backend.rs catches
+# none of the four and is the largest to build per mutant; add it with BACKEND_TESTS="... backend").
+BACKEND_TESTS="${BACKEND_TESTS:-backend_properties restore storage_crash stream_format}"
+
+is_upper() { # $1 = mutant
+    [[ " $(echo $UPPER_MUTANTS) " == *" $1 "* ]]
+}
+
+# The suites run for a mutant (see the top of this file).
+suites_for() { # $1 = mutant
+    if [[ "${ALL_SUITES:-0}" == 1 ]]; then
+        echo "$SUITES"
+    elif is_upper "$1"; then
+        echo "backend"
+    else
+        echo "loom shuttle differential"
+    fi
+}
+
+# The cargo test arguments selecting a suite's test binaries.
+test_args() { # $1 = suite
+    case "$1" in
+        loom) echo "--test loom_models" ;;
+        shuttle) echo "--test shuttle_models" ;;
+        differential) if [[ $have_differential == 1 ]]; then echo "--test differential_proptest"; fi ;;
+        backend) for t in $BACKEND_TESTS; do printf -- '--test %s ' "$t"; done ;;
+    esac
+}
 
 have_differential=1
 if [[ ! -f tests/differential_proptest.rs ]]; then
@@ -52,12 +93,15 @@ mutant_env() { # $1 = mutant or ""
     echo "COW_MUTANT=${m#mutant-}"
 }
 
-build() { # $1 = mutant or ""
-    local f log
+build() { # $1 = mutant or "", $2 = the suites to build
+    local f log s
     f="$(features_for "$1")"
     log="$LOG_DIR/build-${1:-baseline}.log"
-    local targets=(--test loom_models --test shuttle_models)
-    if [[ $have_differential == 1 ]]; then targets+=(--test differential_proptest); fi
+    local targets=()
+    for s in $2; do
+        # shellcheck disable=SC2207 # test_args prints words without globs
+        targets+=($(test_args "$s"))
+    done
     if ! env "$(mutant_env "$1")" cargo test --release --features "$f" "${targets[@]}" --no-run >"$log" 2>&1; then
         echo "error: build failed for '${1:-baseline}' (features: $f, $(mutant_env "$1")); see $log" >&2
         tail -20 "$log" >&2
@@ -69,18 +113,13 @@ build() { # $1 = mutant or ""
 run_suite() { # $1 = mutant or "", $2 = suite
     local m="$1" suite="$2" f log test rc
     f="$(features_for "$m")"
-    case "$suite" in
-        loom) test=loom_models ;;
-        shuttle) test=shuttle_models ;;
-        differential)
-            test=differential_proptest
-            if [[ $have_differential == 0 ]]; then echo absent; return; fi
-            ;;
-    esac
+    if [[ $suite == differential && $have_differential == 0 ]]; then echo absent; return; fi
+    test="$(test_args "$suite")"
     log="$LOG_DIR/${m:-baseline}-$suite.log"
     set +e
+    # shellcheck disable=SC2086 # $test is a list of cargo arguments
     timeout --kill-after=10 "$SUITE_TIMEOUT" env "$(mutant_env "$m")" \
-        cargo test --release --features "$f" --test "$test" >"$log" 2>&1
+        cargo test --release --features "$f" $test >"$log" 2>&1
     rc=$?
     set -e
     if [[ $rc == 0 ]]; then
@@ -92,6 +131,12 @@ run_suite() { # $1 = mutant or "", $2 = suite
         echo error
     elif grep -qE "signal: [0-9]+|SIGSEGV|SIGABRT|SIGILL|SIGBUS" "$log"; then
         echo "caught (crash)"
+    elif [[ $suite == backend ]] && grep -q "test result: FAILED" "$log"; then
+        # Which test binary failed first (cargo stops there).
+        local binary
+        binary="$(grep -B1000 -m1 "test result: FAILED" "$log" | grep -oE "Running tests/[a-z_]+\.rs" | tail -1)"
+        binary="${binary#Running tests/}"
+        echo "caught (${binary%.rs})"
     elif grep -q "test result: FAILED" "$log"; then
         # What reported it: the first panic message of the run.
         local msg
@@ -112,9 +157,19 @@ run_suite() { # $1 = mutant or "", $2 = suite
 }
 
 start=$(date +%s)
-echo "== baseline (no mutant): building" >&2
-build ""
+# The baseline runs the suites any selected mutant runs.
+baseline_suites=""
 for s in $SUITES; do
+    for m in $MUTANTS; do
+        if [[ " $(suites_for "$m") " == *" $s "* ]]; then
+            baseline_suites+="$s "
+            break
+        fi
+    done
+done
+echo "== baseline (no mutant): building ($baseline_suites)" >&2
+build "" "$baseline_suites"
+for s in $baseline_suites; do
     t0=$(date +%s)
     r="$(run_suite "" "$s")"
     if [[ "$r" == error ]]; then exit 2; fi
@@ -125,14 +180,19 @@ for s in $SUITES; do
     fi
 done
 
-declare -A result
+declare -A result seconds
 failed=0
 for m in $MUTANTS; do
     t0=$(date +%s)
-    echo "== $m: building" >&2
-    build "$m"
+    suites="$(suites_for "$m")"
+    echo "== $m: building ($suites)" >&2
+    build "$m" "$suites"
     any=0
     for s in $SUITES; do
+        if [[ " $suites " != *" $s "* ]]; then
+            result[$m,$s]="-"
+            continue
+        fi
         r="$(run_suite "$m" "$s")"
         if [[ "$r" == error ]]; then exit 2; fi
         case "$r" in
@@ -142,13 +202,16 @@ for m in $MUTANTS; do
         [[ "$r" == caught* ]] && any=1
     done
     if [[ $any == 0 ]]; then failed=1; fi
-    echo "   $m: loom=${result[$m,loom]} shuttle=${result[$m,shuttle]} differential=${result[$m,differential]} ($(( $(date +%s) - t0 ))s)" >&2
+    seconds[$m]=$(( $(date +%s) - t0 ))
+    echo "   $m: loom=${result[$m,loom]} shuttle=${result[$m,shuttle]} differential=${result[$m,differential]} backend=${result[$m,backend]} (${seconds[$m]}s)" >&2
 done
 
-printf '\n| %-36s | %-20s | %-20s | %-20s |\n' mutant loom shuttle differential
-printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..38})" "$(printf -- '-%.0s' {1..22})" "$(printf -- '-%.0s' {1..22})" "$(printf -- '-%.0s' {1..22})"
+dashes() { printf -- '-%.0s' $(seq 1 "$1"); }
+printf '\n| %-36s | %-20s | %-20s | %-20s | %-27s | %-7s |\n' mutant loom shuttle differential backend seconds
+printf '|%s|%s|%s|%s|%s|%s|\n' "$(dashes 38)" "$(dashes 22)" "$(dashes 22)" "$(dashes 22)" "$(dashes 29)" "$(dashes 9)"
 for m in $MUTANTS; do
-    printf '| %-36s | %-20s | %-20s | %-20s |\n' "$m" "${result[$m,loom]}" "${result[$m,shuttle]}" "${result[$m,differential]}"
+    printf '| %-36s | %-20s | %-20s | %-20s | %-27s | %7s |\n' "$m" "${result[$m,loom]}" "${result[$m,shuttle]}" \
+        "${result[$m,differential]}" "${result[$m,backend]}" "${seconds[$m]}"
 done
 echo
 echo "total: $(( $(date +%s) - start ))s (logs in $LOG_DIR)"

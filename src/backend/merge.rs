@@ -43,6 +43,9 @@ pub(crate) fn merge_namespaces<K, N, S, H, P>(
         } else {
             !seen.insert(source)
         };
+        // Planted mutant (scripts/mutants.sh): above the linear scan a repeated source is merged again (B6).
+        #[cfg(cow_mutant = "merge-repeats-source")]
+        let repeated = repeated && sources.len() <= LINEAR_DEDUP;
         if repeated {
             continue;
         }

@@ -320,8 +320,11 @@ impl DirectorySink {
             .into_inner()
             .map_err(|e| io_err("write", &self.temp)(e.into_error()))?;
         // B11: the data is durable before the final name can exist.
-        file.sync_all().map_err(io_err("fsync", &self.temp))?;
-        drop(file);
+        #[cfg(not(cow_mutant = "rename-before-sync"))]
+        {
+            file.sync_all().map_err(io_err("fsync", &self.temp))?;
+            drop(file);
+        }
         let storage = Arc::clone(&self.storage);
         let target = storage.path_of(self.id);
         // B13: the check and the rename under one mutex, so no commit of this storage replaces a checkpoint
@@ -336,6 +339,12 @@ impl DirectorySink {
             .map_err(io_err("rename", &self.temp))?;
         // The rename happened: the temporary file no longer exists, and the checkpoint is visible.
         self.temp = PathBuf::new();
+        // Planted mutant (scripts/mutants.sh): the data synced only after the final name exists (breaks B11).
+        #[cfg(cow_mutant = "rename-before-sync")]
+        {
+            file.sync_all().map_err(io_err("fsync", &target))?;
+            drop(file);
+        }
         // B12: durable before Ok; an error from here on says the checkpoint is committed.
         if let Err(source) = storage.fs.sync_dir(&storage.dir) {
             return Err(StorageError::NotDurable {

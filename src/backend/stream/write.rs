@@ -192,6 +192,11 @@ pub fn write_stream<W: Write + ?Sized>(
             entries += count as u64;
             trailer.extend_from_slice(&(len as u64).to_be_bytes());
         }
+        // Planted mutant (scripts/mutants.sh): the key group's CRC32C leaves out the section's last byte, in
+        // the writer and the reader alike, so round trips pass and a corrupted last byte goes unnoticed.
+        #[cfg(cow_mutant = "stream-crc-short")]
+        let crc = crc32c::crc32c(&section[..section.len() - 1]);
+        #[cfg(not(cow_mutant = "stream-crc-short"))]
         let crc = crc32c::crc32c(&section);
         trailer[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
         out.write_all(&section)?;
