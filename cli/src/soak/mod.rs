@@ -255,6 +255,16 @@ fn writer<T: KeyedTarget>(
     stats.copies = target.copies();
     stats.entries = target.entries();
     shared.entries.store(stats.entries, Relaxed);
+    // The keyed backend cancels the checkpoints still in flight when it is dropped (B22), and the readers and the
+    // checkpointer of the backend target read through them: the target lives until every job sent is done.
+    // (Bounded: a reader or the checkpointer that died leaves its job counted; the run's join reports it.)
+    drop((to_readers, to_checkpointer));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (shared.snapshots_in_flight.load(Relaxed) > 0 || shared.checkpoints_in_flight.load(Relaxed) > 0)
+        && Instant::now() < deadline
+    {
+        thread::sleep(Duration::from_millis(1));
+    }
     stats
 }
 
