@@ -90,12 +90,16 @@ fn stage(buckets: usize, chunk_bits: u32, phase: Phase) -> (T, Model) {
 
 /// Stages of the growth and of the shrink of a table of `buckets` initial buckets in chunks of `2^chunk_bits`
 /// heads: one in `every` (by the number of writes since the rehash started), and always the first and the last
-/// (under Miri only the middle one).
+/// (under Miri only the middle one of the growth).
 fn stages(buckets: usize, chunk_bits: u32, every: usize) -> Vec<(Phase, T, Model)> {
     let mut out = Vec::new();
-    for make in [(|writes| Phase::Growth { writes }) as fn(usize) -> Phase, |writes| {
-        Phase::Shrink { writes }
-    }] {
+    let phases: &[fn(usize) -> Phase] = if cfg!(miri) {
+        // Under Miri (slow): the growth only (a shrink first grows the table to four times its buckets).
+        &[|writes| Phase::Growth { writes }]
+    } else {
+        &[|writes| Phase::Growth { writes }, |writes| Phase::Shrink { writes }]
+    };
+    for &make in phases {
         // After `total` writes the rehash has ended: stages are 0..total writes.
         let (_, _, total) = advance(buckets, chunk_bits, make(0), true);
         let chosen: Vec<usize> = if cfg!(miri) {
@@ -235,12 +239,13 @@ fn assert_writes(buckets: usize, chunk_bits: u32, phase: Phase) {
 }
 
 /// Chunks of 4 heads, 64 initial buckets: 16 chunks at the start, 32 to 64 during the rehashes; every stage.
-/// Under Miri (slow): chunks of 2 heads, 16 initial buckets (8 to 32 chunks), the middle stage of each rehash.
+/// Under Miri (slow): chunks of 2 heads, 16 initial buckets (8 to 16 chunks), the middle stage of the growth,
+/// where both directories have empty slots.
 #[test]
 fn whole_table_walks_at_every_stage_of_a_rehash_of_small_chunks() {
     let (buckets, chunk_bits, every) = if cfg!(miri) { (16, 1, 1) } else { (64, 2, 1) };
     let all = stages(buckets, chunk_bits, every);
-    assert!(all.len() >= if cfg!(miri) { 2 } else { 10 }, "{} stages", all.len());
+    assert!(all.len() >= if cfg!(miri) { 1 } else { 10 }, "{} stages", all.len());
     for (phase, mut t, m) in all {
         assert_walks(&mut t, &m, &format!("{phase:?}"));
         assert_writes(buckets, chunk_bits, phase);
