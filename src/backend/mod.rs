@@ -254,20 +254,21 @@ where
     /// The error of an operation without a current key: `Closed` if closed (B21), else `NoCurrentKey`.
     #[cold]
     fn no_key_error(&self) -> BackendError {
-        if self.is_closed() {
-            BackendError::Closed
-        } else {
-            BackendError::NoCurrentKey
-        }
+        self.closed_or(BackendError::NoCurrentKey)
     }
 
     /// The error of a handle whose backend id does not match: `Closed` if closed (B21), else `ForeignHandle`.
     #[cold]
     fn foreign_error(&self) -> BackendError {
+        self.closed_or(BackendError::ForeignHandle)
+    }
+
+    /// `Closed` if the backend is closed (B21: every operation then says so), else `error`.
+    fn closed_or(&self, error: BackendError) -> BackendError {
         if self.is_closed() {
             BackendError::Closed
         } else {
-            BackendError::ForeignHandle
+            error
         }
     }
 
