@@ -407,7 +407,13 @@ fn new_allocates_nothing_until_the_first_insert() {
 
 #[test]
 fn with_capacity_holds_that_many_entries_without_growing() {
-    for n in [1usize, 3, 4, 7, 100, 1000, 4096] {
+    // Under Miri the two largest sizes are left out (the interpreter is slow; their filling is the same code).
+    let sizes: &[usize] = if cfg!(miri) {
+        &[1, 3, 4, 7, 100]
+    } else {
+        &[1, 3, 4, 7, 100, 1000, 4096]
+    };
+    for &n in sizes {
         let mut t: T = StateTable::with_capacity_and_hasher(n, DeterministicState::default());
         assert!(t.capacity() >= n, "{n}: {}", t.capacity());
         let buckets = t.buckets();
@@ -435,13 +441,15 @@ fn reserve_makes_room_and_finishes_a_running_rehash() {
     }
     assert!(t.is_rehashing());
     let snap = t.snapshot().unwrap();
-    t.reserve(1000);
-    assert!(t.capacity() >= 1005);
+    // Under Miri a smaller reservation (the interpreter is slow); it still grows the table several times over.
+    let more: u64 = if cfg!(miri) { 200 } else { 1000 };
+    t.reserve(more as usize);
+    assert!(t.capacity() >= 5 + more as usize);
     t.check_invariants().unwrap();
-    for k in 5..1005 {
+    for k in 5..5 + more {
         t.put(k, 0, k);
     }
-    assert_eq!(t.len(), 1005);
+    assert_eq!(t.len(), 5 + more as usize);
     assert_eq!(snap.len(), 5);
     assert_eq!(snap.get(&4, &0), Some(&4));
     t.check_invariants().unwrap();
@@ -989,9 +997,11 @@ fn empty_runs_are_measured_as_a_scan_one_head_at_a_time_would() {
     for occupied in patterns {
         set(occupied);
         let naive = |from: usize, end: usize| (from..end).find(|i| occupied.contains(i)).unwrap_or(end);
-        // Under Miri: every 37th start (the interpreter is slow; the native runs try them all).
-        for from in (0..512).step_by(if cfg!(miri) { 37 } else { 1 }) {
-            for end in (from..=512).filter(|e| e - from < 40 || e % 97 == 0 || *e == 512) {
+        // Under Miri: every 61st start and ends up to 12 past it (the interpreter is slow; the native runs try
+        // every start and 40 ends, which cross several groups of 8).
+        let (step, window) = if cfg!(miri) { (61, 12) } else { (1, 40) };
+        for from in (0..512).step_by(step) {
+            for end in (from..=512).filter(|e| e - from < window || e % 97 == 0 || *e == 512) {
                 // SAFETY: the chunk is present, valid and not written meanwhile; `end <= 512`.
                 let got = unsafe { d.chunks[0].first_non_null(from, end) };
                 assert_eq!(got, naive(from, end), "{occupied:?} from {from} to {end}");
