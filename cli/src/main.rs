@@ -369,7 +369,13 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
                 seed.wrapping_add(cases),
                 passed.check.level.name(),
-                if passed.handshake {
+                if passed.handshake && !passed.check.differences.is_empty() {
+                    format!(
+                        "declared by the port, hash {}, declared differences not reported: {}",
+                        passed.check.hash.name(),
+                        passed.check.differences.names()
+                    )
+                } else if passed.handshake {
                     format!("declared by the port, hash {}", passed.check.hash.name())
                 } else {
                     "the port answered no handshake".to_string()
@@ -442,6 +448,14 @@ fn run(cli: Cli) -> Result<()> {
                 r.header.hasher,
                 r.level.name()
             );
+            if !r.differences.is_empty() {
+                println!(
+                    "{}: declared differences not reported (structural fields from the simulation keeping them, with \
+                     the port's hash): {}",
+                    file.display(),
+                    r.differences.names()
+                );
+            }
             if !r.skipped.is_empty() {
                 println!(
                     "{}: reads skipped as unsupported by the port: {}",

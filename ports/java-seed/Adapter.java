@@ -167,8 +167,18 @@ public final class Adapter {
 	 * seed's algorithm rather than reporting them.
 	 */
 	static String hello(String level) {
-		return "{\"level\":\"" + level + "\",\"hash\":\"flink\",\"differences\":"
-				+ "[\"no-shrink\",\"step-on-reads\",\"whole-bucket-steps\",\"insert-at-rehash-index-into-old\"]}";
+		return hello(level, DIFFERENCES);
+	}
+
+	/** The differences of PORTING.md §11 the seed keeps. */
+	static final String[] DIFFERENCES = {"no-shrink", "step-on-reads", "whole-bucket-steps", "insert-at-rehash-index-into-old"};
+
+	static String hello(String level, String[] differences) {
+		StringBuilder list = new StringBuilder();
+		for (String d : differences) {
+			list.append(list.length() == 0 ? "" : ",").append(quote(d));
+		}
+		return "{\"level\":\"" + level + "\",\"hash\":\"flink\",\"differences\":[" + list + "]}";
 	}
 
 	Adapter() throws Exception {
@@ -597,6 +607,13 @@ public final class Adapter {
 		int level = Arrays.asList(args).indexOf("--level");
 		if (level >= 0 && level + 1 < args.length) {
 			adapter.hello = hello(args[level + 1]);
+		}
+		// --without NAME: declare every difference but NAME (to show that each declared difference is needed).
+		int without = Arrays.asList(args).indexOf("--without");
+		if (without >= 0 && without + 1 < args.length) {
+			String skip = args[without + 1];
+			adapter.hello = hello(level >= 0 ? args[level + 1] : "structural",
+					Arrays.stream(DIFFERENCES).filter(d -> !d.equals(skip)).toArray(String[]::new));
 		}
 		if (Arrays.asList(args).contains("--no-handshake")) {
 			adapter.hello = "null";
