@@ -135,6 +135,10 @@ enum Command {
         /// ...with this structural deviation planted (implies --sim).
         #[arg(long, value_enum)]
         deviation: Option<conform::sim::Deviation>,
+        /// ...keeping this documented difference of the seed, declared in the handshake (implies --sim;
+        /// repeatable).
+        #[arg(long, value_enum)]
+        keep: Vec<conform::differences::Difference>,
     },
 }
 
@@ -402,6 +406,7 @@ fn run(cli: Cli) -> Result<()> {
             level,
             sim,
             deviation,
+            keep,
         } => {
             let code = conform::adapter::serve(&conform::adapter::Faults {
                 bug,
@@ -412,7 +417,8 @@ fn run(cli: Cli) -> Result<()> {
                 unsupported,
                 hash,
                 level,
-                sim: (sim || deviation.is_some()).then_some(deviation),
+                sim: (sim || deviation.is_some() || !keep.is_empty()).then_some(deviation),
+                keep: keep.into_iter().collect(),
             });
             if code != 0 {
                 std::process::exit(code);

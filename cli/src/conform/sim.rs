@@ -266,19 +266,22 @@ pub struct Sim {
 impl Sim {
     /// A fresh table of `capacity` initial buckets, with `deviation` planted.
     pub fn new(capacity: usize, deviation: Option<Deviation>) -> Self {
+        Sim::with(capacity, deviation, HashKind::Deterministic, Differences::default())
+    }
+
+    /// A fresh table of `capacity` initial buckets placing entries with `hash`, keeping `differences` of the
+    /// seed, with `deviation` planted.
+    pub fn with(capacity: usize, deviation: Option<Deviation>, hash: HashKind, differences: Differences) -> Self {
         Sim {
             oracle: Oracle::default(),
-            structure: Structure::new(capacity, deviation, HashKind::Deterministic, Differences::default()),
+            structure: Structure::new(capacity, deviation, hash, differences),
         }
     }
 
     /// The reference for a port that declared `differences` and places entries with `hash`: the structure of
     /// §4 with those differences of the seed kept (docs/PORTING.md §10, "Declared differences").
     pub fn declared(capacity: usize, hash: HashKind, differences: Differences) -> Self {
-        Sim {
-            oracle: Oracle::default(),
-            structure: Structure::new(capacity, None, hash, differences),
-        }
+        Sim::with(capacity, None, hash, differences)
     }
 }
 
