@@ -264,11 +264,6 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// A fresh table of `capacity` initial buckets, with `deviation` planted.
-    pub fn new(capacity: usize, deviation: Option<Deviation>) -> Self {
-        Sim::with(capacity, deviation, HashKind::Deterministic, Differences::default())
-    }
-
     /// A fresh table of `capacity` initial buckets placing entries with `hash`, keeping `differences` of the
     /// seed, with `deviation` planted.
     pub fn with(capacity: usize, deviation: Option<Deviation>, hash: HashKind, differences: Differences) -> Self {
