@@ -179,3 +179,19 @@ fn declared_differences_are_not_reported_and_nothing_else_is_hidden() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--level structural at most"));
 }
+
+/// A difference the kit does not know is refused at the handshake, naming the ones it knows.
+#[test]
+fn unknown_differences_are_refused() {
+    let port = r#"while read l; do echo '{"id":0,"result":{"level":"exact","differences":["faster"]}}'; done"#;
+    let o = bin()
+        .args(["conform", "--cases", "1", "--exec", port])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("unknown variant `faster`") && err.contains("whole-bucket-steps"),
+        "{err}"
+    );
+}

@@ -418,7 +418,7 @@ pub fn handshake(child: &mut ChildProcess) -> Result<(Hello, bool)> {
         Ok(Reply::Result(v)) if !v.is_null() => {
             let hello: Hello = serde_json::from_value(v.clone()).map_err(|e| {
                 CliError::Child(format!(
-                    "the port's handshake answer {v} is not {{\"level\": \"exact\"|\"structural\"|\"all\", \"hash\": \"deterministic\"|\"flink\"}}: {e}"
+                    "the port's handshake answer {v} is not {{\"level\": \"exact\"|\"structural\"|\"all\", \"hash\": \"deterministic\"|\"flink\", \"differences\": [...]}}: {e}"
                 ))
             })?;
             Ok((hello, true))
