@@ -23,7 +23,7 @@ pub enum Difference {
     StepOnReads,
     /// A rehash step moves whole buckets until at least 4 entries moved, with no limit on empty buckets scanned,
     /// and the rehash ends in the step whose bucket is the old table's last (Flink's `incrementalRehash`; here:
-    /// up to 4 entries one at a time, up to 64 empty buckets, the end at the next step).
+    /// up to 4 entries one at a time, up to 64 empty buckets, the end once the index passed the last bucket).
     WholeBucketSteps,
     /// During a rehash a new entry whose old bucket is the rehash index goes to the old table (Flink's
     /// `selectActiveTable`: `>= rehashIndex`; here: `<= rh` goes to the new one).
