@@ -135,6 +135,10 @@ enum Command {
         /// ...with this structural deviation planted (implies --sim).
         #[arg(long, value_enum)]
         deviation: Option<conform::sim::Deviation>,
+        /// ...keeping this documented difference of the seed, declared in the handshake (implies --sim;
+        /// repeatable).
+        #[arg(long, value_enum)]
+        keep: Vec<conform::differences::Difference>,
     },
 }
 
@@ -369,7 +373,13 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
                 seed.wrapping_add(cases),
                 passed.check.level.name(),
-                if passed.handshake {
+                if passed.handshake && !passed.check.differences.is_empty() {
+                    format!(
+                        "declared by the port, hash {}, declared differences not reported: {}",
+                        passed.check.hash.name(),
+                        passed.check.differences.names()
+                    )
+                } else if passed.handshake {
                     format!("declared by the port, hash {}", passed.check.hash.name())
                 } else {
                     "the port answered no handshake".to_string()
@@ -396,6 +406,7 @@ fn run(cli: Cli) -> Result<()> {
             level,
             sim,
             deviation,
+            keep,
         } => {
             let code = conform::adapter::serve(&conform::adapter::Faults {
                 bug,
@@ -406,7 +417,8 @@ fn run(cli: Cli) -> Result<()> {
                 unsupported,
                 hash,
                 level,
-                sim: (sim || deviation.is_some()).then_some(deviation),
+                sim: (sim || deviation.is_some() || !keep.is_empty()).then_some(deviation),
+                keep: keep.into_iter().collect(),
             });
             if code != 0 {
                 std::process::exit(code);
@@ -442,6 +454,14 @@ fn run(cli: Cli) -> Result<()> {
                 r.header.hasher,
                 r.level.name()
             );
+            if !r.differences.is_empty() {
+                println!(
+                    "{}: declared differences not reported (structural fields from the simulation keeping them, with \
+                     the port's hash): {}",
+                    file.display(),
+                    r.differences.names()
+                );
+            }
             if !r.skipped.is_empty() {
                 println!(
                     "{}: reads skipped as unsupported by the port: {}",

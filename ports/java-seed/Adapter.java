@@ -131,6 +131,9 @@ public final class Adapter {
 	static final Constructor<?> TABLE_WITH_CAPACITY;
 	static final Field SNAPSHOT_DATA;
 	static final Field KEY_GROUP_OFFSETS;
+	static final Field PRIMARY_TABLE;
+	static final Field REHASH_TABLE;
+	static final Field SNAPSHOT_VERSIONS;
 
 	static {
 		try {
@@ -141,6 +144,12 @@ public final class Adapter {
 			SNAPSHOT_DATA.setAccessible(true);
 			KEY_GROUP_OFFSETS = CopyOnWriteStateTableSnapshot.class.getDeclaredField("keyGroupOffsets");
 			KEY_GROUP_OFFSETS.setAccessible(true);
+			PRIMARY_TABLE = CopyOnWriteStateTable.class.getDeclaredField("primaryTable");
+			PRIMARY_TABLE.setAccessible(true);
+			REHASH_TABLE = CopyOnWriteStateTable.class.getDeclaredField("incrementalRehashTable");
+			REHASH_TABLE.setAccessible(true);
+			SNAPSHOT_VERSIONS = CopyOnWriteStateTable.class.getDeclaredField("snapshotVersions");
+			SNAPSHOT_VERSIONS.setAccessible(true);
 		} catch (ReflectiveOperationException e) {
 			throw new ExceptionInInitializerError(e);
 		}
@@ -149,6 +158,28 @@ public final class Adapter {
 	private final Context context = new Context();
 	private CopyOnWriteStateTable<Long, Integer, Cell> table;
 	private Slot[] slots = new Slot[4];
+	/** The handshake's answer (`--level`, `--no-handshake`). */
+	private String hello = hello("structural");
+
+	/**
+	 * The handshake (docs/PORTING.md §10): the level, the seed's own composite hash (`flink`), and the documented
+	 * differences of the crate the seed keeps (PORTING.md §11), so that the kit compares the structure with the
+	 * seed's algorithm rather than reporting them.
+	 */
+	static String hello(String level) {
+		return hello(level, DIFFERENCES);
+	}
+
+	/** The differences of PORTING.md §11 the seed keeps. */
+	static final String[] DIFFERENCES = {"no-shrink", "step-on-reads", "whole-bucket-steps", "insert-at-rehash-index-into-old"};
+
+	static String hello(String level, String[] differences) {
+		StringBuilder list = new StringBuilder();
+		for (String d : differences) {
+			list.append(list.length() == 0 ? "" : ",").append(quote(d));
+		}
+		return "{\"level\":\"" + level + "\",\"hash\":\"flink\",\"differences\":[" + list + "]}";
+	}
 
 	Adapter() throws Exception {
 		reset(4);
@@ -172,6 +203,10 @@ public final class Adapter {
 			throw new BadRequest("no op");
 		}
 		switch (op) {
+			case "hello":
+				return hello;
+			case "state":
+				return state();
 			case "reset":
 				reset(req.containsKey("capacity") ? Long.parseUnsignedLong(req.get("capacity")) : 4);
 				return "null";
@@ -299,6 +334,25 @@ public final class Adapter {
 		// A copy of the array the seed's snapshot took (it is already the seed's own copy of the table's buckets;
 		// the seed changes it only when it partitions and writes key groups).
 		return ((CopyOnWriteStateTable.StateTableEntry<Long, Integer, Cell>[]) SNAPSHOT_DATA.get(s)).clone();
+	}
+
+	/**
+	 * The state request (docs/PORTING.md §10): `len` is the seed's size(), `version` its stateTableVersion,
+	 * `live_snapshots` the size of its set of registered snapshot versions, `capacity` the length of the table
+	 * entries are moving to during a rehash (else of the primary table), `rehashing` its isRehashing(). The seed
+	 * counts no copies, so the informative counters are left out.
+	 */
+	String state() throws IllegalAccessException {
+		Object[] primary = (Object[]) PRIMARY_TABLE.get(table);
+		Object[] rehash = (Object[]) REHASH_TABLE.get(table);
+		boolean rehashing = table.isRehashing();
+		int live;
+		java.util.Set<?> versions = (java.util.Set<?>) SNAPSHOT_VERSIONS.get(table);
+		synchronized (versions) {
+			live = versions.size();
+		}
+		return "{\"len\":" + table.size() + ",\"version\":" + table.getStateTableVersion() + ",\"live_snapshots\":" + live
+				+ ",\"capacity\":" + (rehashing ? rehash.length : primary.length) + ",\"rehashing\":" + rehashing + "}";
 	}
 
 	/**
@@ -550,6 +604,20 @@ public final class Adapter {
 		BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
 		PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, "UTF-8");
 		Adapter adapter = new Adapter();
+		int level = Arrays.asList(args).indexOf("--level");
+		if (level >= 0 && level + 1 < args.length) {
+			adapter.hello = hello(args[level + 1]);
+		}
+		// --without NAME: declare every difference but NAME (to show that each declared difference is needed).
+		int without = Arrays.asList(args).indexOf("--without");
+		if (without >= 0 && without + 1 < args.length) {
+			String skip = args[without + 1];
+			adapter.hello = hello(level >= 0 ? args[level + 1] : "structural",
+					Arrays.stream(DIFFERENCES).filter(d -> !d.equals(skip)).toArray(String[]::new));
+		}
+		if (Arrays.asList(args).contains("--no-handshake")) {
+			adapter.hello = "null";
+		}
 		for (String line; (line = in.readLine()) != null; ) {
 			if (line.trim().isEmpty()) {
 				continue;

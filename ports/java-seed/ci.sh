@@ -4,15 +4,21 @@
 # Installs a JDK if javac is missing, builds the seed's classes twice (as they are, and with fixes/ applied), then:
 #   1. replays the shrunk trace of every seed bug found (bugs/*.jsonl) straight into the adapter: the seed as it is
 #      must still fail it as documented, the fixed seed must pass it;
-#   2. runs `conform` over every profile against the fixed seed: it must agree with the model on every case;
+#   2. runs `conform` over every profile against the fixed seed at the level the adapter declares (structural,
+#      hash flink, the seed's documented differences declared): it must agree on every case, results and state;
 #   3. runs `conform` over every profile against the seed as it is: every divergence must be one of the seed bugs
-#      of bugs/ (its signature), anything else fails the stage.
-# CASES (default 200) cases of 200 operations per profile. About a minute on 2 cores, plus the JDK install.
+#      of bugs/ (its signature), anything else fails the stage;
+#   4. replays every golden trace (tests/traces/) and a trace generated with the flink hash against both variants
+#      with `trace replay --exec` at the declared level;
+#   5. checks that every declared difference is needed: the fixed seed declaring all but one fails `conform` on a
+#      case that shows that one.
+# CASES (default 100) cases of 200 operations per profile. About a minute and a half on 2 cores, plus the JDK
+# install.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
-cases="${CASES:-200}"
+cases="${CASES:-100}"
 profiles=(mixed rehash release keygroups shrink)
 
 if ! command -v javac >/dev/null 2>&1; then
@@ -24,6 +30,7 @@ javac -version
 
 "$here/build.sh"
 cargo build -q -p cow-state-table-cli
+kit="${CARGO_TARGET_DIR:-$root/target}/debug/cow-state-table"
 passed=0
 failed=0
 ok() { passed=$((passed + 1)); echo "java-seed: ok: $*"; }
@@ -44,7 +51,7 @@ for trace in "$here"/bugs/*.jsonl; do
 done
 
 conform() {
-  cargo run -q -p cow-state-table-cli -- conform --exec "$here/run.sh $1" --level results --profile "$2" --cases "$cases" 2>&1
+  "$kit" conform --exec "$here/run.sh $1" --profile "$2" --cases "$cases" 2>&1
 }
 
 # 2. The fixed seed agrees with the model everywhere.
@@ -72,6 +79,36 @@ for p in "${profiles[@]}"; do
     echo "$out"
   fi
 done
+
+# 4. Golden traces and a flink-hash trace, replayed against both variants at the declared level.
+flink="$(mktemp -d)/flink.jsonl"
+"$kit" trace generate --hash flink --profile rehash --ops 400 -o "$flink"
+for trace in "$root"/tests/traces/*.jsonl "$flink"; do
+  for variant in fixed seed; do
+    if out="$("$kit" trace replay --exec "$here/run.sh $variant" "$trace" 2>&1)"; then
+      ok "$variant: $(head -1 <<<"$out")"
+    else
+      bad "$variant: trace replay of $trace:"; echo "$out"
+    fi
+  done
+done
+
+# 5. Every declared difference is needed: without it, a case that shows it fails (profile, seed).
+while read -r difference profile seed; do
+  if out="$("$kit" conform --exec "$here/run.sh fixed --without $difference" --profile "$profile" --seed "$seed" \
+    --cases 1 --shrink-time 5 2>&1)"; then
+    bad "the fixed seed passes $profile seed $seed without declaring $difference: $out"
+  elif grep -q '^divergence in case 0 .*then state\.\(capacity\|rehashing\)' <<<"$out"; then
+    ok "without declaring $difference, $profile seed $seed fails at the structural level"
+  else
+    bad "without declaring $difference, $profile seed $seed fails otherwise:"; echo "$out"
+  fi
+done <<'EOF'
+no-shrink shrink 1
+step-on-reads mixed 2
+whole-bucket-steps mixed 1
+insert-at-rehash-index-into-old mixed 4
+EOF
 
 echo "java-seed: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -3,6 +3,7 @@
 //! answer ([`Bug`]), death after some requests or on an operation, garbage after some requests, an `error`
 //! answer to an operation, `unsupported` for some operations.
 
+use super::differences::Differences;
 use super::protocol::{Request, Response};
 use super::sim::{Deviation, Sim};
 use crate::engine::{machine, Bug, HashKind, Machine};
@@ -32,12 +33,14 @@ pub struct Faults {
     /// Serve the structural simulation of [`sim`](super::sim) instead of this crate's table (at most the
     /// structural level), with this deviation planted, if any.
     pub sim: Option<Option<Deviation>>,
+    /// The seed's documented differences the simulation keeps, declared in the handshake.
+    pub keep: Differences,
 }
 
 impl Faults {
     fn table(&self, capacity: usize) -> Box<dyn Machine> {
         match self.sim {
-            Some(deviation) => Box::new(Sim::new(capacity, deviation)),
+            Some(deviation) => Box::new(Sim::with(capacity, deviation, self.hash, self.keep)),
             None => machine(self.hash, capacity, self.bug),
         }
     }
@@ -106,7 +109,7 @@ pub fn serve(faults: &Faults) -> i32 {
                     }
                     Request::Hello => Response::ok(
                         id,
-                        serde_json::json!({"level": faults.level().name(), "hash": faults.hash.name()}),
+                        serde_json::json!({"level": faults.level().name(), "hash": faults.hash.name(), "differences": faults.keep}),
                     ),
                     Request::State => Response::ok(id, serde_json::to_value(engine.state()).expect("serializes")),
                     Request::Op(op) => match engine.apply(&op) {

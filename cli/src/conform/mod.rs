@@ -4,6 +4,7 @@
 
 pub mod adapter;
 pub mod child;
+pub mod differences;
 pub mod protocol;
 pub mod shrink;
 pub mod sim;
@@ -16,6 +17,7 @@ use crate::trace::format::Level;
 use crate::trace::format::{op_json, Op};
 use crate::trace::generate::{generate, Profile};
 use child::{Broken, ChildProcess, Reply};
+use differences::Differences;
 use protocol::{Hello, Request};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -51,6 +53,35 @@ pub struct Check {
     pub level: Level,
     /// The hash the port declared (the structural reference uses it).
     pub hash: HashKind,
+    /// The documented differences the port declared: the structural reference keeps them.
+    pub differences: Differences,
+}
+
+impl Check {
+    /// The reference for the structural fields: this crate's table with the port's hash, or — for a port that
+    /// declared differences — the structural simulation keeping them (`None` below the structural level).
+    pub fn reference(&self, capacity: usize) -> Option<Box<dyn Machine>> {
+        (self.level >= Level::Structural).then(|| -> Box<dyn Machine> {
+            if self.differences.is_empty() {
+                machine(self.hash, capacity, None)
+            } else {
+                Box::new(sim::Sim::declared(capacity, self.hash, self.differences))
+            }
+        })
+    }
+
+    /// Refuses the `all` level for a port that declared differences (the simulation that keeps them counts no
+    /// copies).
+    pub fn validate(&self) -> Result<()> {
+        if self.level == Level::All && !self.differences.is_empty() {
+            return Err(CliError::Usage(format!(
+                "the port declares the differences [{}]: its copy counters cannot be compared; check it at \
+                 --level structural at most",
+                self.differences.names()
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// What went wrong at an operation.
@@ -202,8 +233,7 @@ pub fn run_case(child: &mut ChildProcess, check: Check, capacity: u64, ops: &[Op
         }
     }
     let mut oracle = Oracle::default();
-    let mut reference =
-        (check.level >= Level::Structural).then(|| machine(check.hash, capacity.min(1 << 30) as usize, None));
+    let mut reference = check.reference(capacity.min(1 << 30) as usize);
     for (index, op) in ops.iter().enumerate() {
         let after = |e: CliError| match e {
             CliError::Child(m) => CliError::Child(format!("after op #{index} {}: {m}", op_json(op))),
@@ -322,7 +352,9 @@ pub fn conform(s: &Settings) -> Result<Passed> {
     let check = Check {
         level: s.level.unwrap_or(declared.level),
         hash: declared.hash,
+        differences: declared.differences,
     };
+    check.validate()?;
     let capacity = s.profile.capacity() as u64;
     let mut skipped = Skipped::new();
     for case in 0..s.cases {
@@ -386,7 +418,7 @@ pub fn handshake(child: &mut ChildProcess) -> Result<(Hello, bool)> {
         Ok(Reply::Result(v)) if !v.is_null() => {
             let hello: Hello = serde_json::from_value(v.clone()).map_err(|e| {
                 CliError::Child(format!(
-                    "the port's handshake answer {v} is not {{\"level\": \"exact\"|\"structural\"|\"all\", \"hash\": \"deterministic\"|\"flink\"}}: {e}"
+                    "the port's handshake answer {v} is not {{\"level\": \"exact\"|\"structural\"|\"all\", \"hash\": \"deterministic\"|\"flink\", \"differences\": [...]}}: {e}"
                 ))
             })?;
             Ok((hello, true))
@@ -395,6 +427,7 @@ pub fn handshake(child: &mut ChildProcess) -> Result<(Hello, bool)> {
             Hello {
                 level: Level::Exact,
                 hash: HashKind::Deterministic,
+                differences: Differences::default(),
             },
             false,
         )),

@@ -19,6 +19,7 @@
 //! kit is done.
 
 use super::child::Reply;
+use super::differences::Differences;
 use crate::engine::HashKind;
 use crate::trace::format::Level;
 use crate::trace::format::Op;
@@ -54,6 +55,10 @@ pub struct Hello {
     /// How it places entries (needed from the structural level on).
     #[serde(default = "deterministic")]
     pub hash: HashKind,
+    /// The documented differences of this crate's structure the port keeps (`differences`; none by default):
+    /// declared, they are not reported ([`differences`](super::differences)).
+    #[serde(default)]
+    pub differences: Differences,
 }
 
 fn deterministic() -> HashKind {

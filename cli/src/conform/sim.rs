@@ -6,7 +6,8 @@
 //! every golden trace and `conform` at the structural level), and that the kit catches a port that breaks one
 //! structural rule ([`Deviation`]: one planted deviation at a time; each must fail at the structural level).
 
-use crate::engine::Machine;
+use super::differences::{Difference, Differences};
+use crate::engine::{FlinkState, HashKind, Machine};
 use crate::oracle::Oracle;
 use crate::trace::format::{Op, TableState};
 use cow_state_table::hash::composite_hash;
@@ -53,14 +54,21 @@ struct Structure {
     threshold: usize,
     min_capacity: usize,
     deviation: Option<Deviation>,
+    /// How entries are placed (§2).
+    hash: HashKind,
+    /// The seed's documented differences kept (`differences`), for the reference of a port declaring them.
+    differences: Differences,
 }
 
-fn hash(key: u64, ns: u32) -> u32 {
-    composite_hash(&DeterministicState::default(), &key, &ns)
+fn hash(kind: HashKind, key: u64, ns: u32) -> u32 {
+    match kind {
+        HashKind::Deterministic => composite_hash(&DeterministicState::default(), &key, &ns),
+        HashKind::Flink => composite_hash(&FlinkState::default(), &key, &ns),
+    }
 }
 
 impl Structure {
-    fn new(capacity: usize, deviation: Option<Deviation>) -> Self {
+    fn new(capacity: usize, deviation: Option<Deviation>, hash: HashKind, differences: Differences) -> Self {
         let c = capacity.clamp(4, 1 << 30).next_power_of_two();
         Structure {
             old: vec![Vec::new(); c],
@@ -69,6 +77,8 @@ impl Structure {
             threshold: c / 2 + c / 4,
             min_capacity: c,
             deviation,
+            hash,
+            differences,
         }
     }
 
@@ -84,6 +94,30 @@ impl Structure {
         self.deviation == Some(d)
     }
 
+    fn keeps(&self, d: Difference) -> bool {
+        self.differences.contains(d)
+    }
+
+    /// Flink's `incrementalRehash`: whole buckets, until at least 4 entries moved; the rehash ends as soon as the
+    /// index reaches the old table's end, in the same step (the [`Difference::WholeBucketSteps`] of the seed).
+    fn flink_step(&mut self) {
+        let Some(new) = self.new.as_mut() else { return };
+        let c_new = new.len();
+        let mut moved = 0;
+        while moved < 4 {
+            for entry in std::mem::take(&mut self.old[self.rh]) {
+                new[entry.2 as usize & (c_new - 1)].insert(0, entry);
+                moved += 1;
+            }
+            self.rh += 1;
+            if self.rh == self.old.len() {
+                self.old = self.new.take().unwrap_or_default();
+                self.rh = 0;
+                return;
+            }
+        }
+    }
+
     fn contains(&self, key: u64, ns: u32) -> bool {
         let found = |t: &Vec<Chain>| t.iter().flatten().any(|&(k, n, _)| (k, n) == (key, ns));
         found(&self.old) || self.new.as_ref().is_some_and(found)
@@ -97,6 +131,9 @@ impl Structure {
 
     /// One rehash step (§4), then the end of the rehash if the index reached the end.
     fn step(&mut self) {
+        if self.keeps(Difference::WholeBucketSteps) {
+            return self.flink_step();
+        }
         let Some(new) = self.new.as_mut() else { return };
         let (moves, scan) = match self.deviation {
             Some(Deviation::StepMovesFive) => (5, 64),
@@ -143,7 +180,7 @@ impl Structure {
     }
 
     fn insert(&mut self, key: u64, ns: u32) {
-        let h = hash(key, ns);
+        let h = hash(self.hash, key, ns);
         let len = self.len() + usize::from(self.is(Deviation::GrowthCountsNewEntry));
         if self.new.is_none() && len > self.threshold && self.old.len() < 1 << 30 {
             let c = self.old.len() * 2;
@@ -152,8 +189,9 @@ impl Structure {
         let old_bucket = h as usize & (self.old.len() - 1);
         let tail = self.is(Deviation::PushAtTail);
         let into_old = self.is(Deviation::InsertIntoOldDuringRehash);
+        let rh_into_old = self.keeps(Difference::InsertAtRehashIndexIntoOld);
         let chain = match self.new.as_mut() {
-            Some(new) if old_bucket <= self.rh && !into_old => {
+            Some(new) if !into_old && (old_bucket < self.rh || (old_bucket == self.rh && !rh_into_old)) => {
                 let c = new.len();
                 &mut new[h as usize & (c - 1)]
             }
@@ -176,7 +214,7 @@ impl Structure {
                 }
             }
         }
-        if removed || self.is(Deviation::ShrinkOnAbsentRemove) {
+        if (removed || self.is(Deviation::ShrinkOnAbsentRemove)) && !self.keeps(Difference::NoShrink) {
             let c = self.old.len();
             let floor = if self.is(Deviation::ShrinkAtQuarter) {
                 c / 4
@@ -208,7 +246,11 @@ impl Structure {
                 }
                 self.remove(key, ns);
             }
-            Op::Get { .. } | Op::Contains { .. } if self.is(Deviation::StepOnReads) => self.step(),
+            Op::Get { .. } | Op::Contains { .. }
+                if self.is(Deviation::StepOnReads) || self.keeps(Difference::StepOnReads) =>
+            {
+                self.step()
+            }
             _ => {}
         }
     }
@@ -222,12 +264,19 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// A fresh table of `capacity` initial buckets, with `deviation` planted.
-    pub fn new(capacity: usize, deviation: Option<Deviation>) -> Self {
+    /// A fresh table of `capacity` initial buckets placing entries with `hash`, keeping `differences` of the
+    /// seed, with `deviation` planted.
+    pub fn with(capacity: usize, deviation: Option<Deviation>, hash: HashKind, differences: Differences) -> Self {
         Sim {
             oracle: Oracle::default(),
-            structure: Structure::new(capacity, deviation),
+            structure: Structure::new(capacity, deviation, hash, differences),
         }
+    }
+
+    /// The reference for a port that declared `differences` and places entries with `hash`: the structure of
+    /// §4 with those differences of the seed kept (docs/PORTING.md §10, "Declared differences").
+    pub fn declared(capacity: usize, hash: HashKind, differences: Differences) -> Self {
+        Sim::with(capacity, None, hash, differences)
     }
 }
 

@@ -4,8 +4,9 @@
 use super::diff::difference;
 use super::format::{op_json, Header, Level, Line, Op, TRACE_FORMAT, TRACE_MAGIC};
 use crate::conform::child::{ChildProcess, Reply};
+use crate::conform::differences::Differences;
 use crate::conform::protocol::Request;
-use crate::conform::{handshake, Skipped};
+use crate::conform::{handshake, Check, Skipped};
 use crate::engine::{machine, HashKind, Machine};
 use crate::error::{CliError, Result};
 use serde_json::Value;
@@ -121,6 +122,8 @@ pub struct Replayed {
     pub level: Level,
     /// Reads the port answered `unsupported` (skipped), by name.
     pub skipped: Skipped,
+    /// The differences the port declared (their structural fields came from the simulation keeping them).
+    pub differences: Differences,
 }
 
 /// Replays the trace at `path` against `against` at `level` (default: structural for this crate, the port's
@@ -161,6 +164,10 @@ pub fn replay(path: &Path, level: Option<Level>, against: &Against) -> Result<Re
             format!("unsupported hasher {:?} or capacity {}", header.hasher, header.capacity),
         ));
     }
+    // For a port that declared differences (conform::differences): the structural fields come from the
+    // simulation keeping them, run alongside with the port's hash, instead of from the trace's lines.
+    let mut reference: Option<Box<dyn Machine>> = None;
+    let mut differences = Differences::default();
     let (mut target, level) = match against {
         Against::Crate => (
             Target::Crate(machine(hash, header.capacity as usize, None)),
@@ -170,7 +177,16 @@ pub fn replay(path: &Path, level: Option<Level>, against: &Against) -> Result<Re
             let mut child = ChildProcess::spawn(exec, *timeout)?;
             let (declared, _) = handshake(&mut child)?;
             let level = level.unwrap_or(declared.level);
-            if level >= Level::Structural && declared.hash != hash {
+            let check = Check {
+                level,
+                hash: declared.hash,
+                differences: declared.differences,
+            };
+            check.validate()?;
+            if !declared.differences.is_empty() {
+                differences = declared.differences;
+                reference = check.reference(header.capacity as usize);
+            } else if level >= Level::Structural && declared.hash != hash {
                 return Err(CliError::Usage(format!(
                     "{shown} was recorded with the {} hash and the port places entries with the {} hash: the \
                      structural fields cannot match; replay at --level exact, or generate a trace with --hash {}",
@@ -212,6 +228,17 @@ pub fn replay(path: &Path, level: Option<Level>, against: &Against) -> Result<Re
             ));
         }
         let step = target.apply(&line.op, lineno)?;
+        if let (Some(r), Step::Result(_)) = (reference.as_mut(), &step) {
+            r.apply(&line.op).map_err(CliError::Diverged)?;
+        }
+        let expected_state = match &reference {
+            Some(r) => {
+                let mut s = r.state();
+                (s.len, s.version, s.live_snapshots) = (line.state.len, line.state.version, line.state.live_snapshots);
+                s
+            }
+            None => line.state,
+        };
         let mut state = None;
         let mut failed = false;
         let what = match step {
@@ -234,7 +261,7 @@ pub fn replay(path: &Path, level: Option<Level>, against: &Against) -> Result<Re
                         }
                         Ok(got) => {
                             let what = level.fields().iter().find_map(|&f| {
-                                let e = line.state.field(f).unwrap_or(Value::Null);
+                                let e = expected_state.field(f).unwrap_or(Value::Null);
                                 let g = got.get(f).cloned().unwrap_or(Value::Null);
                                 (e != g).then(|| format!("state.{f}: expected {e}, got {g}"))
                             });
@@ -301,5 +328,6 @@ pub fn replay(path: &Path, level: Option<Level>, against: &Against) -> Result<Re
         ops: count,
         level,
         skipped,
+        differences,
     })
 }
