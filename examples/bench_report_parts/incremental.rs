@@ -8,7 +8,7 @@
 
 use super::*;
 use cow_state_table::serializer::TypeSerializer;
-use cow_state_table::snapshot::Change;
+use cow_state_table::snapshot::{Change, DiffWalk};
 
 /// `later.diff(&base)`, each change encoded as a tag byte, the key, the namespace and (upserts) the state.
 #[inline(never)]
@@ -68,11 +68,9 @@ pub(super) fn incremental_section(report: &mut Report, keys: &[(u64, u32)], reps
         let full_ns = measure(reps, || (), |_| drop(black_box(measured_write(&base, ctx, &sers))));
         update_some(&mut table, &order, n * percent / 100);
         let later = table.snapshot().expect("snapshot");
-        let walk = format!("{:?}", later.diff(&base).expect("diff"));
-        let walk = if walk.contains("buckets") {
-            "bucket walk, C3"
-        } else {
-            "lookup fallback, C5"
+        let walk = match later.diff(&base).expect("diff").walk() {
+            DiffWalk::Buckets => "bucket walk, C3",
+            _ => "lookup fallback, C5",
         };
         let bytes = measured_delta(&later, &base, &sers).len() as f64;
         let ns = measure(reps, || (), |_| drop(black_box(measured_delta(&later, &base, &sers))));

@@ -167,6 +167,17 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
     }
 }
 
+/// Which walk a [`Diff`] makes (docs/DESIGN.md, C3–C5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiffWalk {
+    /// Both snapshots hold one directory of the same shape: identical chunks and chains are skipped (C3).
+    Buckets,
+    /// The shapes differ (a rehash in flight in either, another capacity): both snapshots are walked whole and
+    /// each base entry is looked up in the later one (C5).
+    Lookup,
+}
+
 /// Iterator over the [`Change`]s from a base snapshot to a later one (made by [`Snapshot::diff`]).
 pub struct Diff<'a, K, N, S, P: Primitives> {
     later: &'a Snapshot<K, N, S, P>,
@@ -267,21 +278,32 @@ impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
                 self.slot = 0;
                 continue;
             }
-            let slot = self.slot;
+            let len = self.later.chunk_len;
+            let (later_head, base_head) = if later.is_present() && base.is_present() {
+                // The common case, in a tight loop: the next bucket whose heads differ.
+                // SAFETY: two present chunks of live snapshots, `slot < chunk_len` (I9).
+                while self.slot < len && unsafe { later.head(self.slot) == base.head(self.slot) } {
+                    self.slot += 1;
+                }
+                if self.slot == len {
+                    continue;
+                }
+                // SAFETY: as above.
+                unsafe { (later.head(self.slot), base.head(self.slot)) }
+            } else {
+                // W1: an absent slot is read as empty buckets, never through.
+                let slot = self.slot;
+                let head = |c: &ChunkRef<K, N, S, P>| {
+                    if c.is_present() {
+                        // SAFETY: a present chunk of a live snapshot, `slot < chunk_len` (I9).
+                        unsafe { c.head(slot) }
+                    } else {
+                        ptr::null_mut()
+                    }
+                };
+                (head(later), head(base))
+            };
             self.slot += 1;
-            // SAFETY: a present chunk of a live snapshot, `slot < chunk_len` (I9; W1: an absent slot is read as
-            // empty buckets, never through).
-            let later_head = if later.is_present() {
-                unsafe { later.head(slot) }
-            } else {
-                ptr::null_mut()
-            };
-            // SAFETY: as above, for the base.
-            let base_head = if base.is_present() {
-                unsafe { base.head(slot) }
-            } else {
-                ptr::null_mut()
-            };
             if later_head == base_head {
                 continue;
             }
@@ -309,10 +331,11 @@ impl<K: Eq, N: Eq, S, P: Primitives> Bucket<K, N, S, P> {
             let node: &'a Node<K, N, S, P> = unsafe { &*self.upsert };
             self.upsert = node.next();
             // SAFETY: as above; the state is unwritten while the snapshot lives (I9).
+            let state = unsafe { node.state() };
             return Some(Change::Upsert {
                 key: &node.key,
                 namespace: &node.namespace,
-                state: unsafe { node.state() },
+                state,
             });
         }
         while !self.removal.is_null() && self.removal != self.shared {
@@ -422,16 +445,40 @@ impl<'a, K: Hash + Eq, N: Hash + Eq, S, P: Primitives> Iterator for Diff<'a, K, 
 
 impl<K: Hash + Eq, N: Hash + Eq, S, P: Primitives> FusedIterator for Diff<'_, K, N, S, P> {}
 
+impl<K, N, S, P: Primitives> Diff<'_, K, N, S, P> {
+    /// Which walk this diff makes: C3's, proportional to the chunks and buckets that differ, or C5's fallback,
+    /// proportional to both snapshots' sizes (a caller may prefer a full checkpoint then, C7).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::snapshot::DiffWalk;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// table.put(1, 0, 1);
+    /// let base = table.snapshot().unwrap();
+    /// table.put(2, 0, 2);
+    /// let later = table.snapshot().unwrap();
+    /// assert_eq!(later.diff(&base).unwrap().walk(), DiffWalk::Buckets);
+    /// for k in 3..2000 { table.put(k, 0, k); } // a growth: another shape
+    /// let grown = table.snapshot().unwrap();
+    /// assert_eq!(grown.diff(&base).unwrap().walk(), DiffWalk::Lookup);
+    /// // keys 2..2000 are upserts; key 1 too if the growth copied its node (C2), so 1998 or 1999 changes.
+    /// assert!((1998..=1999).contains(&grown.diff(&base).unwrap().count()));
+    /// ```
+    #[must_use]
+    pub fn walk(&self) -> DiffWalk {
+        match self.mode {
+            Mode::Buckets(_) => DiffWalk::Buckets,
+            Mode::Lookup { .. } => DiffWalk::Lookup,
+        }
+    }
+}
+
 impl<K, N, S, P: Primitives> fmt::Debug for Diff<'_, K, N, S, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = match self.mode {
-            Mode::Buckets(_) => "buckets",
-            Mode::Lookup { .. } => "lookup",
-        };
         f.debug_struct("Diff")
             .field("base_version", &self.base_version)
             .field("later_version", &self.later.version())
-            .field("mode", &mode)
+            .field("walk", &self.walk())
             .finish()
     }
 }

@@ -22,7 +22,7 @@ use core::ptr::NonNull;
 use std::sync::Arc;
 use versions::Shared;
 
-pub use diff::{Change, Diff, DiffError};
+pub use diff::{Change, Diff, DiffError, DiffWalk};
 
 /// A snapshot's copy of one directory: the chunk refs and the number of heads per chunk.
 pub(crate) type DirCopy<K, N, S, P> = (Box<[ChunkRef<K, N, S, P>]>, usize);
