@@ -1412,16 +1412,24 @@ fn only(op: &str, n: usize) {
             let mut report = Report::default();
             incremental::incremental_section(&mut report, &keys, 3);
             for r in &report.rows {
-                println!(
-                    "{} {}: {:.3} {} / {:.3} = {:.3}× {}",
-                    r.op,
-                    size_label(n),
-                    r.values[0].1,
-                    r.unit,
-                    r.values[1].1,
-                    r.values[0].1 / r.values[1].1,
-                    r.note
-                );
+                match r.values[..] {
+                    [(_, a), (_, b)] => println!(
+                        "{} {}: {a:.3} {} / {b:.3} = {:.3}× {}",
+                        r.op,
+                        size_label(n),
+                        r.unit,
+                        a / b,
+                        r.note
+                    ),
+                    _ => println!(
+                        "{} {}: {:.1} {} ({})",
+                        r.op,
+                        size_label(n),
+                        r.values[0].1,
+                        r.unit,
+                        r.note
+                    ),
+                }
             }
         }
         "write" | "restore" => {
