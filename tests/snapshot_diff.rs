@@ -244,3 +244,29 @@ fn diff_refuses_released_and_foreign_snapshots() {
     assert_eq!(later.diff(&base).map(|_| ()), Err(DiffError::Released));
     assert_eq!(base.diff(&later).map(|_| ()), Err(DiffError::Released));
 }
+
+/// A diff is read on another thread, like any snapshot read: `Diff` is `Send` for `Send + Sync` types.
+#[test]
+fn diff_runs_on_another_thread() {
+    let mut table: StateTable<u32, u32, u64> = StateTable::new();
+    table.put(1, 0, 1);
+    let base = table.snapshot().unwrap();
+    table.put(1, 0, 2);
+    table.put(2, 0, 3);
+    let later = table.snapshot().unwrap();
+    table.remove(&2, &0); // the writer goes on; the snapshots are frozen (I9)
+    let mut seen: Vec<(u32, u64)> = std::thread::scope(|s| {
+        let diff = later.diff(&base).unwrap();
+        s.spawn(move || {
+            diff.filter_map(|c| match c {
+                Change::Upsert { key, state, .. } => Some((*key, *state)),
+                Change::Remove { .. } => None,
+            })
+            .collect()
+        })
+        .join()
+        .unwrap()
+    });
+    seen.sort_unstable();
+    assert_eq!(seen, vec![(1, 2), (2, 3)]);
+}
