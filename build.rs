@@ -17,6 +17,10 @@ const MUTANTS: &[&str] = &[
     "version-off-by-one",
     "rehash-relink",
     "retain-all-slots",
+    // Snapshot::diff (docs/DESIGN.md, C2, C3).
+    "diff-skips-changed-chunk",
+    "diff-shared-as-changed",
+    "diff-changed-as-shared",
     // The layers above the table (the `backend` suite of scripts/mutants.sh).
     "stream-crc-short",
     "restore-range-off-by-one",

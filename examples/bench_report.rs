@@ -26,7 +26,8 @@
 //! `--only OP` (OP = put, get, update, remove, snapshot-pass, write, restore, or hashmap-put, hashmap-get,
 //! hashmap-update, hashmap-remove for std's map) runs one operation on 1M entries (`--n N` for another count)
 //! with no timing, for instruction counts: `valgrind --tool=callgrind --toggle-collect='*measured_*'
-//! target/release/examples/bench_report --only get`. `--only checkpoint` times the checkpoint section alone;
+//! target/release/examples/bench_report --only get`. `--only checkpoint` (`--only incremental`) times the checkpoint
+//! (incremental) section alone;
 //! `--only remove-phases` times "remove all" by tenths (where a removal's time goes).
 
 use cow_state_table::format::{write_checkpoint, WriteOptions};
@@ -43,6 +44,10 @@ use std::hash::Hash;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+// The "incremental" section (issue 23), in its own file.
+#[path = "bench_report_parts/incremental.rs"]
+mod incremental;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Counting allocator
@@ -1402,6 +1407,31 @@ fn only(op: &str, n: usize) {
                 );
             }
         }
+        "incremental" => {
+            // The incremental section alone, timed, its rows printed.
+            let mut report = Report::default();
+            incremental::incremental_section(&mut report, &keys, 3);
+            for r in &report.rows {
+                match r.values[..] {
+                    [(_, a), (_, b)] => println!(
+                        "{} {}: {a:.3} {} / {b:.3} = {:.3}× {}",
+                        r.op,
+                        size_label(n),
+                        r.unit,
+                        a / b,
+                        r.note
+                    ),
+                    _ => println!(
+                        "{} {}: {:.1} {} ({})",
+                        r.op,
+                        size_label(n),
+                        r.values[0].1,
+                        r.unit,
+                        r.note
+                    ),
+                }
+            }
+        }
         "write" | "restore" => {
             let (_table, snapshot, ctx, sers) = checkpoint_fixture(&keys);
             let bytes = measured_write(&snapshot, ctx, &sers);
@@ -1414,7 +1444,7 @@ fn only(op: &str, n: usize) {
         other => {
             eprintln!(
                 "unknown --only operation {other:?} (put, get, update, remove, snapshot-pass; hashmap-put, \
-                 hashmap-get, hashmap-update, hashmap-remove; write, restore; checkpoint, remove-phases)"
+                 hashmap-get, hashmap-update, hashmap-remove; write, restore; checkpoint, incremental, remove-phases)"
             );
             std::process::exit(2);
         }
@@ -1519,6 +1549,7 @@ fn main() {
         growth_section(&mut report, &keys, reps.min(3), n == plot_n);
         snapshot_section(&mut report, &keys, reps.min(3));
         checkpoint_section(&mut report, &keys, reps.min(3));
+        incremental::incremental_section(&mut report, &keys, reps.min(3));
         if n == plot_n {
             update_timeline_plot(&mut report, &keys);
             memory_plot(&mut report, &keys);

@@ -6,7 +6,7 @@
 #   * every mutant is caught by at least one suite.
 #
 # Suites: loom (tests/loom_models.rs), shuttle (tests/shuttle_models.rs), differential
-# (tests/differential_proptest.rs) — the table and its snapshots — and backend (the layers above the table:
+# (tests/differential_proptest.rs, with tests/snapshot_diff.rs) — the table and its snapshots — and backend (the layers above the table:
 # tests/backend_properties.rs, restore.rs, storage_crash.rs, stream_format.rs). A table mutant runs
 # loom, shuttle and differential; a mutant of an upper layer (stream framing, restore range, merge, storage
 # commit) runs backend only, since the other three never call the code it changes. ALL_SUITES=1 runs every
@@ -41,7 +41,7 @@ mkdir -p "$LOG_DIR"
 
 TABLE_MUTANTS="mutant-relaxed-release mutant-skip-prefix-copy mutant-skip-state-copy mutant-free-too-early
 mutant-snapshot-skips-rehash-table mutant-chunk-in-place mutant-version-off-by-one mutant-rehash-relink
-mutant-retain-all-slots"
+mutant-retain-all-slots mutant-diff-skips-changed-chunk mutant-diff-shared-as-changed mutant-diff-changed-as-shared"
 UPPER_MUTANTS="mutant-stream-crc-short mutant-restore-range-off-by-one mutant-merge-repeats-source
 mutant-rename-before-sync"
 ALL_MUTANTS="$TABLE_MUTANTS $UPPER_MUTANTS"
@@ -71,7 +71,8 @@ test_args() { # $1 = suite
     case "$1" in
         loom) echo "--test loom_models" ;;
         shuttle) echo "--test shuttle_models" ;;
-        differential) if [[ $have_differential == 1 ]]; then echo "--test differential_proptest"; fi ;;
+        # tests/snapshot_diff.rs (Snapshot::diff against a model diff) runs with the differential suite.
+        differential) if [[ $have_differential == 1 ]]; then echo "--test differential_proptest --test snapshot_diff"; fi ;;
         backend) for t in $BACKEND_TESTS; do printf -- '--test %s ' "$t"; done ;;
     esac
 }

@@ -4,6 +4,7 @@
 //! rehash) and registers the snapshot's version; afterwards the writer never writes or frees anything the
 //! snapshot can reach (I3, I7), so the snapshot can be read on any thread for as long as it lives.
 
+pub mod diff;
 pub(crate) mod reclaim;
 pub(crate) mod versions;
 
@@ -20,6 +21,8 @@ use core::iter::FusedIterator;
 use core::ptr::NonNull;
 use std::sync::Arc;
 use versions::Shared;
+
+pub use diff::{Change, Diff, DiffError, DiffWalk};
 
 /// A snapshot's copy of one directory: the chunk refs and the number of heads per chunk.
 pub(crate) type DirCopy<K, N, S, P> = (Box<[ChunkRef<K, N, S, P>]>, usize);

@@ -1,0 +1,484 @@
+//! What changed between two snapshots of one table: [`Snapshot::diff`] (docs/DESIGN.md, C1–C5).
+//!
+//! Flink has no counterpart for the heap backend (FLIP-151, incremental heap snapshots, was never finished); the
+//! walk relies on the structural sharing of copy-on-write: a chunk or node that the base snapshot can reach is
+//! never written while it lives (I3), so an identical pointer means identical contents.
+
+use super::Snapshot;
+use crate::sync::Primitives;
+use crate::table::directory::{ChunkRef, DirView};
+use crate::table::node::{Node, NodePtr};
+use core::fmt;
+use core::hash::Hash;
+use core::iter::FusedIterator;
+use core::ptr;
+
+/// One change between a base snapshot and a later one of the same table (C3: each `(key, namespace)` at most
+/// once per diff, so the changes may be applied in any order).
+///
+/// ```
+/// use cow_state_table::StateTable;
+/// use cow_state_table::snapshot::Change;
+/// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+/// table.put(1, 0, 10);
+/// table.put(2, 0, 20);
+/// let base = table.snapshot().unwrap();
+/// table.put(1, 0, 11);
+/// table.remove(&2, &0);
+/// let later = table.snapshot().unwrap();
+/// let mut changes: Vec<_> = later.diff(&base).unwrap().collect();
+/// changes.sort_by_key(|c| *c.key());
+/// assert_eq!(changes, vec![
+///     Change::Upsert { key: &1, namespace: &0, state: &11 },
+///     Change::Remove { key: &2, namespace: &0 },
+/// ]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a, K, N, S> {
+    /// The later snapshot holds `(key, namespace)` with `state`, and the base held it with another state, did
+    /// not hold it, or held an equal state in a node copied since (C2: a redundant, correct upsert).
+    Upsert {
+        /// The key.
+        key: &'a K,
+        /// The namespace.
+        namespace: &'a N,
+        /// The state in the later snapshot.
+        state: &'a S,
+    },
+    /// The base held `(key, namespace)`; the later snapshot does not.
+    Remove {
+        /// The key.
+        key: &'a K,
+        /// The namespace.
+        namespace: &'a N,
+    },
+}
+
+impl<'a, K, N, S> Change<'a, K, N, S> {
+    /// The key the change is about.
+    #[must_use]
+    pub fn key(&self) -> &'a K {
+        match *self {
+            Change::Upsert { key, .. } | Change::Remove { key, .. } => key,
+        }
+    }
+
+    /// The namespace the change is about.
+    #[must_use]
+    pub fn namespace(&self) -> &'a N {
+        match *self {
+            Change::Upsert { namespace, .. } | Change::Remove { namespace, .. } => namespace,
+        }
+    }
+}
+
+/// Why two snapshots cannot be diffed (C1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiffError {
+    /// One of the two snapshots was released: what it saw may already be freed.
+    #[error("cannot diff a released snapshot")]
+    Released,
+    /// The snapshots are of two different tables (or of a table and the one a restore replaced it with).
+    #[error("the snapshots are of different tables")]
+    OtherTable,
+    /// The base was taken after the later snapshot.
+    #[error("the base snapshot (version {base}) is newer than the later one (version {later})")]
+    BaseNewer {
+        /// The base's version.
+        base: u32,
+        /// The later snapshot's version.
+        later: u32,
+    },
+}
+
+impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
+    /// The changes from `base` to `self`: an upsert for every entry `self` holds that was inserted, written or
+    /// copied since `base` was taken, and a removal for every entry `base` holds that `self` does not
+    /// (docs/DESIGN.md, C1–C5). Applying them to `base`'s contents gives `self`'s.
+    ///
+    /// Lock-free like every snapshot read: both snapshots are live, so nothing they reach is written or freed
+    /// (I9). **Cost** (C4): when both snapshots hold one directory of the same capacity, one compare per chunk
+    /// (identical chunk pointers are skipped whole), one per bucket of a chunk that differs (identical heads are
+    /// skipped), and the chain prefixes newer than `base` of the buckets that differ — proportional to the change
+    /// when it is clustered, to the capacity (a pointer compare per bucket) when it is spread over every chunk.
+    /// Otherwise (a rehash in flight in either snapshot, a different capacity) both snapshots are walked whole
+    /// and each base entry is looked up in `self` (C5): the cost of a full walk, never more.
+    ///
+    /// # Errors
+    /// [`DiffError`] if either snapshot is released, they are of different tables, or `base` is newer (C1).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// for k in 0..1000 { table.put(k, 0, k); }
+    /// let base = table.snapshot().unwrap();
+    /// table.put(7, 0, 70);
+    /// let later = table.snapshot().unwrap();
+    /// assert_eq!(later.diff(&base).unwrap().count(), 1);
+    /// assert!(base.diff(&later).is_err());
+    /// ```
+    pub fn diff<'a>(&'a self, base: &'a Snapshot<K, N, S, P>) -> Result<Diff<'a, K, N, S, P>, DiffError>
+    where
+        K: Hash + Eq,
+        N: Hash + Eq,
+    {
+        if self.released || base.released {
+            return Err(DiffError::Released);
+        }
+        if !ptr::eq(&*self.shared, &*base.shared) {
+            return Err(DiffError::OtherTable);
+        }
+        let (view, base_view) = (self.view(), base.view());
+        if base_view.version > view.version {
+            return Err(DiffError::BaseNewer {
+                base: base_view.version,
+                later: view.version,
+            });
+        }
+        let mode = match (&view.dirs[..], &base_view.dirs[..]) {
+            ([(later_chunks, later_len)], [(base_chunks, base_len)])
+                if later_len == base_len && later_chunks.len() == base_chunks.len() =>
+            {
+                Mode::Buckets(Buckets {
+                    later: DirView {
+                        chunks: later_chunks,
+                        chunk_len: *later_len,
+                    },
+                    base: DirView {
+                        chunks: base_chunks,
+                        chunk_len: *base_len,
+                    },
+                    chunk: 0,
+                    slot: 0,
+                    bucket: None,
+                })
+            }
+            _ => Mode::Lookup {
+                upserts: NodeWalk::new(view.dir_views().collect()),
+                removals: NodeWalk::new(base_view.dir_views().collect()),
+            },
+        };
+        Ok(Diff {
+            later: self,
+            base_version: base_view.version,
+            mode,
+        })
+    }
+}
+
+/// Which walk a [`Diff`] makes (docs/DESIGN.md, C3–C5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiffWalk {
+    /// Both snapshots hold one directory of the same shape: identical chunks and chains are skipped (C3).
+    Buckets,
+    /// The shapes differ (a rehash in flight in either, another capacity): both snapshots are walked whole and
+    /// each base entry is looked up in the later one (C5).
+    Lookup,
+}
+
+/// Iterator over the [`Change`]s from a base snapshot to a later one (made by [`Snapshot::diff`]).
+pub struct Diff<'a, K, N, S, P: Primitives> {
+    later: &'a Snapshot<K, N, S, P>,
+    base_version: u32,
+    mode: Mode<'a, K, N, S, P>,
+}
+
+// SAFETY: the iterator reads two live snapshots (I9) and hands out `&K`, `&N`, `&S`, as `Entries` does.
+unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, P: Primitives> Send for Diff<'_, K, N, S, P> {}
+// SAFETY: `&Diff` gives access to nothing.
+unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, P: Primitives> Sync for Diff<'_, K, N, S, P> {}
+
+enum Mode<'a, K, N, S, P: Primitives> {
+    /// C3: one directory of the same shape in both snapshots.
+    Buckets(Buckets<'a, K, N, S, P>),
+    /// C5: walk both whole; removals by lookup.
+    Lookup {
+        upserts: NodeWalk<'a, K, N, S, P>,
+        removals: NodeWalk<'a, K, N, S, P>,
+    },
+}
+
+/// C3's walk: the slot being compared, and the bucket that differs, if one is being diffed.
+struct Buckets<'a, K, N, S, P: Primitives> {
+    later: DirView<'a, K, N, S, P>,
+    base: DirView<'a, K, N, S, P>,
+    chunk: usize,
+    slot: usize,
+    bucket: Option<Bucket<K, N, S, P>>,
+}
+
+/// One bucket whose heads differ: `later`'s chain from `later_head` up to `shared` (the first node older than
+/// the base, C2, or null) holds the upserts; the base's chain from its head up to `shared` the removal candidates.
+struct Bucket<K, N, S, P: Primitives> {
+    later_head: NodePtr<K, N, S, P>,
+    shared: NodePtr<K, N, S, P>,
+    /// The next node of `later`'s prefix to emit (null once done), then of the base's prefix to test.
+    upsert: NodePtr<K, N, S, P>,
+    removal: NodePtr<K, N, S, P>,
+}
+
+/// Whether a node of the later snapshot is older than the base, hence unchanged and shared with it (C2).
+#[inline]
+fn is_shared<K, N, S, P: Primitives>(node: &Node<K, N, S, P>, base_version: u32) -> bool {
+    #[cfg(not(any(cow_mutant = "diff-shared-as-changed", cow_mutant = "diff-changed-as-shared")))]
+    {
+        node.version() < base_version
+    }
+    // Planted mutant: every node counts as changed (the walk never stops at the shared suffix).
+    #[cfg(cow_mutant = "diff-shared-as-changed")]
+    {
+        let _ = (node, base_version);
+        false
+    }
+    // Planted mutant: the nodes written at the base's own version count as shared.
+    #[cfg(cow_mutant = "diff-changed-as-shared")]
+    {
+        node.version() <= base_version
+    }
+}
+
+/// Whether two directory slots can be skipped whole (C3: the same chunk pointer, or no chunk in either).
+#[inline]
+fn same_chunk<K, N, S, P: Primitives>(later: &ChunkRef<K, N, S, P>, base: &ChunkRef<K, N, S, P>) -> bool {
+    #[cfg(not(cow_mutant = "diff-skips-changed-chunk"))]
+    {
+        later.heads == base.heads
+    }
+    // Planted mutant: a chunk whose first bucket is unchanged is skipped although its pointer differs.
+    #[cfg(cow_mutant = "diff-skips-changed-chunk")]
+    {
+        later.heads == base.heads
+            || (later.is_present()
+                && base.is_present()
+                // SAFETY: both chunks are present in live snapshots (I9).
+                && unsafe { later.head(0) == base.head(0) })
+    }
+}
+
+impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
+    /// The next change of C3's walk.
+    fn next(&mut self, base_version: u32) -> Option<Change<'a, K, N, S>> {
+        loop {
+            if let Some(bucket) = &mut self.bucket {
+                if let Some(change) = bucket.next(base_version) {
+                    return Some(change);
+                }
+                self.bucket = None;
+            }
+            let later = self.later.chunks.get(self.chunk)?;
+            let base = &self.base.chunks[self.chunk];
+            if self.slot == 0 && same_chunk(later, base) {
+                self.chunk += 1;
+                continue;
+            }
+            if self.slot == self.later.chunk_len {
+                self.chunk += 1;
+                self.slot = 0;
+                continue;
+            }
+            let len = self.later.chunk_len;
+            let (later_head, base_head) = if later.is_present() && base.is_present() {
+                // The common case, in a tight loop: the next bucket whose heads differ.
+                // SAFETY: two present chunks of live snapshots, `slot < chunk_len` (I9).
+                while self.slot < len && unsafe { later.head(self.slot) == base.head(self.slot) } {
+                    self.slot += 1;
+                }
+                if self.slot == len {
+                    continue;
+                }
+                // SAFETY: as above.
+                unsafe { (later.head(self.slot), base.head(self.slot)) }
+            } else {
+                // W1: an absent slot is read as empty buckets, never through.
+                let slot = self.slot;
+                let head = |c: &ChunkRef<K, N, S, P>| {
+                    if c.is_present() {
+                        // SAFETY: a present chunk of a live snapshot, `slot < chunk_len` (I9).
+                        unsafe { c.head(slot) }
+                    } else {
+                        ptr::null_mut()
+                    }
+                };
+                (head(later), head(base))
+            };
+            self.slot += 1;
+            if later_head == base_head {
+                continue;
+            }
+            // C2: later's chain is new up to its first node older than the base.
+            let mut shared = later_head;
+            // SAFETY: nodes reachable from a live snapshot are valid and unwritten (I9).
+            while !shared.is_null() && !is_shared(unsafe { &*shared }, base_version) {
+                // SAFETY: as above.
+                shared = unsafe { (*shared).next() };
+            }
+            self.bucket = Some(Bucket {
+                later_head,
+                shared,
+                upsert: later_head,
+                removal: base_head,
+            });
+        }
+    }
+}
+
+impl<K: Eq, N: Eq, S, P: Primitives> Bucket<K, N, S, P> {
+    fn next<'a>(&mut self, _base_version: u32) -> Option<Change<'a, K, N, S>> {
+        if self.upsert != self.shared {
+            // SAFETY: a node of a live snapshot (I9), valid for as long as the snapshot is borrowed ('a).
+            let node: &'a Node<K, N, S, P> = unsafe { &*self.upsert };
+            self.upsert = node.next();
+            // SAFETY: as above; the state is unwritten while the snapshot lives (I9).
+            let state = unsafe { node.state() };
+            return Some(Change::Upsert {
+                key: &node.key,
+                namespace: &node.namespace,
+                state,
+            });
+        }
+        while !self.removal.is_null() && self.removal != self.shared {
+            // SAFETY: a node of the live base snapshot (I9).
+            let node: &'a Node<K, N, S, P> = unsafe { &*self.removal };
+            self.removal = node.next();
+            let mut n = self.later_head;
+            let mut kept = false;
+            while n != self.shared {
+                // SAFETY: a node of the live later snapshot (I9).
+                let other = unsafe { &*n };
+                if other.hash == node.hash && other.key == node.key && other.namespace == node.namespace {
+                    kept = true;
+                    break;
+                }
+                n = other.next();
+            }
+            if !kept {
+                return Some(Change::Remove {
+                    key: &node.key,
+                    namespace: &node.namespace,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// A walk over every node of one or two directories of a live snapshot (W1: present chunks only).
+struct NodeWalk<'a, K, N, S, P: Primitives> {
+    dirs: Vec<DirView<'a, K, N, S, P>>,
+    dir: usize,
+    chunk: usize,
+    slot: usize,
+    node: NodePtr<K, N, S, P>,
+}
+
+impl<'a, K, N, S, P: Primitives> NodeWalk<'a, K, N, S, P> {
+    fn new(dirs: Vec<DirView<'a, K, N, S, P>>) -> Self {
+        NodeWalk {
+            dirs,
+            dir: 0,
+            chunk: 0,
+            slot: 0,
+            node: ptr::null_mut(),
+        }
+    }
+
+    /// The next node, valid for 'a (the snapshot is live and borrowed, I9).
+    fn next(&mut self) -> Option<&'a Node<K, N, S, P>> {
+        while self.node.is_null() {
+            let dir = self.dirs.get(self.dir)?;
+            let Some(chunk) = dir.chunks.get(self.chunk) else {
+                self.dir += 1;
+                self.chunk = 0;
+                continue;
+            };
+            if !chunk.is_present() || self.slot == dir.chunk_len {
+                self.chunk += 1;
+                self.slot = 0;
+                continue;
+            }
+            // SAFETY: a present chunk of a live snapshot (W1, I9), `slot < chunk_len`.
+            self.node = unsafe { chunk.head(self.slot) };
+            self.slot += 1;
+        }
+        // SAFETY: a node of a live snapshot, valid and unwritten for 'a (I9).
+        let node: &'a Node<K, N, S, P> = unsafe { &*self.node };
+        self.node = node.next();
+        Some(node)
+    }
+}
+
+impl<'a, K: Hash + Eq, N: Hash + Eq, S, P: Primitives> Iterator for Diff<'a, K, N, S, P> {
+    type Item = Change<'a, K, N, S>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let base_version = self.base_version;
+        match &mut self.mode {
+            Mode::Buckets(buckets) => buckets.next(base_version),
+            Mode::Lookup { upserts, removals } => {
+                while let Some(node) = upserts.next() {
+                    if !is_shared(node, base_version) {
+                        // SAFETY: a node of the live later snapshot; its state is unwritten for 'a (I9).
+                        let state = unsafe { node.state() };
+                        return Some(Change::Upsert {
+                            key: &node.key,
+                            namespace: &node.namespace,
+                            state,
+                        });
+                    }
+                }
+                let later = self.later.view();
+                while let Some(node) = removals.next() {
+                    if later.find(&node.key, &node.namespace).is_null() {
+                        return Some(Change::Remove {
+                            key: &node.key,
+                            namespace: &node.namespace,
+                        });
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+impl<K: Hash + Eq, N: Hash + Eq, S, P: Primitives> FusedIterator for Diff<'_, K, N, S, P> {}
+
+impl<K, N, S, P: Primitives> Diff<'_, K, N, S, P> {
+    /// Which walk this diff makes: C3's, proportional to the chunks and buckets that differ, or C5's fallback,
+    /// proportional to both snapshots' sizes (a caller may prefer a full checkpoint then, C7).
+    ///
+    /// ```
+    /// use cow_state_table::StateTable;
+    /// use cow_state_table::snapshot::DiffWalk;
+    /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    /// table.put(1, 0, 1);
+    /// let base = table.snapshot().unwrap();
+    /// table.put(2, 0, 2);
+    /// let later = table.snapshot().unwrap();
+    /// assert_eq!(later.diff(&base).unwrap().walk(), DiffWalk::Buckets);
+    /// for k in 3..2000 { table.put(k, 0, k); } // a growth: another shape
+    /// let grown = table.snapshot().unwrap();
+    /// assert_eq!(grown.diff(&base).unwrap().walk(), DiffWalk::Lookup);
+    /// // keys 2..2000 are upserts; key 1 too if the growth copied its node (C2), so 1998 or 1999 changes.
+    /// assert!((1998..=1999).contains(&grown.diff(&base).unwrap().count()));
+    /// ```
+    #[must_use]
+    pub fn walk(&self) -> DiffWalk {
+        match self.mode {
+            Mode::Buckets(_) => DiffWalk::Buckets,
+            Mode::Lookup { .. } => DiffWalk::Lookup,
+        }
+    }
+}
+
+impl<K, N, S, P: Primitives> fmt::Debug for Diff<'_, K, N, S, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Diff")
+            .field("base_version", &self.base_version)
+            .field("later_version", &self.later.version())
+            .field("walk", &self.walk())
+            .finish()
+    }
+}
