@@ -6,6 +6,7 @@ mod collection;
 pub(crate) mod directory;
 pub mod entry;
 pub mod iter;
+pub mod visit;
 pub(crate) mod node;
 pub(crate) mod rehash;
 
