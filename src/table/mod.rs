@@ -6,9 +6,9 @@ mod collection;
 pub(crate) mod directory;
 pub mod entry;
 pub mod iter;
-pub mod visit;
 pub(crate) mod node;
 pub(crate) mod rehash;
+pub mod visit;
 
 use crate::error::SnapshotError;
 use crate::hash::{composite_hash, ErasedBuildHasher};

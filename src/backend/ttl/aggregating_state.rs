@@ -135,7 +135,7 @@ where
     ACC: StateType,
     OUT: 'static,
 {
-    ttl_common!(TtlValue<ACC>);
+    ttl_common!(TtlValue<ACC>, AggregatingState<N, IN, TtlValue<ACC>, OUT>);
 
     /// The result of the accumulator, or `None` if absent or expired (T4).
     pub fn get<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<Option<OUT>, BackendError>

@@ -131,7 +131,11 @@ impl StateTtlConfig {
 
     /// Visits `visit_count` entries of the live table per state access (and per `record_processed` if
     /// `run_for_every_record`), removing the expired (T6; Flink `cleanupIncrementally`).
-    pub fn cleanup_incrementally(mut self, visit_count: usize, run_for_every_record: bool) -> Result<Self, TtlConfigError> {
+    pub fn cleanup_incrementally(
+        mut self,
+        visit_count: usize,
+        run_for_every_record: bool,
+    ) -> Result<Self, TtlConfigError> {
         if visit_count == 0 {
             return Err(TtlConfigError::ZeroVisitCount);
         }

@@ -31,7 +31,15 @@ where
 
 /// The methods every TTL handle has, over its `inner` handle and `rt` runtime; `$stored` is the stored form.
 macro_rules! ttl_common {
-    ($stored:ty) => {
+    ($stored:ty, $inner:ty) => {
+        /// The underlying state over the stored form (T1): for [`KeyedStateBackend::keys`], `state_table`,
+        /// `serialized_value` (which give stored values, expired or not, with their timestamps).
+        ///
+        /// [`KeyedStateBackend::keys`]: crate::backend::KeyedStateBackend::keys
+        pub fn stored(&self) -> &$inner {
+            &self.inner
+        }
+
         /// Sets the namespace the next operations use (Flink `setCurrentNamespace`).
         pub fn set_current_namespace(&mut self, namespace: N) {
             self.inner.set_current_namespace(namespace);

@@ -82,7 +82,7 @@ where
     N: Hash + Eq + StateType,
     E: StateType,
 {
-    ttl_common!(Vec<TtlValue<E>>);
+    ttl_common!(Vec<TtlValue<E>>, ListState<N, TtlValue<E>>);
 
     /// The unexpired elements of the current key and namespace, oldest first, or `None` if there are none. Under
     /// `NeverReturnExpired` the expired elements are removed first (T4); under `OnReadAndWrite` the returned

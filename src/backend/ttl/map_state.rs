@@ -4,9 +4,7 @@ use super::config::{StateTtlConfig, StateVisibility, UpdateType};
 use super::handle::ttl_common;
 use super::runtime::TtlRuntime;
 use super::value::{TtlSerializer, TtlStored, TtlValue};
-use crate::backend::{
-    BackendError, KeyedStateBackend, MapState, MapStateDescriptor, StateHasher, StateKey, StateType,
-};
+use crate::backend::{BackendError, KeyedStateBackend, MapState, MapStateDescriptor, StateHasher, StateKey, StateType};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
 use crate::table::visit::Visit;
@@ -86,7 +84,7 @@ where
     UK: Hash + Eq + StateType,
     UV: StateType,
 {
-    ttl_common!(std::collections::HashMap<UK, TtlValue<UV>>);
+    ttl_common!(std::collections::HashMap<UK, TtlValue<UV>>, MapState<N, UK, TtlValue<UV>>);
 
     /// The value of `user_key`, or `None` if absent or expired (T4); stamped under `OnReadAndWrite` (T3).
     pub fn get<'a, K, KS, H, P, Q>(
@@ -127,7 +125,11 @@ where
                 &tv.user_value
             }));
         }
-        Ok(data.table.get(key, ns).and_then(|m| m.get(user_key)).map(|tv| &tv.user_value))
+        Ok(data
+            .table
+            .get(key, ns)
+            .and_then(|m| m.get(user_key))
+            .map(|tv| &tv.user_value))
     }
 
     /// Whether `user_key` has an unexpired value (T4).
@@ -169,7 +171,11 @@ where
     }
 
     /// Removes `user_key` (the map's state entry too if it empties).
-    pub fn remove<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>, user_key: &UK) -> Result<(), BackendError>
+    pub fn remove<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        user_key: &UK,
+    ) -> Result<(), BackendError>
     where
         K: StateKey,
         KS: TypeSerializer<Value = K> + StateType,

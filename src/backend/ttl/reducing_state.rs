@@ -92,7 +92,7 @@ where
     N: Hash + Eq + StateType,
     V: StateType,
 {
-    ttl_common!(TtlValue<V>);
+    ttl_common!(TtlValue<V>, ReducingState<N, TtlValue<V>>);
 
     /// The reduced value, or `None` if absent or expired (T4); stamped under `OnReadAndWrite` (T3).
     pub fn get<'a, K, KS, H, P>(

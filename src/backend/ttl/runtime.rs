@@ -77,7 +77,12 @@ impl TtlRuntime {
     }
 
     /// Visits `count` entries from the cursor, removing or trimming the expired (T6).
-    pub(crate) fn visit<K, N, S, H, P>(&self, table: &mut StateTable<K, N, S, H, P>, count: usize, now: i64) -> VisitSummary
+    pub(crate) fn visit<K, N, S, H, P>(
+        &self,
+        table: &mut StateTable<K, N, S, H, P>,
+        count: usize,
+        now: i64,
+    ) -> VisitSummary
     where
         K: Hash + Eq + Clone,
         N: Hash + Eq + Clone,

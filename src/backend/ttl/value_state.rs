@@ -85,7 +85,7 @@ where
     N: Hash + Eq + StateType,
     V: StateType,
 {
-    ttl_common!(TtlValue<V>);
+    ttl_common!(TtlValue<V>, ValueState<N, TtlValue<V>>);
 
     /// The value of the current key and namespace, or the default if it is absent or expired (T4). Under
     /// `OnReadAndWrite` a returned value is stamped (T3).
