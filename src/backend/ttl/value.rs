@@ -45,8 +45,10 @@ pub fn expired(ts: i64, ttl: i64, now: i64) -> bool {
     ts.wrapping_add(ttl) <= now
 }
 
-/// Serializer of a [`TtlValue`]: the timestamp as a big-endian `i64`, then the user value (Flink `TtlSerializer`,
-/// a `CompositeSerializer` of `LongSerializer` and the user serializer; T1). Identity `ttl<inner>`.
+/// Serializer of a [`TtlValue`]: the timestamp as a big-endian `i64`, then the user value (Flink
+/// `TtlStateFactory.TtlSerializer`, a `CompositeSerializer` of `LongSerializer` then the user serializer, field 0
+/// the timestamp, as in Flink since its `TtlSerializerSnapshot`; Flink 1.6 wrote the user value first; T1).
+/// Identity `ttl<inner>`.
 ///
 /// ```
 /// use cow_state_table::backend::ttl::{TtlSerializer, TtlValue};
