@@ -290,7 +290,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
         checkpoints,
         checkpoints_verified: verified,
         checkpoints_rescaled: 0,
-        checkpoint_bytes_avg: if verified == 0 { 0 } else { bytes / verified },
+        checkpoint_bytes_avg: bytes.checked_div(verified).unwrap_or(0),
         checkpoint_bytes_max: 0,
         write_mb_per_sec: 0.0,
         restore_mb_per_sec: 0.0,

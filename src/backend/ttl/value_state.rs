@@ -104,20 +104,19 @@ where
         let (key, data) = self.inner.handle.write(backend)?;
         let ns = &self.inner.handle.namespace;
         self.rt.on_access(&mut data.table, now);
-        let found = data.table.get(key, ns).map(|tv| tv as *const TtlValue<V>);
-        let expired = match found {
+        let found: *const TtlValue<V> = match data.table.get(key, ns) {
             None => return Ok(self.default.as_ref()),
-            // SAFETY: T8 — `p` comes from the lookup just above through the backend's unique borrow `'a`, and
-            // nothing touched the table since; returning it ends every use of `data`, so the value is neither
-            // written nor freed while the returned reference (bound to `'a`) lives (B4: a read never copies).
-            Some(p)
-                if config.update_type != UpdateType::OnReadAndWrite && !unsafe { &*p }.is_expired(config.ttl, now) =>
-            {
-                return Ok(Some(&unsafe { &*p }.user_value));
-            }
-            // SAFETY: as above; the reference ends within this expression.
-            Some(p) => unsafe { &*p }.is_expired(config.ttl, now),
+            Some(tv) => tv,
         };
+        // SAFETY: T8 — `found` comes from the lookup just above through the backend's unique borrow `'a`, and
+        // nothing has touched the table since; on the branch that returns it, `data` is not used again, so the
+        // value is neither written nor freed while the returned reference (bound to `'a`) lives (B4: a read never
+        // copies). On the other branches the reference is not used after the next write.
+        let live: &'a TtlValue<V> = unsafe { &*found };
+        let expired = live.is_expired(config.ttl, now);
+        if !expired && config.update_type != UpdateType::OnReadAndWrite {
+            return Ok(Some(&live.user_value));
+        }
         if expired && config.visibility == StateVisibility::NeverReturnExpired {
             data.table.remove(key, ns);
             return Ok(self.default.as_ref());
