@@ -2,7 +2,9 @@
 //! B1–B10): a proptest and a quickcheck run drive [`BackendRunner`], which compares every operation's outcome
 //! and the whole live state after every operation, and verifies every finished checkpoint — restored into the
 //! same range and rescaled into two halves — against the model captured at its synchronous part, while later
-//! operations write the same keys during its asynchronous part.
+//! operations write the same keys during its asynchronous part. A TTL value state (docs/DESIGN.md T1–T6) with
+//! cleanup at snapshot and incremental cleanup runs alongside, the clock an operation: its checkpoints must hold
+//! exactly the captured entries unexpired when the asynchronous part's filter read the clock.
 //!
 //! `COW_BACKEND_CASES` sets the number of cases of each (default 256); `COW_BACKEND_MAX_OPS` the maximum length
 //! (default 200).
@@ -34,6 +36,7 @@ static TOTALS: Mutex<BackendStats> = Mutex::new(BackendStats {
     checkpoints_cancelled: 0,
     restores: 0,
     writes_during_checkpoint: 0,
+    ttl_filtered_checkpoints: 0,
 });
 
 fn add(s: BackendStats) {
@@ -44,6 +47,7 @@ fn add(s: BackendStats) {
     t.checkpoints_cancelled += s.checkpoints_cancelled;
     t.restores += s.restores;
     t.writes_during_checkpoint += s.writes_during_checkpoint;
+    t.ttl_filtered_checkpoints += s.ttl_filtered_checkpoints;
 }
 
 fn check_reach(label: &str, before: BackendStats) {
@@ -52,6 +56,12 @@ fn check_reach(label: &str, before: BackendStats) {
     let cancelled = t.checkpoints_cancelled - before.checkpoints_cancelled;
     let restores = t.restores - before.restores;
     let during = t.writes_during_checkpoint - before.writes_during_checkpoint;
+    let filtered = t.ttl_filtered_checkpoints - before.ttl_filtered_checkpoints;
+    eprintln!("{label}: {filtered} checkpoints with expired TTL entries to filter (T5)");
+    assert!(
+        filtered >= 20,
+        "{label}: only {filtered} checkpoints had expired TTL entries to filter"
+    );
     eprintln!("{label}: {verified} checkpoints verified, {cancelled} cancelled, {restores} restores, {during} writes during checkpoints");
     assert!(verified >= 50, "{label}: only {verified} checkpoints verified");
     assert!(cancelled >= 1, "{label}: no cancel before commit");
@@ -90,7 +100,7 @@ fn value(g: &mut Gen) -> Option<u64> {
 
 fn op(g: &mut Gen) -> BackendOp {
     let ns = below(g, BACKEND_NAMESPACES);
-    match below(g, 20) {
+    match below(g, 25) {
         0..=2 => BackendOp::SetKey {
             key: below(g, BACKEND_KEYS as u32),
         },
@@ -128,9 +138,12 @@ fn op(g: &mut Gen) -> BackendOp {
         18 => BackendOp::CheckpointCancel {
             slot: below(g, CHECKPOINT_SLOTS as u32),
         },
-        _ => BackendOp::Restore {
+        19 => BackendOp::Restore {
             index: u8::arbitrary(g),
         },
+        20 => BackendOp::TtlUpdate { ns, value: value(g) },
+        21 => BackendOp::TtlGet { ns },
+        _ => BackendOp::AdvanceClock { millis: below(g, 16) },
     }
 }
 

@@ -4,10 +4,16 @@
 //! point. Every checkpoint that commits is restored and must equal the model captured at its synchronous part;
 //! a cancelled one must leave nothing in storage; when all threads are joined, every snapshot is released.
 //!
+//! A second scenario runs a TTL value state (docs/DESIGN.md T5, T6): its checkpoint is taken while the table
+//! grows (an incremental rehash in progress), the asynchronous part filters expired entries while the writer
+//! goes on, the incremental cleanup removes expired entries during the rehash with the checkpoint live, and the
+//! clock moves while the filter may be reading it.
+//!
 //! Run: `CARGO_TARGET_DIR=target/shuttle cargo test --release --features shuttle --test shuttle_backend`.
 //! `SHUTTLE_ITERATIONS=<n>` sets the schedules per scheduler (random, PCT; default 5,000).
 
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
+use cow_state_table::backend::ttl::{expired, ManualClock, StateTtlConfig, TtlValueState};
 use cow_state_table::backend::{
     CheckpointError, KeyedStateBackend, ListState, ListStateDescriptor, ReducingState, ReducingStateDescriptor,
     ValueState, ValueStateDescriptor,
@@ -191,4 +197,112 @@ fn writer_two_checkpoints_in_flight_and_a_cancel() {
     );
     assert!(verified >= 4 * n, "every schedule verifies checkpoints 1 and 2");
     assert!(cancelled > 0, "no schedule cancelled checkpoint 3 before it committed");
+}
+
+const TTL_KEYS: u64 = 770;
+const TTL: i64 = 30;
+static TTL_REHASHING_CHECKPOINTS: AtomicUsize = AtomicUsize::new(0);
+
+fn ttl_backend(clock: &Arc<ManualClock>) -> (Backend, TtlValueState<u32, u64>) {
+    let mut b: Backend =
+        KeyedStateBackend::new(U64Serializer, MAX_PAR, KeyGroupRange::of(0, MAX_PAR - 1).unwrap()).unwrap();
+    let config = StateTtlConfig::new(std::time::Duration::from_millis(TTL as u64))
+        .unwrap()
+        .cleanup_full_snapshot()
+        .cleanup_incrementally(3, false)
+        .unwrap()
+        .with_time_provider(clock.clone());
+    let v = b
+        .register_ttl_value(ValueStateDescriptor::new("ttl", U32Serializer, U64Serializer), config)
+        .unwrap();
+    (b, v)
+}
+
+/// The stored `(key → (value, stamp))` of the TTL state, expired or not (T1).
+fn stored(b: &Backend, v: &TtlValueState<u32, u64>) -> BTreeMap<u64, (u64, i64)> {
+    b.state_table(v.stored())
+        .unwrap()
+        .iter()
+        .map(|(k, _, tv)| (*k, (tv.user_value, tv.last_access)))
+        .collect()
+}
+
+fn ttl_scenario() {
+    let clock = Arc::new(ManualClock::new(0));
+    let storage = Arc::new(MemoryStorage::with_max_size(1 << 20));
+    let (mut b, v) = ttl_backend(&clock);
+    for key in 0..TTL_KEYS {
+        b.set_current_key(key).unwrap();
+        v.update(&mut b, key).unwrap();
+    }
+    clock.set(5);
+    for key in TTL_KEYS..TTL_KEYS + 4 {
+        b.set_current_key(key).unwrap();
+        v.update(&mut b, key).unwrap();
+    }
+    clock.set(32); // keys < TTL_KEYS (stamped 0) expired; the 4 stamped 5 expire at 35
+    let rehashing = b.state_table(v.stored()).unwrap().is_rehashing();
+    let captured = stored(&b, &v);
+    let p1 = b.checkpoint(1).unwrap();
+    let st = storage.clone();
+    let t1 = thread::spawn(move || p1.run(&*st));
+    // The writer goes on: accesses run the incremental cleanup (removals under the live snapshot, rehash steps),
+    // new keys are written, and the clock passes the second expiry while the filter may be reading it.
+    for i in 0..40u64 {
+        let key = TTL_KEYS + i % 4;
+        b.set_current_key(key).unwrap();
+        let got = v.value(&mut b).unwrap().copied();
+        let now = cow_state_table::backend::ttl::TtlTimeProvider::current_timestamp(&*clock);
+        assert_eq!(got, (!expired(5, TTL, now)).then_some(key), "key {key} at {now}");
+        if i == 20 {
+            clock.set(40);
+        }
+        b.set_current_key(200 + i).unwrap();
+        v.update(&mut b, i).unwrap();
+    }
+    b.check_invariants().unwrap();
+    t1.join().unwrap().unwrap();
+    let (start, end) = (32, 40);
+    // Restore: exactly the captured entries, minus those expired by the time the filter read the clock.
+    let restore_clock = Arc::new(ManualClock::new(0));
+    let (mut r, rv) = ttl_backend(&restore_clock);
+    r.restore_from(&*storage, &[1]).unwrap();
+    let got = stored(&r, &rv);
+    for (k, e) in &got {
+        assert_eq!(captured.get(k), Some(e), "restored key {k} not as captured");
+        assert!(
+            !expired(e.1, TTL, start),
+            "restored key {k} was expired at the synchronous part"
+        );
+    }
+    for (k, e) in &captured {
+        if !expired(e.1, TTL, end) {
+            assert!(got.contains_key(k), "unexpired key {k} missing from the checkpoint");
+        }
+    }
+    assert!(captured.len() as u64 == TTL_KEYS + 4);
+    // The live table: every unexpired entry is there; the cleanup removed most expired ones.
+    let live = stored(&b, &v);
+    assert!((200..240).all(|k| live.contains_key(&k)));
+    assert!(
+        live.len() < captured.len() + 40,
+        "the incremental cleanup removed nothing"
+    );
+    assert_eq!(b.live_snapshots(), 0);
+    if rehashing {
+        TTL_REHASHING_CHECKPOINTS.fetch_add(1, Relaxed);
+    }
+}
+
+#[test]
+fn ttl_filter_in_the_async_part_and_incremental_cleanup_during_a_rehash() {
+    let n = (iterations() / 10).max(1);
+    shuttle::check_random(ttl_scenario, n);
+    shuttle::check_pct(ttl_scenario, n, PCT_DEPTH);
+    let rehashing = TTL_REHASHING_CHECKPOINTS.load(Relaxed);
+    eprintln!(
+        "{} TTL schedules, {rehashing} with the checkpoint taken during a rehash",
+        2 * n
+    );
+    assert_eq!(rehashing, 2 * n, "the checkpoint is taken while the table rehashes");
 }

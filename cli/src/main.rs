@@ -187,6 +187,10 @@ struct SoakArgs {
     /// Put an entry behind the model's back after N operations (tests the verification itself).
     #[arg(long, hide = true)]
     inject_fault: Option<u64>,
+    /// Drive TTL value states (one per --states) under a manual clock: reads compared with a model of stamps,
+    /// checkpoints with cleanup at snapshot verified against their clock window, incremental cleanup on.
+    #[arg(long)]
+    ttl: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,6 +276,7 @@ fn soak_command(a: SoakArgs) -> Result<()> {
         max_parallelism: a.max_parallelism,
         progress: !a.json && !a.no_progress,
         inject_fault: a.inject_fault,
+        ttl: a.ttl,
     };
     if let soak::checkpoint::Storage::Dir(dir) = &cfg.storage {
         std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;

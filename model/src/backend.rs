@@ -31,6 +31,7 @@
 
 use arbitrary::Arbitrary;
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
+use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig, TtlValueState};
 use cow_state_table::backend::{
     AggregateFunction, AggregatingState, AggregatingStateDescriptor, BackendError, CheckpointHandle, FoldingState,
     FoldingStateDescriptor, KeyedStateBackend, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
@@ -236,7 +237,27 @@ pub enum BackendOp {
         /// Which finished checkpoint.
         index: u8,
     },
+    /// TTL value state `update(value)` (docs/DESIGN.md T3: stamped with the clock); `None` clears.
+    TtlUpdate {
+        /// Namespace.
+        ns: u8,
+        /// The value.
+        value: Option<u64>,
+    },
+    /// TTL value state `value()` (T4: an expired value reads as absent and is removed).
+    TtlGet {
+        /// Namespace.
+        ns: u8,
+    },
+    /// Moves the TTL clock forward by `millis` (T2).
+    AdvanceClock {
+        /// Milliseconds.
+        millis: u8,
+    },
 }
+
+/// The TTL value state's time-to-live in the model, in milliseconds.
+pub const TTL_MILLIS: i64 = 20;
 
 /// The model's state: one ordered map per state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -253,6 +274,10 @@ pub struct ModelStates {
     pub folding: BTreeMap<(u64, u32), u64>,
     /// Map state.
     pub map: BTreeMap<(u64, u32), BTreeMap<u8, u64>>,
+    /// TTL value state: `(value, last access)`, expired entries included (compared with
+    /// [`ModelStates::ttl_divergence`], not `==`: the backend's cleanups remove expired entries at times the
+    /// model does not follow, T5, T6).
+    pub ttl: BTreeMap<(u64, u32), (u64, i64)>,
 }
 
 impl ModelStates {
@@ -272,7 +297,40 @@ impl ModelStates {
             aggregating: keep(&self.aggregating, ctx),
             folding: keep(&self.folding, ctx),
             map: keep(&self.map, ctx),
+            ttl: keep(&self.ttl, ctx),
         }
+    }
+
+    /// The states without the TTL state (those compare with `==`).
+    pub fn without_ttl(&self) -> ModelStates {
+        ModelStates {
+            ttl: BTreeMap::new(),
+            ..self.clone()
+        }
+    }
+
+    /// Compares the TTL state of `self` (the backend's) with `model`'s: every entry of `self` is in `model` with
+    /// the same value and stamp, and every entry of `model` unexpired at `unexpired_at` is in `self`; and no entry
+    /// of `self` was expired at `expired_at` (T5: what a filtered checkpoint may hold). `None` if they agree.
+    pub fn ttl_divergence(&self, model: &ModelStates, unexpired_at: i64, expired_at: Option<i64>) -> Option<String> {
+        for (k, got) in &self.ttl {
+            if model.ttl.get(k) != Some(got) {
+                return Some(format!("ttl entry {k:?} = {got:?}, model {:?}", model.ttl.get(k)));
+            }
+            if let Some(at) = expired_at {
+                if cow_state_table::backend::ttl::expired(got.1, TTL_MILLIS, at) {
+                    return Some(format!("ttl entry {k:?} = {got:?} was expired at {at}"));
+                }
+            }
+        }
+        for (k, want) in &model.ttl {
+            if !cow_state_table::backend::ttl::expired(want.1, TTL_MILLIS, unexpired_at) && !self.ttl.contains_key(k) {
+                return Some(format!(
+                    "ttl entry {k:?} = {want:?} (unexpired at {unexpired_at}) missing"
+                ));
+            }
+        }
+        None
     }
 }
 
@@ -283,6 +341,8 @@ pub struct ModelBackend {
     pub states: ModelStates,
     /// The current key.
     pub current_key: Option<u64>,
+    /// The TTL clock, in milliseconds.
+    pub now: i64,
     context: KeyGroupContext,
 }
 
@@ -330,6 +390,7 @@ impl ModelBackend {
         ModelBackend {
             states: ModelStates::default(),
             current_key: None,
+            now: 0,
             context: KeyGroupContext::new(MAX_PARALLELISM, range).expect("valid"),
         }
     }
@@ -344,11 +405,33 @@ impl ModelBackend {
             self.current_key = Some(key);
             return Outcome::Unit;
         }
+        if let BackendOp::AdvanceClock { millis } = op {
+            self.now += i64::from(*millis);
+            return Outcome::Unit;
+        }
+        let now = self.now;
         let Some(k) = self.current_key else {
             return Outcome::Err("no-key");
         };
         let s = &mut self.states;
         match op {
+            BackendOp::TtlUpdate { ns: n, value } => {
+                match value {
+                    Some(v) => s.ttl.insert((k, ns(*n)), (*v, now)),
+                    None => s.ttl.remove(&(k, ns(*n))),
+                };
+                Outcome::Unit
+            }
+            BackendOp::TtlGet { ns: n } => match s.ttl.get(&(k, ns(*n))) {
+                Some(&(v, ts)) if !cow_state_table::backend::ttl::expired(ts, TTL_MILLIS, now) => {
+                    Outcome::Value(Some(v))
+                }
+                Some(_) => {
+                    s.ttl.remove(&(k, ns(*n)));
+                    Outcome::Value(None)
+                }
+                None => Outcome::Value(None),
+            },
             BackendOp::ValueUpdate { ns: n, value } => {
                 match value {
                     Some(v) => s.value.insert((k, ns(*n)), *v),
@@ -486,6 +569,9 @@ pub struct Subject {
     aggregating: AggregatingState<u32, u64, u64, u64>,
     folding: FoldingState<u32, u64, u64>,
     map: MapState<u32, u8, u64>,
+    ttl: TtlValueState<u32, u64>,
+    /// The TTL state's clock.
+    pub clock: Arc<ManualClock>,
 }
 
 impl fmt::Debug for Subject {
@@ -547,8 +633,24 @@ impl Subject {
                 U64Serializer,
             ))
             .expect("register");
+        // T5 and T6 both on: checkpoints filter, and every TTL access visits two entries.
+        let clock = Arc::new(ManualClock::new(0));
+        let ttl_config = StateTtlConfig::new(std::time::Duration::from_millis(TTL_MILLIS as u64))
+            .expect("valid")
+            .cleanup_full_snapshot()
+            .cleanup_incrementally(2, false)
+            .expect("valid")
+            .with_time_provider(clock.clone());
+        let ttl = backend
+            .register_ttl_value(
+                ValueStateDescriptor::new("ttl", U32Serializer, U64Serializer),
+                ttl_config,
+            )
+            .expect("register");
         Subject {
             backend,
+            ttl,
+            clock,
             value,
             list,
             reducing,
@@ -573,6 +675,19 @@ impl Subject {
             BackendOp::ValueUpdate { ns: n, value } => {
                 self.value.set_current_namespace(ns(*n));
                 self.value.update(b, *value)?;
+                Outcome::Unit
+            }
+            BackendOp::TtlUpdate { ns: n, value } => {
+                self.ttl.set_current_namespace(ns(*n));
+                self.ttl.update(b, *value)?;
+                Outcome::Unit
+            }
+            BackendOp::TtlGet { ns: n } => {
+                self.ttl.set_current_namespace(ns(*n));
+                Outcome::Value(self.ttl.value(b)?.copied())
+            }
+            BackendOp::AdvanceClock { millis } => {
+                self.clock.advance(i64::from(*millis));
                 Outcome::Unit
             }
             BackendOp::ValueGet { ns: n } => {
@@ -717,6 +832,13 @@ impl Subject {
                 if let Some(m) = self.map.map(b).map_err(e)? {
                     out.map.insert((k, n), m.iter().map(|(a, b)| (*a, *b)).collect());
                 }
+                // The stored form (T1): a big-endian i64 stamp, then the value; expired or not.
+                if let Some(v) = self.ttl.stored().serialized_value(b, &k, &n).map_err(e)? {
+                    let v: [u8; 16] = v.try_into().map_err(|_| "ttl bytes")?;
+                    let ts = i64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
+                    out.ttl
+                        .insert((k, n), (u64::from_be_bytes(v[8..].try_into().expect("8 bytes")), ts));
+                }
             }
         }
         let lens = [
@@ -726,6 +848,7 @@ impl Subject {
             ("aggregating", out.aggregating.len()),
             ("folding", out.folding.len()),
             ("map", out.map.len()),
+            ("ttl", out.ttl.len()),
         ];
         for (name, seen) in lens {
             let len = self.backend.state_len(name).ok_or("state missing")?;
@@ -746,6 +869,8 @@ struct InFlight {
     id: u64,
     handle: CheckpointHandle,
     captured: ModelStates,
+    /// The clock at the synchronous part: the filter reads it later (T5), so nothing expired by then is written.
+    started_at: i64,
 }
 
 /// What a run did (to show that the workload reaches what it should).
@@ -763,6 +888,8 @@ pub struct BackendStats {
     pub restores: usize,
     /// Writes made while at least one checkpoint was in flight.
     pub writes_during_checkpoint: usize,
+    /// Verified checkpoints whose TTL filter had expired entries to drop (T5).
+    pub ttl_filtered_checkpoints: usize,
 }
 
 /// A difference between backend and model.
@@ -809,6 +936,18 @@ impl Default for BackendRunner {
 
 /// Restores `bytes` into a fresh subject over `range` and compares it with `expected` restricted to `range`.
 pub fn verify_restored(bytes: &[u8], range: KeyGroupRange, expected: &ModelStates) -> Result<(), String> {
+    verify_restored_within(bytes, range, expected, (i64::MIN, i64::MIN))
+}
+
+/// [`verify_restored`] of a checkpoint whose TTL filter read the clock between `window.0` (its synchronous part)
+/// and `window.1` (its end): the TTL state holds exactly the expected entries not expired at `window.0`, except
+/// that those expired by `window.1` may be missing (T5).
+pub fn verify_restored_within(
+    bytes: &[u8],
+    range: KeyGroupRange,
+    expected: &ModelStates,
+    window: (i64, i64),
+) -> Result<(), String> {
     let mut fresh = Subject::new(range);
     fresh
         .backend
@@ -816,8 +955,12 @@ pub fn verify_restored(bytes: &[u8], range: KeyGroupRange, expected: &ModelState
         .map_err(|e| format!("restore into {range}: {e}"))?;
     let got = fresh.contents()?;
     let want = expected.restricted(range);
-    if got != want {
+    if got.without_ttl() != want.without_ttl() {
         return Err(format!("restored into {range}:\n  got  {got:?}\n  want {want:?}"));
+    }
+    let expired_at = (window.0 != i64::MIN).then_some(window.0);
+    if let Some(what) = got.ttl_divergence(&want, window.1, expired_at) {
+        return Err(format!("restored into {range}: {what}"));
     }
     Ok(())
 }
@@ -870,13 +1013,14 @@ impl BackendRunner {
                     id,
                     handle: pending.spawn(storage),
                     captured: self.model.states.clone(),
+                    started_at: self.model.now,
                 });
                 self.stats.checkpoints_started += 1;
             }
             BackendOp::CheckpointFinish { slot } => {
                 if let Some(f) = self.slots[usize::from(*slot) % CHECKPOINT_SLOTS].take() {
                     f.handle.wait().map_err(|e| format!("checkpoint {}: {e}", f.id))?;
-                    self.verify(f.id, f.captured)?;
+                    self.verify(f.id, f.captured, f.started_at)?;
                 }
             }
             BackendOp::CheckpointCancel { slot } => {
@@ -908,18 +1052,21 @@ impl BackendRunner {
             }
         }
         let live = self.subject.contents()?;
-        if live != self.model.states {
+        if live.without_ttl() != self.model.states.without_ttl() {
             return Err(format!(
                 "live state:\n  backend {live:?}\n  model   {:?}",
                 self.model.states
             ));
+        }
+        if let Some(what) = live.ttl_divergence(&self.model.states, self.model.now, None) {
+            return Err(format!("live TTL state: {what}"));
         }
         Ok(())
     }
 
     fn cancel(&mut self, f: InFlight) -> Result<(), String> {
         match f.handle.cancel() {
-            Ok(_) => self.verify(f.id, f.captured),
+            Ok(_) => self.verify(f.id, f.captured, f.started_at),
             Err(cow_state_table::backend::CheckpointError::Cancelled { .. }) => {
                 self.stats.checkpoints_cancelled += 1;
                 if self.storage.list().map_err(|e| e.to_string())?.contains(&f.id) {
@@ -931,12 +1078,17 @@ impl BackendRunner {
         }
     }
 
-    fn verify(&mut self, id: u64, captured: ModelStates) -> Result<(), String> {
+    fn verify(&mut self, id: u64, captured: ModelStates, started_at: i64) -> Result<(), String> {
         let bytes = self.storage.read(id).map_err(|e| format!("checkpoint {id}: {e}"))?;
-        verify_restored(&bytes, live_range(), &captured)?;
+        let window = (started_at, self.model.now);
+        let ttl = cow_state_table::backend::ttl::expired;
+        if captured.ttl.values().any(|&(_, ts)| ttl(ts, TTL_MILLIS, started_at)) {
+            self.stats.ttl_filtered_checkpoints += 1;
+        }
+        verify_restored_within(&bytes, live_range(), &captured, window)?;
         // Rescale 1 → 2: each half restores its key groups only.
-        verify_restored(&bytes, KeyGroupRange::of(0, 1).expect("valid"), &captured)?;
-        verify_restored(&bytes, KeyGroupRange::of(2, 3).expect("valid"), &captured)?;
+        verify_restored_within(&bytes, KeyGroupRange::of(0, 1).expect("valid"), &captured, window)?;
+        verify_restored_within(&bytes, KeyGroupRange::of(2, 3).expect("valid"), &captured, window)?;
         self.finished.push((id, captured));
         self.stats.checkpoints_verified += 1;
         Ok(())
@@ -947,7 +1099,7 @@ impl BackendRunner {
         for slot in 0..CHECKPOINT_SLOTS {
             if let Some(f) = self.slots[slot].take() {
                 f.handle.wait().map_err(|e| format!("checkpoint {}: {e}", f.id))?;
-                self.verify(f.id, f.captured)?;
+                self.verify(f.id, f.captured, f.started_at)?;
             }
         }
         let live = self.subject.backend.live_snapshots();
@@ -993,6 +1145,9 @@ pub fn backend_op() -> impl Strategy<Value = BackendOp> {
         3 => (0u8..CHECKPOINT_SLOTS as u8).prop_map(|slot| BackendOp::CheckpointFinish { slot }),
         1 => (0u8..CHECKPOINT_SLOTS as u8).prop_map(|slot| BackendOp::CheckpointCancel { slot }),
         1 => any::<u8>().prop_map(|index| BackendOp::Restore { index }),
+        4 => (small_ns(), opt_value()).prop_map(|(ns, value)| BackendOp::TtlUpdate { ns, value }),
+        2 => small_ns().prop_map(|ns| BackendOp::TtlGet { ns }),
+        4 => (0u8..16).prop_map(|millis| BackendOp::AdvanceClock { millis }),
     ]
 }
 

@@ -88,6 +88,7 @@ mod restored;
 pub mod state;
 pub mod storage;
 pub mod stream;
+pub mod ttl;
 
 pub use checkpoint::{CheckpointHandle, CheckpointSummary, PendingCheckpoint};
 pub use error::{BackendError, CheckpointError, RestoreError, RestoredStateMismatch, StateMismatch, StateSignature};
@@ -479,6 +480,16 @@ where
         Ok(codec.build(staged))
     }
 
+    /// T5: makes the checkpoints of the state at `core` write its entries through `filter` (an
+    /// `Arc<dyn SnapshotFilter<S>>`).
+    pub(crate) fn set_snapshot_filter(&mut self, core: HandleCore, filter: Box<dyn Any + Send + Sync>) {
+        if core.backend == self.id {
+            if let Some(slot) = self.states.get_mut(core.index as usize) {
+                slot.codec.set_snapshot_filter(filter);
+            }
+        }
+    }
+
     fn core(&self, index: usize) -> HandleCore {
         HandleCore {
             backend: self.id,
@@ -530,6 +541,19 @@ where
         // registration and never changed), so the box holds a `Data<K, N, S, H, P, X>`; the pointer comes from a
         // unique borrow of the box held for the returned lifetime.
         Ok((key, unsafe { &mut *data }))
+    }
+
+    /// The state's data for a write, without a current key (TTL cleanup, docs/DESIGN.md T6, T7).
+    pub(crate) fn data_mut<N: 'static, S: 'static, X: 'static>(
+        &mut self,
+        core: HandleCore,
+    ) -> Result<&mut Data<K, N, S, H, P, X>, BackendError> {
+        self.slot::<Data<K, N, S, H, P, X>>(core)?;
+        let slot = &mut self.states[core.index as usize];
+        Ok(slot
+            .data
+            .downcast_mut::<Data<K, N, S, H, P, X>>()
+            .expect("`slot` checked the type (B3)"))
     }
 
     /// The slot of `core` if the handle belongs to this backend and its box holds a `T` (B3). One compare of a

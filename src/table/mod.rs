@@ -8,6 +8,7 @@ pub mod entry;
 pub mod iter;
 pub(crate) mod node;
 pub(crate) mod rehash;
+pub mod visit;
 
 use crate::error::SnapshotError;
 use crate::hash::{composite_hash, ErasedBuildHasher};

@@ -9,6 +9,7 @@ pub mod model;
 pub mod report;
 pub mod tables;
 pub mod target;
+pub mod ttl;
 pub mod verify;
 pub mod workload;
 
@@ -59,6 +60,8 @@ pub struct Config {
     pub progress: bool,
     /// Put an entry behind the model's back after this many operations (tests the verification itself).
     pub inject_fault: Option<u64>,
+    /// Drive TTL value states with a manual clock instead (`soak --ttl`, docs/DESIGN.md T1–T8).
+    pub ttl: bool,
 }
 
 /// Counters shared by the threads.
@@ -347,6 +350,9 @@ fn progress_bar(cfg: &Config) -> indicatif::ProgressBar {
 
 /// Runs the soak on the configured target; returns the summary (with `result = "mismatch"` on a divergence).
 pub fn run(cfg: &Config) -> Result<Summary> {
+    if cfg.ttl {
+        return ttl::run(cfg);
+    }
     match cfg.target {
         TargetKind::Backend => run_on::<backend::BackendSet>(cfg),
         TargetKind::Tables => run_on::<tables::TableSet>(cfg),

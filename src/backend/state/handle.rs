@@ -132,6 +132,20 @@ where
         backend.write::<N, M::State, M::Extra>(self.core)
     }
 
+    /// The state's data for a write that needs no current key (TTL cleanup over the whole table, T6, T7).
+    pub(crate) fn write_any_key<'b, K, KS, H, P>(
+        &self,
+        backend: &'b mut KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<&'b mut Data<K, N, M::State, H, P, M::Extra>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        backend.data_mut::<N, M::State, M::Extra>(self.core)
+    }
+
     /// Removes the state of the current key and namespace (Flink `clear`).
     #[inline]
     pub(crate) fn clear<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<(), BackendError>

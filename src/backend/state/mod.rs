@@ -25,6 +25,7 @@ pub use map::{MapEntriesMut, MapState, MapStateDescriptor};
 pub use reducing::{ReducingState, ReducingStateDescriptor};
 pub use value::{ValueState, ValueStateDescriptor};
 
+use crate::backend::ttl::snapshot::{FilteredWriter, SnapshotFilter};
 use crate::format::{decode_body, BodyFormat, FormatError, WriteError};
 use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupPartition};
 use crate::serializer::{Serializers, TypeSerializer};
@@ -81,12 +82,17 @@ pub(crate) trait Codec<K, KS, H, P>: Send + Sync {
     fn live_snapshots(&self, data: &(dyn Any + Send + Sync)) -> usize;
     /// Runs the table's invariant checker.
     fn check(&self, data: &(dyn Any + Send + Sync)) -> Result<(), crate::InvariantViolation>;
+    /// Sets the filter the asynchronous part writes the state's entries through (TTL cleanup at snapshot,
+    /// docs/DESIGN.md T5): an `Arc<dyn SnapshotFilter<S>>` of the state's type, else ignored.
+    fn set_snapshot_filter(&mut self, filter: Box<dyn Any + Send + Sync>);
 }
 
 /// [`Codec`] for a state whose data is `Data<K, N, S, H, P, X>` with serializers `NS`, `SS`.
 pub(crate) struct TypedCodec<N, S, NS, SS, X> {
     pub(crate) namespace: NS,
     pub(crate) state: SS,
+    /// T5: the filter of the asynchronous part, for a TTL state with cleanup at snapshot.
+    filter: Option<Arc<dyn SnapshotFilter<S>>>,
     _types: PhantomData<fn() -> (N, S, X)>,
 }
 
@@ -95,6 +101,7 @@ impl<N, S, NS, SS, X> TypedCodec<N, S, NS, SS, X> {
         TypedCodec {
             namespace,
             state,
+            filter: None,
             _types: PhantomData,
         }
     }
@@ -140,6 +147,7 @@ where
         Ok(Box::new(TypedSnapshot {
             snapshot,
             serializers: Serializers::new(key.clone(), self.namespace.clone(), self.state.clone()),
+            filter: self.filter.clone(),
         }))
     }
 
@@ -202,6 +210,12 @@ where
     fn check(&self, data: &(dyn Any + Send + Sync)) -> Result<(), crate::InvariantViolation> {
         downcast::<Data<K, N, S, H, P, X>>(data).table.check_invariants()
     }
+
+    fn set_snapshot_filter(&mut self, filter: Box<dyn Any + Send + Sync>) {
+        if let Ok(filter) = filter.downcast::<Arc<dyn SnapshotFilter<S>>>() {
+            self.filter = Some(*filter);
+        }
+    }
 }
 
 /// One state's part of a pending checkpoint: its snapshot and serializers (B8). `Send`, not generic.
@@ -221,6 +235,7 @@ pub(crate) trait GroupWriter {
 struct TypedSnapshot<K, N, S, P: Primitives, KS, NS, SS> {
     snapshot: Snapshot<K, N, S, P>,
     serializers: Serializers<KS, NS, SS>,
+    filter: Option<Arc<dyn SnapshotFilter<S>>>,
 }
 
 struct TypedWriter<'s, K, N, S, P: Primitives, KS, NS, SS> {
@@ -243,6 +258,15 @@ where
     }
 
     fn writer<'s>(&'s self, context: KeyGroupContext) -> Box<dyn GroupWriter + 's> {
+        if let Some(filter) = &self.filter {
+            // T5: the clock is read once, when the asynchronous part starts writing this state.
+            return Box::new(FilteredWriter {
+                partition: KeyGroupPartition::new(&self.snapshot, context),
+                serializers: &self.serializers,
+                filter: &**filter,
+                now: filter.now(),
+            });
+        }
         Box::new(TypedWriter {
             partition: KeyGroupPartition::new(&self.snapshot, context),
             serializers: &self.serializers,

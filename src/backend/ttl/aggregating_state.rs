@@ -1,0 +1,205 @@
+//! TTL aggregating state (Flink `TtlAggregatingState` with `TtlAggregateFunction`).
+
+use super::clock::TtlTimeProvider;
+use super::config::{StateTtlConfig, StateVisibility};
+use super::handle::ttl_common;
+use super::runtime::TtlRuntime;
+use super::value::{TtlSerializer, TtlValue};
+use crate::backend::{
+    AggregateFunction, AggregatingState, AggregatingStateDescriptor, BackendError, KeyedStateBackend, StateHasher,
+    StateKey, StateType,
+};
+use crate::serializer::TypeSerializer;
+use crate::sync::Primitives;
+use core::fmt;
+use core::hash::Hash;
+use std::sync::Arc;
+
+/// The user's aggregate function over stamped accumulators (Flink `TtlAggregateFunction`): an expired
+/// accumulator counts as absent (T3), every result is stamped now.
+struct TtlAggregate<IN, ACC, OUT> {
+    function: Arc<dyn AggregateFunction<IN, ACC, OUT>>,
+    ttl: i64,
+    clock: Arc<dyn TtlTimeProvider>,
+}
+
+impl<IN, ACC, OUT> AggregateFunction<IN, TtlValue<ACC>, OUT> for TtlAggregate<IN, ACC, OUT> {
+    fn create_accumulator(&self) -> TtlValue<ACC> {
+        TtlValue::new(self.function.create_accumulator(), self.clock.current_timestamp())
+    }
+
+    fn add(&self, value: IN, accumulator: TtlValue<ACC>) -> TtlValue<ACC> {
+        let now = self.clock.current_timestamp();
+        let acc = if accumulator.is_expired(self.ttl, now) {
+            self.function.create_accumulator()
+        } else {
+            accumulator.user_value
+        };
+        TtlValue::new(self.function.add(value, acc), now)
+    }
+
+    fn get_result(&self, accumulator: &TtlValue<ACC>) -> OUT {
+        self.function.get_result(&accumulator.user_value)
+    }
+
+    fn merge(&self, a: TtlValue<ACC>, b: TtlValue<ACC>) -> TtlValue<ACC> {
+        let now = self.clock.current_timestamp();
+        match (a.is_expired(self.ttl, now), b.is_expired(self.ttl, now)) {
+            (true, _) => b,
+            (false, true) => a,
+            (false, false) => TtlValue::new(self.function.merge(a.user_value, b.user_value), now),
+        }
+    }
+}
+
+/// An aggregating state whose accumulator expires (Flink `TtlAggregatingState`; docs/DESIGN.md T1–T7).
+///
+/// ```
+/// use cow_state_table::backend::{AggregateFunction, AggregatingStateDescriptor, KeyedStateBackend};
+/// use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig};
+/// use cow_state_table::keygroup::KeyGroupRange;
+/// use cow_state_table::serializer::{U64Serializer, VoidNamespaceSerializer};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// struct Count;
+/// impl AggregateFunction<u64, u64, u64> for Count {
+///     fn create_accumulator(&self) -> u64 { 0 }
+///     fn add(&self, _: u64, acc: u64) -> u64 { acc + 1 }
+///     fn get_result(&self, acc: &u64) -> u64 { *acc }
+///     fn merge(&self, a: u64, b: u64) -> u64 { a + b }
+/// }
+/// let clock = Arc::new(ManualClock::new(0));
+/// let config = StateTtlConfig::new(Duration::from_millis(10)).unwrap().with_time_provider(clock.clone());
+/// let mut b: KeyedStateBackend<u64, U64Serializer> =
+///     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+/// let count = b.register_ttl_aggregating(
+///     AggregatingStateDescriptor::new("n", VoidNamespaceSerializer, U64Serializer, Count), config,
+/// ).unwrap();
+/// b.set_current_key(1).unwrap();
+/// count.add(&mut b, 9).unwrap();
+/// count.add(&mut b, 9).unwrap();
+/// assert_eq!(count.get(&mut b).unwrap(), Some(2));
+/// clock.advance(10);
+/// assert_eq!(count.get(&mut b).unwrap(), None);
+/// ```
+pub struct TtlAggregatingState<N, IN, ACC, OUT> {
+    pub(crate) inner: AggregatingState<N, IN, TtlValue<ACC>, OUT>,
+    pub(crate) rt: Arc<TtlRuntime>,
+}
+
+impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
+where
+    K: StateKey,
+    KS: TypeSerializer<Value = K> + StateType,
+    H: StateHasher,
+    P: Primitives,
+{
+    /// Registers an aggregating state with time-to-live, its accumulator stored with [`TtlSerializer`] (T1).
+    pub fn register_ttl_aggregating<N, IN, ACC, OUT, NS, AS>(
+        &mut self,
+        descriptor: AggregatingStateDescriptor<NS, IN, AS, OUT>,
+        config: StateTtlConfig,
+    ) -> Result<TtlAggregatingState<N, IN, ACC, OUT>, BackendError>
+    where
+        N: Hash + Eq + Default + StateType,
+        IN: 'static,
+        ACC: StateType,
+        OUT: 'static,
+        NS: TypeSerializer<Value = N> + StateType,
+        AS: TypeSerializer<Value = ACC> + StateType,
+    {
+        let d = descriptor;
+        let function = TtlAggregate {
+            function: d.function,
+            ttl: config.ttl,
+            clock: config.clock.clone(),
+        };
+        let inner = self.register_aggregating(AggregatingStateDescriptor::new(
+            d.name,
+            d.namespace_serializer,
+            TtlSerializer(d.accumulator_serializer),
+            function,
+        ))?;
+        self.install_ttl_filter::<TtlValue<ACC>>(inner.handle.core, &config);
+        Ok(TtlAggregatingState {
+            inner,
+            rt: Arc::new(TtlRuntime::new(config)),
+        })
+    }
+}
+
+impl<N, IN, ACC, OUT> TtlAggregatingState<N, IN, ACC, OUT>
+where
+    N: Hash + Eq + StateType,
+    IN: 'static,
+    ACC: StateType,
+    OUT: 'static,
+{
+    ttl_common!(TtlValue<ACC>, AggregatingState<N, IN, TtlValue<ACC>, OUT>);
+
+    /// The result of the accumulator, or `None` if absent or expired (T4).
+    pub fn get<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<Option<OUT>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let config = &self.rt.config;
+        let now = config.now();
+        {
+            let (key, data) = self.inner.handle.write(backend)?;
+            let ns = &self.inner.handle.namespace;
+            self.rt.on_access(&mut data.table, now);
+            let expired = data.table.get(key, ns).is_some_and(|tv| tv.is_expired(config.ttl, now));
+            if expired && config.visibility == StateVisibility::NeverReturnExpired {
+                data.table.remove(key, ns);
+                return Ok(None);
+            }
+            if !expired && config.update_type == super::config::UpdateType::OnReadAndWrite {
+                if let Some(tv) = data.table.get_mut(key, ns) {
+                    tv.last_access = now;
+                }
+            }
+        }
+        self.inner.get(backend)
+    }
+
+    /// Adds `value` to the accumulator (T3); `None` clears.
+    pub fn add<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        value: impl Into<Option<IN>>,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let now = self.rt.config.now();
+        {
+            let (_, data) = self.inner.handle.write(backend)?;
+            self.rt.on_access(&mut data.table, now);
+        }
+        self.inner.add(backend, value)
+    }
+}
+
+impl<N: Clone, IN, ACC, OUT> Clone for TtlAggregatingState<N, IN, ACC, OUT> {
+    fn clone(&self) -> Self {
+        TtlAggregatingState {
+            inner: self.inner.clone(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+impl<N: fmt::Debug, IN, ACC, OUT> fmt::Debug for TtlAggregatingState<N, IN, ACC, OUT> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TtlAggregatingState")
+            .field("inner", &self.inner)
+            .field("ttl", &self.rt.config)
+            .finish()
+    }
+}

@@ -1,0 +1,266 @@
+//! TTL map state, one timestamp per entry (Flink `TtlMapState`).
+
+use super::config::{StateTtlConfig, StateVisibility, UpdateType};
+use super::handle::ttl_common;
+use super::runtime::TtlRuntime;
+use super::value::{TtlSerializer, TtlStored, TtlValue};
+use crate::backend::{BackendError, KeyedStateBackend, MapState, MapStateDescriptor, StateHasher, StateKey, StateType};
+use crate::serializer::TypeSerializer;
+use crate::sync::Primitives;
+use crate::table::visit::Visit;
+use core::fmt;
+use core::hash::Hash;
+use std::sync::Arc;
+
+/// A map state whose entries expire one by one (Flink `TtlMapState`; docs/DESIGN.md T1–T7). Stored as
+/// `HashMap<UK, TtlValue<UV>>`, each entry stamped when put (T3). A map left empty is removed, as
+/// `MapState::remove` does.
+///
+/// ```
+/// use cow_state_table::backend::{KeyedStateBackend, MapStateDescriptor};
+/// use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig};
+/// use cow_state_table::keygroup::KeyGroupRange;
+/// use cow_state_table::serializer::{StringSerializer, U64Serializer, VoidNamespaceSerializer};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// let clock = Arc::new(ManualClock::new(0));
+/// let config = StateTtlConfig::new(Duration::from_millis(10)).unwrap().with_time_provider(clock.clone());
+/// let mut b: KeyedStateBackend<u64, U64Serializer> =
+///     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+/// let carts = b.register_ttl_map(
+///     MapStateDescriptor::new("cart", VoidNamespaceSerializer, StringSerializer, U64Serializer), config,
+/// ).unwrap();
+/// b.set_current_key(1).unwrap();
+/// carts.put(&mut b, "apple".to_string(), 2).unwrap();
+/// clock.advance(10);
+/// assert_eq!(carts.get(&mut b, "apple").unwrap(), None);
+/// assert!(carts.is_empty(&mut b).unwrap());
+/// ```
+pub struct TtlMapState<N, UK, UV> {
+    pub(crate) inner: MapState<N, UK, TtlValue<UV>>,
+    pub(crate) rt: Arc<TtlRuntime>,
+}
+
+impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
+where
+    K: StateKey,
+    KS: TypeSerializer<Value = K> + StateType,
+    H: StateHasher,
+    P: Primitives,
+{
+    /// Registers a map state with time-to-live per entry, stored with `MapSerializer(uks, TtlSerializer(uvs))`
+    /// (T1; Flink's `TtlMapState` over a map of `TtlValue`).
+    pub fn register_ttl_map<N, UK, UV, NS, UKS, UVS>(
+        &mut self,
+        descriptor: MapStateDescriptor<NS, UKS, UVS>,
+        config: StateTtlConfig,
+    ) -> Result<TtlMapState<N, UK, UV>, BackendError>
+    where
+        N: Hash + Eq + Default + StateType,
+        UK: Hash + Eq + StateType,
+        UV: StateType,
+        NS: TypeSerializer<Value = N> + StateType,
+        UKS: TypeSerializer<Value = UK> + StateType,
+        UVS: TypeSerializer<Value = UV> + StateType,
+    {
+        let d = descriptor;
+        let inner = self.register_map(MapStateDescriptor::new(
+            d.name,
+            d.namespace_serializer,
+            d.key_serializer,
+            TtlSerializer(d.value_serializer),
+        ))?;
+        self.install_ttl_filter::<std::collections::HashMap<UK, TtlValue<UV>>>(inner.handle.core, &config);
+        Ok(TtlMapState {
+            inner,
+            rt: Arc::new(TtlRuntime::new(config)),
+        })
+    }
+}
+
+impl<N, UK, UV> TtlMapState<N, UK, UV>
+where
+    N: Hash + Eq + StateType,
+    UK: Hash + Eq + StateType,
+    UV: StateType,
+{
+    ttl_common!(std::collections::HashMap<UK, TtlValue<UV>>, MapState<N, UK, TtlValue<UV>>);
+
+    /// The value of `user_key`, or `None` if absent or expired (T4); stamped under `OnReadAndWrite` (T3).
+    pub fn get<'a, K, KS, H, P, Q>(
+        &'a self,
+        backend: &'a mut KeyedStateBackend<K, KS, H, P>,
+        user_key: &Q,
+    ) -> Result<Option<&'a UV>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+        UK: core::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let config = &self.rt.config;
+        let now = config.now();
+        let (key, data) = self.inner.handle.write(backend)?;
+        let ns = &self.inner.handle.namespace;
+        self.rt.on_access(&mut data.table, now);
+        let expired = match data.table.get(key, ns).and_then(|m| m.get(user_key)) {
+            None => return Ok(None),
+            Some(tv) => tv.is_expired(config.ttl, now),
+        };
+        if expired && config.visibility == StateVisibility::NeverReturnExpired {
+            let empty = data.table.get_mut(key, ns).is_some_and(|m| {
+                m.remove(user_key);
+                m.is_empty()
+            });
+            if empty {
+                data.table.remove(key, ns);
+            }
+            return Ok(None);
+        }
+        if !expired && config.update_type == UpdateType::OnReadAndWrite {
+            return Ok(data.table.get_mut(key, ns).and_then(|m| m.get_mut(user_key)).map(|tv| {
+                tv.last_access = now;
+                &tv.user_value
+            }));
+        }
+        Ok(data
+            .table
+            .get(key, ns)
+            .and_then(|m| m.get(user_key))
+            .map(|tv| &tv.user_value))
+    }
+
+    /// Whether `user_key` has an unexpired value (T4).
+    pub fn contains<K, KS, H, P, Q>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        user_key: &Q,
+    ) -> Result<bool, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+        UK: core::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        Ok(self.get(backend, user_key)?.is_some())
+    }
+
+    /// Puts `user_key → value`, stamped now (T3).
+    pub fn put<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        user_key: UK,
+        value: UV,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let now = self.rt.config.now();
+        {
+            let (_, data) = self.inner.handle.write(backend)?;
+            self.rt.on_access(&mut data.table, now);
+        }
+        self.inner.put(backend, user_key, TtlValue::new(value, now))
+    }
+
+    /// Removes `user_key` (the map's state entry too if it empties).
+    pub fn remove<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        user_key: &UK,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let now = self.rt.config.now();
+        {
+            let (_, data) = self.inner.handle.write(backend)?;
+            self.rt.on_access(&mut data.table, now);
+        }
+        self.inner.remove(backend, user_key).map(drop)
+    }
+
+    /// The unexpired entries of the current key and namespace, in no particular order (expired ones removed
+    /// first under `NeverReturnExpired`, T4; stamped under `OnReadAndWrite`, T3).
+    pub fn entries<'a, K, KS, H, P>(
+        &'a self,
+        backend: &'a mut KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<impl Iterator<Item = (&'a UK, &'a UV)> + 'a, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let config = &self.rt.config;
+        let now = config.now();
+        let (key, data) = self.inner.handle.write(backend)?;
+        let ns = &self.inner.handle.namespace;
+        self.rt.on_access(&mut data.table, now);
+        let action = match data.table.get(key, ns) {
+            None => Visit::Keep,
+            Some(_) if config.visibility == StateVisibility::ReturnExpiredIfNotCleanedUp => Visit::Keep,
+            Some(map) => map.filter_expired(config.ttl, now),
+        };
+        match action {
+            Visit::Keep => {}
+            Visit::Remove => {
+                data.table.remove(key, ns);
+            }
+            Visit::Replace(map) => {
+                if let Some(slot) = data.table.get_mut(key, ns) {
+                    *slot = map;
+                }
+            }
+        }
+        if config.update_type == UpdateType::OnReadAndWrite {
+            if let Some(map) = data.table.get_mut(key, ns) {
+                map.values_mut().for_each(|e| e.last_access = now);
+            }
+        }
+        Ok(data
+            .table
+            .get(key, ns)
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(k, v)| (k, &v.user_value))))
+    }
+
+    /// Whether the current key and namespace has no unexpired entry (T4).
+    pub fn is_empty<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<bool, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        Ok(self.entries(backend)?.next().is_none())
+    }
+}
+
+impl<N: Clone, UK, UV> Clone for TtlMapState<N, UK, UV> {
+    fn clone(&self) -> Self {
+        TtlMapState {
+            inner: self.inner.clone(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+impl<N: fmt::Debug, UK, UV> fmt::Debug for TtlMapState<N, UK, UV> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TtlMapState")
+            .field("inner", &self.inner)
+            .field("ttl", &self.rt.config)
+            .finish()
+    }
+}

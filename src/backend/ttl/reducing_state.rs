@@ -1,0 +1,167 @@
+//! TTL reducing state (Flink `TtlReducingState` with `TtlReduceFunction`).
+
+use super::config::{StateTtlConfig, StateVisibility, UpdateType};
+use super::handle::ttl_common;
+use super::runtime::TtlRuntime;
+use super::value::{TtlSerializer, TtlValue};
+use crate::backend::{
+    BackendError, KeyedStateBackend, ReducingState, ReducingStateDescriptor, StateHasher, StateKey, StateType,
+};
+use crate::serializer::TypeSerializer;
+use crate::sync::Primitives;
+use core::fmt;
+use core::hash::Hash;
+use std::sync::Arc;
+
+/// A reducing state whose value expires (Flink `TtlReducingState`; docs/DESIGN.md T1–T7). `add` reduces into
+/// the stored value only if it is unexpired, else starts over from the added value (T3, Flink
+/// `TtlReduceFunction`); the result is stamped now.
+///
+/// ```
+/// use cow_state_table::backend::{KeyedStateBackend, ReducingStateDescriptor};
+/// use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig};
+/// use cow_state_table::keygroup::KeyGroupRange;
+/// use cow_state_table::serializer::{U64Serializer, VoidNamespaceSerializer};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// let clock = Arc::new(ManualClock::new(0));
+/// let config = StateTtlConfig::new(Duration::from_millis(10)).unwrap().with_time_provider(clock.clone());
+/// let mut b: KeyedStateBackend<u64, U64Serializer> =
+///     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+/// let sum = b.register_ttl_reducing(
+///     ReducingStateDescriptor::new("sum", VoidNamespaceSerializer, U64Serializer, |a, b| a + b), config,
+/// ).unwrap();
+/// b.set_current_key(1).unwrap();
+/// sum.add(&mut b, 2).unwrap();
+/// sum.add(&mut b, 3).unwrap();
+/// assert_eq!(sum.get(&mut b).unwrap(), Some(&5));
+/// clock.advance(10);
+/// sum.add(&mut b, 7).unwrap(); // the stored 5 expired: starts over
+/// assert_eq!(sum.get(&mut b).unwrap(), Some(&7));
+/// ```
+pub struct TtlReducingState<N, V> {
+    pub(crate) inner: ReducingState<N, TtlValue<V>>,
+    pub(crate) rt: Arc<TtlRuntime>,
+}
+
+impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
+where
+    K: StateKey,
+    KS: TypeSerializer<Value = K> + StateType,
+    H: StateHasher,
+    P: Primitives,
+{
+    /// Registers a reducing state with time-to-live, stored with [`TtlSerializer`] (T1).
+    pub fn register_ttl_reducing<N, V, NS, VS>(
+        &mut self,
+        descriptor: ReducingStateDescriptor<NS, VS>,
+        config: StateTtlConfig,
+    ) -> Result<TtlReducingState<N, V>, BackendError>
+    where
+        N: Hash + Eq + Default + StateType,
+        V: StateType,
+        NS: TypeSerializer<Value = N> + StateType,
+        VS: TypeSerializer<Value = V> + StateType,
+    {
+        let d = descriptor;
+        let reduce = d.reduce;
+        let (ttl, clock) = (config.ttl, config.clock.clone());
+        let inner = self.register_reducing(ReducingStateDescriptor::new(
+            d.name,
+            d.namespace_serializer,
+            TtlSerializer(d.value_serializer),
+            move |acc: TtlValue<V>, new: TtlValue<V>| {
+                // T3: an expired accumulator counts as absent (Flink `TtlReduceFunction`).
+                if acc.is_expired(ttl, clock.current_timestamp()) {
+                    new
+                } else {
+                    TtlValue::new(reduce(acc.user_value, new.user_value), new.last_access)
+                }
+            },
+        ))?;
+        self.install_ttl_filter::<TtlValue<V>>(inner.handle.core, &config);
+        Ok(TtlReducingState {
+            inner,
+            rt: Arc::new(TtlRuntime::new(config)),
+        })
+    }
+}
+
+impl<N, V> TtlReducingState<N, V>
+where
+    N: Hash + Eq + StateType,
+    V: StateType,
+{
+    ttl_common!(TtlValue<V>, ReducingState<N, TtlValue<V>>);
+
+    /// The reduced value, or `None` if absent or expired (T4); stamped under `OnReadAndWrite` (T3).
+    pub fn get<'a, K, KS, H, P>(
+        &'a self,
+        backend: &'a mut KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<Option<&'a V>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let config = &self.rt.config;
+        let now = config.now();
+        let (key, data) = self.inner.handle.write(backend)?;
+        let ns = &self.inner.handle.namespace;
+        self.rt.on_access(&mut data.table, now);
+        let expired = match data.table.get(key, ns) {
+            None => return Ok(None),
+            Some(tv) => tv.is_expired(config.ttl, now),
+        };
+        if expired && config.visibility == StateVisibility::NeverReturnExpired {
+            data.table.remove(key, ns);
+            return Ok(None);
+        }
+        if !expired && config.update_type == UpdateType::OnReadAndWrite {
+            return Ok(data.table.get_mut(key, ns).map(|tv| {
+                tv.last_access = now;
+                &tv.user_value
+            }));
+        }
+        Ok(data.table.get(key, ns).map(|tv| &tv.user_value))
+    }
+
+    /// Reduces `value` into the state (T3); `None` clears.
+    pub fn add<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        value: impl Into<Option<V>>,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let now = self.rt.config.now();
+        {
+            let (_, data) = self.inner.handle.write(backend)?;
+            self.rt.on_access(&mut data.table, now);
+        }
+        self.inner.add(backend, value.into().map(|v| TtlValue::new(v, now)))
+    }
+}
+
+impl<N: Clone, V> Clone for TtlReducingState<N, V> {
+    fn clone(&self) -> Self {
+        TtlReducingState {
+            inner: self.inner.clone(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+impl<N: fmt::Debug, V> fmt::Debug for TtlReducingState<N, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TtlReducingState")
+            .field("inner", &self.inner)
+            .field("ttl", &self.rt.config)
+            .finish()
+    }
+}
