@@ -59,14 +59,15 @@ impl ManifestCommitter {
             .collect()
     }
 
-    /// Writes the manifest of every expected checkpoint whose parts are all present; checkpoints older than a
-    /// committed one are dropped (subsumed, as in Flink). Returns the ids committed by this call.
+    /// Writes, in ascending order, the manifest of every expected checkpoint whose parts are all present;
+    /// incomplete checkpoints older than a committed one are dropped (subsumed, as in Flink). Returns the ids
+    /// committed by this call.
     ///
     /// # Errors
     /// [`ClusterError::Io`] (listing a part or writing the manifest).
     pub fn poll(&mut self) -> Result<Vec<u64>, ClusterError> {
         let mut done = Vec::new();
-        for id in self.pending.iter().rev().copied().collect::<Vec<_>>() {
+        for id in self.pending.iter().copied().collect::<Vec<_>>() {
             let mut parts = Vec::with_capacity(self.workers);
             for worker in 0..self.workers {
                 let path = CheckpointRoot::part_relative(self.run, worker, id);
@@ -91,9 +92,10 @@ impl ManifestCommitter {
                 parts,
             })?;
             done.push(id);
+        }
+        if let Some(&newest) = done.last() {
             // Subsumes every older pending checkpoint.
-            self.pending.retain(|&p| p > id);
-            break;
+            self.pending.retain(|&p| p > newest);
         }
         self.committed.extend(done.iter().copied());
         Ok(done)
@@ -201,18 +203,32 @@ impl WorkerCheckpoints {
         Ok(())
     }
 
+    /// Waits for the asynchronous parts in flight (the operator calls it when its input ends, before the
+    /// dataflow drops the backend, which would cancel them: B22).
+    pub(crate) fn wait_in_flight(&self) {
+        let handles: Vec<CheckpointHandle> = std::mem::take(&mut self.inner.borrow_mut().in_flight);
+        for handle in handles {
+            let id = handle.id();
+            let result = handle.wait();
+            let mut progress = self.inner.borrow_mut();
+            match result {
+                Ok(_) => progress.durable.push(id),
+                Err(e) => {
+                    if progress.error.is_none() {
+                        progress.error = Some(e.into());
+                    }
+                }
+            }
+        }
+    }
+
     /// Waits for every asynchronous part of this worker; on worker 0 then waits up to `timeout` for the other
     /// workers' parts and writes the remaining manifests.
     ///
     /// # Errors
     /// As [`poll`](Self::poll); [`ClusterError::CommitTimeout`] if parts are still missing after `timeout`.
     pub fn finish(&self, timeout: Duration) -> Result<(), ClusterError> {
-        let handles: Vec<CheckpointHandle> = std::mem::take(&mut self.inner.borrow_mut().in_flight);
-        for handle in handles {
-            let id = handle.id();
-            handle.wait()?;
-            self.inner.borrow_mut().durable.push(id);
-        }
+        self.wait_in_flight();
         let deadline = Instant::now() + timeout;
         loop {
             self.poll()?;

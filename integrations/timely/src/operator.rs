@@ -270,7 +270,13 @@ where
                         }
                     }
                 }
-                _ => held = None,
+                _ => {
+                    if held.take().is_some() {
+                        // The input ended: the dataflow drops this operator and its backend next, which would
+                        // cancel the checkpoints in flight (B22); let them finish first.
+                        shared.wait_in_flight();
+                    }
+                }
             }
         }
     });
