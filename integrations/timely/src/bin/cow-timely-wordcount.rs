@@ -1,0 +1,309 @@
+//! `cow-timely-wordcount`: the windowed word count on timely dataflow with the keyed state backend.
+//!
+//! * `worker` — one process of a cluster: `-n N -p I -h HOSTFILE [-w THREADS] --root DIR --run R …`
+//!   (single process: `-n 1 -p 0` without a hostfile).
+//! * `demo [--from N] [--to M] [--dir DIR]` — N processes on 127.0.0.1, one killed with SIGKILL in the middle
+//!   of a checkpoint, M processes restart from the latest complete checkpoint; outputs and final state are
+//!   checked against the single-process model.
+//!
+//! See integrations/timely/README.md and docs/CLUSTER.md.
+
+use cow_state_table::backend::storage::{CheckpointSink, CheckpointStorage, StorageError};
+use cow_state_table_timely::cluster::{free_addresses, read_hostfile, write_hostfile, LocalCluster};
+use cow_state_table_timely::wordcount::{model, read_state, run_worker, stitch, RunOptions, WindowResult, WordCount};
+use cow_state_table_timely::{CheckpointConfig, CheckpointRoot, ClusterError, Restore, StorageWrapper};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A storage whose `begin` of checkpoint `at` never returns (after raising `hold`): a worker stuck in the
+/// middle of a checkpoint, for the kill test.
+#[derive(Debug)]
+struct StallAt {
+    inner: Arc<dyn CheckpointStorage>,
+    at: u64,
+    worker: usize,
+    hold: Arc<AtomicBool>,
+}
+
+impl CheckpointStorage for StallAt {
+    fn begin(&self, id: u64) -> Result<Box<dyn CheckpointSink>, StorageError> {
+        if id == self.at {
+            self.hold.store(true, Ordering::SeqCst);
+            println!("stalled worker={} checkpoint={id}", self.worker);
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        self.inner.begin(id)
+    }
+    fn read(&self, id: u64) -> Result<Vec<u8>, StorageError> {
+        self.inner.read(id)
+    }
+    fn list(&self) -> Result<Vec<u64>, StorageError> {
+        self.inner.list()
+    }
+}
+
+struct Args(HashMap<String, String>);
+
+impl Args {
+    fn parse(args: &[String]) -> Result<Args, String> {
+        let mut map = HashMap::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let key = match a.as_str() {
+                "-n" => "processes",
+                "-p" => "process",
+                "-h" => "hostfile",
+                "-w" => "threads",
+                s if s.starts_with("--") => &s[2..],
+                s => return Err(format!("unexpected argument {s:?}")),
+            };
+            let value = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+            map.insert(key.to_owned(), value.clone());
+        }
+        Ok(Args(map))
+    }
+    fn get<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, String> {
+        match self.0.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| format!("--{key}: cannot parse {v:?}")),
+        }
+    }
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        self.0.get(key).map(PathBuf::from)
+    }
+}
+
+fn job_of(args: &Args) -> Result<WordCount, String> {
+    Ok(WordCount {
+        epochs: args.get("epochs", 40)?,
+        records_per_epoch: args.get("records", 2000)?,
+        vocabulary: args.get("vocab", 50)?,
+        window: args.get("window", 3)?,
+        seed: args.get("seed", 7)?,
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn worker(args: &Args) -> Result<(), String> {
+    let processes: usize = args.get("processes", 1)?;
+    let process: usize = args.get("process", 0)?;
+    let threads: usize = args.get("threads", 1)?;
+    let communication = if processes <= 1 {
+        timely::CommunicationConfig::Process(threads)
+    } else {
+        let hostfile = args.path("hostfile").ok_or("-h HOSTFILE is needed with -n > 1")?;
+        let addresses = read_hostfile(&hostfile).map_err(|e| format!("{}: {e}", hostfile.display()))?;
+        if addresses.len() != processes {
+            return Err(format!("{} addresses in the hostfile for -n {processes}", addresses.len()));
+        }
+        timely::CommunicationConfig::Cluster {
+            threads,
+            process,
+            addresses,
+            report: false,
+            zerocopy: false,
+        }
+    };
+    let hold = Arc::new(AtomicBool::new(false));
+    let stall_at: Option<u64> = args.0.get("stall-at").map(|s| s.parse()).transpose().map_err(|_| "--stall-at")?;
+    let wrap: Option<StorageWrapper> = stall_at.map(|at| {
+        let hold = hold.clone();
+        Arc::new(move |inner: Arc<dyn CheckpointStorage>, worker: usize| {
+            Arc::new(StallAt {
+                inner,
+                at,
+                worker,
+                hold: hold.clone(),
+            }) as Arc<dyn CheckpointStorage>
+        }) as StorageWrapper
+    });
+    let restore = match args.0.get("restore").map(String::as_str) {
+        None | Some("latest") => Restore::Latest,
+        Some("none") => Restore::Nothing,
+        Some(id) => Restore::Checkpoint(id.parse().map_err(|_| format!("--restore {id:?}"))?),
+    };
+    let checkpoints = match args.path("root") {
+        Some(root) if args.get("interval", 4u64)? > 0 => Some(CheckpointConfig {
+            root: CheckpointRoot::new(root),
+            run: args.get("run", 1)?,
+            interval: args.get("interval", 4)?,
+            restore,
+            wrap,
+        }),
+        _ => None,
+    };
+    let options = RunOptions {
+        job: job_of(args)?,
+        max_parallelism: args.get("max-parallelism", 128)?,
+        checkpoints,
+        stop_before: args.0.get("stop-before").map(|s| s.parse()).transpose().map_err(|_| "--stop-before")?,
+        out_dir: args.path("out"),
+        epochs_in_flight: args.get("in-flight", 2)?,
+        hold: Some(hold),
+        commit_timeout: Duration::from_secs(args.get("commit-timeout-s", 60)?),
+    };
+    let config = timely::Config {
+        communication,
+        worker: timely::WorkerConfig::default(),
+    };
+    let guards = timely::execute(config, move |w| run_worker(w, &options)).map_err(|e| format!("timely: {e}"))?;
+    let mut failed = None;
+    for result in guards.join() {
+        match result {
+            Ok(Ok(r)) => {
+                let mut pauses = r.pauses.clone();
+                pauses.sort_unstable();
+                let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+                println!(
+                    "report worker={} resumed={} committed={} durable={} fed={} elapsed_ms={} pause_p50_us={} \
+                     pause_p99_us={} pause_max_us={}",
+                    r.worker,
+                    r.resumed_from.map_or("-".to_owned(), |c| c.to_string()),
+                    list(&r.committed),
+                    list(&r.durable),
+                    r.fed,
+                    r.elapsed.as_millis(),
+                    percentile(&pauses, 0.5).as_micros(),
+                    percentile(&pauses, 0.99).as_micros(),
+                    pauses.last().copied().unwrap_or_default().as_micros(),
+                );
+            }
+            Ok(Err(e)) => failed = Some(e.to_string()),
+            Err(e) => failed = Some(format!("worker thread: {e}")),
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// Reads every `run-<run>-worker-*.txt` under `out`.
+pub fn read_outputs(out: &Path, run: u64) -> Result<Vec<WindowResult>, String> {
+    let mut all = Vec::new();
+    let prefix = format!("run-{run}-worker-");
+    for entry in std::fs::read_dir(out).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let text = std::fs::read_to_string(entry.path()).map_err(|e| e.to_string())?;
+            for line in text.lines() {
+                all.push(WindowResult::parse(line).ok_or_else(|| format!("bad output line {line:?}"))?);
+            }
+        }
+    }
+    all.sort();
+    Ok(all)
+}
+
+fn demo(args: &Args) -> Result<(), String> {
+    let from: usize = args.get("from", 2)?;
+    let to: usize = args.get("to", 3)?;
+    let dir = args
+        .path("dir")
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("cow-timely-demo-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let job = job_of(args)?;
+    let interval: u64 = args.get("interval", 4)?;
+    let stall: u64 = args.get("stall-at", 19)?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let root = CheckpointRoot::new(dir.join("checkpoints"));
+    let out = dir.join("out");
+    let start = |run: u64, processes: usize, stall_at: Option<u64>| -> Result<LocalCluster, String> {
+        let addresses = free_addresses(processes).map_err(|e| e.to_string())?;
+        let hostfile = write_hostfile(&dir.join(format!("hosts-{run}.txt")), &addresses).map_err(|e| e.to_string())?;
+        LocalCluster::spawn(processes, |i| {
+            let mut c = Command::new(&exe);
+            c.arg("worker").args(["-n", &processes.to_string(), "-p", &i.to_string()]);
+            c.arg("-h").arg(&hostfile).arg("--root").arg(root.path()).arg("--out").arg(&out);
+            c.args(["--run", &run.to_string(), "--interval", &interval.to_string()]);
+            c.args(["--epochs", &job.epochs.to_string(), "--records", &job.records_per_epoch.to_string()]);
+            c.args(["--vocab", &job.vocabulary.to_string(), "--window", &job.window.to_string()]);
+            c.args(["--seed", &job.seed.to_string()]);
+            if let (Some(at), true) = (stall_at, i == processes - 1) {
+                c.args(["--stall-at", &at.to_string()]);
+            }
+            c
+        })
+        .map_err(|e| e.to_string())
+    };
+    println!("run 1: {from} processes, the last one stalls in checkpoint {stall}");
+    let mut first = start(1, from, Some(stall))?;
+    first
+        .wait_line(from - 1, Duration::from_secs(120), |l| l.starts_with("stalled"))
+        .ok_or("the last process never reached the stalled checkpoint")?;
+    let part0 = root.path().join(CheckpointRoot::part_relative(1, 0, stall));
+    for _ in 0..2000 {
+        if part0.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.kill(from - 1);
+    println!("SIGKILL process {} in the middle of checkpoint {stall}", from - 1);
+    for i in 0..from - 1 {
+        first.kill(i);
+    }
+    drop(first);
+    let latest = root.latest().map_err(|e| e.to_string())?.ok_or("no complete checkpoint")?;
+    println!(
+        "complete checkpoints: {:?}; checkpoint {stall} has worker 0's part: {}, a manifest: {}",
+        root.complete_checkpoints().map_err(|e| e.to_string())?,
+        part0.exists(),
+        root.manifest_path(stall).exists()
+    );
+    if latest.checkpoint >= stall {
+        return Err(format!("checkpoint {} is complete although a part was never written", latest.checkpoint));
+    }
+    println!("run 2: {to} processes restore checkpoint {}", latest.checkpoint);
+    let mut second = start(2, to, None)?;
+    let statuses = second.wait_all(Duration::from_secs(600));
+    if !statuses.iter().all(|s| s.is_some_and(|s| s.success())) {
+        return Err(format!("run 2 failed: {statuses:?}"));
+    }
+    for (p, line) in second.lines() {
+        println!("  process {p}: {line}");
+    }
+    let (expected, expected_state) = model(&job);
+    let outputs = stitch(&read_outputs(&out, 1)?, Some(latest.checkpoint), &read_outputs(&out, 2)?);
+    let last = root.latest().map_err(|e| e.to_string())?.ok_or("no final checkpoint")?;
+    let state = read_state(&root, &last, job.window).map_err(|e: ClusterError| e.to_string())?;
+    if outputs != expected {
+        return Err(format!("outputs differ from the model: {} vs {} results", outputs.len(), expected.len()));
+    }
+    if state != expected_state {
+        return Err("final state differs from the model".into());
+    }
+    println!(
+        "OK: {} window results and the state of {} words equal the single-process model",
+        outputs.len(),
+        state.len()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("worker") => Args::parse(&args[1..]).and_then(|a| worker(&a)),
+        Some("demo") => Args::parse(&args[1..]).and_then(|a| demo(&a)),
+        _ => Err("usage: cow-timely-wordcount worker|demo [options] (see integrations/timely/README.md)".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
