@@ -1,0 +1,101 @@
+//! Worker processes on loopback: 2 processes checkpoint every 4 epochs; the second is killed with SIGKILL in
+//! the middle of checkpoint 19 (its part is never written), the first too; 3 processes restart from the latest
+//! complete checkpoint. Outputs and final state equal the single-process model; checkpoint 19, which has a part
+//! but no manifest, is not restored from (docs/CLUSTER.md, X4, X5, X8, X9).
+
+use cow_state_table_timely::cluster::{free_addresses, write_hostfile, LocalCluster};
+use cow_state_table_timely::wordcount::{model, read_state, stitch, WindowResult, WordCount};
+use cow_state_table_timely::CheckpointRoot;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const JOB: WordCount = WordCount {
+    epochs: 40,
+    records_per_epoch: 1000,
+    vocabulary: 50,
+    window: 3,
+    seed: 11,
+};
+const STALL: u64 = 19;
+
+fn start(dir: &Path, root: &CheckpointRoot, run: u64, processes: usize, stall: Option<u64>) -> LocalCluster {
+    let exe = env!("CARGO_BIN_EXE_cow-timely-wordcount");
+    let addresses = free_addresses(processes).unwrap();
+    let hostfile = write_hostfile(&dir.join(format!("hosts-{run}.txt")), &addresses).unwrap();
+    LocalCluster::spawn(processes, |i| {
+        let mut c = Command::new(exe);
+        c.arg("worker").args(["-n", &processes.to_string(), "-p", &i.to_string()]);
+        c.arg("-h").arg(&hostfile).arg("--root").arg(root.path()).arg("--out").arg(dir.join("out"));
+        c.args(["--run", &run.to_string(), "--interval", "4"]);
+        c.args(["--epochs", &JOB.epochs.to_string(), "--records", &JOB.records_per_epoch.to_string()]);
+        c.args(["--vocab", &JOB.vocabulary.to_string(), "--window", &JOB.window.to_string()]);
+        c.args(["--seed", &JOB.seed.to_string()]);
+        if let (Some(at), true) = (stall, i == processes - 1) {
+            c.args(["--stall-at", &at.to_string()]);
+        }
+        c.stderr(std::process::Stdio::null());
+        c
+    })
+    .unwrap()
+}
+
+fn outputs(dir: &Path, run: u64) -> Vec<WindowResult> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir.join("out")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with(&format!("run-{run}-worker-")) {
+            for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+                all.push(WindowResult::parse(line).expect("an output line"));
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn two_processes_killed_mid_checkpoint_restart_as_three() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("cow-timely-processes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = CheckpointRoot::new(dir.join("checkpoints"));
+
+    let mut first = start(&dir, &root, 1, 2, Some(STALL));
+    first
+        .wait_line(1, Duration::from_secs(120), |l| l.starts_with("stalled"))
+        .expect("process 1 reaches checkpoint 19");
+    // Worker 0's part of checkpoint 19 becomes durable; worker 1's never does.
+    let part0 = root.path().join(CheckpointRoot::part_relative(1, 0, STALL));
+    for _ in 0..3000 {
+        if part0.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(part0.exists(), "worker 0 wrote its part of checkpoint 19");
+    first.kill(1);
+    first.kill(0);
+    drop(first);
+
+    assert!(!root.path().join(CheckpointRoot::part_relative(1, 1, STALL)).exists());
+    assert!(!root.manifest_path(STALL).exists(), "no manifest without every part");
+    let latest = root.latest().unwrap().expect("a complete checkpoint");
+    assert!(latest.checkpoint < STALL && latest.checkpoint >= 11, "latest complete: {}", latest.checkpoint);
+    assert_eq!(latest.workers, 2);
+
+    let mut second = start(&dir, &root, 2, 3, None);
+    let statuses = second.wait_all(Duration::from_secs(300));
+    assert!(statuses.iter().all(|s| s.is_some_and(|s| s.success())), "{statuses:?}");
+    let reports: Vec<String> =
+        second.lines().iter().filter(|(_, l)| l.starts_with("report")).map(|(_, l)| l.clone()).collect();
+    assert_eq!(reports.len(), 3);
+    let resumed = format!("resumed={}", latest.checkpoint);
+    assert!(reports.iter().all(|r| r.contains(&resumed)), "{reports:?}");
+
+    let (expected, expected_state) = model(&JOB);
+    assert_eq!(stitch(&outputs(&dir, 1), Some(latest.checkpoint), &outputs(&dir, 2)), expected);
+    let last = root.latest().unwrap().unwrap();
+    assert_eq!((last.checkpoint, last.workers), (JOB.epochs - 1, 3));
+    assert_eq!(read_state(&root, &last, JOB.window).unwrap(), expected_state);
+    let _ = std::fs::remove_dir_all(&dir);
+}
