@@ -11,12 +11,14 @@
 //! * [`CheckpointRoot`], [`Manifest`], [`ManifestCommitter`] — the shared checkpoint layout and what makes a
 //!   checkpoint complete (X2, X4, X5).
 //! * [`restore_worker`] — a worker's key groups from a checkpoint of any worker count (X6).
+//! * [`baseline`] — the same job on a plain `HashMap`, no checkpoints (docs/PERFORMANCE.md).
 //! * [`cluster`] — worker processes on 127.0.0.1, killed on drop (X9).
 //! * [`wordcount`] — the windowed word count of the `cow-timely-wordcount` binary and its single-process model.
 //!
 //! The rules **X1 … X8** are in docs/CLUSTER.md.
 
 pub mod cluster;
+pub mod baseline;
 mod checkpoints;
 mod error;
 mod exchange;

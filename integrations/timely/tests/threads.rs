@@ -134,3 +134,23 @@ fn a_reused_run_id_is_refused() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_hashmap_reference_job_computes_the_model() {
+    let options = RunOptions {
+        job: JOB,
+        max_parallelism: 128,
+        checkpoints: None,
+        stop_before: None,
+        out_dir: None,
+        epochs_in_flight: 3,
+        hold: None,
+        commit_timeout: Duration::from_secs(5),
+    };
+    let guards = timely::execute(timely::Config::process(2), move |worker| {
+        cow_state_table_timely::baseline::run_baseline_worker(worker, &options)
+    })
+    .unwrap();
+    let reports: Vec<WorkerReport> = guards.join().into_iter().map(|r| r.unwrap().unwrap()).collect();
+    assert_eq!(outputs(&reports), model(&JOB).0);
+}

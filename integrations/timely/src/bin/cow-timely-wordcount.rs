@@ -5,10 +5,14 @@
 //! * `demo [--from N] [--to M] [--dir DIR]` — N processes on 127.0.0.1, one killed with SIGKILL in the middle
 //!   of a checkpoint, M processes restart from the latest complete checkpoint; outputs and final state are
 //!   checked against the single-process model.
+//! * `bench [--threads 1,2] [--processes 2] [--reps 3] …` — records per second with `HashMap` state, with the
+//!   backend and no checkpoints, and with the backend checkpointing about every second; alignment pauses
+//!   (docs/PERFORMANCE.md).
 //!
 //! See integrations/timely/README.md and docs/CLUSTER.md.
 
 use cow_state_table::backend::storage::{CheckpointSink, CheckpointStorage, StorageError};
+use cow_state_table_timely::baseline::run_baseline_worker;
 use cow_state_table_timely::cluster::{free_addresses, read_hostfile, write_hostfile, LocalCluster};
 use cow_state_table_timely::wordcount::{model, read_state, run_worker, stitch, RunOptions, WindowResult, WordCount};
 use cow_state_table_timely::{CheckpointConfig, CheckpointRoot, ClusterError, Restore, StorageWrapper};
@@ -159,7 +163,15 @@ fn worker(args: &Args) -> Result<(), String> {
         communication,
         worker: timely::WorkerConfig::default(),
     };
-    let guards = timely::execute(config, move |w| run_worker(w, &options)).map_err(|e| format!("timely: {e}"))?;
+    let hashmap = args.0.get("state").is_some_and(|s| s == "hashmap");
+    let guards = timely::execute(config, move |w| {
+        if hashmap {
+            run_baseline_worker(w, &options)
+        } else {
+            run_worker(w, &options)
+        }
+    })
+    .map_err(|e| format!("timely: {e}"))?;
     let mut failed = None;
     for result in guards.join() {
         match result {
@@ -292,11 +304,197 @@ fn demo(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// One measured run: records fed over all workers, the slowest worker's time, and the alignment pauses.
+struct Measured {
+    records: u64,
+    elapsed: Duration,
+    pauses: Vec<Duration>,
+    checkpoints: usize,
+}
+
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    HashMap,
+    Backend,
+    Checkpointed(u64),
+}
+
+fn measure_threads(job: WordCount, threads: usize, variant: Variant, root: &Path, run: u64) -> Result<Measured, String> {
+    let options = RunOptions {
+        job,
+        max_parallelism: 128,
+        checkpoints: match variant {
+            Variant::Checkpointed(interval) => Some(CheckpointConfig {
+                root: CheckpointRoot::new(root),
+                run,
+                interval,
+                restore: Restore::Nothing,
+                wrap: None,
+            }),
+            _ => None,
+        },
+        stop_before: None,
+        out_dir: None,
+        epochs_in_flight: 2,
+        hold: None,
+        commit_timeout: Duration::from_secs(60),
+    };
+    let guards = timely::execute(timely::Config::process(threads), move |w| {
+        if variant == Variant::HashMap {
+            run_baseline_worker(w, &options)
+        } else {
+            run_worker(w, &options)
+        }
+    })
+    .map_err(|e| format!("timely: {e}"))?;
+    let mut m = Measured { records: 0, elapsed: Duration::ZERO, pauses: Vec::new(), checkpoints: 0 };
+    for r in guards.join() {
+        let r = r.map_err(|e| format!("worker: {e}"))?.map_err(|e| e.to_string())?;
+        m.records += r.fed;
+        m.elapsed = m.elapsed.max(r.elapsed);
+        m.checkpoints = m.checkpoints.max(r.durable.len());
+        m.pauses.extend(r.pauses);
+    }
+    Ok(m)
+}
+
+fn measure_processes(job: WordCount, processes: usize, variant: Variant, dir: &Path, run: u64) -> Result<Measured, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let addresses = free_addresses(processes).map_err(|e| e.to_string())?;
+    let hostfile = write_hostfile(&dir.join(format!("hosts-{run}.txt")), &addresses).map_err(|e| e.to_string())?;
+    let mut cluster = LocalCluster::spawn(processes, |i| {
+        let mut c = Command::new(&exe);
+        c.arg("worker").args(["-n", &processes.to_string(), "-p", &i.to_string()]).arg("-h").arg(&hostfile);
+        c.args(["--epochs", &job.epochs.to_string(), "--records", &job.records_per_epoch.to_string()]);
+        c.args(["--vocab", &job.vocabulary.to_string(), "--window", &job.window.to_string()]);
+        c.args(["--seed", &job.seed.to_string(), "--run", &run.to_string(), "--restore", "none"]);
+        match variant {
+            Variant::HashMap => {
+                c.args(["--state", "hashmap"]);
+            }
+            Variant::Backend => {}
+            Variant::Checkpointed(interval) => {
+                c.arg("--root").arg(dir.join("checkpoints")).args(["--interval", &interval.to_string()]);
+            }
+        }
+        c
+    })
+    .map_err(|e| e.to_string())?;
+    let statuses = cluster.wait_all(Duration::from_secs(600));
+    if !statuses.iter().all(|s| s.is_some_and(|s| s.success())) {
+        return Err(format!("bench processes failed: {statuses:?}"));
+    }
+    let mut m = Measured { records: 0, elapsed: Duration::ZERO, pauses: Vec::new(), checkpoints: 0 };
+    for (_, line) in cluster.lines() {
+        let field = |name: &str| -> u64 {
+            line.split(' ')
+                .find_map(|f| f.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        if line.starts_with("report") {
+            m.records += field("fed");
+            m.elapsed = m.elapsed.max(Duration::from_millis(field("elapsed_ms")));
+            m.pauses.push(Duration::from_micros(field("pause_p99_us")));
+            let durable = line.split(' ').find_map(|f| f.strip_prefix("durable=")).unwrap_or("");
+            m.checkpoints = m.checkpoints.max(durable.split(',').filter(|s| !s.is_empty()).count());
+        }
+    }
+    Ok(m)
+}
+
+fn bench(args: &Args) -> Result<(), String> {
+    let job = WordCount {
+        epochs: args.get("epochs", 100)?,
+        records_per_epoch: args.get("records", 20_000)?,
+        vocabulary: args.get("vocab", 10_000)?,
+        window: args.get("window", 5)?,
+        seed: args.get("seed", 7)?,
+    };
+    let reps: usize = args.get("reps", 3)?;
+    let threads: Vec<usize> = args
+        .0
+        .get("threads")
+        .map_or("1,2", String::as_str)
+        .split(',')
+        .map(|t| t.parse().map_err(|_| format!("--threads {t:?}")))
+        .collect::<Result<_, _>>()?;
+    let processes: usize = args.get("processes", 2)?;
+    let dir = args
+        .path("dir")
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("cow-timely-bench-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    println!(
+        "job: {} epochs x {} records, {} words, windows of {} epochs; median of {reps} runs",
+        job.epochs, job.records_per_epoch, job.vocabulary, job.window
+    );
+    println!("{:<14} {:>14} {:>14} {:>14} {:>8} {:>10} {:>12}", "workers", "hashmap rec/s", "backend rec/s",
+        "ckpt rec/s", "ckpts", "ckpt cost", "pause p99");
+    let mut run = 0u64;
+    let mut setups: Vec<(String, Option<usize>, usize)> = threads.iter().map(|&t| (format!("{t} thread(s)"), None, t)).collect();
+    if processes > 1 {
+        setups.push((format!("{processes} processes"), Some(processes), processes));
+    }
+    for (label, procs, workers) in setups {
+        let mut measure = |variant: Variant| -> Result<Vec<Measured>, String> {
+            (0..reps)
+                .map(|_| {
+                    run += 1;
+                    let root = dir.join(format!("run-{run}"));
+                    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+                    let m = match procs {
+                        None => measure_threads(job, workers, variant, &root, run),
+                        Some(p) => measure_processes(job, p, variant, &root, run),
+                    };
+                    let _ = std::fs::remove_dir_all(&root);
+                    m
+                })
+                .collect()
+        };
+        let median = |ms: &[Measured]| -> f64 {
+            let mut r: Vec<f64> = ms.iter().map(Measured::rate).collect();
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        };
+        let hashmap = median(&measure(Variant::HashMap)?);
+        let plain = measure(Variant::Backend)?;
+        let backend = median(&plain);
+        // About one checkpoint per second: the epochs the backend job completes per second.
+        let secs = plain.iter().map(|m| m.elapsed.as_secs_f64()).sum::<f64>() / plain.len() as f64;
+        let interval = ((job.epochs as f64 / secs.max(1e-9)).round() as u64).max(1);
+        let checkpointed = measure(Variant::Checkpointed(interval))?;
+        let ckpt = median(&checkpointed);
+        let mut pauses: Vec<Duration> = checkpointed.iter().flat_map(|m| m.pauses.iter().copied()).collect();
+        pauses.sort_unstable();
+        let checkpoints = checkpointed.iter().map(|m| m.checkpoints).max().unwrap_or(0);
+        println!(
+            "{:<14} {:>14.0} {:>14.0} {:>14.0} {:>8} {:>9.1}% {:>10}us",
+            label,
+            hashmap,
+            backend,
+            ckpt,
+            checkpoints,
+            100.0 * (1.0 - ckpt / backend),
+            percentile(&pauses, 0.99).as_micros()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("worker") => Args::parse(&args[1..]).and_then(|a| worker(&a)),
         Some("demo") => Args::parse(&args[1..]).and_then(|a| demo(&a)),
+        Some("bench") => Args::parse(&args[1..]).and_then(|a| bench(&a)),
         _ => Err("usage: cow-timely-wordcount worker|demo [options] (see integrations/timely/README.md)".into()),
     };
     match result {
