@@ -12,11 +12,13 @@
 //!   checkpoint complete (X2, X4, X5).
 //! * [`restore_worker`] — a worker's key groups from a checkpoint of any worker count (X6).
 //! * [`baseline`] — the same job on a plain `HashMap`, no checkpoints (docs/PERFORMANCE.md).
+//! * [`cli`] — the `cluster_wordcount` example's commands: `worker`, `demo`, `bench`.
 //! * [`cluster`] — worker processes on 127.0.0.1, killed on drop (X9).
-//! * [`wordcount`] — the windowed word count of the `cow-timely-wordcount` binary and its single-process model.
+//! * [`wordcount`] — the windowed word count of the `cluster_wordcount` example and its single-process model.
 //!
-//! The rules **X1 … X8** are in docs/CLUSTER.md.
+//! The rules **X1 … X9** are in docs/CLUSTER.md.
 
+pub mod cli;
 pub mod cluster;
 pub mod baseline;
 mod checkpoints;

@@ -1,4 +1,4 @@
-//! The windowed word count of the `cow-timely-wordcount` binary: a replayable generated stream, the keyed logic
+//! The windowed word count of the `cluster_wordcount` example: a replayable generated stream, the keyed logic
 //! (Value, Reducing, List with namespace merging, Map), the worker driver, and the single-process model every
 //! run is checked against.
 //!

@@ -19,21 +19,44 @@ const JOB: WordCount = WordCount {
 };
 const STALL: u64 = 19;
 
+/// The environment variable that turns this test binary into a worker process (see `worker_process`).
+const WORKER_ARGS: &str = "COW_TIMELY_WORKER_ARGS";
+
+/// Not a test of its own: when the variable is set, this test binary runs one worker process of the
+/// `cluster_wordcount` example's `worker` command with its arguments, and exits with its result.
+#[test]
+fn worker_process() {
+    if let Ok(args) = std::env::var(WORKER_ARGS) {
+        let args: Vec<String> = args.split('\u{1f}').map(str::to_owned).collect();
+        let code = match cow_state_table_timely::cli::run_command(&args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        };
+        std::process::exit(code);
+    }
+}
+
 fn start(dir: &Path, root: &CheckpointRoot, run: u64, processes: usize, stall: Option<u64>) -> LocalCluster {
-    let exe = env!("CARGO_BIN_EXE_cow-timely-wordcount");
+    let exe = std::env::current_exe().unwrap();
     let addresses = free_addresses(processes).unwrap();
     let hostfile = write_hostfile(&dir.join(format!("hosts-{run}.txt")), &addresses).unwrap();
     LocalCluster::spawn(processes, |i| {
-        let mut c = Command::new(exe);
-        c.arg("worker").args(["-n", &processes.to_string(), "-p", &i.to_string()]);
-        c.arg("-h").arg(&hostfile).arg("--root").arg(root.path()).arg("--out").arg(dir.join("out"));
-        c.args(["--run", &run.to_string(), "--interval", "4"]);
-        c.args(["--epochs", &JOB.epochs.to_string(), "--records", &JOB.records_per_epoch.to_string()]);
-        c.args(["--vocab", &JOB.vocabulary.to_string(), "--window", &JOB.window.to_string()]);
-        c.args(["--seed", &JOB.seed.to_string()]);
+        let mut args: Vec<String> = vec!["worker".into(), "-n".into(), processes.to_string(), "-p".into(), i.to_string()];
+        args.extend(["-h".into(), hostfile.display().to_string(), "--root".into(), root.path().display().to_string()]);
+        args.extend(["--out".into(), dir.join("out").display().to_string()]);
+        args.extend(["--run".into(), run.to_string(), "--interval".into(), "4".into()]);
+        args.extend(["--epochs".into(), JOB.epochs.to_string(), "--records".into(), JOB.records_per_epoch.to_string()]);
+        args.extend(["--vocab".into(), JOB.vocabulary.to_string(), "--window".into(), JOB.window.to_string()]);
+        args.extend(["--seed".into(), JOB.seed.to_string()]);
         if let (Some(at), true) = (stall, i == processes - 1) {
-            c.args(["--stall-at", &at.to_string()]);
+            args.extend(["--stall-at".into(), at.to_string()]);
         }
+        let mut c = Command::new(&exe);
+        c.args(["worker_process", "--exact", "--nocapture", "--test-threads", "1"]);
+        c.env(WORKER_ARGS, args.join("\u{1f}"));
         c.stderr(std::process::Stdio::null());
         c
     })
@@ -62,7 +85,7 @@ fn two_processes_killed_mid_checkpoint_restart_as_three() {
 
     let mut first = start(&dir, &root, 1, 2, Some(STALL));
     first
-        .wait_line(1, Duration::from_secs(120), |l| l.starts_with("stalled"))
+        .wait_line(1, Duration::from_secs(120), |l| l.contains("stalled worker="))
         .expect("process 1 reaches checkpoint 19");
     // Worker 0's part of checkpoint 19 becomes durable; worker 1's never does.
     let part0 = root.path().join(CheckpointRoot::part_relative(1, 0, STALL));
@@ -86,8 +109,12 @@ fn two_processes_killed_mid_checkpoint_restart_as_three() {
     let mut second = start(&dir, &root, 2, 3, None);
     let statuses = second.wait_all(Duration::from_secs(300));
     assert!(statuses.iter().all(|s| s.is_some_and(|s| s.success())), "{statuses:?}");
-    let reports: Vec<String> =
-        second.lines().iter().filter(|(_, l)| l.starts_with("report")).map(|(_, l)| l.clone()).collect();
+    // libtest's "test worker_process ... " may precede a report on its line.
+    let reports: Vec<String> = second
+        .lines()
+        .iter()
+        .filter_map(|(_, l)| l.find("report worker=").map(|at| l[at..].to_owned()))
+        .collect();
     assert_eq!(reports.len(), 3);
     let resumed = format!("resumed={}", latest.checkpoint);
     assert!(reports.iter().all(|r| r.contains(&resumed)), "{reports:?}");

@@ -1,4 +1,5 @@
-//! `cow-timely-wordcount`: the windowed word count on timely dataflow with the keyed state backend.
+//! The commands of the `cluster_wordcount` example: the windowed word count on timely dataflow with the keyed
+//! state backend (`cargo run --release -p cow-state-table-timely --example cluster_wordcount -- <command>`).
 //!
 //! * `worker` — one process of a cluster: `-n N -p I -h HOSTFILE [-w THREADS] --root DIR --run R …`
 //!   (single process: `-n 1 -p 0` without a hostfile).
@@ -12,10 +13,10 @@
 //! See integrations/timely/README.md and docs/CLUSTER.md.
 
 use cow_state_table::backend::storage::{CheckpointSink, CheckpointStorage, StorageError};
-use cow_state_table_timely::baseline::run_baseline_worker;
-use cow_state_table_timely::cluster::{free_addresses, read_hostfile, write_hostfile, LocalCluster};
-use cow_state_table_timely::wordcount::{model, read_state, run_worker, stitch, RunOptions, WindowResult, WordCount};
-use cow_state_table_timely::{CheckpointConfig, CheckpointRoot, ClusterError, Restore, StorageWrapper};
+use crate::baseline::run_baseline_worker;
+use crate::cluster::{free_addresses, read_hostfile, write_hostfile, LocalCluster};
+use crate::wordcount::{model, read_state, run_worker, stitch, RunOptions, WindowResult, WordCount};
+use crate::{CheckpointConfig, CheckpointRoot, ClusterError, Restore, StorageWrapper};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -489,19 +490,26 @@ fn bench(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("worker") => Args::parse(&args[1..]).and_then(|a| worker(&a)),
-        Some("demo") => Args::parse(&args[1..]).and_then(|a| demo(&a)),
-        Some("bench") => Args::parse(&args[1..]).and_then(|a| bench(&a)),
-        _ => Err("usage: cow-timely-wordcount worker|demo [options] (see integrations/timely/README.md)".into()),
-    };
-    match result {
+/// Runs one command (`worker`, `demo` or `bench`, then its options); the process exit code.
+pub fn main_with_args(args: &[String]) -> ExitCode {
+    match run_command(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs one command (`worker`, `demo` or `bench`, then its options).
+///
+/// # Errors
+/// A message for the user: bad options, a failed run, a mismatch with the model.
+pub fn run_command(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        Some("worker") => Args::parse(&args[1..]).and_then(|a| worker(&a)),
+        Some("demo") => Args::parse(&args[1..]).and_then(|a| demo(&a)),
+        Some("bench") => Args::parse(&args[1..]).and_then(|a| bench(&a)),
+        _ => Err("usage: cluster_wordcount worker|demo|bench [options] (see integrations/timely/README.md)".into()),
     }
 }
