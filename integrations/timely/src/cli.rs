@@ -20,24 +20,21 @@ use crate::{CheckpointConfig, CheckpointRoot, ClusterError, Restore, StorageWrap
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A storage whose `begin` of checkpoint `at` never returns (after raising `hold`): a worker stuck in the
-/// middle of a checkpoint, for the kill test.
+/// A storage whose `begin` of checkpoint `at` never returns: a worker stuck in the middle of a checkpoint, for
+/// the kill test (the worker's driver stops feeding after epoch `at`: `RunOptions::pause_after`).
 #[derive(Debug)]
 struct StallAt {
     inner: Arc<dyn CheckpointStorage>,
     at: u64,
     worker: usize,
-    hold: Arc<AtomicBool>,
 }
 
 impl CheckpointStorage for StallAt {
     fn begin(&self, id: u64) -> Result<Box<dyn CheckpointSink>, StorageError> {
         if id == self.at {
-            self.hold.store(true, Ordering::SeqCst);
             println!("stalled worker={} checkpoint={id}", self.worker);
             loop {
                 std::thread::sleep(Duration::from_secs(1));
@@ -122,17 +119,10 @@ fn worker(args: &Args) -> Result<(), String> {
             zerocopy: false,
         }
     };
-    let hold = Arc::new(AtomicBool::new(false));
     let stall_at: Option<u64> = args.0.get("stall-at").map(|s| s.parse()).transpose().map_err(|_| "--stall-at")?;
     let wrap: Option<StorageWrapper> = stall_at.map(|at| {
-        let hold = hold.clone();
         Arc::new(move |inner: Arc<dyn CheckpointStorage>, worker: usize| {
-            Arc::new(StallAt {
-                inner,
-                at,
-                worker,
-                hold: hold.clone(),
-            }) as Arc<dyn CheckpointStorage>
+            Arc::new(StallAt { inner, at, worker }) as Arc<dyn CheckpointStorage>
         }) as StorageWrapper
     });
     let restore = match args.0.get("restore").map(String::as_str) {
@@ -157,7 +147,7 @@ fn worker(args: &Args) -> Result<(), String> {
         stop_before: args.0.get("stop-before").map(|s| s.parse()).transpose().map_err(|_| "--stop-before")?,
         out_dir: args.path("out"),
         epochs_in_flight: args.get("in-flight", 2)?,
-        hold: Some(hold),
+        pause_after: stall_at,
         commit_timeout: Duration::from_secs(args.get("commit-timeout-s", 60)?),
     };
     let config = timely::Config {
@@ -253,7 +243,7 @@ fn demo(args: &Args) -> Result<(), String> {
     println!("run 1: {from} processes, the last one stalls in checkpoint {stall}");
     let mut first = start(1, from, Some(stall))?;
     first
-        .wait_line(from - 1, Duration::from_secs(120), |l| l.starts_with("stalled"))
+        .wait_line(from - 1, Duration::from_secs(120), |l| l.contains("stalled worker="))
         .ok_or("the last process never reached the stalled checkpoint")?;
     let part0 = root.path().join(CheckpointRoot::part_relative(1, 0, stall));
     for _ in 0..2000 {
@@ -261,6 +251,15 @@ fn demo(args: &Args) -> Result<(), String> {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+    // The checkpoint before the stalled one has all its parts: wait for its manifest.
+    if let Some(previous) = stall.checked_sub(interval) {
+        for _ in 0..3000 {
+            if root.manifest_path(previous).exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
     first.kill(from - 1);
     println!("SIGKILL process {} in the middle of checkpoint {stall}", from - 1);
@@ -343,7 +342,7 @@ fn measure_threads(job: WordCount, threads: usize, variant: Variant, root: &Path
         stop_before: None,
         out_dir: None,
         epochs_in_flight: 2,
-        hold: None,
+        pause_after: None,
         commit_timeout: Duration::from_secs(60),
     };
     let guards = timely::execute(timely::Config::process(threads), move |w| {

@@ -60,7 +60,7 @@ pub enum ClusterError {
         /// The job's.
         expected: u32,
     },
-    /// A run id was used before: its worker directory holds checkpoints already (X3).
+    /// A run id was used before: its worker directory holds checkpoints already (X2).
     #[error("run {run}: worker directory {path} already holds checkpoints (every start needs a fresh run id)")]
     RunReused {
         /// The run id.

@@ -28,8 +28,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -309,8 +307,9 @@ pub struct RunOptions {
     pub out_dir: Option<PathBuf>,
     /// Epochs fed ahead of the probe (at least 1).
     pub epochs_in_flight: u64,
-    /// While set, the worker stops feeding its input (a fault hook: a stalled checkpoint stalls the process).
-    pub hold: Option<Arc<AtomicBool>>,
+    /// A fault hook: after feeding this epoch, the worker feeds nothing more and keeps stepping until its
+    /// process is killed (with a storage that stalls this epoch's checkpoint: a process stuck mid-checkpoint).
+    pub pause_after: Option<u64>,
     /// How long worker 0 waits at the end for the other workers' last parts.
     pub commit_timeout: Duration,
 }
@@ -388,10 +387,6 @@ pub fn run_worker(worker: &mut timely::worker::Worker, options: &RunOptions) -> 
     input.advance_to(first);
     let park = Some(Duration::from_millis(1));
     for epoch in first..end {
-        while options.hold.as_ref().is_some_and(|h| h.load(Ordering::SeqCst)) {
-            worker.step_or_park(park);
-            checkpoints.poll()?;
-        }
         for record in options.job.records(epoch, index, peers) {
             input.send(record);
             fed += 1;
@@ -401,6 +396,12 @@ pub fn run_worker(worker: &mut timely::worker::Worker, options: &RunOptions) -> 
         while probe.less_than(&wait_for) {
             worker.step_or_park(park);
             checkpoints.poll()?;
+        }
+        if options.pause_after == Some(epoch) {
+            loop {
+                worker.step_or_park(park);
+                checkpoints.poll()?;
+            }
         }
     }
     input.close();

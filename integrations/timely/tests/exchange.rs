@@ -23,7 +23,7 @@ proptest! {
     ) {
         let workers = 1 + workers_seed % max.min(1024);
         let exchange = KeyGroupExchange::new(max, workers as usize).unwrap();
-        let mut check = |kg: u32, worker: usize| {
+        let check = |kg: u32, worker: usize| {
             // Exactly one worker's range holds the key group, and it is the one the key is routed to.
             let owners: Vec<u32> = (0..workers)
                 .filter(|&w| compute_key_group_range_for_operator_index(max, workers, w).unwrap().contains(kg))

@@ -35,7 +35,7 @@ fn run(threads: usize, root: &CheckpointRoot, run: u64, restore: Restore, stop_b
         stop_before,
         out_dir: None,
         epochs_in_flight: 2,
-        hold: None,
+        pause_after: None,
         commit_timeout: Duration::from_secs(30),
     };
     let config = timely::Config::process(threads);
@@ -133,7 +133,7 @@ fn a_reused_run_id_is_refused() {
         stop_before: None,
         out_dir: None,
         epochs_in_flight: 1,
-        hold: None,
+        pause_after: None,
         commit_timeout: Duration::from_secs(5),
     };
     let guards = timely::execute(timely::Config::thread(), move |worker| run_worker(worker, &options)).unwrap();
@@ -154,7 +154,7 @@ fn the_hashmap_reference_job_computes_the_model() {
         stop_before: None,
         out_dir: None,
         epochs_in_flight: 3,
-        hold: None,
+        pause_after: None,
         commit_timeout: Duration::from_secs(5),
     };
     let guards = timely::execute(timely::Config::process(2), move |worker| {
