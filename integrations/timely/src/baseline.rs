@@ -4,15 +4,15 @@
 use crate::error::ClusterError;
 use crate::exchange::KeyGroupExchange;
 use crate::wordcount::{Record, RunOptions, WindowResult, WorkerReport};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::{Capability, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct Word {

@@ -55,7 +55,13 @@ impl ManifestCommitter {
     /// The workers whose part of `id` is not present yet.
     pub fn missing(&self, id: u64) -> Vec<usize> {
         (0..self.workers)
-            .filter(|&w| !self.root.path().join(CheckpointRoot::part_relative(self.run, w, id)).exists())
+            .filter(|&w| {
+                !self
+                    .root
+                    .path()
+                    .join(CheckpointRoot::part_relative(self.run, w, id))
+                    .exists()
+            })
             .collect()
     }
 
@@ -166,7 +172,12 @@ impl WorkerCheckpoints {
 
     /// The checkpoints whose manifest this worker wrote (worker 0 only; empty elsewhere).
     pub fn committed(&self) -> Vec<u64> {
-        self.inner.borrow().committer.as_ref().map(|c| c.committed().to_vec()).unwrap_or_default()
+        self.inner
+            .borrow()
+            .committer
+            .as_ref()
+            .map(|c| c.committed().to_vec())
+            .unwrap_or_default()
     }
 
     /// The alignment pauses: per checkpoint, how long the operator held its records at the epoch boundary (the
@@ -233,8 +244,12 @@ impl WorkerCheckpoints {
         loop {
             self.poll()?;
             let progress = self.inner.borrow();
-            let Some(committer) = progress.committer.as_ref() else { return Ok(()) };
-            let Some(id) = committer.pending().next() else { return Ok(()) };
+            let Some(committer) = progress.committer.as_ref() else {
+                return Ok(());
+            };
+            let Some(id) = committer.pending().next() else {
+                return Ok(());
+            };
             if Instant::now() >= deadline {
                 return Err(ClusterError::CommitTimeout {
                     checkpoint: id,

@@ -12,11 +12,11 @@
 //!
 //! See integrations/timely/README.md and docs/CLUSTER.md.
 
-use cow_state_table::backend::storage::{CheckpointSink, CheckpointStorage, StorageError};
 use crate::baseline::run_baseline_worker;
 use crate::cluster::{free_addresses, read_hostfile, write_hostfile, LocalCluster};
 use crate::wordcount::{model, read_state, run_worker, stitch, RunOptions, WindowResult, WordCount};
 use crate::{CheckpointConfig, CheckpointRoot, ClusterError, Restore, StorageWrapper};
+use cow_state_table::backend::storage::{CheckpointSink, CheckpointStorage, StorageError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -109,7 +109,10 @@ fn worker(args: &Args) -> Result<(), String> {
         let hostfile = args.path("hostfile").ok_or("-h HOSTFILE is needed with -n > 1")?;
         let addresses = read_hostfile(&hostfile).map_err(|e| format!("{}: {e}", hostfile.display()))?;
         if addresses.len() != processes {
-            return Err(format!("{} addresses in the hostfile for -n {processes}", addresses.len()));
+            return Err(format!(
+                "{} addresses in the hostfile for -n {processes}",
+                addresses.len()
+            ));
         }
         timely::CommunicationConfig::Cluster {
             threads,
@@ -119,7 +122,12 @@ fn worker(args: &Args) -> Result<(), String> {
             zerocopy: false,
         }
     };
-    let stall_at: Option<u64> = args.0.get("stall-at").map(|s| s.parse()).transpose().map_err(|_| "--stall-at")?;
+    let stall_at: Option<u64> = args
+        .0
+        .get("stall-at")
+        .map(|s| s.parse())
+        .transpose()
+        .map_err(|_| "--stall-at")?;
     let wrap: Option<StorageWrapper> = stall_at.map(|at| {
         Arc::new(move |inner: Arc<dyn CheckpointStorage>, worker: usize| {
             Arc::new(StallAt { inner, at, worker }) as Arc<dyn CheckpointStorage>
@@ -144,7 +152,12 @@ fn worker(args: &Args) -> Result<(), String> {
         job: job_of(args)?,
         max_parallelism: args.get("max-parallelism", 128)?,
         checkpoints,
-        stop_before: args.0.get("stop-before").map(|s| s.parse()).transpose().map_err(|_| "--stop-before")?,
+        stop_before: args
+            .0
+            .get("stop-before")
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|_| "--stop-before")?,
         out_dir: args.path("out"),
         epochs_in_flight: args.get("in-flight", 2)?,
         pause_after: stall_at,
@@ -227,11 +240,27 @@ fn demo(args: &Args) -> Result<(), String> {
         let hostfile = write_hostfile(&dir.join(format!("hosts-{run}.txt")), &addresses).map_err(|e| e.to_string())?;
         LocalCluster::spawn(processes, |i| {
             let mut c = Command::new(&exe);
-            c.arg("worker").args(["-n", &processes.to_string(), "-p", &i.to_string()]);
-            c.arg("-h").arg(&hostfile).arg("--root").arg(root.path()).arg("--out").arg(&out);
+            c.arg("worker")
+                .args(["-n", &processes.to_string(), "-p", &i.to_string()]);
+            c.arg("-h")
+                .arg(&hostfile)
+                .arg("--root")
+                .arg(root.path())
+                .arg("--out")
+                .arg(&out);
             c.args(["--run", &run.to_string(), "--interval", &interval.to_string()]);
-            c.args(["--epochs", &job.epochs.to_string(), "--records", &job.records_per_epoch.to_string()]);
-            c.args(["--vocab", &job.vocabulary.to_string(), "--window", &job.window.to_string()]);
+            c.args([
+                "--epochs",
+                &job.epochs.to_string(),
+                "--records",
+                &job.records_per_epoch.to_string(),
+            ]);
+            c.args([
+                "--vocab",
+                &job.vocabulary.to_string(),
+                "--window",
+                &job.window.to_string(),
+            ]);
             c.args(["--seed", &job.seed.to_string()]);
             if let (Some(at), true) = (stall_at, i == processes - 1) {
                 c.args(["--stall-at", &at.to_string()]);
@@ -267,7 +296,10 @@ fn demo(args: &Args) -> Result<(), String> {
         first.kill(i);
     }
     drop(first);
-    let latest = root.latest().map_err(|e| e.to_string())?.ok_or("no complete checkpoint")?;
+    let latest = root
+        .latest()
+        .map_err(|e| e.to_string())?
+        .ok_or("no complete checkpoint")?;
     println!(
         "complete checkpoints: {:?}; checkpoint {stall} has worker 0's part: {}, a manifest: {}",
         root.complete_checkpoints().map_err(|e| e.to_string())?,
@@ -275,7 +307,10 @@ fn demo(args: &Args) -> Result<(), String> {
         root.manifest_path(stall).exists()
     );
     if latest.checkpoint >= stall {
-        return Err(format!("checkpoint {} is complete although a part was never written", latest.checkpoint));
+        return Err(format!(
+            "checkpoint {} is complete although a part was never written",
+            latest.checkpoint
+        ));
     }
     println!("run 2: {to} processes restore checkpoint {}", latest.checkpoint);
     let mut second = start(2, to, None)?;
@@ -287,11 +322,19 @@ fn demo(args: &Args) -> Result<(), String> {
         println!("  process {p}: {line}");
     }
     let (expected, expected_state) = model(&job);
-    let outputs = stitch(&read_outputs(&out, 1)?, Some(latest.checkpoint), &read_outputs(&out, 2)?);
+    let outputs = stitch(
+        &read_outputs(&out, 1)?,
+        Some(latest.checkpoint),
+        &read_outputs(&out, 2)?,
+    );
     let last = root.latest().map_err(|e| e.to_string())?.ok_or("no final checkpoint")?;
     let state = read_state(&root, &last, job.window).map_err(|e: ClusterError| e.to_string())?;
     if outputs != expected {
-        return Err(format!("outputs differ from the model: {} vs {} results", outputs.len(), expected.len()));
+        return Err(format!(
+            "outputs differ from the model: {} vs {} results",
+            outputs.len(),
+            expected.len()
+        ));
     }
     if state != expected_state {
         return Err("final state differs from the model".into());
@@ -325,7 +368,13 @@ enum Variant {
     Checkpointed(u64),
 }
 
-fn measure_threads(job: WordCount, threads: usize, variant: Variant, root: &Path, run: u64) -> Result<Measured, String> {
+fn measure_threads(
+    job: WordCount,
+    threads: usize,
+    variant: Variant,
+    root: &Path,
+    run: u64,
+) -> Result<Measured, String> {
     let options = RunOptions {
         job,
         max_parallelism: 128,
@@ -353,7 +402,12 @@ fn measure_threads(job: WordCount, threads: usize, variant: Variant, root: &Path
         }
     })
     .map_err(|e| format!("timely: {e}"))?;
-    let mut m = Measured { records: 0, elapsed: Duration::ZERO, pauses: Vec::new(), checkpoints: 0 };
+    let mut m = Measured {
+        records: 0,
+        elapsed: Duration::ZERO,
+        pauses: Vec::new(),
+        checkpoints: 0,
+    };
     for r in guards.join() {
         let r = r.map_err(|e| format!("worker: {e}"))?.map_err(|e| e.to_string())?;
         m.records += r.fed;
@@ -364,23 +418,51 @@ fn measure_threads(job: WordCount, threads: usize, variant: Variant, root: &Path
     Ok(m)
 }
 
-fn measure_processes(job: WordCount, processes: usize, variant: Variant, dir: &Path, run: u64) -> Result<Measured, String> {
+fn measure_processes(
+    job: WordCount,
+    processes: usize,
+    variant: Variant,
+    dir: &Path,
+    run: u64,
+) -> Result<Measured, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let addresses = free_addresses(processes).map_err(|e| e.to_string())?;
     let hostfile = write_hostfile(&dir.join(format!("hosts-{run}.txt")), &addresses).map_err(|e| e.to_string())?;
     let mut cluster = LocalCluster::spawn(processes, |i| {
         let mut c = Command::new(&exe);
-        c.arg("worker").args(["-n", &processes.to_string(), "-p", &i.to_string()]).arg("-h").arg(&hostfile);
-        c.args(["--epochs", &job.epochs.to_string(), "--records", &job.records_per_epoch.to_string()]);
-        c.args(["--vocab", &job.vocabulary.to_string(), "--window", &job.window.to_string()]);
-        c.args(["--seed", &job.seed.to_string(), "--run", &run.to_string(), "--restore", "none"]);
+        c.arg("worker")
+            .args(["-n", &processes.to_string(), "-p", &i.to_string()])
+            .arg("-h")
+            .arg(&hostfile);
+        c.args([
+            "--epochs",
+            &job.epochs.to_string(),
+            "--records",
+            &job.records_per_epoch.to_string(),
+        ]);
+        c.args([
+            "--vocab",
+            &job.vocabulary.to_string(),
+            "--window",
+            &job.window.to_string(),
+        ]);
+        c.args([
+            "--seed",
+            &job.seed.to_string(),
+            "--run",
+            &run.to_string(),
+            "--restore",
+            "none",
+        ]);
         match variant {
             Variant::HashMap => {
                 c.args(["--state", "hashmap"]);
             }
             Variant::Backend => {}
             Variant::Checkpointed(interval) => {
-                c.arg("--root").arg(dir.join("checkpoints")).args(["--interval", &interval.to_string()]);
+                c.arg("--root")
+                    .arg(dir.join("checkpoints"))
+                    .args(["--interval", &interval.to_string()]);
             }
         }
         c
@@ -390,7 +472,12 @@ fn measure_processes(job: WordCount, processes: usize, variant: Variant, dir: &P
     if !statuses.iter().all(|s| s.is_some_and(|s| s.success())) {
         return Err(format!("bench processes failed: {statuses:?}"));
     }
-    let mut m = Measured { records: 0, elapsed: Duration::ZERO, pauses: Vec::new(), checkpoints: 0 };
+    let mut m = Measured {
+        records: 0,
+        elapsed: Duration::ZERO,
+        pauses: Vec::new(),
+        checkpoints: 0,
+    };
     for (_, line) in cluster.lines() {
         let field = |name: &str| -> u64 {
             line.split(' ')
@@ -435,10 +522,13 @@ fn bench(args: &Args) -> Result<(), String> {
         "job: {} epochs x {} records, {} words, windows of {} epochs; median of {reps} runs",
         job.epochs, job.records_per_epoch, job.vocabulary, job.window
     );
-    println!("{:<14} {:>14} {:>14} {:>14} {:>8} {:>10} {:>12}", "workers", "hashmap rec/s", "backend rec/s",
-        "ckpt rec/s", "ckpts", "ckpt cost", "pause p99");
+    println!(
+        "{:<14} {:>14} {:>14} {:>14} {:>8} {:>10} {:>12}",
+        "workers", "hashmap rec/s", "backend rec/s", "ckpt rec/s", "ckpts", "ckpt cost", "pause p99"
+    );
     let mut run = 0u64;
-    let mut setups: Vec<(String, Option<usize>, usize)> = threads.iter().map(|&t| (format!("{t} thread(s)"), None, t)).collect();
+    let mut setups: Vec<(String, Option<usize>, usize)> =
+        threads.iter().map(|&t| (format!("{t} thread(s)"), None, t)).collect();
     if processes > 1 {
         setups.push((format!("{processes} processes"), Some(processes), processes));
     }

@@ -14,8 +14,13 @@ use std::time::{Duration, Instant};
 /// # Errors
 /// Binding fails.
 pub fn free_addresses(n: usize) -> std::io::Result<Vec<String>> {
-    let listeners = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>()?;
-    listeners.iter().map(|l| l.local_addr().map(|a| a.to_string())).collect()
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.to_string()))
+        .collect()
 }
 
 /// Writes a timely hostfile (one `host:port` per line, process `i` on line `i`) and returns its path.

@@ -1,8 +1,7 @@
 //! Routing records to the worker whose key-group range holds their key (rule X1).
 
 use cow_state_table::keygroup::{
-    compute_key_group_range_for_operator_index, key_group_of, murmur_hash, JavaHashCode, KeyGroupError,
-    KeyGroupRange,
+    compute_key_group_range_for_operator_index, key_group_of, murmur_hash, JavaHashCode, KeyGroupError, KeyGroupRange,
 };
 
 /// The key-group assignment of one keyed operator over `workers` timely workers: key → key group → worker index.

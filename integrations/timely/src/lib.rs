@@ -18,10 +18,10 @@
 //!
 //! The rules **X1 … X9** are in docs/CLUSTER.md.
 
-pub mod cli;
-pub mod cluster;
 pub mod baseline;
 mod checkpoints;
+pub mod cli;
+pub mod cluster;
 mod error;
 mod exchange;
 mod manifest;

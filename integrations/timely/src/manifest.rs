@@ -42,7 +42,9 @@ impl CheckpointRoot {
     /// The part file of `worker` for checkpoint `id` in run `run`, relative to the root (the name
     /// `DirectoryStorage` gives it).
     pub fn part_relative(run: u64, worker: usize, id: u64) -> PathBuf {
-        PathBuf::from(format!("run-{run}")).join(format!("worker-{worker}")).join(format!("chk-{id:020}.cowkeyed"))
+        PathBuf::from(format!("run-{run}"))
+            .join(format!("worker-{worker}"))
+            .join(format!("chk-{id:020}.cowkeyed"))
     }
 
     /// The directory of the manifests.
@@ -52,7 +54,8 @@ impl CheckpointRoot {
 
     /// The manifest of checkpoint `id`.
     pub fn manifest_path(&self, id: u64) -> PathBuf {
-        self.manifest_dir().join(format!("{MANIFEST_PREFIX}{id:020}{MANIFEST_SUFFIX}"))
+        self.manifest_dir()
+            .join(format!("{MANIFEST_PREFIX}{id:020}{MANIFEST_SUFFIX}"))
     }
 
     /// The ids of the checkpoints that have a manifest, ascending. Temporary files are ignored (X4).
@@ -127,7 +130,8 @@ impl CheckpointRoot {
         let tmp = dir.join(format!(".chk-{}.{}.tmp", manifest.checkpoint, std::process::id()));
         {
             let mut file = File::create(&tmp).map_err(ClusterError::io("create", &tmp))?;
-            file.write_all(manifest.render().as_bytes()).map_err(ClusterError::io("write", &tmp))?;
+            file.write_all(manifest.render().as_bytes())
+                .map_err(ClusterError::io("write", &tmp))?;
             file.sync_all().map_err(ClusterError::io("fsync", &tmp))?;
         }
         fs::rename(&tmp, &fin).map_err(ClusterError::io("rename", &fin))?;

@@ -174,7 +174,12 @@ where
         });
         interval = cp.interval.max(1);
         if index == 0 {
-            committer = Some(ManifestCommitter::new(cp.root.clone(), cp.run, peers, config.max_parallelism));
+            committer = Some(ManifestCommitter::new(
+                cp.root.clone(),
+                cp.run,
+                peers,
+                config.max_parallelism,
+            ));
         }
     }
     let checkpoints = WorkerCheckpoints::new(index, resumed_from, committer);

@@ -98,13 +98,18 @@ pub struct WindowResult {
 impl WindowResult {
     /// One line: `epoch window word count sum total`.
     pub fn line(&self) -> String {
-        format!("{} {} {} {} {} {}", self.epoch, self.window, self.word, self.count, self.sum, self.total)
+        format!(
+            "{} {} {} {} {} {}",
+            self.epoch, self.window, self.word, self.count, self.sum, self.total
+        )
     }
 
     /// Parses [`line`](Self::line).
     pub fn parse(line: &str) -> Option<WindowResult> {
         let f: Vec<&str> = line.split(' ').collect();
-        let [epoch, window, word, count, sum, total] = f.as_slice() else { return None };
+        let [epoch, window, word, count, sum, total] = f.as_slice() else {
+            return None;
+        };
         Some(WindowResult {
             epoch: epoch.parse().ok()?,
             window: window.parse().ok()?,
@@ -145,8 +150,9 @@ impl WordCountLogic {
     pub fn register(backend: &mut Backend<Self>, window: u64) -> Result<Self, BackendError> {
         Ok(WordCountLogic {
             window: window.max(1),
-            total: backend
-                .register_value(ValueStateDescriptor::new("total", VoidNamespaceSerializer, U64Serializer).with_default(0))?,
+            total: backend.register_value(
+                ValueStateDescriptor::new("total", VoidNamespaceSerializer, U64Serializer).with_default(0),
+            )?,
             window_sum: backend.register_reducing(ReducingStateDescriptor::new(
                 "window-sum",
                 U64Serializer,
@@ -380,7 +386,9 @@ pub fn run_worker(worker: &mut timely::worker::Worker, options: &RunOptions) -> 
     })?;
 
     let first = checkpoints.first_epoch();
-    let end = options.stop_before.map_or(options.job.epochs, |s| s.min(options.job.epochs));
+    let end = options
+        .stop_before
+        .map_or(options.job.epochs, |s| s.min(options.job.epochs));
     let ahead = options.epochs_in_flight.max(1);
     let started = Instant::now();
     let mut fed = 0;

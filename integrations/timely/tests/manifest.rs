@@ -28,15 +28,29 @@ fn manifest_round_trips_and_rejects_damage() {
         workers: 2,
         max_parallelism: 128,
         parts: vec![
-            Part { worker: 0, path: CheckpointRoot::part_relative(3, 0, 12), len: 10 },
-            Part { worker: 1, path: CheckpointRoot::part_relative(3, 1, 12), len: 20 },
+            Part {
+                worker: 0,
+                path: CheckpointRoot::part_relative(3, 0, 12),
+                len: 10,
+            },
+            Part {
+                worker: 1,
+                path: CheckpointRoot::part_relative(3, 1, 12),
+                len: 20,
+            },
         ],
     };
     assert_eq!(Manifest::parse(&m.render()), Ok(m.clone()));
     let text = m.render();
     assert!(Manifest::parse(&text.replace("end\n", "")).is_err(), "no end line");
-    assert!(Manifest::parse(&text.replace("workers 2", "workers 3")).is_err(), "part count");
-    assert!(Manifest::parse(&text.replace("part 1 ", "part 0 ")).is_err(), "worker order");
+    assert!(
+        Manifest::parse(&text.replace("workers 2", "workers 3")).is_err(),
+        "part count"
+    );
+    assert!(
+        Manifest::parse(&text.replace("part 1 ", "part 0 ")).is_err(),
+        "worker order"
+    );
     assert!(Manifest::parse(&text[1..]).is_err(), "header");
 }
 
@@ -113,7 +127,11 @@ fn restore_refuses_damaged_parts_and_another_max_parallelism() {
         run: 1,
         workers: 1,
         max_parallelism: 128,
-        parts: vec![Part { worker: 0, path, len: 4 }],
+        parts: vec![Part {
+            worker: 0,
+            path,
+            len: 4,
+        }],
     };
     let mut backend: KeyedStateBackend<u64, U64Serializer> =
         KeyedStateBackend::new(U64Serializer, 128, KeyGroupRange::of(0, 127).unwrap()).unwrap();
@@ -124,7 +142,11 @@ fn restore_refuses_damaged_parts_and_another_max_parallelism() {
     manifest.max_parallelism = 64;
     assert!(matches!(
         restore_worker(&root, &manifest, &mut backend),
-        Err(ClusterError::MaxParallelismChanged { found: 64, expected: 128, .. })
+        Err(ClusterError::MaxParallelismChanged {
+            found: 64,
+            expected: 128,
+            ..
+        })
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -44,12 +44,33 @@ fn start(dir: &Path, root: &CheckpointRoot, run: u64, processes: usize, stall: O
     let addresses = free_addresses(processes).unwrap();
     let hostfile = write_hostfile(&dir.join(format!("hosts-{run}.txt")), &addresses).unwrap();
     LocalCluster::spawn(processes, |i| {
-        let mut args: Vec<String> = vec!["worker".into(), "-n".into(), processes.to_string(), "-p".into(), i.to_string()];
-        args.extend(["-h".into(), hostfile.display().to_string(), "--root".into(), root.path().display().to_string()]);
+        let mut args: Vec<String> = vec![
+            "worker".into(),
+            "-n".into(),
+            processes.to_string(),
+            "-p".into(),
+            i.to_string(),
+        ];
+        args.extend([
+            "-h".into(),
+            hostfile.display().to_string(),
+            "--root".into(),
+            root.path().display().to_string(),
+        ]);
         args.extend(["--out".into(), dir.join("out").display().to_string()]);
         args.extend(["--run".into(), run.to_string(), "--interval".into(), "4".into()]);
-        args.extend(["--epochs".into(), JOB.epochs.to_string(), "--records".into(), JOB.records_per_epoch.to_string()]);
-        args.extend(["--vocab".into(), JOB.vocabulary.to_string(), "--window".into(), JOB.window.to_string()]);
+        args.extend([
+            "--epochs".into(),
+            JOB.epochs.to_string(),
+            "--records".into(),
+            JOB.records_per_epoch.to_string(),
+        ]);
+        args.extend([
+            "--vocab".into(),
+            JOB.vocabulary.to_string(),
+            "--window".into(),
+            JOB.window.to_string(),
+        ]);
         args.extend(["--seed".into(), JOB.seed.to_string()]);
         if let (Some(at), true) = (stall, i == processes - 1) {
             args.extend(["--stall-at".into(), at.to_string()]);
@@ -67,7 +88,11 @@ fn outputs(dir: &Path, run: u64) -> Vec<WindowResult> {
     let mut all = Vec::new();
     for entry in std::fs::read_dir(dir.join("out")).unwrap() {
         let entry = entry.unwrap();
-        if entry.file_name().to_string_lossy().starts_with(&format!("run-{run}-worker-")) {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&format!("run-{run}-worker-"))
+        {
             for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
                 all.push(WindowResult::parse(line).expect("an output line"));
             }
@@ -110,7 +135,11 @@ fn two_processes_killed_mid_checkpoint_restart_as_three() {
     assert!(!root.path().join(CheckpointRoot::part_relative(1, 1, STALL)).exists());
     assert!(!root.manifest_path(STALL).exists(), "no manifest without every part");
     let latest = root.latest().unwrap().expect("a complete checkpoint");
-    assert_eq!(latest.checkpoint, STALL - 4, "the latest complete checkpoint is the one before the stalled one");
+    assert_eq!(
+        latest.checkpoint,
+        STALL - 4,
+        "the latest complete checkpoint is the one before the stalled one"
+    );
     assert_eq!(latest.workers, 2);
 
     let mut second = start(&dir, &root, 2, 3, None);
@@ -127,7 +156,10 @@ fn two_processes_killed_mid_checkpoint_restart_as_three() {
     assert!(reports.iter().all(|r| r.contains(&resumed)), "{reports:?}");
 
     let (expected, expected_state) = model(&JOB);
-    assert_eq!(stitch(&outputs(&dir, 1), Some(latest.checkpoint), &outputs(&dir, 2)), expected);
+    assert_eq!(
+        stitch(&outputs(&dir, 1), Some(latest.checkpoint), &outputs(&dir, 2)),
+        expected
+    );
     let last = root.latest().unwrap().unwrap();
     assert_eq!((last.checkpoint, last.workers), (JOB.epochs - 1, 3));
     assert_eq!(read_state(&root, &last, JOB.window).unwrap(), expected_state);

@@ -21,7 +21,13 @@ fn temp_root(name: &str) -> PathBuf {
 }
 
 /// Runs the job on `threads` workers in this process.
-fn run(threads: usize, root: &CheckpointRoot, run: u64, restore: Restore, stop_before: Option<u64>) -> Vec<WorkerReport> {
+fn run(
+    threads: usize,
+    root: &CheckpointRoot,
+    run: u64,
+    restore: Restore,
+    stop_before: Option<u64>,
+) -> Vec<WorkerReport> {
     let options = RunOptions {
         job: JOB,
         max_parallelism: 128,
@@ -67,12 +73,17 @@ fn rescale(from: usize, to: usize, name: &str) {
     assert_eq!(committed.last(), Some(&11));
     assert!(committed.windows(2).all(|w| w[0] < w[1]) && committed.iter().all(|c| [3, 7, 11].contains(c)));
     assert_eq!(&root.complete_checkpoints().unwrap(), committed);
-    assert!(first.iter().all(|r| r.durable.iter().copied().collect::<std::collections::BTreeSet<_>>()
-        == [3, 7, 11].into_iter().collect()));
+    assert!(first
+        .iter()
+        .all(|r| r.durable.iter().copied().collect::<std::collections::BTreeSet<_>>()
+            == [3, 7, 11].into_iter().collect()));
 
     let second = run(to, &root, 2, Restore::Latest, None);
     assert_eq!(second.len(), to);
-    assert!(second.iter().all(|r| r.resumed_from == Some(11)), "every worker resumes from the latest manifest");
+    assert!(
+        second.iter().all(|r| r.resumed_from == Some(11)),
+        "every worker resumes from the latest manifest"
+    );
     assert_eq!(stitch(&outputs(&first), Some(11), &outputs(&second)), expected);
 
     // The final state, read back from the last checkpoint (written by `to` workers), equals the model's.
