@@ -22,6 +22,8 @@ pub struct ManifestCommitter {
     max_parallelism: u32,
     pending: BTreeSet<u64>,
     committed: Vec<u64>,
+    /// When the parts were last looked for (`poll_throttled` looks at most once a millisecond).
+    last_look: Option<Instant>,
 }
 
 impl ManifestCommitter {
@@ -34,6 +36,7 @@ impl ManifestCommitter {
             max_parallelism,
             pending: BTreeSet::new(),
             committed: Vec::new(),
+            last_look: None,
         }
     }
 
@@ -63,6 +66,19 @@ impl ManifestCommitter {
                     .exists()
             })
             .collect()
+    }
+
+    /// [`poll`](Self::poll), unless nothing is pending or the last look was less than a millisecond ago (the
+    /// worker's loop calls it between steps, far more often than parts appear).
+    ///
+    /// # Errors
+    /// As [`poll`](Self::poll).
+    pub fn poll_throttled(&mut self) -> Result<Vec<u64>, ClusterError> {
+        if self.pending.is_empty() || self.last_look.is_some_and(|t| t.elapsed() < Duration::from_millis(1)) {
+            return Ok(Vec::new());
+        }
+        self.last_look = Some(Instant::now());
+        self.poll()
     }
 
     /// Writes, in ascending order, the manifest of every expected checkpoint whose parts are all present;
@@ -209,7 +225,7 @@ impl WorkerCheckpoints {
             }
         }
         if let Some(committer) = progress.committer.as_mut() {
-            committer.poll()?;
+            committer.poll_throttled()?;
         }
         Ok(())
     }
