@@ -182,10 +182,12 @@ fn worker(args: &Args) -> Result<(), String> {
             Ok(Ok(r)) => {
                 let mut pauses = r.pauses.clone();
                 pauses.sort_unstable();
+                let mut pauses_cpu = r.pauses_cpu.clone();
+                pauses_cpu.sort_unstable();
                 let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
                 println!(
                     "report worker={} resumed={} committed={} durable={} fed={} elapsed_ms={} pause_p50_us={} \
-                     pause_p99_us={} pause_max_us={}",
+                     pause_p99_us={} pause_max_us={} pause_cpu_p99_us={} cpu_ms={}",
                     r.worker,
                     r.resumed_from.map_or("-".to_owned(), |c| c.to_string()),
                     list(&r.committed),
@@ -195,6 +197,8 @@ fn worker(args: &Args) -> Result<(), String> {
                     percentile(&pauses, 0.5).as_micros(),
                     percentile(&pauses, 0.99).as_micros(),
                     pauses.last().copied().unwrap_or_default().as_micros(),
+                    percentile(&pauses_cpu, 0.99).as_micros(),
+                    crate::cputime::process_cpu().unwrap_or_default().as_millis(),
                 );
             }
             Ok(Err(e)) => failed = Some(e.to_string()),
@@ -348,16 +352,23 @@ fn demo(args: &Args) -> Result<(), String> {
 }
 
 /// One measured run: records fed over all workers, the slowest worker's time, and the alignment pauses.
+#[derive(Default)]
 struct Measured {
     records: u64,
     elapsed: Duration,
+    /// CPU time of the processes (all threads, the asynchronous parts included).
+    cpu: Duration,
     pauses: Vec<Duration>,
+    pauses_cpu: Vec<Duration>,
     checkpoints: usize,
 }
 
 impl Measured {
     fn rate(&self) -> f64 {
         self.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    fn cpu_rate(&self) -> f64 {
+        self.records as f64 / self.cpu.as_secs_f64().max(1e-9)
     }
 }
 
@@ -394,6 +405,7 @@ fn measure_threads(
         pause_after: None,
         commit_timeout: Duration::from_secs(60),
     };
+    let cpu_before = crate::cputime::process_cpu().unwrap_or_default();
     let guards = timely::execute(timely::Config::process(threads), move |w| {
         if variant == Variant::HashMap {
             run_baseline_worker(w, &options)
@@ -402,19 +414,18 @@ fn measure_threads(
         }
     })
     .map_err(|e| format!("timely: {e}"))?;
-    let mut m = Measured {
-        records: 0,
-        elapsed: Duration::ZERO,
-        pauses: Vec::new(),
-        checkpoints: 0,
-    };
+    let mut m = Measured::default();
     for r in guards.join() {
         let r = r.map_err(|e| format!("worker: {e}"))?.map_err(|e| e.to_string())?;
         m.records += r.fed;
         m.elapsed = m.elapsed.max(r.elapsed);
         m.checkpoints = m.checkpoints.max(r.durable.len());
         m.pauses.extend(r.pauses);
+        m.pauses_cpu.extend(r.pauses_cpu);
     }
+    m.cpu = crate::cputime::process_cpu()
+        .unwrap_or_default()
+        .saturating_sub(cpu_before);
     Ok(m)
 }
 
@@ -472,12 +483,7 @@ fn measure_processes(
     if !statuses.iter().all(|s| s.is_some_and(|s| s.success())) {
         return Err(format!("bench processes failed: {statuses:?}"));
     }
-    let mut m = Measured {
-        records: 0,
-        elapsed: Duration::ZERO,
-        pauses: Vec::new(),
-        checkpoints: 0,
-    };
+    let mut m = Measured::default();
     for (_, line) in cluster.lines() {
         let field = |name: &str| -> u64 {
             line.split(' ')
@@ -489,6 +495,8 @@ fn measure_processes(
             m.records += field("fed");
             m.elapsed = m.elapsed.max(Duration::from_millis(field("elapsed_ms")));
             m.pauses.push(Duration::from_micros(field("pause_p99_us")));
+            m.pauses_cpu.push(Duration::from_micros(field("pause_cpu_p99_us")));
+            m.cpu += Duration::from_millis(field("cpu_ms"));
             let durable = line.split(' ').find_map(|f| f.strip_prefix("durable=")).unwrap_or("");
             m.checkpoints = m.checkpoints.max(durable.split(',').filter(|s| !s.is_empty()).count());
         }
@@ -523,8 +531,23 @@ fn bench(args: &Args) -> Result<(), String> {
         job.epochs, job.records_per_epoch, job.vocabulary, job.window
     );
     println!(
-        "{:<14} {:>14} {:>14} {:>14} {:>8} {:>10} {:>12}",
-        "workers", "hashmap rec/s", "backend rec/s", "ckpt rec/s", "ckpts", "ckpt cost", "pause p99"
+        "{:<13} {:>9} {:>9} {:>9} {:>6} {:>9} | {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9}",
+        "workers",
+        "hashmap",
+        "backend",
+        "ckpt",
+        "ckpts",
+        "ckpt cost",
+        "hashmap",
+        "backend",
+        "ckpt",
+        "ckpt cost",
+        "pause p99",
+        "on-CPU"
+    );
+    println!(
+        "{:<13} {:>9} {:>9} {:>9} {:>6} {:>9} | {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9}",
+        "", "rec/s", "rec/s", "rec/s", "", "(wall)", "rec/CPU-s", "rec/CPU-s", "rec/CPU-s", "(CPU)", "(wall)", "p99"
     );
     let mut run = 0u64;
     let mut setups: Vec<(String, Option<usize>, usize)> =
@@ -548,31 +571,44 @@ fn bench(args: &Args) -> Result<(), String> {
                 })
                 .collect()
         };
-        let median = |ms: &[Measured]| -> f64 {
-            let mut r: Vec<f64> = ms.iter().map(Measured::rate).collect();
+        let median = |ms: &[Measured], f: fn(&Measured) -> f64| -> f64 {
+            let mut r: Vec<f64> = ms.iter().map(f).collect();
             r.sort_by(f64::total_cmp);
             r[r.len() / 2]
         };
-        let hashmap = median(&measure(Variant::HashMap)?);
+        let reference = measure(Variant::HashMap)?;
+        let hashmap = median(&reference, Measured::rate);
         let plain = measure(Variant::Backend)?;
-        let backend = median(&plain);
+        let backend = median(&plain, Measured::rate);
         // About one checkpoint per second: the epochs the backend job completes per second.
         let secs = plain.iter().map(|m| m.elapsed.as_secs_f64()).sum::<f64>() / plain.len() as f64;
         let interval = ((job.epochs as f64 / secs.max(1e-9)).round() as u64).max(1);
         let checkpointed = measure(Variant::Checkpointed(interval))?;
-        let ckpt = median(&checkpointed);
+        let ckpt = median(&checkpointed, Measured::rate);
+        let (hashmap_cpu, backend_cpu, ckpt_cpu) = (
+            median(&reference, Measured::cpu_rate),
+            median(&plain, Measured::cpu_rate),
+            median(&checkpointed, Measured::cpu_rate),
+        );
         let mut pauses: Vec<Duration> = checkpointed.iter().flat_map(|m| m.pauses.iter().copied()).collect();
         pauses.sort_unstable();
+        let mut pauses_cpu: Vec<Duration> = checkpointed.iter().flat_map(|m| m.pauses_cpu.iter().copied()).collect();
+        pauses_cpu.sort_unstable();
         let checkpoints = checkpointed.iter().map(|m| m.checkpoints).max().unwrap_or(0);
         println!(
-            "{:<14} {:>14.0} {:>14.0} {:>14.0} {:>8} {:>9.1}% {:>10}us",
+            "{:<13} {:>9.0} {:>9.0} {:>9.0} {:>6} {:>8.1}% | {:>9.0} {:>9.0} {:>9.0} {:>8.1}% | {:>7}us {:>7}us",
             label,
             hashmap,
             backend,
             ckpt,
             checkpoints,
             100.0 * (1.0 - ckpt / backend),
-            percentile(&pauses, 0.99).as_micros()
+            hashmap_cpu,
+            backend_cpu,
+            ckpt_cpu,
+            100.0 * (1.0 - ckpt_cpu / backend_cpu),
+            percentile(&pauses, 0.99).as_micros(),
+            percentile(&pauses_cpu, 0.99).as_micros(),
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -13,6 +13,7 @@
 //! * [`restore_worker`] — a worker's key groups from a checkpoint of any worker count (X6).
 //! * [`baseline`] — the same job on a plain `HashMap`, no checkpoints (docs/PERFORMANCE.md).
 //! * [`cli`] — the `cluster_wordcount` example's commands: `worker`, `demo`, `bench`.
+//! * [`cputime`] — on-CPU time from `/proc`, for the measurements.
 //! * [`cluster`] — worker processes on 127.0.0.1, killed on drop (X9).
 //! * [`wordcount`] — the windowed word count of the `cluster_wordcount` example and its single-process model.
 //!
@@ -22,6 +23,7 @@ pub mod baseline;
 mod checkpoints;
 pub mod cli;
 pub mod cluster;
+pub mod cputime;
 mod error;
 mod exchange;
 mod manifest;

@@ -331,8 +331,10 @@ pub struct WorkerReport {
     pub durable: Vec<u64>,
     /// Checkpoints whose manifest it wrote (worker 0).
     pub committed: Vec<u64>,
-    /// Alignment pauses.
+    /// Alignment pauses (wall-clock).
     pub pauses: Vec<Duration>,
+    /// Alignment pauses (on-CPU time of the worker's thread, Linux).
+    pub pauses_cpu: Vec<Duration>,
     /// Its outputs.
     pub outputs: Vec<WindowResult>,
     /// Records it fed.
@@ -424,6 +426,7 @@ pub fn run_worker(worker: &mut timely::worker::Worker, options: &RunOptions) -> 
         durable: checkpoints.durable(),
         committed: checkpoints.committed(),
         pauses: checkpoints.pauses(),
+        pauses_cpu: checkpoints.pauses_cpu(),
         outputs: outputs.borrow().clone(),
         fed,
         elapsed,
