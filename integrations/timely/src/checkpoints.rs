@@ -141,7 +141,6 @@ pub(crate) struct Progress {
     pub(crate) taken: Vec<u64>,
     pub(crate) durable: Vec<u64>,
     pub(crate) pauses: Vec<Duration>,
-    pub(crate) pauses_cpu: Vec<Duration>,
     pub(crate) error: Option<ClusterError>,
     pub(crate) committer: Option<ManifestCommitter>,
 }
@@ -156,7 +155,6 @@ impl WorkerCheckpoints {
                 taken: Vec::new(),
                 durable: Vec::new(),
                 pauses: Vec::new(),
-                pauses_cpu: Vec::new(),
                 error: None,
                 committer,
             })),
@@ -202,12 +200,6 @@ impl WorkerCheckpoints {
     /// synchronous part).
     pub fn pauses(&self) -> Vec<Duration> {
         self.inner.borrow().pauses.clone()
-    }
-
-    /// The alignment pauses in on-CPU time of the worker's thread (Linux; empty elsewhere): the pause without the
-    /// preemptions of a loaded machine.
-    pub fn pauses_cpu(&self) -> Vec<Duration> {
-        self.inner.borrow().pauses_cpu.clone()
     }
 
     /// Reaps the asynchronous parts that ended and, on worker 0, writes the manifests that became complete.

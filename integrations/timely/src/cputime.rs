@@ -1,4 +1,4 @@
-//! On-CPU time from `/proc` (Linux), for measurements that a loaded machine's preemptions do not distort.
+//! On-CPU time from `/proc` (Linux), for throughput figures that a loaded machine's preemptions do not distort.
 
 use std::time::Duration;
 
@@ -12,11 +12,4 @@ pub fn process_cpu() -> Option<Duration> {
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10))
-}
-
-/// Time the calling thread has spent on a CPU, from `/proc/thread-self/schedstat` (nanoseconds); `None` where
-/// unavailable.
-pub fn thread_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    Some(Duration::from_nanos(stat.split(' ').next()?.parse().ok()?))
 }

@@ -244,17 +244,14 @@ where
                 }
                 if let Some(storage) = &storage {
                     if (epoch + 1) % interval == 0 {
-                        let cpu = crate::cputime::thread_cpu();
                         let start = Instant::now();
                         let taken = backend.checkpoint(epoch);
                         let pause = start.elapsed();
-                        let pause_cpu = cpu.zip(crate::cputime::thread_cpu()).map(|(a, b)| b.saturating_sub(a));
                         match taken {
                             Ok(pending) => {
                                 let handle = pending.spawn(storage.clone());
                                 let mut progress = shared.inner.borrow_mut();
                                 progress.pauses.push(pause);
-                                progress.pauses_cpu.extend(pause_cpu);
                                 progress.taken.push(epoch);
                                 progress.in_flight.push(handle);
                                 if let Some(c) = progress.committer.as_mut() {

@@ -333,8 +333,6 @@ pub struct WorkerReport {
     pub committed: Vec<u64>,
     /// Alignment pauses (wall-clock).
     pub pauses: Vec<Duration>,
-    /// Alignment pauses (on-CPU time of the worker's thread, Linux).
-    pub pauses_cpu: Vec<Duration>,
     /// Its outputs.
     pub outputs: Vec<WindowResult>,
     /// Records it fed.
@@ -426,7 +424,6 @@ pub fn run_worker(worker: &mut timely::worker::Worker, options: &RunOptions) -> 
         durable: checkpoints.durable(),
         committed: checkpoints.committed(),
         pauses: checkpoints.pauses(),
-        pauses_cpu: checkpoints.pauses_cpu(),
         outputs: outputs.borrow().clone(),
         fed,
         elapsed,
