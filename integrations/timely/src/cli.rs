@@ -541,7 +541,7 @@ fn bench(args: &Args) -> Result<(), String> {
         "ckpt",
         "ckpt cost",
         "pause p99",
-        "on-CPU"
+        "pause max"
     );
     println!(
         "{:<13} {:>9} {:>9} {:>9} {:>6} {:>9} | {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9}",
