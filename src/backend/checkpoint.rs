@@ -75,7 +75,7 @@ type Parts = Option<Vec<Box<dyn SnapshotPart>>>;
 /// through a `Weak` to cancel it (B21, B22). An asynchronous part holds `parts`' lock while it runs. Both are
 /// the seam's primitives (B25), so the loom models interleave the lifecycle.
 pub(crate) struct Flight<P: Primitives> {
-    /// 1 once cancelled by the backend.
+    /// 1 once cancelled: by the backend, or by the handle of a spawned part.
     cancel: P::AtomicU64,
     parts: P::Mutex<Parts>,
 }
@@ -89,6 +89,11 @@ impl<P: Primitives> Flight<P> {
 
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed) != 0
+    }
+
+    /// Sets the flag only (a handle's `cancel` and drop, which then join the thread).
+    fn cancel(&self) {
+        self.cancel.store(1, Ordering::Relaxed);
     }
 
     /// B21: cancels, waits for a running asynchronous part to return (it holds the lock), releases the
@@ -268,19 +273,15 @@ impl<P: Primitives> PendingCheckpoint<P> {
         Self: Send,
     {
         let id = self.id;
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
         let flight = self.flight.clone();
         // On an error the closure, and the pending checkpoint in it, is dropped: its snapshots are released.
-        let (thread, spawn_error) = match P::spawn(format!("checkpoint-{id}"), move || {
-            self.run_cancellable(&*storage, &flag)
-        }) {
+        // The handle cancels through the flight's flag, the seam's atomic (B25).
+        let (thread, spawn_error) = match P::spawn(format!("checkpoint-{id}"), move || self.run(&*storage)) {
             Ok(thread) => (Some(thread), None),
             Err(e) => (None, Some(e)),
         };
         CheckpointHandle {
             id,
-            cancel,
             flight,
             thread,
             spawn_error,
@@ -315,7 +316,7 @@ impl<P: Primitives> fmt::Debug for PendingCheckpoint<P> {
 /// snapshots).
 pub struct CheckpointHandle<P: Primitives = StdSync> {
     id: u64,
-    cancel: Arc<AtomicBool>,
+    /// Shared with the part: the handle cancels through its flag.
     flight: Arc<Flight<P>>,
     thread: Option<P::JoinHandle<Result<CheckpointSummary, CheckpointError>>>,
     /// Why no thread was started (B26), reported by `wait` / `cancel`.
@@ -331,7 +332,7 @@ impl<P: Primitives> CheckpointHandle<P> {
     /// Whether it was cancelled: through this handle, or by its backend ([`close`](KeyedStateBackend::close) or
     /// drop, B21, B22).
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed) || self.flight.cancelled()
+        self.flight.cancelled()
     }
 
     /// Whether the asynchronous part has ended.
@@ -347,7 +348,7 @@ impl<P: Primitives> CheckpointHandle<P> {
     /// Cancels the asynchronous part and waits for it to stop. Returns its outcome: usually
     /// [`CheckpointError::Cancelled`], or the summary if it had already committed.
     pub fn cancel(mut self) -> Result<CheckpointSummary, CheckpointError> {
-        self.cancel.store(true, Ordering::Relaxed);
+        self.flight.cancel();
         self.join()
     }
 
@@ -364,7 +365,7 @@ impl<P: Primitives> CheckpointHandle<P> {
 impl<P: Primitives> Drop for CheckpointHandle<P> {
     fn drop(&mut self) {
         if self.thread.is_some() {
-            self.cancel.store(true, Ordering::Relaxed);
+            self.flight.cancel();
             let _ = self.join();
         }
     }
