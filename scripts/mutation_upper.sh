@@ -134,6 +134,7 @@ mapfile -t excludes < <(planted_excludes "$files")
 cargo_args=()
 for a in $(group_tests "$g"); do cargo_args+=("--cargo-arg=$a"); done
 for s in $list; do
+    mkdir -p "$out_root/$g-$s"
     cargo mutants --no-config -p "$(group_package "$g")" --file "$files" "${excludes[@]}" "${cargo_args[@]}" \
         --jobs 1 --timeout "${MUTATION_TIMEOUT:-300}" --build-timeout 900 --profile mutants --no-shuffle \
         --shard "$s/$shards" --output "$out_root/$g-$s" "$@" || true
