@@ -17,6 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out_root="${MUTATION_OUT:-target/mutation-upper}"
+# One build directory for every group and shard (and the determinism check): the dependencies are built once.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutation-build}"
 
 # group → files (cargo-mutants globs), package, fast test command (cargo test arguments), shards.
 # Shards: about 45 mutants each (a mutant costs 40–80 s on the shared 2-core machine: the rebuild of the crate
@@ -129,7 +131,6 @@ else
     list=$(seq 0 $((shards - 1)))
 fi
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutation-build}"
 mapfile -t excludes < <(planted_excludes "$files")
 cargo_args=()
 for a in $(group_tests "$g"); do cargo_args+=("--cargo-arg=$a"); done

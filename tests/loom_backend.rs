@@ -108,7 +108,10 @@ fn check_outcome(
         }
         Err(CheckpointError::Cancelled { id: got }) => {
             assert_eq!(got, id);
-            assert!(storage.list().unwrap().is_empty(), "a cancelled checkpoint left bytes in storage");
+            assert!(
+                storage.list().unwrap().is_empty(),
+                "a cancelled checkpoint left bytes in storage"
+            );
             reach.cancelled.fetch_add(1, Relaxed);
         }
         Err(e) => panic!("checkpoint {id}: {e}"),
@@ -298,7 +301,11 @@ fn backend_and_handle_dropped_in_every_order() {
                 }
                 Order::HandleThenBackend => {
                     drop(handle);
-                    assert_eq!(b.live_snapshots(), 0, "the handle's drop returned with the snapshot held");
+                    assert_eq!(
+                        b.live_snapshots(),
+                        0,
+                        "the handle's drop returned with the snapshot held"
+                    );
                     let after = storage.list().unwrap();
                     drop(b);
                     assert_eq!(storage.list().unwrap(), after);
@@ -335,7 +342,11 @@ fn close_joins_the_spawned_part() {
         assert_eq!(b.live_snapshots(), 0);
         let after = storage.list().unwrap();
         let outcome = handle.wait().map(|_| ());
-        assert_eq!(storage.list().unwrap(), after, "a checkpoint committed after close returned");
+        assert_eq!(
+            storage.list().unwrap(),
+            after,
+            "a checkpoint committed after close returned"
+        );
         check_outcome(&*storage, 1, outcome, &expected, &REACH);
     });
     REACH.assert_both("close joins the spawned part");

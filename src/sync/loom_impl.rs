@@ -1,6 +1,6 @@
 //! The loom implementation of the seam: every access is a point loom can interleave and check.
 
-use super::{JoinOps, ArcOps, AtomicU64Ops, MutexOps, Ordering, Primitives, UnsafeCellOps};
+use super::{ArcOps, AtomicU64Ops, JoinOps, MutexOps, Ordering, Primitives, UnsafeCellOps};
 
 /// Primitives from `loom`: exhaustive interleavings, race detection on `UnsafeCell`, leak checks on `Arc`.
 /// Only usable inside `loom::model`.

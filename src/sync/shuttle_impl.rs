@@ -3,7 +3,7 @@
 //! Shuttle has no `UnsafeCell` of its own (it does not detect data races; it explores schedules and checks
 //! assertions), so the cell is std's. Shuttle treats every atomic as `SeqCst`: ordering bugs are loom's job.
 
-use super::{JoinOps, AtomicU64Ops, MutexOps, Ordering, Primitives};
+use super::{AtomicU64Ops, JoinOps, MutexOps, Ordering, Primitives};
 
 /// Primitives from `shuttle`. Only usable inside a shuttle test (`shuttle::check_random`, `check_pct`, …).
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,6 +1,6 @@
 //! The std implementation of the seam: plain std types, zero cost.
 
-use super::{JoinOps, ArcOps, AtomicU64Ops, MutexOps, Ordering, Primitives, UnsafeCellOps};
+use super::{ArcOps, AtomicU64Ops, JoinOps, MutexOps, Ordering, Primitives, UnsafeCellOps};
 
 /// The default primitives: `std::sync` and `std::cell`.
 #[derive(Debug, Clone, Copy, Default)]
