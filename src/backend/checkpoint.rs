@@ -312,8 +312,8 @@ impl<P: Primitives> fmt::Debug for PendingCheckpoint<P> {
 /// the part reaches its next check — after the key-group body or the storage call under way. A serializer or a
 /// storage that never returns therefore blocks the drop for ever, as it blocks [`close`](KeyedStateBackend::close)
 /// (B21). Where that must not happen, check [`is_finished`](Self::is_finished) first and keep an unfinished
-/// handle (or `std::mem::forget` it, which detaches the thread: it stops at its next check and releases its own
-/// snapshots).
+/// handle (or `std::mem::forget` it, which detaches the thread, leaking the handle's few bytes: the part runs on
+/// to its end, or until its backend's `close` or drop cancels it, and releases its own snapshots).
 pub struct CheckpointHandle<P: Primitives = StdSync> {
     id: u64,
     /// Shared with the part: the handle cancels through its flag.
