@@ -84,7 +84,8 @@ planted_excludes() {
 fast_command() {
     local g="$1"
     # shellcheck disable=SC2046
-    cargo test --profile mutants -p "$(group_package "$g")" $(group_tests "$g")
+    CARGO_TARGET_DIR="$PWD/target/mutation-determinism" \
+        cargo test --profile mutants -p "$(group_package "$g")" $(group_tests "$g")
 }
 
 case "${1:-}" in
@@ -103,6 +104,9 @@ case "${1:-}" in
         for g in "$@"; do
             dir="$out_root/determinism"
             mkdir -p "$dir"
+            # Its own build directory: cargo names a workspace's artifacts by their path relative to the workspace,
+            # so cargo-mutants' scratch copies and this tree would overwrite each other's test binaries in a shared
+            # one, and either could run the other's (mutated or not) code.
             for run in 1 2; do
                 # The set of tests and their outcome; timings and order stripped.
                 fast_command "$g" 2>&1 | grep -E '^test .* \.\.\. ' | sed -E 's/ \([0-9.]+s\)$//' | sort \
