@@ -11,12 +11,11 @@ use super::KeyedStateBackend;
 use crate::format::WriteError;
 use crate::keygroup::KeyGroupContext;
 use crate::serializer::TypeSerializer;
-use crate::sync::Primitives;
+use crate::sync::{AtomicU64Ops, JoinOps, MutexOps, Primitives, StdSync};
 use core::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
 where
@@ -37,7 +36,7 @@ where
     ///
     /// Fails only if a table's snapshot versions are exhausted (I12); then no snapshot is kept. After
     /// [`close`](Self::close): [`BackendError::Closed`].
-    pub fn checkpoint(&mut self, id: u64) -> Result<PendingCheckpoint, BackendError> {
+    pub fn checkpoint(&mut self, id: u64) -> Result<PendingCheckpoint<P>, BackendError> {
         self.check_open()?;
         let metas = self.state_metas();
         let mut parts = Vec::with_capacity(self.states.len() + self.restored.len());
@@ -52,9 +51,9 @@ where
             parts.push(part);
         }
         parts.extend(self.restored.iter().map(|r| r.part()));
-        let flight = Arc::new(Flight {
-            cancel: AtomicBool::new(false),
-            parts: Mutex::new(Some(parts)),
+        let flight = Arc::new(Flight::<P> {
+            cancel: P::AtomicU64::new(0),
+            parts: P::Mutex::new(Some(parts)),
         });
         // Forget the checkpoints that ended (their pending checkpoint was dropped), then track this one.
         self.flights.retain(|f| f.strong_count() > 0);
@@ -69,39 +68,46 @@ where
     }
 }
 
+/// The snapshots of a pending checkpoint (`None` once released).
+type Parts = Option<Vec<Box<dyn SnapshotPart>>>;
+
 /// The shared part of a pending checkpoint: its cancellation flag and its snapshots, which the backend reaches
-/// through a `Weak` to cancel it (B21, B22). An asynchronous part holds `parts`' lock while it runs.
-pub(crate) struct Flight {
-    cancel: AtomicBool,
-    parts: Mutex<Option<Vec<Box<dyn SnapshotPart>>>>,
+/// through a `Weak` to cancel it (B21, B22). An asynchronous part holds `parts`' lock while it runs. Both are
+/// the seam's primitives (B25), so the loom models interleave the lifecycle.
+pub(crate) struct Flight<P: Primitives> {
+    /// 1 once cancelled: by the backend, or by the handle of a spawned part.
+    cancel: P::AtomicU64,
+    parts: P::Mutex<Parts>,
 }
 
-impl Flight {
-    fn lock(&self) -> MutexGuard<'_, Option<Vec<Box<dyn SnapshotPart>>>> {
-        // A serializer that panicked while the lock was held poisoned it; the parts are still whole.
-        self.parts.lock().unwrap_or_else(PoisonError::into_inner)
+impl<P: Primitives> Flight<P> {
+    /// Runs `f` on the snapshots under the lock (entered even if poisoned: a serializer that panicked while the
+    /// lock was held left the parts whole).
+    fn with_parts<R>(&self, f: impl FnOnce(&mut Parts) -> R) -> R {
+        self.parts.with_lock(f)
     }
 
     fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
+        self.cancel.load(Ordering::Relaxed) != 0
+    }
+
+    /// Sets the flag only (a handle's `cancel` and drop, which then join the thread).
+    fn cancel(&self) {
+        self.cancel.store(1, Ordering::Relaxed);
     }
 
     /// B21: cancels, waits for a running asynchronous part to return (it holds the lock), releases the
     /// snapshots.
     pub(crate) fn cancel_and_join(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
-        let parts = self.lock().take();
+        self.cancel.store(1, Ordering::Relaxed);
+        let parts = self.with_parts(Option::take);
         drop(parts);
     }
 
     /// B22: cancels; releases the snapshots only if no asynchronous part is running. Never blocks.
     pub(crate) fn cancel_and_detach(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
-        let parts = match self.parts.try_lock() {
-            Ok(mut guard) => guard.take(),
-            Err(TryLockError::Poisoned(e)) => e.into_inner().take(),
-            Err(TryLockError::WouldBlock) => None,
-        };
+        self.cancel.store(1, Ordering::Relaxed);
+        let parts = self.parts.try_with_lock(Option::take).flatten();
         drop(parts);
     }
 }
@@ -122,8 +128,8 @@ pub struct CheckpointSummary {
     pub location: Option<CheckpointLocation>,
 }
 
-/// A checkpoint whose synchronous part is done: it owns one snapshot per state (B8). `Send`; dropping it releases
-/// the snapshots.
+/// A checkpoint whose synchronous part is done: it owns one snapshot per state (B8). `Send` (for the primitives
+/// `P` of its backend: [`StdSync`] by default, B25); dropping it releases the snapshots.
 ///
 /// Its backend can cancel it: [`close`](KeyedStateBackend::close) cancels it and releases its snapshots (waiting
 /// for its asynchronous part if that is running, B21), dropping the backend cancels it (B22). Running a cancelled
@@ -131,15 +137,15 @@ pub struct CheckpointSummary {
 ///
 /// Flink: the `AsyncPartialSnapshot` / `SnapshotStrategy` result of `HeapKeyedStateBackend.snapshot`, before it
 /// runs.
-pub struct PendingCheckpoint {
+pub struct PendingCheckpoint<P: Primitives = StdSync> {
     id: u64,
     context: KeyGroupContext,
     key_serializer: String,
     metas: Vec<StateMeta>,
-    flight: Arc<Flight>,
+    flight: Arc<Flight<P>>,
 }
 
-impl PendingCheckpoint {
+impl<P: Primitives> PendingCheckpoint<P> {
     /// The checkpoint id.
     pub fn id(&self) -> u64 {
         self.id
@@ -154,9 +160,7 @@ impl PendingCheckpoint {
     /// released them).
     pub fn entries(&self) -> usize {
         self.flight
-            .lock()
-            .as_ref()
-            .map_or(0, |parts| parts.iter().map(|p| p.len()).sum())
+            .with_parts(|parts| parts.as_ref().map_or(0, |parts| parts.iter().map(|p| p.len()).sum()))
     }
 
     /// Whether it was cancelled by its backend ([`close`](KeyedStateBackend::close) or drop, B21, B22).
@@ -177,8 +181,8 @@ impl PendingCheckpoint {
         out: &mut W,
         cancel: &AtomicBool,
     ) -> Result<CheckpointSummary, CheckpointError> {
-        let parts = self.flight.lock();
-        self.write_locked(parts.as_deref(), out, cancel)
+        self.flight
+            .with_parts(|parts| self.write_locked(parts.as_deref(), out, cancel))
     }
 
     fn is_cancelled_by(&self, cancel: &AtomicBool) -> bool {
@@ -237,48 +241,55 @@ impl PendingCheckpoint {
     ) -> Result<CheckpointSummary, CheckpointError> {
         let id = self.id;
         // Held from before `begin` to after `commit`: the backend's `close` joins this part by taking the lock.
-        let mut parts = self.flight.lock();
-        if parts.is_none() || self.is_cancelled_by(cancel) {
-            return Err(CheckpointError::Cancelled { id });
-        }
-        let mut sink = storage
-            .begin(id)
-            .map_err(|source| CheckpointError::Storage { id, source })?;
-        let mut summary = self.write_locked(parts.as_deref(), &mut *sink, cancel)?;
-        // Release the snapshots before the commit: the stream is complete.
-        drop(parts.take());
-        sink.flush()
-            .map_err(|e| CheckpointError::Stream { id, source: e.into() })?;
-        if self.is_cancelled_by(cancel) {
-            return Err(CheckpointError::Cancelled { id });
-        }
-        let location = sink
-            .commit()
-            .map_err(|source| CheckpointError::Storage { id, source })?;
-        summary.location = Some(location);
-        Ok(summary)
+        self.flight.with_parts(|parts| {
+            if parts.is_none() || self.is_cancelled_by(cancel) {
+                return Err(CheckpointError::Cancelled { id });
+            }
+            let mut sink = storage
+                .begin(id)
+                .map_err(|source| CheckpointError::Storage { id, source })?;
+            let mut summary = self.write_locked(parts.as_deref(), &mut *sink, cancel)?;
+            // Release the snapshots before the commit: the stream is complete.
+            drop(parts.take());
+            sink.flush()
+                .map_err(|e| CheckpointError::Stream { id, source: e.into() })?;
+            if self.is_cancelled_by(cancel) {
+                return Err(CheckpointError::Cancelled { id });
+            }
+            let location = sink
+                .commit()
+                .map_err(|source| CheckpointError::Storage { id, source })?;
+            summary.location = Some(location);
+            Ok(summary)
+        })
     }
 
-    /// Runs the asynchronous part on a new background thread (std) and returns its handle.
-    pub fn spawn(self, storage: Arc<dyn CheckpointStorage>) -> CheckpointHandle {
+    /// Runs the asynchronous part on a new background thread (named `checkpoint-<id>`, started by `P`: std's by
+    /// default) and returns its handle. If no thread can be started, nothing runs, the snapshots are released
+    /// and the handle's [`wait`](CheckpointHandle::wait) reports [`CheckpointError::Spawn`] (B26); it never
+    /// panics.
+    pub fn spawn(self, storage: Arc<dyn CheckpointStorage>) -> CheckpointHandle<P>
+    where
+        Self: Send,
+    {
         let id = self.id;
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
         let flight = self.flight.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("checkpoint-{id}"))
-            .spawn(move || self.run_cancellable(&*storage, &flag))
-            .expect("spawning a checkpoint thread");
+        // On an error the closure, and the pending checkpoint in it, is dropped: its snapshots are released.
+        // The handle cancels through the flight's flag, the seam's atomic (B25).
+        let (thread, spawn_error) = match P::spawn(format!("checkpoint-{id}"), move || self.run(&*storage)) {
+            Ok(thread) => (Some(thread), None),
+            Err(e) => (None, Some(e)),
+        };
         CheckpointHandle {
             id,
-            cancel,
             flight,
-            thread: Some(thread),
+            thread,
+            spawn_error,
         }
     }
 }
 
-impl fmt::Debug for PendingCheckpoint {
+impl<P: Primitives> fmt::Debug for PendingCheckpoint<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PendingCheckpoint")
             .field("id", &self.id)
@@ -296,14 +307,23 @@ impl fmt::Debug for PendingCheckpoint {
 /// Its backend's [`close`](KeyedStateBackend::close) cancels it and waits for the thread's part to stop (B21);
 /// dropping the backend cancels it without waiting (B22). [`wait`](Self::wait) then reports
 /// [`CheckpointError::Cancelled`] (or the summary if it committed first).
-pub struct CheckpointHandle {
+///
+/// Dropping the handle, like [`cancel`](Self::cancel), sets its flag and joins the thread (B26): it returns once
+/// the part reaches its next check — after the key-group body or the storage call under way. A serializer or a
+/// storage that never returns therefore blocks the drop for ever, as it blocks [`close`](KeyedStateBackend::close)
+/// (B21). Where that must not happen, check [`is_finished`](Self::is_finished) first and keep an unfinished
+/// handle (or `std::mem::forget` it, which detaches the thread, leaking the handle's few bytes: the part runs on
+/// to its end, or until its backend's `close` or drop cancels it, and releases its own snapshots).
+pub struct CheckpointHandle<P: Primitives = StdSync> {
     id: u64,
-    cancel: Arc<AtomicBool>,
-    flight: Arc<Flight>,
-    thread: Option<JoinHandle<Result<CheckpointSummary, CheckpointError>>>,
+    /// Shared with the part: the handle cancels through its flag.
+    flight: Arc<Flight<P>>,
+    thread: Option<P::JoinHandle<Result<CheckpointSummary, CheckpointError>>>,
+    /// Why no thread was started (B26), reported by `wait` / `cancel`.
+    spawn_error: Option<std::io::Error>,
 }
 
-impl CheckpointHandle {
+impl<P: Primitives> CheckpointHandle<P> {
     /// The checkpoint id.
     pub fn id(&self) -> u64 {
         self.id
@@ -312,7 +332,7 @@ impl CheckpointHandle {
     /// Whether it was cancelled: through this handle, or by its backend ([`close`](KeyedStateBackend::close) or
     /// drop, B21, B22).
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed) || self.flight.cancelled()
+        self.flight.cancelled()
     }
 
     /// Whether the asynchronous part has ended.
@@ -328,29 +348,30 @@ impl CheckpointHandle {
     /// Cancels the asynchronous part and waits for it to stop. Returns its outcome: usually
     /// [`CheckpointError::Cancelled`], or the summary if it had already committed.
     pub fn cancel(mut self) -> Result<CheckpointSummary, CheckpointError> {
-        self.cancel.store(true, Ordering::Relaxed);
+        self.flight.cancel();
         self.join()
     }
 
     fn join(&mut self) -> Result<CheckpointSummary, CheckpointError> {
         let id = self.id;
-        match self.thread.take() {
-            Some(t) => t.join().unwrap_or(Err(CheckpointError::Panicked { id })),
-            None => Err(CheckpointError::Cancelled { id }),
+        match (self.thread.take(), self.spawn_error.take()) {
+            (Some(t), _) => t.join().unwrap_or(Err(CheckpointError::Panicked { id })),
+            (None, Some(source)) => Err(CheckpointError::Spawn { id, source }),
+            (None, None) => Err(CheckpointError::Cancelled { id }),
         }
     }
 }
 
-impl Drop for CheckpointHandle {
+impl<P: Primitives> Drop for CheckpointHandle<P> {
     fn drop(&mut self) {
         if self.thread.is_some() {
-            self.cancel.store(true, Ordering::Relaxed);
+            self.flight.cancel();
             let _ = self.join();
         }
     }
 }
 
-impl fmt::Debug for CheckpointHandle {
+impl<P: Primitives> fmt::Debug for CheckpointHandle<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CheckpointHandle")
             .field("id", &self.id)

@@ -262,4 +262,13 @@ pub enum CheckpointError {
         /// The checkpoint id.
         id: u64,
     },
+    /// No thread could be started for the asynchronous part (`PendingCheckpoint::spawn`, B26): nothing ran and
+    /// its snapshots were released.
+    #[error("checkpoint {id}: the asynchronous part's thread could not be started: {source}")]
+    Spawn {
+        /// The checkpoint id.
+        id: u64,
+        /// The error of the thread builder.
+        source: std::io::Error,
+    },
 }

@@ -163,7 +163,7 @@ pub struct KeyedStateBackend<K, KS, H = RandomState, P: Primitives = StdSync> {
     restored: Vec<RestoredState>,
     /// The pending checkpoints taken, for `close` and drop to cancel (B21, B22); dead ones are pruned at each
     /// checkpoint.
-    flights: Vec<Weak<Flight>>,
+    flights: Vec<Weak<Flight<P>>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>

@@ -15,13 +15,13 @@ pub use std_impl::StdSync;
 mod loom_impl;
 #[cfg(feature = "loom")]
 #[cfg_attr(docsrs, doc(cfg(feature = "loom")))]
-pub use loom_impl::LoomSync;
+pub use loom_impl::{LoomJoinHandle, LoomSync};
 
 #[cfg(feature = "shuttle")]
 mod shuttle_impl;
 #[cfg(feature = "shuttle")]
 #[cfg_attr(docsrs, doc(cfg(feature = "shuttle")))]
-pub use shuttle_impl::ShuttleSync;
+pub use shuttle_impl::{ShuttleJoinHandle, ShuttleSync};
 
 /// A family of synchronization primitives.
 ///
@@ -53,6 +53,9 @@ pub use shuttle_impl::ShuttleSync;
 ///    behind a stable pointer and never moves it.
 /// 5. None of the operations re-enters the core, blocks forever while uncontended, or unwinds except by
 ///    propagating a panic of the closure passed to it.
+/// 6. **`spawn`** runs its closure on a new thread of the same runtime (std, loom or shuttle), and
+///    **`JoinHandle::join`** returns after that closure returned (everything the thread did happens-before the
+///    return), with its value or with the panic that ended it (the asynchronous checkpoint part, B25).
 ///
 /// `StdSync` meets this by being the std types; `LoomSync` and `ShuttleSync` meet it under their own runtimes
 /// (inside `loom::model` / `shuttle::check_*` only).
@@ -66,6 +69,23 @@ pub unsafe trait Primitives: 'static + Sized {
     /// An interior-mutability cell for every node and chunk field a snapshot reader may see
     /// (std: `UnsafeCell`; loom's tracks each access and reports races).
     type UnsafeCell<T>: UnsafeCellOps<T>;
+    /// The handle of a thread started by [`spawn`](Self::spawn) (std: `JoinHandle`).
+    type JoinHandle<T: Send + 'static>: JoinOps<T>;
+
+    /// Starts a thread named `name` running `f` (std: `thread::Builder::spawn`); fails only if the runtime
+    /// cannot start one.
+    fn spawn<F, T>(name: String, f: F) -> std::io::Result<Self::JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static;
+}
+
+/// The operations the backend needs of a thread handle (std: `JoinHandle`).
+pub trait JoinOps<T> {
+    /// Waits for the thread; its value, or the payload of the panic that ended it.
+    fn join(self) -> std::thread::Result<T>;
+    /// Whether the thread's closure has returned (or unwound).
+    fn is_finished(&self) -> bool;
 }
 
 /// The operations the core needs of a 64-bit atomic.
@@ -85,6 +105,9 @@ pub trait MutexOps<T> {
     /// Runs `f` with the lock held. A poisoned lock is entered anyway: the core never leaves the protected
     /// data inconsistent across a panic.
     fn with_lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R;
+    /// Runs `f` with the lock held if it is free, without waiting: `None` if another thread holds it. A poisoned
+    /// lock is entered, as in [`with_lock`](Self::with_lock).
+    fn try_with_lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R>;
 }
 
 /// The operations the core needs of an `Arc`.

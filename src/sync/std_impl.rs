@@ -1,6 +1,6 @@
 //! The std implementation of the seam: plain std types, zero cost.
 
-use super::{ArcOps, AtomicU64Ops, MutexOps, Ordering, Primitives, UnsafeCellOps};
+use super::{ArcOps, AtomicU64Ops, JoinOps, MutexOps, Ordering, Primitives, UnsafeCellOps};
 
 /// The default primitives: `std::sync` and `std::cell`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -13,6 +13,15 @@ unsafe impl Primitives for StdSync {
     type Mutex<T> = std::sync::Mutex<T>;
     type Arc<T> = std::sync::Arc<T>;
     type UnsafeCell<T> = StdCell<T>;
+    type JoinHandle<T: Send + 'static> = std::thread::JoinHandle<T>;
+
+    fn spawn<F, T>(name: String, f: F) -> std::io::Result<std::thread::JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        std::thread::Builder::new().name(name).spawn(f)
+    }
 }
 
 impl AtomicU64Ops for std::sync::atomic::AtomicU64 {
@@ -37,6 +46,23 @@ impl<T> MutexOps<T> for std::sync::Mutex<T> {
     fn with_lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let mut guard = self.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
+    }
+    fn try_with_lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut guard = match self.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(f(&mut guard))
+    }
+}
+
+impl<T> JoinOps<T> for std::thread::JoinHandle<T> {
+    fn join(self) -> std::thread::Result<T> {
+        std::thread::JoinHandle::join(self)
+    }
+    fn is_finished(&self) -> bool {
+        std::thread::JoinHandle::is_finished(self)
     }
 }
 

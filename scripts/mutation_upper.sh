@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Mutation testing of the layers above the table with cargo-mutants (issue 22, item 1; docs/MODEL_CHECKING.md,
+# "Mutation testing of the upper layers"). One group per layer, each with its own fast test command, sharded so
+# that each shard stays under an hour on 2 cores. The planted mutants' `#[cfg(cow_mutant = "…")]` statements and
+# blocks are excluded (found in the source at each run, so the exclusions follow the lines when they move): the
+# real build never compiles them, so every mutant in them would survive.
+#
+#   scripts/mutation_upper.sh list                       # the groups, their files, tests, mutants and shards
+#   scripts/mutation_upper.sh keygroup                   # every shard of a group, one after the other
+#   scripts/mutation_upper.sh keygroup 2                 # shard 2 of the group (0-based)
+#   scripts/mutation_upper.sh keygroup 2 --re hash_code  # any further cargo-mutants arguments
+#   scripts/mutation_upper.sh determinism [group…]       # each group's fast command twice, results compared
+#
+# Output: target/mutation-upper/<group>-<shard>/mutants.out (scripts/mutation_summary.sh makes the table).
+# Environment: MUTATION_TIMEOUT (seconds per test run, default 300), MUTATION_OUT (default target/mutation-upper).
+# Needs `cargo install cargo-mutants --locked` (v27.1.0 measured).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out_root="${MUTATION_OUT:-target/mutation-upper}"
+# One build directory for every group and shard (and the determinism check): the dependencies are built once.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutation-build}"
+
+# group → files (cargo-mutants globs), package, fast test command (cargo test arguments), shards.
+# The fast commands are deterministic (`determinism` below checks it): proptest runs with fixed seeds, and
+# tests/properties_quickcheck.rs (quickcheck seeds from the clock) is left out, so that whether a mutant is caught is
+# never a matter of chance. proptest seeds from the clock unless told (keygroup, format_*, stream_*, restore): every run here uses one fixed seed.
+export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261207}"
+# Shards: about 45 mutants each (a mutant costs 40–80 s on the shared 2-core machine: the rebuild of the crate
+# and of the group's test binaries, then the tests).
+group_files() {
+    case "$1" in
+        keygroup) echo 'src/keygroup/**/*.rs' ;;
+        serializer) echo 'src/serializer/**/*.rs' ;;
+        format) echo 'src/format/**/*.rs' ;;
+        restore) echo 'src/restore.rs' ;;
+        backend) echo 'src/backend/**/*.rs' ;;
+        conform) echo 'cli/src/conform/**/*.rs' ;;
+        *) echo "unknown group $1" >&2; exit 2 ;;
+    esac
+}
+group_package() {
+    case "$1" in
+        conform) echo cow-state-table-cli ;;
+        *) echo cow-state-table ;;
+    esac
+}
+group_tests() {
+    case "$1" in
+        keygroup) echo --lib --test keygroup --test placement_vectors ;;
+        serializer) echo --lib --test format_roundtrip --test format_vectors --test stream_vectors --test backend_properties ;;
+        format) echo --lib --test format_roundtrip --test format_corrupt --test format_vectors --test restore ;;
+        restore) echo --test restore --test backend_properties ;;
+        backend) echo --lib --test backend --test backend_properties --test storage --test storage_crash \
+            --test stream_format --test stream_vectors ;;
+        conform) echo --test conform ;;
+    esac
+}
+group_shards() {
+    case "$1" in
+        keygroup) echo 5 ;;
+        serializer) echo 4 ;;
+        format) echo 3 ;;
+        restore) echo 1 ;;
+        backend) echo 14 ;;
+        conform) echo 6 ;;
+    esac
+}
+groups="keygroup serializer format restore backend conform"
+
+# `--exclude-re` for every line of a positive `cfg(cow_mutant = …)` statement or block in the group's files.
+planted_excludes() {
+    local glob="$1" f
+    for f in $(git ls-files "${glob%%\**}" | grep '\.rs$'); do
+        awk -v f="$f" '
+            /#\[cfg\(cow_mutant = / { on = 1; depth = 0; next }
+            on {
+                printf "--exclude-re\n^%s:%d:\n", f, NR
+                n = gsub(/\{/, "{"); m = gsub(/\}/, "}"); depth += n - m
+                if (depth <= 0 && ($0 ~ /;[[:space:]]*$/ || $0 ~ /\}[[:space:]]*$/)) on = 0
+            }' "$f"
+    done
+}
+
+fast_command() {
+    local g="$1"
+    # shellcheck disable=SC2046
+    CARGO_TARGET_DIR="$PWD/target/mutation-determinism" \
+        cargo test --profile mutants -p "$(group_package "$g")" $(group_tests "$g")
+}
+
+case "${1:-}" in
+    list)
+        for g in $groups; do
+            n=$(cargo mutants --no-config --list -p "$(group_package "$g")" --file "$(group_files "$g")" \
+                $(planted_excludes "$(group_files "$g")") 2>/dev/null | wc -l)
+            echo "$g: $(group_files "$g"), $n mutants, $(group_shards "$g") shards; tests: $(group_tests "$g")"
+        done
+        exit 0
+        ;;
+    determinism)
+        shift
+        [ $# -gt 0 ] || set -- $groups
+        status=0
+        for g in "$@"; do
+            dir="$out_root/determinism"
+            mkdir -p "$dir"
+            # Its own build directory: cargo names a workspace's artifacts by their path relative to the workspace,
+            # so cargo-mutants' scratch copies and this tree would overwrite each other's test binaries in a shared
+            # one, and either could run the other's (mutated or not) code.
+            for run in 1 2; do
+                # The set of tests and their outcome; timings and order stripped.
+                fast_command "$g" 2>&1 | grep -E '^test .* \.\.\. ' | sed -E 's/ \([0-9.]+s\)$//' | sort \
+                    >"$dir/$g.$run" || true
+            done
+            if [ ! -s "$dir/$g.1" ]; then
+                echo "$g: no test ran"; status=1
+            elif cmp -s "$dir/$g.1" "$dir/$g.2"; then
+                echo "$g: deterministic ($(wc -l <"$dir/$g.1") tests, $(grep -c ' ok$' "$dir/$g.1") ok, twice)"
+            else
+                echo "$g: DIFFERS between two runs:"; diff "$dir/$g.1" "$dir/$g.2" || true; status=1
+            fi
+        done
+        exit $status
+        ;;
+    "" | -h | --help)
+        sed -n '2,17p' "$0"
+        exit 0
+        ;;
+esac
+
+g="$1"
+shift
+files=$(group_files "$g")
+shards=$(group_shards "$g")
+if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then
+    list="$1"
+    shift
+else
+    list=$(seq 0 $((shards - 1)))
+fi
+command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
+mapfile -t excludes < <(planted_excludes "$files")
+cargo_args=()
+for a in $(group_tests "$g"); do cargo_args+=("--cargo-arg=$a"); done
+for s in $list; do
+    mkdir -p "$out_root/$g-$s"
+    cargo mutants --no-config -p "$(group_package "$g")" --file "$files" "${excludes[@]}" "${cargo_args[@]}" \
+        --jobs 1 --timeout "${MUTATION_TIMEOUT:-300}" --build-timeout 900 --profile mutants --no-shuffle \
+        --shard "$s/$shards" --output "$out_root/$g-$s" "$@" || true
+done
