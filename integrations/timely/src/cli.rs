@@ -250,19 +250,7 @@ fn demo(args: &Args) -> Result<(), String> {
                 .arg("--out")
                 .arg(&out);
             c.args(["--run", &run.to_string(), "--interval", &interval.to_string()]);
-            c.args([
-                "--epochs",
-                &job.epochs.to_string(),
-                "--records",
-                &job.records_per_epoch.to_string(),
-            ]);
-            c.args([
-                "--vocab",
-                &job.vocabulary.to_string(),
-                "--window",
-                &job.window.to_string(),
-            ]);
-            c.args(["--seed", &job.seed.to_string()]);
+            job_args(&mut c, &job);
             if let (Some(at), true) = (stall_at, i == processes - 1) {
                 c.args(["--stall-at", &at.to_string()]);
             }
@@ -443,26 +431,8 @@ fn measure_processes(
             .args(["-n", &processes.to_string(), "-p", &i.to_string()])
             .arg("-h")
             .arg(&hostfile);
-        c.args([
-            "--epochs",
-            &job.epochs.to_string(),
-            "--records",
-            &job.records_per_epoch.to_string(),
-        ]);
-        c.args([
-            "--vocab",
-            &job.vocabulary.to_string(),
-            "--window",
-            &job.window.to_string(),
-        ]);
-        c.args([
-            "--seed",
-            &job.seed.to_string(),
-            "--run",
-            &run.to_string(),
-            "--restore",
-            "none",
-        ]);
+        job_args(&mut c, &job);
+        c.args(["--run", &run.to_string(), "--restore", "none"]);
         match variant {
             Variant::HashMap => {
                 c.args(["--state", "hashmap"]);
@@ -638,4 +608,21 @@ pub fn run_command(args: &[String]) -> Result<(), String> {
         Some("bench") => Args::parse(&args[1..]).and_then(|a| bench(&a)),
         _ => Err("usage: cluster_wordcount worker|demo|bench [options] (see integrations/timely/README.md)".into()),
     }
+}
+
+/// The job's arguments of a `worker` command: what every process of one run must be given alike.
+fn job_args(c: &mut Command, job: &WordCount) {
+    c.args([
+        "--epochs",
+        &job.epochs.to_string(),
+        "--records",
+        &job.records_per_epoch.to_string(),
+    ]);
+    c.args([
+        "--vocab",
+        &job.vocabulary.to_string(),
+        "--window",
+        &job.window.to_string(),
+    ]);
+    c.args(["--seed", &job.seed.to_string()]);
 }
