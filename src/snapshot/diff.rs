@@ -109,13 +109,23 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
     /// [`DiffError`] if either snapshot is released, they are of different tables, or `base` is newer (C1).
     ///
     /// ```
+    /// use cow_state_table::snapshot::Change;
     /// use cow_state_table::StateTable;
     /// let mut table: StateTable<u64, u32, u64> = StateTable::new();
     /// for k in 0..1000 { table.put(k, 0, k); }
     /// let base = table.snapshot().unwrap();
     /// table.put(7, 0, 70);
     /// let later = table.snapshot().unwrap();
-    /// assert_eq!(later.diff(&base).unwrap().count(), 1);
+    /// // The upsert of key 7, and redundant upserts of the nodes copied with it, if any (the chain prefix in
+    /// // front of it, a rehash step's migrations: C2). Which nodes those are depends on the hasher's seed.
+    /// for change in later.diff(&base).unwrap() {
+    ///     match change {
+    ///         Change::Upsert { key: &7, state, .. } => assert_eq!(*state, 70),
+    ///         Change::Upsert { key, state, .. } => assert_eq!(state, key), // an equal state, copied
+    ///         Change::Remove { .. } => unreachable!("nothing was removed"),
+    ///     }
+    /// }
+    /// assert!(later.diff(&base).unwrap().any(|c| *c.key() == 7));
     /// assert!(base.diff(&later).is_err());
     /// ```
     pub fn diff<'a>(&'a self, base: &'a Snapshot<K, N, S, P>) -> Result<Diff<'a, K, N, S, P>, DiffError>
