@@ -197,7 +197,8 @@ pub struct Diff<'a, K, N, S, P: Primitives> {
 
 // SAFETY: the iterator reads two live snapshots (I9) and hands out `&K`, `&N`, `&S`, as `Entries` does.
 unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, P: Primitives> Send for Diff<'_, K, N, S, P> {}
-// SAFETY: `&Diff` gives access to nothing.
+// SAFETY: through `&Diff` only `walk` and `Debug` read it: plain fields and the later snapshot's version, which a
+// live snapshot never changes (I9); every node and state is reached through `&mut self` (`next`).
 unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, P: Primitives> Sync for Diff<'_, K, N, S, P> {}
 
 enum Mode<'a, K, N, S, P: Primitives> {
@@ -272,7 +273,7 @@ impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
     fn next(&mut self, base_version: u32) -> Option<Change<'a, K, N, S>> {
         loop {
             if let Some(bucket) = &mut self.bucket {
-                if let Some(change) = bucket.next(base_version) {
+                if let Some(change) = bucket.next() {
                     return Some(change);
                 }
                 self.bucket = None;
@@ -335,7 +336,7 @@ impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
 }
 
 impl<K: Eq, N: Eq, S, P: Primitives> Bucket<K, N, S, P> {
-    fn next<'a>(&mut self, _base_version: u32) -> Option<Change<'a, K, N, S>> {
+    fn next<'a>(&mut self) -> Option<Change<'a, K, N, S>> {
         if self.upsert != self.shared {
             // SAFETY: a node of a live snapshot (I9), valid for as long as the snapshot is borrowed ('a).
             let node: &'a Node<K, N, S, P> = unsafe { &*self.upsert };
