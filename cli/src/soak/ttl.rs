@@ -12,7 +12,7 @@ use super::report::{memory, Summary};
 use super::Config;
 use crate::error::{CliError, Result};
 use cow_state_table::backend::storage::{CheckpointStorage, DirectoryStorage, MemoryStorage};
-use cow_state_table::backend::ttl::{expired, ManualClock, StateTtlConfig, TtlValueState};
+use cow_state_table::backend::ttl::{expired, ManualClock, StateTtlConfig, TtlTimeProvider, TtlValueState};
 use cow_state_table::backend::{CheckpointHandle, KeyedStateBackend, ValueStateDescriptor};
 use cow_state_table::serializer::{U32Serializer, U64Serializer};
 use cow_state_table::DeterministicState;
@@ -128,6 +128,8 @@ pub fn run(cfg: &Config) -> Result<Summary> {
         Storage::Memory => Arc::new(MemoryStorage::new()),
         Storage::Dir(dir) => Arc::new(DirectoryStorage::open(dir, 3).map_err(|e| CliError::Usage(e.to_string()))?),
     };
+    // Waits for a checkpoint in flight and verifies what it holds at the clock's current time (T5).
+    let settle = |f: InFlight| verify(cfg, &storage, f, ttl, TtlTimeProvider::current_timestamp(&*clock));
     let mut model = Entries::new();
     let mut rng = cfg.seed | 1;
     let mut next = move || {
@@ -203,13 +205,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
         if last_checkpoint.elapsed() >= cfg.checkpoint_every && failure.is_none() {
             last_checkpoint = Instant::now();
             if let Some(f) = in_flight.take() {
-                match verify(
-                    cfg,
-                    &storage,
-                    f,
-                    ttl,
-                    cow_state_table::backend::ttl::TtlTimeProvider::current_timestamp(&*clock),
-                ) {
+                match settle(f) {
                     Ok(n) => {
                         verified += 1;
                         bytes += n;
@@ -241,13 +237,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
     }
     if let Some(f) = in_flight.take() {
         if failure.is_none() {
-            match verify(
-                cfg,
-                &storage,
-                f,
-                ttl,
-                cow_state_table::backend::ttl::TtlTimeProvider::current_timestamp(&*clock),
-            ) {
+            match settle(f) {
                 Ok(n) => {
                     verified += 1;
                     bytes += n;
