@@ -1,15 +1,14 @@
 //! TTL list state, one timestamp per element (Flink `TtlListState`).
 
-use super::config::{StateTtlConfig, StateVisibility, UpdateType};
+use super::config::StateTtlConfig;
 use super::handle::ttl_common;
 use super::runtime::TtlRuntime;
-use super::value::{TtlSerializer, TtlStored, TtlValue};
+use super::value::{TtlSerializer, TtlValue};
 use crate::backend::{
     BackendError, KeyedStateBackend, ListState, ListStateDescriptor, StateHasher, StateKey, StateType,
 };
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
-use crate::table::visit::Visit;
 use core::fmt;
 use core::hash::Hash;
 use std::sync::Arc;
@@ -97,34 +96,8 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let config = &self.rt.config;
-        let now = config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
-        let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
-        let action = match data.table.get(key, ns) {
-            None => return Ok(None),
-            Some(_) if config.visibility == StateVisibility::ReturnExpiredIfNotCleanedUp => Visit::Keep,
-            Some(list) => list.filter_expired(config.ttl, now),
-        };
-        match action {
-            Visit::Keep => {}
-            Visit::Remove => {
-                data.table.remove(key, ns);
-                return Ok(None);
-            }
-            Visit::Replace(list) => {
-                if let Some(slot) = data.table.get_mut(key, ns) {
-                    *slot = list;
-                }
-            }
-        }
-        if config.update_type == UpdateType::OnReadAndWrite {
-            if let Some(list) = data.table.get_mut(key, ns) {
-                list.iter_mut().for_each(|e| e.last_access = now);
-            }
-        }
-        Ok(data.table.get(key, ns).map(|list| list.iter().map(|e| &e.user_value)))
+        let list = self.read_current(backend)?;
+        Ok(list.map(|list| list.iter().map(|e| &e.user_value)))
     }
 
     /// Appends `element`, stamped now (T3).
@@ -150,11 +123,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        {
-            let (_, data) = self.inner.handle.write(backend)?;
-            self.rt.on_access(&mut data.table, now);
-        }
+        let (now, _, _) = self.access(backend)?;
         self.inner
             .add_all(backend, elements.into_iter().map(|e| TtlValue::new(e, now)))
     }
@@ -171,17 +140,15 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
+        let (now, key, table) = self.access(backend)?;
         let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
         if elements.is_empty() {
-            data.table.remove(key, ns);
+            table.remove(key, ns);
         } else {
             let list: Vec<_> = elements.into_iter().map(|e| TtlValue::new(e, now)).collect();
-            match data.table.get_mut(key, ns) {
+            match table.get_mut(key, ns) {
                 Some(slot) => *slot = list,
-                None => data.table.put(key.clone(), ns.clone(), list),
+                None => table.put(key.clone(), ns.clone(), list),
             }
         }
         Ok(())

@@ -3,11 +3,10 @@
 use super::config::{StateTtlConfig, StateVisibility, UpdateType};
 use super::handle::ttl_common;
 use super::runtime::TtlRuntime;
-use super::value::{TtlSerializer, TtlStored, TtlValue};
+use super::value::{TtlSerializer, TtlValue};
 use crate::backend::{BackendError, KeyedStateBackend, MapState, MapStateDescriptor, StateHasher, StateKey, StateType};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
-use crate::table::visit::Visit;
 use core::fmt;
 use core::hash::Hash;
 use std::sync::Arc;
@@ -101,32 +100,29 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let config = &self.rt.config;
-        let now = config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
+        let (now, key, table) = self.access(backend)?;
         let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
-        let expired = match data.table.get(key, ns).and_then(|m| m.get(user_key)) {
+        let expired = match table.get(key, ns).and_then(|m| m.get(user_key)) {
             None => return Ok(None),
             Some(tv) => tv.is_expired(config.ttl, now),
         };
         if expired && config.visibility == StateVisibility::NeverReturnExpired {
-            let empty = data.table.get_mut(key, ns).is_some_and(|m| {
+            let empty = table.get_mut(key, ns).is_some_and(|m| {
                 m.remove(user_key);
                 m.is_empty()
             });
             if empty {
-                data.table.remove(key, ns);
+                table.remove(key, ns);
             }
             return Ok(None);
         }
         if !expired && config.update_type == UpdateType::OnReadAndWrite {
-            return Ok(data.table.get_mut(key, ns).and_then(|m| m.get_mut(user_key)).map(|tv| {
+            return Ok(table.get_mut(key, ns).and_then(|m| m.get_mut(user_key)).map(|tv| {
                 tv.last_access = now;
                 &tv.user_value
             }));
         }
-        Ok(data
-            .table
+        Ok(table
             .get(key, ns)
             .and_then(|m| m.get(user_key))
             .map(|tv| &tv.user_value))
@@ -162,11 +158,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        {
-            let (_, data) = self.inner.handle.write(backend)?;
-            self.rt.on_access(&mut data.table, now);
-        }
+        let (now, _, _) = self.access(backend)?;
         self.inner.put(backend, user_key, TtlValue::new(value, now))
     }
 
@@ -182,11 +174,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        {
-            let (_, data) = self.inner.handle.write(backend)?;
-            self.rt.on_access(&mut data.table, now);
-        }
+        self.access(backend)?;
         self.inner.remove(backend, user_key).map(drop)
     }
 
@@ -202,37 +190,8 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let config = &self.rt.config;
-        let now = config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
-        let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
-        let action = match data.table.get(key, ns) {
-            None => Visit::Keep,
-            Some(_) if config.visibility == StateVisibility::ReturnExpiredIfNotCleanedUp => Visit::Keep,
-            Some(map) => map.filter_expired(config.ttl, now),
-        };
-        match action {
-            Visit::Keep => {}
-            Visit::Remove => {
-                data.table.remove(key, ns);
-            }
-            Visit::Replace(map) => {
-                if let Some(slot) = data.table.get_mut(key, ns) {
-                    *slot = map;
-                }
-            }
-        }
-        if config.update_type == UpdateType::OnReadAndWrite {
-            if let Some(map) = data.table.get_mut(key, ns) {
-                map.values_mut().for_each(|e| e.last_access = now);
-            }
-        }
-        Ok(data
-            .table
-            .get(key, ns)
-            .into_iter()
-            .flat_map(|m| m.iter().map(|(k, v)| (k, &v.user_value))))
+        let map = self.read_current(backend)?;
+        Ok(map.into_iter().flat_map(|m| m.iter().map(|(k, v)| (k, &v.user_value))))
     }
 
     /// Whether the current key and namespace has no unexpired entry (T4).

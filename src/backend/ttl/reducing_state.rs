@@ -1,6 +1,6 @@
 //! TTL reducing state (Flink `TtlReducingState` with `TtlReduceFunction`).
 
-use super::config::{StateTtlConfig, StateVisibility, UpdateType};
+use super::config::StateTtlConfig;
 use super::handle::ttl_common;
 use super::runtime::TtlRuntime;
 use super::value::{TtlSerializer, TtlValue};
@@ -105,26 +105,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let config = &self.rt.config;
-        let now = config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
-        let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
-        let expired = match data.table.get(key, ns) {
-            None => return Ok(None),
-            Some(tv) => tv.is_expired(config.ttl, now),
-        };
-        if expired && config.visibility == StateVisibility::NeverReturnExpired {
-            data.table.remove(key, ns);
-            return Ok(None);
-        }
-        if !expired && config.update_type == UpdateType::OnReadAndWrite {
-            return Ok(data.table.get_mut(key, ns).map(|tv| {
-                tv.last_access = now;
-                &tv.user_value
-            }));
-        }
-        Ok(data.table.get(key, ns).map(|tv| &tv.user_value))
+        Ok(self.read_current(backend)?.map(|tv| &tv.user_value))
     }
 
     /// Reduces `value` into the state (T3); `None` clears.
@@ -139,11 +120,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        {
-            let (_, data) = self.inner.handle.write(backend)?;
-            self.rt.on_access(&mut data.table, now);
-        }
+        let (now, _, _) = self.access(backend)?;
         self.inner.add(backend, value.into().map(|v| TtlValue::new(v, now)))
     }
 }
