@@ -168,6 +168,30 @@ where
         self.access(backend)?;
         self.inner.add(backend, value)
     }
+
+    /// Merges the unexpired accumulators of `sources` into `target` and removes the sources (T9 over B6; Flink
+    /// `TtlAggregatingState.mergeNamespaces` with `TtlAggregateFunction.merge`): an expired source or target
+    /// counts as absent, the result is stamped now. The function's `merge` works on clones: if it panics,
+    /// nothing changes.
+    pub fn merge_namespaces<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        target: N,
+        sources: &[N],
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (now, key, table) = self.access(backend)?;
+        let ttl = self.rt.config.ttl;
+        super::merge::merge_unexpired(table, key, &target, sources, (ttl, now), |a, b| {
+            self.function.merge(a, b)
+        });
+        Ok(())
+    }
 }
 
 impl<N: Clone, IN, ACC, OUT> Clone for TtlAggregatingState<N, IN, ACC, OUT> {

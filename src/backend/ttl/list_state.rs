@@ -128,6 +128,51 @@ where
             .add_all(backend, elements.into_iter().map(|e| TtlValue::new(e, now)))
     }
 
+    /// Appends the lists of `sources` to `target`'s and removes the sources (T9: the plain merge, B6, by moves;
+    /// Flink `TtlListState.mergeNamespaces`): every element keeps its stamp, and an expired one is dropped by the
+    /// next read or cleanup.
+    ///
+    /// ```
+    /// # use cow_state_table::backend::{KeyedStateBackend, ListStateDescriptor};
+    /// # use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig};
+    /// # use cow_state_table::keygroup::KeyGroupRange;
+    /// # use cow_state_table::serializer::{U32Serializer, U64Serializer};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// let clock = Arc::new(ManualClock::new(0));
+    /// let config = StateTtlConfig::new(Duration::from_millis(10)).unwrap().with_time_provider(clock.clone());
+    /// # let mut b: KeyedStateBackend<u64, U64Serializer> =
+    /// #     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+    /// let mut events = b.register_ttl_list(
+    ///     ListStateDescriptor::new("events", U32Serializer, U64Serializer), config,
+    /// ).unwrap();
+    /// b.set_current_key(1).unwrap();
+    /// events.set_current_namespace(1);
+    /// events.add(&mut b, 1).unwrap();
+    /// clock.advance(5);
+    /// events.set_current_namespace(2);
+    /// events.add(&mut b, 2).unwrap();
+    /// events.merge_namespaces(&mut b, 0, &[1, 2]).unwrap();
+    /// events.set_current_namespace(0);
+    /// clock.advance(5); // the element of namespace 1 keeps its stamp: expired
+    /// assert_eq!(events.get(&mut b).unwrap().unwrap().collect::<Vec<_>>(), [&2]);
+    /// ```
+    pub fn merge_namespaces<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        target: N,
+        sources: &[N],
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        self.access(backend)?;
+        self.inner.merge_namespaces(backend, target, sources)
+    }
+
     /// Replaces the list by `elements`, each stamped now (T3); an empty list clears (Flink `update`).
     pub fn update<K, KS, H, P>(
         &self,

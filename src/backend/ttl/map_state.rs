@@ -194,6 +194,132 @@ where
         Ok(map.into_iter().flat_map(|m| m.iter().map(|(k, v)| (k, &v.user_value))))
     }
 
+    /// The user keys of the unexpired entries of the current key and namespace (Flink `keys()`), after the read
+    /// of every TTL kind (T10: expired entries removed first under `NeverReturnExpired`, stamped under
+    /// `OnReadAndWrite`).
+    ///
+    /// ```
+    /// # use cow_state_table::backend::{KeyedStateBackend, MapStateDescriptor};
+    /// # use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig};
+    /// # use cow_state_table::keygroup::KeyGroupRange;
+    /// # use cow_state_table::serializer::{U32Serializer, U64Serializer, VoidNamespaceSerializer};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// let clock = Arc::new(ManualClock::new(0));
+    /// let config = StateTtlConfig::new(Duration::from_millis(10)).unwrap().with_time_provider(clock.clone());
+    /// # let mut b: KeyedStateBackend<u64, U64Serializer> =
+    /// #     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+    /// let m = b.register_ttl_map(
+    ///     MapStateDescriptor::new("m", VoidNamespaceSerializer, U32Serializer, U64Serializer), config,
+    /// ).unwrap();
+    /// b.set_current_key(1).unwrap();
+    /// m.put(&mut b, 1, 10).unwrap();
+    /// clock.advance(5);
+    /// m.put(&mut b, 2, 20).unwrap();
+    /// clock.advance(5); // user key 1 expired
+    /// assert_eq!(m.keys(&mut b).unwrap().collect::<Vec<_>>(), [&2]);
+    /// assert_eq!(m.values(&mut b).unwrap().collect::<Vec<_>>(), [&20]);
+    /// ```
+    pub fn keys<'a, K, KS, H, P>(
+        &'a self,
+        backend: &'a mut KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<impl Iterator<Item = &'a UK> + 'a, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        Ok(self.read_current(backend)?.into_iter().flat_map(|m| m.keys()))
+    }
+
+    /// The values of the unexpired entries of the current key and namespace (Flink `values()`; T10 as
+    /// [`keys`](Self::keys)).
+    pub fn values<'a, K, KS, H, P>(
+        &'a self,
+        backend: &'a mut KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<impl Iterator<Item = &'a UV> + 'a, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let map = self.read_current(backend)?;
+        Ok(map.into_iter().flat_map(|m| m.values().map(|tv| &tv.user_value)))
+    }
+
+    /// A cursor over the entries of the current key and namespace that can replace values and remove entries
+    /// (Flink `TtlMapState.iterator()` with `remove` and `Map.Entry.setValue`; T10 over B19): it makes the read of
+    /// every TTL kind first, so under `NeverReturnExpired` it hands out no expired entry, and its writes stamp.
+    ///
+    /// ```
+    /// # use cow_state_table::backend::{KeyedStateBackend, MapStateDescriptor};
+    /// # use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig};
+    /// # use cow_state_table::keygroup::KeyGroupRange;
+    /// # use cow_state_table::serializer::{U32Serializer, U64Serializer, VoidNamespaceSerializer};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// let clock = Arc::new(ManualClock::new(0));
+    /// let config = StateTtlConfig::new(Duration::from_millis(10)).unwrap().with_time_provider(clock.clone());
+    /// # let mut b: KeyedStateBackend<u64, U64Serializer> =
+    /// #     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+    /// let m = b.register_ttl_map(
+    ///     MapStateDescriptor::new("m", VoidNamespaceSerializer, U32Serializer, U64Serializer), config,
+    /// ).unwrap();
+    /// b.set_current_key(1).unwrap();
+    /// m.put_all(&mut b, (0..4).map(|i| (i, u64::from(i)))).unwrap();
+    /// clock.advance(9);
+    /// let mut cursor = m.entries_mut(&mut b).unwrap();
+    /// while let Some((&user_key, _)) = cursor.next_entry() {
+    ///     if user_key == 0 {
+    ///         cursor.remove().unwrap();
+    ///     } else if user_key == 1 {
+    ///         cursor.set_value(100).unwrap(); // a write: stamped 9
+    ///     }
+    /// }
+    /// clock.advance(1); // 2 and 3 (stamped 0) expire; 1 lives on
+    /// assert_eq!(m.entries(&mut b).unwrap().collect::<Vec<_>>(), [(&1, &100)]);
+    /// ```
+    #[doc(alias = "iterator")]
+    pub fn entries_mut<'b, K, KS, H, P>(
+        &'b self,
+        backend: &'b mut KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<super::TtlMapEntriesMut<'b, K, N, UK, UV, H, P>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let config = &self.rt.config;
+        let (now, key, table) = self.access(backend)?;
+        super::handle::read_stored(table, key, &self.inner.handle.namespace, config, now);
+        Ok(super::TtlMapEntriesMut {
+            inner: self.inner.entries_mut(backend)?,
+            now,
+            ttl: config.ttl,
+            update_type: config.update_type,
+        })
+    }
+
+    /// Puts every entry, each stamped now (T3; Flink `putAll`).
+    pub fn put_all<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        entries: impl IntoIterator<Item = (UK, UV)>,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (now, _, _) = self.access(backend)?;
+        self.inner
+            .put_all(backend, entries.into_iter().map(|(k, v)| (k, TtlValue::new(v, now))))
+    }
+
     /// Whether the current key and namespace has no unexpired entry (T4).
     pub fn is_empty<K, KS, H, P>(&self, backend: &mut KeyedStateBackend<K, KS, H, P>) -> Result<bool, BackendError>
     where
