@@ -355,3 +355,51 @@ fn read_stamps_only_unexpired_elements() {
     assert_eq!(stored, [TtlValue::new(2, 12)], "the expired element was not revived");
     assert_eq!(l.cleanup_full(&mut b).unwrap(), 0);
 }
+
+/// T3, T5 for the folding state: an expired accumulator folds from the initial one; a read under
+/// `OnReadAndWrite` refreshes it; cleanup at snapshot drops it.
+#[test]
+#[allow(deprecated)]
+fn folding_state_expires_refreshes_and_is_filtered() {
+    use cow_state_table::backend::FoldingStateDescriptor;
+    let clock = Arc::new(ManualClock::new(0));
+    let mut b = backend();
+    let f = b
+        .register_ttl_folding(
+            FoldingStateDescriptor::new("f", U32Serializer, U64Serializer, 100, |acc: u64, v: u64| acc * 10 + v),
+            config(&clock, 10)
+                .with_update_type(UpdateType::OnReadAndWrite)
+                .cleanup_full_snapshot(),
+        )
+        .unwrap();
+    b.set_current_key(1).unwrap();
+    f.add(&mut b, 1).unwrap();
+    f.add(&mut b, 2).unwrap();
+    clock.set(9);
+    assert_eq!(f.get(&mut b).unwrap(), Some(&10012), "read at 9: stamped 9");
+    clock.set(18);
+    assert_eq!(f.get(&mut b).unwrap(), Some(&10012), "alive until 19 after the read");
+    clock.set(28);
+    f.add(&mut b, 3).unwrap();
+    assert_eq!(
+        f.get(&mut b).unwrap(),
+        Some(&1003),
+        "expired at 28: folded from the initial 100"
+    );
+    b.set_current_key(2).unwrap();
+    f.add(&mut b, 4).unwrap();
+    clock.set(38); // key 1 stamped 28 expired; key 2 stamped 28 too: both expired
+    b.set_current_key(3).unwrap();
+    f.add(&mut b, 5).unwrap();
+    let storage = MemoryStorage::new();
+    let summary = b.checkpoint(1).unwrap().run(&storage).unwrap();
+    assert_eq!(
+        summary.entries, 1,
+        "the filter dropped the two expired accumulators (T5)"
+    );
+    assert_eq!(
+        b.num_state_entries(),
+        3,
+        "the live table keeps them until a read or cleanup"
+    );
+}
