@@ -7,7 +7,9 @@
 //! A second scenario runs a TTL value state (docs/DESIGN.md T5, T6): its checkpoint is taken while the table
 //! grows (an incremental rehash in progress), the asynchronous part filters expired entries while the writer
 //! goes on, the incremental cleanup removes expired entries during the rehash with the checkpoint live, and the
-//! clock moves while the filter may be reading it.
+//! clock moves while the filter may be reading it. A third runs a TTL list and a TTL map state the same way
+//! (T5, T6, T10): the filter trims lists and maps in the asynchronous part while the writer's reads trim them,
+//! its appends and cursor writes change them, under the live snapshot.
 //!
 //! Run: `CARGO_TARGET_DIR=target/shuttle cargo test --release --features shuttle --test shuttle_backend`.
 //! `SHUTTLE_ITERATIONS=<n>` sets the schedules per scheduler (random, PCT; default 5,000).
@@ -305,4 +307,142 @@ fn ttl_filter_in_the_async_part_and_incremental_cleanup_during_a_rehash() {
         2 * n
     );
     assert_eq!(rehashing, 2 * n, "the checkpoint is taken while the table rehashes");
+}
+
+/// Keys of the list and map scenario: the first 766 get an element stamped 0, all 770 one stamped 20, so that
+/// the tables pass 768 entries (and start an incremental rehash) just before the checkpoint, as `TTL_KEYS`.
+const COLLECTION_KEYS: u64 = 770;
+static COLLECTION_REHASHING: AtomicUsize = AtomicUsize::new(0);
+
+type TtlList = cow_state_table::backend::ttl::TtlListState<u32, u64>;
+type TtlMap = cow_state_table::backend::ttl::TtlMapState<u32, u64, u64>;
+
+fn collections_backend(clock: &Arc<ManualClock>) -> (Backend, TtlList, TtlMap) {
+    let mut b: Backend =
+        KeyedStateBackend::new(U64Serializer, MAX_PAR, KeyGroupRange::of(0, MAX_PAR - 1).unwrap()).unwrap();
+    let config = StateTtlConfig::new(std::time::Duration::from_millis(TTL as u64))
+        .unwrap()
+        .cleanup_full_snapshot()
+        .cleanup_incrementally(3, false)
+        .unwrap()
+        .with_time_provider(clock.clone());
+    let l = b
+        .register_ttl_list(
+            ListStateDescriptor::new("l", U32Serializer, U64Serializer),
+            config.clone(),
+        )
+        .unwrap();
+    let m = b
+        .register_ttl_map(
+            cow_state_table::backend::MapStateDescriptor::new("m", U32Serializer, U64Serializer, U64Serializer),
+            config,
+        )
+        .unwrap();
+    (b, l, m)
+}
+
+/// The stored values of every list and map, stamps dropped.
+type Collections = (BTreeMap<u64, Vec<u64>>, BTreeMap<u64, BTreeMap<u64, u64>>);
+
+fn collections(b: &Backend, l: &TtlList, m: &TtlMap) -> Collections {
+    let lists = b.state_table(l.stored()).unwrap().iter();
+    let maps = b.state_table(m.stored()).unwrap().iter();
+    (
+        lists
+            .map(|(k, _, l)| (*k, l.iter().map(|e| e.user_value).collect()))
+            .collect(),
+        maps.map(|(k, _, m)| (*k, m.iter().map(|(uk, e)| (*uk, e.user_value)).collect()))
+            .collect(),
+    )
+}
+
+/// T5, T6, T10 for the per-element and per-entry forms: every key's list and map hold one element / entry
+/// stamped 0 (all but the last four keys) and one stamped 20; the checkpoint is taken at 32 (the first expired, the second alive until 50)
+/// while the table may rehash, and the writer goes on while its asynchronous part runs: reads trim lists and
+/// maps under the live snapshot, appends and cursor writes change them, incremental cleanup runs, the clock
+/// moves to 40. The checkpoint must hold exactly every key's second element and entry, nothing the writer did.
+fn ttl_collections_scenario() {
+    let clock = Arc::new(ManualClock::new(0));
+    let storage = Arc::new(MemoryStorage::with_max_size(1 << 20));
+    let (mut b, l, m) = collections_backend(&clock);
+    for (at, offset, keys) in [(0, 0, COLLECTION_KEYS - 4), (20, 1000, COLLECTION_KEYS)] {
+        clock.set(at);
+        for key in 0..keys {
+            b.set_current_key(key).unwrap();
+            l.add(&mut b, key + offset).unwrap();
+            m.put(&mut b, offset, key + offset).unwrap();
+        }
+    }
+    clock.set(32);
+    let rehashing = b.state_table(l.stored()).unwrap().is_rehashing();
+    let p1 = b.checkpoint(1).unwrap();
+    let st = storage.clone();
+    let t1 = thread::spawn(move || p1.run(&*st));
+    for i in 0..40u64 {
+        let key = i % COLLECTION_KEYS;
+        b.set_current_key(key).unwrap();
+        let got: Vec<u64> = l.get(&mut b).unwrap().unwrap().copied().collect();
+        assert_eq!(
+            got,
+            [key + 1000],
+            "list of key {key}: the expired element is never returned (T4)"
+        );
+        l.add(&mut b, 7777).unwrap();
+        let mut cursor = m.entries_mut(&mut b).unwrap();
+        let mut seen = Vec::new();
+        while let Some((&uk, &v)) = cursor.next_entry() {
+            seen.push((uk, v));
+            cursor.set_value(7777).unwrap();
+        }
+        assert_eq!(seen, [(1000, key + 1000)], "map of key {key} (T10)");
+        if i == 20 {
+            clock.set(40);
+        }
+    }
+    b.check_invariants().unwrap();
+    t1.join().unwrap().unwrap();
+    let restore_clock = Arc::new(ManualClock::new(0));
+    let (mut r, rl, rm) = collections_backend(&restore_clock);
+    r.restore_from(&*storage, &[1]).unwrap();
+    let (lists, maps) = collections(&r, &rl, &rm);
+    assert_eq!(lists.len() as u64, COLLECTION_KEYS);
+    assert_eq!(maps.len() as u64, COLLECTION_KEYS);
+    for key in 0..COLLECTION_KEYS {
+        assert_eq!(
+            lists[&key],
+            [key + 1000],
+            "restored list of key {key}: trimmed by the filter (T5)"
+        );
+        assert_eq!(
+            maps[&key],
+            BTreeMap::from([(1000, key + 1000)]),
+            "restored map of key {key}"
+        );
+    }
+    let (live_lists, live_maps) = collections(&b, &l, &m);
+    for key in 0..40 {
+        assert_eq!(live_lists[&key], [key + 1000, 7777]);
+        assert_eq!(live_maps[&key], BTreeMap::from([(1000, 7777)]));
+    }
+    assert_eq!(b.live_snapshots(), 0);
+    if rehashing {
+        COLLECTION_REHASHING.fetch_add(1, Relaxed);
+    }
+}
+
+#[test]
+fn ttl_lists_and_maps_filtered_in_the_async_part_while_the_writer_trims_and_writes() {
+    let n = (iterations() / 10).max(1);
+    shuttle::check_random(ttl_collections_scenario, n);
+    shuttle::check_pct(ttl_collections_scenario, n, PCT_DEPTH);
+    let rehashing = COLLECTION_REHASHING.load(Relaxed);
+    eprintln!(
+        "{} TTL list and map schedules, {rehashing} with the checkpoint taken during a rehash",
+        2 * n
+    );
+    assert_eq!(
+        rehashing,
+        2 * n,
+        "the checkpoint is taken while the list table rehashes"
+    );
 }

@@ -33,6 +33,7 @@ mod hashers;
 mod op;
 mod reference;
 mod runner;
+pub mod ttl;
 
 pub use hashers::{ChoiceHasher, CollidingHasher, CollidingState, HasherChoice};
 pub use op::{drain_op, op, ops, Op, KEYS, NAMESPACES, SLOTS};

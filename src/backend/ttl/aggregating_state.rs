@@ -1,7 +1,7 @@
 //! TTL aggregating state (Flink `TtlAggregatingState` with `TtlAggregateFunction`).
 
 use super::clock::TtlTimeProvider;
-use super::config::{StateTtlConfig, StateVisibility};
+use super::config::StateTtlConfig;
 use super::handle::ttl_common;
 use super::runtime::TtlRuntime;
 use super::value::{TtlSerializer, TtlValue};
@@ -85,6 +85,8 @@ impl<IN, ACC, OUT> AggregateFunction<IN, TtlValue<ACC>, OUT> for TtlAggregate<IN
 pub struct TtlAggregatingState<N, IN, ACC, OUT> {
     pub(crate) inner: AggregatingState<N, IN, TtlValue<ACC>, OUT>,
     pub(crate) rt: Arc<TtlRuntime>,
+    /// The user's function (for `get_result` and `merge`, T9).
+    function: Arc<dyn AggregateFunction<IN, ACC, OUT>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
@@ -109,6 +111,7 @@ where
         AS: TypeSerializer<Value = ACC> + StateType,
     {
         let d = descriptor;
+        let user_function = d.function.clone();
         let function = TtlAggregate {
             function: d.function,
             ttl: config.ttl,
@@ -124,6 +127,7 @@ where
         Ok(TtlAggregatingState {
             inner,
             rt: Arc::new(TtlRuntime::new(config)),
+            function: user_function,
         })
     }
 }
@@ -145,24 +149,8 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let config = &self.rt.config;
-        let now = config.now();
-        {
-            let (key, data) = self.inner.handle.write(backend)?;
-            let ns = &self.inner.handle.namespace;
-            self.rt.on_access(&mut data.table, now);
-            let expired = data.table.get(key, ns).is_some_and(|tv| tv.is_expired(config.ttl, now));
-            if expired && config.visibility == StateVisibility::NeverReturnExpired {
-                data.table.remove(key, ns);
-                return Ok(None);
-            }
-            if !expired && config.update_type == super::config::UpdateType::OnReadAndWrite {
-                if let Some(tv) = data.table.get_mut(key, ns) {
-                    tv.last_access = now;
-                }
-            }
-        }
-        self.inner.get(backend)
+        let acc = self.read_current(backend)?;
+        Ok(acc.map(|tv| self.function.get_result(&tv.user_value)))
     }
 
     /// Adds `value` to the accumulator (T3); `None` clears.
@@ -177,12 +165,32 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        {
-            let (_, data) = self.inner.handle.write(backend)?;
-            self.rt.on_access(&mut data.table, now);
-        }
+        self.access(backend)?;
         self.inner.add(backend, value)
+    }
+
+    /// Merges the unexpired accumulators of `sources` into `target` and removes the sources (T9 over B6; Flink
+    /// `TtlAggregatingState.mergeNamespaces` with `TtlAggregateFunction.merge`): an expired source or target
+    /// counts as absent, the result is stamped now. The function's `merge` works on clones: if it panics,
+    /// nothing changes.
+    pub fn merge_namespaces<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        target: N,
+        sources: &[N],
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (now, key, table) = self.access(backend)?;
+        let ttl = self.rt.config.ttl;
+        super::merge::merge_unexpired(table, key, &target, sources, (ttl, now), |a, b| {
+            self.function.merge(a, b)
+        });
+        Ok(())
     }
 }
 
@@ -191,6 +199,7 @@ impl<N: Clone, IN, ACC, OUT> Clone for TtlAggregatingState<N, IN, ACC, OUT> {
         TtlAggregatingState {
             inner: self.inner.clone(),
             rt: self.rt.clone(),
+            function: self.function.clone(),
         }
     }
 }

@@ -1,15 +1,14 @@
 //! TTL list state, one timestamp per element (Flink `TtlListState`).
 
-use super::config::{StateTtlConfig, StateVisibility, UpdateType};
+use super::config::StateTtlConfig;
 use super::handle::ttl_common;
 use super::runtime::TtlRuntime;
-use super::value::{TtlSerializer, TtlStored, TtlValue};
+use super::value::{TtlSerializer, TtlValue};
 use crate::backend::{
     BackendError, KeyedStateBackend, ListState, ListStateDescriptor, StateHasher, StateKey, StateType,
 };
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
-use crate::table::visit::Visit;
 use core::fmt;
 use core::hash::Hash;
 use std::sync::Arc;
@@ -97,34 +96,8 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let config = &self.rt.config;
-        let now = config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
-        let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
-        let action = match data.table.get(key, ns) {
-            None => return Ok(None),
-            Some(_) if config.visibility == StateVisibility::ReturnExpiredIfNotCleanedUp => Visit::Keep,
-            Some(list) => list.filter_expired(config.ttl, now),
-        };
-        match action {
-            Visit::Keep => {}
-            Visit::Remove => {
-                data.table.remove(key, ns);
-                return Ok(None);
-            }
-            Visit::Replace(list) => {
-                if let Some(slot) = data.table.get_mut(key, ns) {
-                    *slot = list;
-                }
-            }
-        }
-        if config.update_type == UpdateType::OnReadAndWrite {
-            if let Some(list) = data.table.get_mut(key, ns) {
-                list.iter_mut().for_each(|e| e.last_access = now);
-            }
-        }
-        Ok(data.table.get(key, ns).map(|list| list.iter().map(|e| &e.user_value)))
+        let list = self.read_current(backend)?;
+        Ok(list.map(|list| list.iter().map(|e| &e.user_value)))
     }
 
     /// Appends `element`, stamped now (T3).
@@ -150,13 +123,54 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        {
-            let (_, data) = self.inner.handle.write(backend)?;
-            self.rt.on_access(&mut data.table, now);
-        }
+        let (now, _, _) = self.access(backend)?;
         self.inner
             .add_all(backend, elements.into_iter().map(|e| TtlValue::new(e, now)))
+    }
+
+    /// Appends the lists of `sources` to `target`'s and removes the sources (T9: the plain merge, B6, by moves;
+    /// Flink `TtlListState.mergeNamespaces`): every element keeps its stamp, and an expired one is dropped by the
+    /// next read or cleanup.
+    ///
+    /// ```
+    /// # use cow_state_table::backend::{KeyedStateBackend, ListStateDescriptor};
+    /// # use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig};
+    /// # use cow_state_table::keygroup::KeyGroupRange;
+    /// # use cow_state_table::serializer::{U32Serializer, U64Serializer};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// let clock = Arc::new(ManualClock::new(0));
+    /// let config = StateTtlConfig::new(Duration::from_millis(10)).unwrap().with_time_provider(clock.clone());
+    /// # let mut b: KeyedStateBackend<u64, U64Serializer> =
+    /// #     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+    /// let mut events = b.register_ttl_list(
+    ///     ListStateDescriptor::new("events", U32Serializer, U64Serializer), config,
+    /// ).unwrap();
+    /// b.set_current_key(1).unwrap();
+    /// events.set_current_namespace(1);
+    /// events.add(&mut b, 1).unwrap();
+    /// clock.advance(5);
+    /// events.set_current_namespace(2);
+    /// events.add(&mut b, 2).unwrap();
+    /// events.merge_namespaces(&mut b, 0, &[1, 2]).unwrap();
+    /// events.set_current_namespace(0);
+    /// clock.advance(5); // the element of namespace 1 keeps its stamp: expired
+    /// assert_eq!(events.get(&mut b).unwrap().unwrap().collect::<Vec<_>>(), [&2]);
+    /// ```
+    pub fn merge_namespaces<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        target: N,
+        sources: &[N],
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        self.access(backend)?;
+        self.inner.merge_namespaces(backend, target, sources)
     }
 
     /// Replaces the list by `elements`, each stamped now (T3); an empty list clears (Flink `update`).
@@ -171,17 +185,15 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
+        let (now, key, table) = self.access(backend)?;
         let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
         if elements.is_empty() {
-            data.table.remove(key, ns);
+            table.remove(key, ns);
         } else {
             let list: Vec<_> = elements.into_iter().map(|e| TtlValue::new(e, now)).collect();
-            match data.table.get_mut(key, ns) {
+            match table.get_mut(key, ns) {
                 Some(slot) => *slot = list,
-                None => data.table.put(key.clone(), ns.clone(), list),
+                None => table.put(key.clone(), ns.clone(), list),
             }
         }
         Ok(())

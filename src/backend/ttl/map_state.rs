@@ -3,11 +3,10 @@
 use super::config::{StateTtlConfig, StateVisibility, UpdateType};
 use super::handle::ttl_common;
 use super::runtime::TtlRuntime;
-use super::value::{TtlSerializer, TtlStored, TtlValue};
+use super::value::{TtlSerializer, TtlValue};
 use crate::backend::{BackendError, KeyedStateBackend, MapState, MapStateDescriptor, StateHasher, StateKey, StateType};
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
-use crate::table::visit::Visit;
 use core::fmt;
 use core::hash::Hash;
 use std::sync::Arc;
@@ -101,32 +100,29 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let config = &self.rt.config;
-        let now = config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
+        let (now, key, table) = self.access(backend)?;
         let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
-        let expired = match data.table.get(key, ns).and_then(|m| m.get(user_key)) {
+        let expired = match table.get(key, ns).and_then(|m| m.get(user_key)) {
             None => return Ok(None),
             Some(tv) => tv.is_expired(config.ttl, now),
         };
         if expired && config.visibility == StateVisibility::NeverReturnExpired {
-            let empty = data.table.get_mut(key, ns).is_some_and(|m| {
+            let empty = table.get_mut(key, ns).is_some_and(|m| {
                 m.remove(user_key);
                 m.is_empty()
             });
             if empty {
-                data.table.remove(key, ns);
+                table.remove(key, ns);
             }
             return Ok(None);
         }
         if !expired && config.update_type == UpdateType::OnReadAndWrite {
-            return Ok(data.table.get_mut(key, ns).and_then(|m| m.get_mut(user_key)).map(|tv| {
+            return Ok(table.get_mut(key, ns).and_then(|m| m.get_mut(user_key)).map(|tv| {
                 tv.last_access = now;
                 &tv.user_value
             }));
         }
-        Ok(data
-            .table
+        Ok(table
             .get(key, ns)
             .and_then(|m| m.get(user_key))
             .map(|tv| &tv.user_value))
@@ -162,11 +158,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        {
-            let (_, data) = self.inner.handle.write(backend)?;
-            self.rt.on_access(&mut data.table, now);
-        }
+        let (now, _, _) = self.access(backend)?;
         self.inner.put(backend, user_key, TtlValue::new(value, now))
     }
 
@@ -182,11 +174,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        {
-            let (_, data) = self.inner.handle.write(backend)?;
-            self.rt.on_access(&mut data.table, now);
-        }
+        self.access(backend)?;
         self.inner.remove(backend, user_key).map(drop)
     }
 
@@ -202,37 +190,134 @@ where
         H: StateHasher,
         P: Primitives,
     {
+        let map = self.read_current(backend)?;
+        Ok(map.into_iter().flat_map(|m| m.iter().map(|(k, v)| (k, &v.user_value))))
+    }
+
+    /// The user keys of the unexpired entries of the current key and namespace (Flink `keys()`), after the read
+    /// of every TTL kind (T10: expired entries removed first under `NeverReturnExpired`, stamped under
+    /// `OnReadAndWrite`).
+    ///
+    /// ```
+    /// # use cow_state_table::backend::{KeyedStateBackend, MapStateDescriptor};
+    /// # use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig};
+    /// # use cow_state_table::keygroup::KeyGroupRange;
+    /// # use cow_state_table::serializer::{U32Serializer, U64Serializer, VoidNamespaceSerializer};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// let clock = Arc::new(ManualClock::new(0));
+    /// let config = StateTtlConfig::new(Duration::from_millis(10)).unwrap().with_time_provider(clock.clone());
+    /// # let mut b: KeyedStateBackend<u64, U64Serializer> =
+    /// #     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+    /// let m = b.register_ttl_map(
+    ///     MapStateDescriptor::new("m", VoidNamespaceSerializer, U32Serializer, U64Serializer), config,
+    /// ).unwrap();
+    /// b.set_current_key(1).unwrap();
+    /// m.put(&mut b, 1, 10).unwrap();
+    /// clock.advance(5);
+    /// m.put(&mut b, 2, 20).unwrap();
+    /// clock.advance(5); // user key 1 expired
+    /// assert_eq!(m.keys(&mut b).unwrap().collect::<Vec<_>>(), [&2]);
+    /// assert_eq!(m.values(&mut b).unwrap().collect::<Vec<_>>(), [&20]);
+    /// ```
+    pub fn keys<'a, K, KS, H, P>(
+        &'a self,
+        backend: &'a mut KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<impl Iterator<Item = &'a UK> + 'a, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        Ok(self.read_current(backend)?.into_iter().flat_map(|m| m.keys()))
+    }
+
+    /// The values of the unexpired entries of the current key and namespace (Flink `values()`; T10 as
+    /// [`keys`](Self::keys)).
+    pub fn values<'a, K, KS, H, P>(
+        &'a self,
+        backend: &'a mut KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<impl Iterator<Item = &'a UV> + 'a, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let map = self.read_current(backend)?;
+        Ok(map.into_iter().flat_map(|m| m.values().map(|tv| &tv.user_value)))
+    }
+
+    /// A cursor over the entries of the current key and namespace that can replace values and remove entries
+    /// (Flink `TtlMapState.iterator()` with `remove` and `Map.Entry.setValue`; T10 over B19): it makes the read of
+    /// every TTL kind first, so under `NeverReturnExpired` it hands out no expired entry, and its writes stamp.
+    ///
+    /// ```
+    /// # use cow_state_table::backend::{KeyedStateBackend, MapStateDescriptor};
+    /// # use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig};
+    /// # use cow_state_table::keygroup::KeyGroupRange;
+    /// # use cow_state_table::serializer::{U32Serializer, U64Serializer, VoidNamespaceSerializer};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// let clock = Arc::new(ManualClock::new(0));
+    /// let config = StateTtlConfig::new(Duration::from_millis(10)).unwrap().with_time_provider(clock.clone());
+    /// # let mut b: KeyedStateBackend<u64, U64Serializer> =
+    /// #     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+    /// let m = b.register_ttl_map(
+    ///     MapStateDescriptor::new("m", VoidNamespaceSerializer, U32Serializer, U64Serializer), config,
+    /// ).unwrap();
+    /// b.set_current_key(1).unwrap();
+    /// m.put_all(&mut b, (0..4).map(|i| (i, u64::from(i)))).unwrap();
+    /// clock.advance(9);
+    /// let mut cursor = m.entries_mut(&mut b).unwrap();
+    /// while let Some((&user_key, _)) = cursor.next_entry() {
+    ///     if user_key == 0 {
+    ///         cursor.remove().unwrap();
+    ///     } else if user_key == 1 {
+    ///         cursor.set_value(100).unwrap(); // a write: stamped 9
+    ///     }
+    /// }
+    /// clock.advance(1); // 2 and 3 (stamped 0) expire; 1 lives on
+    /// assert_eq!(m.entries(&mut b).unwrap().collect::<Vec<_>>(), [(&1, &100)]);
+    /// ```
+    #[doc(alias = "iterator")]
+    pub fn entries_mut<'b, K, KS, H, P>(
+        &'b self,
+        backend: &'b mut KeyedStateBackend<K, KS, H, P>,
+    ) -> Result<super::TtlMapEntriesMut<'b, K, N, UK, UV, H, P>, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
         let config = &self.rt.config;
-        let now = config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
-        let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
-        let action = match data.table.get(key, ns) {
-            None => Visit::Keep,
-            Some(_) if config.visibility == StateVisibility::ReturnExpiredIfNotCleanedUp => Visit::Keep,
-            Some(map) => map.filter_expired(config.ttl, now),
-        };
-        match action {
-            Visit::Keep => {}
-            Visit::Remove => {
-                data.table.remove(key, ns);
-            }
-            Visit::Replace(map) => {
-                if let Some(slot) = data.table.get_mut(key, ns) {
-                    *slot = map;
-                }
-            }
-        }
-        if config.update_type == UpdateType::OnReadAndWrite {
-            if let Some(map) = data.table.get_mut(key, ns) {
-                map.values_mut().for_each(|e| e.last_access = now);
-            }
-        }
-        Ok(data
-            .table
-            .get(key, ns)
-            .into_iter()
-            .flat_map(|m| m.iter().map(|(k, v)| (k, &v.user_value))))
+        let (now, key, table) = self.access(backend)?;
+        super::handle::read_stored(table, key, &self.inner.handle.namespace, config, now);
+        Ok(super::TtlMapEntriesMut {
+            inner: self.inner.entries_mut(backend)?,
+            now,
+            ttl: config.ttl,
+            update_type: config.update_type,
+        })
+    }
+
+    /// Puts every entry, each stamped now (T3; Flink `putAll`).
+    pub fn put_all<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        entries: impl IntoIterator<Item = (UK, UV)>,
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (now, _, _) = self.access(backend)?;
+        self.inner
+            .put_all(backend, entries.into_iter().map(|(k, v)| (k, TtlValue::new(v, now))))
     }
 
     /// Whether the current key and namespace has no unexpired entry (T4).

@@ -1,6 +1,6 @@
 //! TTL reducing state (Flink `TtlReducingState` with `TtlReduceFunction`).
 
-use super::config::{StateTtlConfig, StateVisibility, UpdateType};
+use super::config::StateTtlConfig;
 use super::handle::ttl_common;
 use super::runtime::TtlRuntime;
 use super::value::{TtlSerializer, TtlValue};
@@ -42,6 +42,8 @@ use std::sync::Arc;
 pub struct TtlReducingState<N, V> {
     pub(crate) inner: ReducingState<N, TtlValue<V>>,
     pub(crate) rt: Arc<TtlRuntime>,
+    /// The user's reduce function (for `merge_namespaces`, T9).
+    reduce: Arc<dyn Fn(V, V) -> V + Send + Sync>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
@@ -65,6 +67,7 @@ where
     {
         let d = descriptor;
         let reduce = d.reduce;
+        let user_reduce = reduce.clone();
         let (ttl, clock) = (config.ttl, config.clock.clone());
         let inner = self.register_reducing(ReducingStateDescriptor::new(
             d.name,
@@ -83,6 +86,7 @@ where
         Ok(TtlReducingState {
             inner,
             rt: Arc::new(TtlRuntime::new(config)),
+            reduce: user_reduce,
         })
     }
 }
@@ -105,26 +109,7 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let config = &self.rt.config;
-        let now = config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
-        let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
-        let expired = match data.table.get(key, ns) {
-            None => return Ok(None),
-            Some(tv) => tv.is_expired(config.ttl, now),
-        };
-        if expired && config.visibility == StateVisibility::NeverReturnExpired {
-            data.table.remove(key, ns);
-            return Ok(None);
-        }
-        if !expired && config.update_type == UpdateType::OnReadAndWrite {
-            return Ok(data.table.get_mut(key, ns).map(|tv| {
-                tv.last_access = now;
-                &tv.user_value
-            }));
-        }
-        Ok(data.table.get(key, ns).map(|tv| &tv.user_value))
+        Ok(self.read_current(backend)?.map(|tv| &tv.user_value))
     }
 
     /// Reduces `value` into the state (T3); `None` clears.
@@ -139,12 +124,57 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let now = self.rt.config.now();
-        {
-            let (_, data) = self.inner.handle.write(backend)?;
-            self.rt.on_access(&mut data.table, now);
-        }
+        let (now, _, _) = self.access(backend)?;
         self.inner.add(backend, value.into().map(|v| TtlValue::new(v, now)))
+    }
+
+    /// Reduces the unexpired values of `sources` into `target` and removes the sources (T9 over B6; Flink
+    /// `TtlReducingState.mergeNamespaces` with `TtlReduceFunction`): an expired source or target counts as
+    /// absent, the result is stamped now. `reduce` works on clones: if it panics, nothing changes.
+    ///
+    /// ```
+    /// # use cow_state_table::backend::{KeyedStateBackend, ReducingStateDescriptor};
+    /// # use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig};
+    /// # use cow_state_table::keygroup::KeyGroupRange;
+    /// # use cow_state_table::serializer::{U32Serializer, U64Serializer};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// let clock = Arc::new(ManualClock::new(0));
+    /// let config = StateTtlConfig::new(Duration::from_millis(10)).unwrap().with_time_provider(clock.clone());
+    /// # let mut b: KeyedStateBackend<u64, U64Serializer> =
+    /// #     KeyedStateBackend::new(U64Serializer, 8, KeyGroupRange::of(0, 7).unwrap()).unwrap();
+    /// let mut sum = b.register_ttl_reducing(
+    ///     ReducingStateDescriptor::new("sum", U32Serializer, U64Serializer, |a, b| a + b), config,
+    /// ).unwrap();
+    /// b.set_current_key(1).unwrap();
+    /// sum.set_current_namespace(1);
+    /// sum.add(&mut b, 1).unwrap(); // expires at 10
+    /// clock.advance(5);
+    /// sum.set_current_namespace(2);
+    /// sum.add(&mut b, 2).unwrap();
+    /// sum.set_current_namespace(3);
+    /// sum.add(&mut b, 3).unwrap();
+    /// clock.advance(5);
+    /// sum.merge_namespaces(&mut b, 0, &[1, 2, 3]).unwrap(); // window merge: 1 expired
+    /// sum.set_current_namespace(0);
+    /// assert_eq!(sum.get(&mut b).unwrap(), Some(&5));
+    /// ```
+    pub fn merge_namespaces<K, KS, H, P>(
+        &self,
+        backend: &mut KeyedStateBackend<K, KS, H, P>,
+        target: N,
+        sources: &[N],
+    ) -> Result<(), BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let (now, key, table) = self.access(backend)?;
+        let ttl = self.rt.config.ttl;
+        super::merge::merge_unexpired(table, key, &target, sources, (ttl, now), |a, b| (self.reduce)(a, b));
+        Ok(())
     }
 }
 
@@ -153,6 +183,7 @@ impl<N: Clone, V> Clone for TtlReducingState<N, V> {
         TtlReducingState {
             inner: self.inner.clone(),
             rt: self.rt.clone(),
+            reduce: self.reduce.clone(),
         }
     }
 }

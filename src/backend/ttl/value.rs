@@ -95,6 +95,21 @@ impl<S: TypeSerializer> TypeSerializer for TtlSerializer<S> {
 pub(crate) trait TtlStored: Sized {
     /// `Remove` if nothing unexpired is left, `Replace` with the unexpired part if something expired, else `Keep`.
     fn filter_expired(&self, ttl: i64, now: i64) -> Visit<Self>;
+
+    /// Whether a read under `OnReadAndWrite` has something to stamp: an unexpired value, element or entry (T3).
+    fn any_unexpired(&self, ttl: i64, now: i64) -> bool;
+
+    /// Stamps every unexpired value, element or entry with `now`; an expired one keeps its stamp (T3: a read
+    /// never revives what expired, Flink `getWrappedWithTtlCheckAndUpdate`).
+    fn stamp_unexpired(&mut self, ttl: i64, now: i64);
+}
+
+/// T3: `tv` stamped `now` if it is unexpired.
+#[inline]
+fn stamp_one<V>(tv: &mut TtlValue<V>, ttl: i64, now: i64) {
+    if !tv.is_expired(ttl, now) {
+        tv.last_access = now;
+    }
 }
 
 impl<V> TtlStored for TtlValue<V> {
@@ -105,6 +120,16 @@ impl<V> TtlStored for TtlValue<V> {
         } else {
             Visit::Keep
         }
+    }
+
+    #[inline]
+    fn any_unexpired(&self, ttl: i64, now: i64) -> bool {
+        !self.is_expired(ttl, now)
+    }
+
+    #[inline]
+    fn stamp_unexpired(&mut self, ttl: i64, now: i64) {
+        stamp_one(self, ttl, now);
     }
 }
 
@@ -118,6 +143,14 @@ impl<E: Clone> TtlStored for Vec<TtlValue<E>> {
         } else {
             Visit::Replace(self.iter().filter(|e| !e.is_expired(ttl, now)).cloned().collect())
         }
+    }
+
+    fn any_unexpired(&self, ttl: i64, now: i64) -> bool {
+        self.iter().any(|e| !e.is_expired(ttl, now))
+    }
+
+    fn stamp_unexpired(&mut self, ttl: i64, now: i64) {
+        self.iter_mut().for_each(|e| stamp_one(e, ttl, now));
     }
 }
 
@@ -136,5 +169,13 @@ impl<UK: Hash + Eq + Clone, UV: Clone> TtlStored for HashMap<UK, TtlValue<UV>> {
                     .collect(),
             )
         }
+    }
+
+    fn any_unexpired(&self, ttl: i64, now: i64) -> bool {
+        self.values().any(|e| !e.is_expired(ttl, now))
+    }
+
+    fn stamp_unexpired(&mut self, ttl: i64, now: i64) {
+        self.values_mut().for_each(|e| stamp_one(e, ttl, now));
     }
 }

@@ -1,6 +1,6 @@
 //! TTL value state (Flink `TtlValueState`).
 
-use super::config::{StateTtlConfig, StateVisibility, UpdateType};
+use super::config::{StateTtlConfig, UpdateType};
 use super::handle::ttl_common;
 use super::runtime::TtlRuntime;
 use super::value::{TtlSerializer, TtlValue};
@@ -99,35 +99,10 @@ where
         H: StateHasher,
         P: Primitives,
     {
-        let config = &self.rt.config;
-        let now = config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
-        let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
-        let found: *const TtlValue<V> = match data.table.get(key, ns) {
-            None => return Ok(self.default.as_ref()),
-            Some(tv) => tv,
-        };
-        // SAFETY: T8 — `found` comes from the lookup just above through the backend's unique borrow `'a`, and
-        // nothing has touched the table since; on the branch that returns it, `data` is not used again, so the
-        // value is neither written nor freed while the returned reference (bound to `'a`) lives (B4: a read never
-        // copies). On the other branches the reference is not used after the next write.
-        let live: &'a TtlValue<V> = unsafe { &*found };
-        let expired = live.is_expired(config.ttl, now);
-        if !expired && config.update_type != UpdateType::OnReadAndWrite {
-            return Ok(Some(&live.user_value));
-        }
-        if expired && config.visibility == StateVisibility::NeverReturnExpired {
-            data.table.remove(key, ns);
-            return Ok(self.default.as_ref());
-        }
-        if !expired && config.update_type == UpdateType::OnReadAndWrite {
-            return Ok(data.table.get_mut(key, ns).map(|tv| {
-                tv.last_access = now;
-                &tv.user_value
-            }));
-        }
-        Ok(data.table.get(key, ns).map(|tv| &tv.user_value))
+        Ok(match self.read_current(backend)? {
+            Some(tv) => Some(&tv.user_value),
+            None => self.default.as_ref(),
+        })
     }
 
     /// Sets the value of the current key and namespace, stamped now (T3); `None` clears. Under
@@ -144,22 +119,20 @@ where
         P: Primitives,
     {
         let config = &self.rt.config;
-        let now = config.now();
-        let (key, data) = self.inner.handle.write(backend)?;
+        let (now, key, table) = self.access(backend)?;
         let ns = &self.inner.handle.namespace;
-        self.rt.on_access(&mut data.table, now);
         match value.into() {
-            Some(v) => match data.table.get_mut(key, ns) {
+            Some(v) => match table.get_mut(key, ns) {
                 Some(tv) => {
                     if config.update_type != UpdateType::Disabled || tv.is_expired(config.ttl, now) {
                         tv.last_access = now;
                     }
                     tv.user_value = v;
                 }
-                None => data.table.put(key.clone(), ns.clone(), TtlValue::new(v, now)),
+                None => table.put(key.clone(), ns.clone(), TtlValue::new(v, now)),
             },
             None => {
-                data.table.remove(key, ns);
+                table.remove(key, ns);
             }
         }
         Ok(())
