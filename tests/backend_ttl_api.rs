@@ -321,6 +321,57 @@ fn map_cursor_write_under_disabled_keeps_the_stamp() {
     assert_eq!(tv, TtlValue::new(11, 0));
 }
 
+/// T3: under `Disabled` a `put` or `put_all` over an unexpired entry keeps its stamp (as `update` and the cursor
+/// do); over an expired or absent one it stamps `now`.
+#[test]
+fn map_put_under_disabled_keeps_an_unexpired_stamp() {
+    let clock = Arc::new(ManualClock::new(0));
+    let mut b = backend();
+    let m = map_state(
+        &mut b,
+        &clock,
+        StateVisibility::ReturnExpiredIfNotCleanedUp,
+        UpdateType::Disabled,
+    );
+    b.set_current_key(1).unwrap();
+    m.put(&mut b, 1, 10).unwrap();
+    m.put(&mut b, 2, 20).unwrap();
+    clock.set(5);
+    m.put(&mut b, 1, 11).unwrap();
+    m.put_all(&mut b, [(2, 21), (3, 30)]).unwrap();
+    let stored = |b: &_| {
+        let mut v: Vec<(u32, TtlValue<u64>)> = m
+            .stored()
+            .map(b)
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        v.sort_by_key(|e| e.0);
+        v
+    };
+    assert_eq!(
+        stored(&b),
+        [
+            (1, TtlValue::new(11, 0)),
+            (2, TtlValue::new(21, 0)),
+            (3, TtlValue::new(30, 5))
+        ]
+    );
+    clock.set(12); // 1 and 2 expired (stamped 0, ttl 10), 3 not
+    m.put(&mut b, 1, 12).unwrap();
+    m.put_all(&mut b, [(2, 22), (3, 31)]).unwrap();
+    assert_eq!(
+        stored(&b),
+        [
+            (1, TtlValue::new(12, 12)),
+            (2, TtlValue::new(22, 12)),
+            (3, TtlValue::new(31, 5))
+        ]
+    );
+}
+
 /// T3: a read under `OnReadAndWrite` with `ReturnExpiredIfNotCleanedUp` returns the expired elements but stamps
 /// only the unexpired ones: it never revives what expired (Flink stamps only what `getUnexpired` returns).
 #[test]

@@ -159,7 +159,32 @@ where
         P: Primitives,
     {
         let (now, _, _) = self.access(backend)?;
-        self.inner.put(backend, user_key, TtlValue::new(value, now))
+        let stamp = self.write_stamp(backend, &user_key, now)?;
+        self.inner.put(backend, user_key, TtlValue::new(value, stamp))
+    }
+
+    /// The stamp a write of `user_key` at `now` gives (T3): `now`, except that under `UpdateType::Disabled` an
+    /// existing unexpired entry keeps its own stamp (as the value state's `update` and the cursor's writes do).
+    fn write_stamp<K, KS, H, P>(
+        &self,
+        backend: &KeyedStateBackend<K, KS, H, P>,
+        user_key: &UK,
+        now: i64,
+    ) -> Result<i64, BackendError>
+    where
+        K: StateKey,
+        KS: TypeSerializer<Value = K> + StateType,
+        H: StateHasher,
+        P: Primitives,
+    {
+        let config = &self.rt.config;
+        if config.update_type != UpdateType::Disabled {
+            return Ok(now);
+        }
+        Ok(match self.inner.get(backend, user_key)? {
+            Some(tv) if !tv.is_expired(config.ttl, now) => tv.last_access,
+            _ => now,
+        })
     }
 
     /// Removes `user_key` (the map's state entry too if it empties).
@@ -316,8 +341,17 @@ where
         P: Primitives,
     {
         let (now, _, _) = self.access(backend)?;
-        self.inner
-            .put_all(backend, entries.into_iter().map(|(k, v)| (k, TtlValue::new(v, now))))
+        if self.rt.config.update_type != UpdateType::Disabled {
+            return self
+                .inner
+                .put_all(backend, entries.into_iter().map(|(k, v)| (k, TtlValue::new(v, now))));
+        }
+        // Under `Disabled` each entry's stamp depends on what is stored: read them all before the write.
+        let stamped = entries
+            .into_iter()
+            .map(|(k, v)| Ok((TtlValue::new(v, self.write_stamp(backend, &k, now)?), k)))
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        self.inner.put_all(backend, stamped.into_iter().map(|(tv, k)| (k, tv)))
     }
 
     /// Whether the current key and namespace has no unexpired entry (T4).
