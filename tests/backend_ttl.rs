@@ -508,3 +508,32 @@ fn visitor_is_correct_across_rehashes_with_a_live_snapshot() {
     assert_eq!(snap2.len(), 1_000);
     table.check_invariants().unwrap();
 }
+
+/// T6: one `visit_some` hands each entry to the visitor at most once and counts each once, even when it starts in
+/// the middle of a round and asks for more entries than the table holds: it stops where the round ends. A call
+/// that starts at the end of a round goes on into the next one.
+#[test]
+fn one_visit_never_sees_an_entry_twice() {
+    let mut table: StateTable<u64, u32, u64> = (0..100).map(|k| (k, 0, k)).collect();
+    let mut cursor = VisitCursor::default();
+    let first = table.visit_some(&mut cursor, 8, |_, _, _| Visit::Keep);
+    assert!(first.visited >= 8 && cursor.rounds == 0, "{first:?} {cursor:?}");
+    let mut seen = std::collections::BTreeMap::new();
+    let rest = table.visit_some(&mut cursor, 10_000, |k, _, s| {
+        *seen.entry(*k).or_insert(0) += 1;
+        Visit::Replace(s + 1)
+    });
+    assert!(seen.values().all(|&n| n == 1), "an entry visited twice in one call");
+    assert_eq!(rest.visited, 100 - first.visited, "the call stops where the round ends");
+    assert_eq!(rest.replaced, rest.visited);
+    assert_eq!(cursor.rounds, 1);
+    assert!(
+        table
+            .iter()
+            .all(|(k, _, s)| *s == if seen.contains_key(k) { k + 1 } else { *k }),
+        "each replacement applied once"
+    );
+    // Starting at the round's start, one call visits all, once each.
+    let all = table.visit_some(&mut cursor, 10_000, |_, _, _| Visit::Keep);
+    assert_eq!((all.visited, cursor.rounds), (100, 2));
+}

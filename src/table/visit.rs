@@ -55,8 +55,10 @@ where
 {
     /// Visits about `max_entries` entries from `cursor` on (whole buckets: a bucket's chain is finished), scanning
     /// at most `16 * max_entries + 64` buckets, and applies what `f` answers for each (docs/DESIGN.md T6). The
-    /// cursor wraps around at the end of the table (`rounds` counts the passes). Removals and replacements go
-    /// through [`remove`](Self::remove) and [`get_mut`](Self::get_mut): a live snapshot keeps what it saw.
+    /// cursor wraps around at the end of the table (`rounds` counts the passes), and a call that has scanned a
+    /// bucket stops there: one call hands each entry to `f` at most once, so it may visit fewer entries at the end of
+    /// a round. Removals and replacements go through [`remove`](Self::remove) and [`get_mut`](Self::get_mut): a
+    /// live snapshot keeps what it saw.
     ///
     /// ```
     /// use cow_state_table::StateTable;
@@ -80,8 +82,12 @@ where
         let mut actions: Vec<(K, N, Option<S>)> = Vec::new();
         let max_buckets = max_entries.saturating_mul(16).saturating_add(64);
         let mut scanned = 0usize;
+        // One call ends where a round ends once it has scanned a bucket (T6): it never comes back to where it
+        // started, so it hands no entry to `f` twice. A call that starts at the end of a round goes on into the next
+        // one (up to that one's end).
         let mut wraps = 0u32;
-        while summary.visited < max_entries && scanned < max_buckets && wraps < 2 {
+        let mut round_ended = false;
+        while summary.visited < max_entries && scanned < max_buckets && !round_ended {
             let dir = match (cursor.in_new, &self.rehash) {
                 (false, _) => &self.primary,
                 (true, Some(r)) => &r.new,
@@ -93,6 +99,7 @@ where
                         rounds: cursor.rounds + 1,
                     };
                     wraps += 1;
+                    round_ended = scanned > 0 || wraps == 2;
                     continue;
                 }
             };
@@ -107,6 +114,7 @@ where
                         rounds: cursor.rounds + 1,
                     };
                     wraps += 1;
+                    round_ended = scanned > 0 || wraps == 2;
                 }
                 continue;
             }
