@@ -150,19 +150,16 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
             ([(later_chunks, later_len)], [(base_chunks, base_len)])
                 if later_len == base_len && later_chunks.len() == base_chunks.len() =>
             {
-                Mode::Buckets(Buckets {
-                    later: DirView {
+                Mode::Buckets(Buckets::new(
+                    DirView {
                         chunks: later_chunks,
                         chunk_len: *later_len,
                     },
-                    base: DirView {
+                    DirView {
                         chunks: base_chunks,
                         chunk_len: *base_len,
                     },
-                    chunk: 0,
-                    slot: 0,
-                    bucket: None,
-                })
+                ))
             }
             _ => Mode::Lookup {
                 upserts: NodeWalk::new(view.dir_views().collect()),
@@ -211,13 +208,40 @@ enum Mode<'a, K, N, S, P: Primitives> {
     },
 }
 
-/// C3's walk: the slot being compared, and the bucket that differs, if one is being diffed.
+/// How many differing buckets C3's scan finds ahead of the one being diffed: their head nodes, in both
+/// snapshots, are prefetched when found, so the cache misses of up to this many buckets overlap (C4).
+const AHEAD: usize = 16;
+
+/// The heads of one bucket that differs, in `later` and in the base.
+type Heads<K, N, S, P> = (NodePtr<K, N, S, P>, NodePtr<K, N, S, P>);
+
+/// C3's walk: the scan (the next slot to compare), the differing buckets it found ahead, and the bucket that
+/// differs being diffed, if any.
 struct Buckets<'a, K, N, S, P: Primitives> {
     later: DirView<'a, K, N, S, P>,
     base: DirView<'a, K, N, S, P>,
     chunk: usize,
     slot: usize,
+    /// A ring of the buckets found by the scan and not yet diffed: `found` of them from index `first` on.
+    ahead: [Heads<K, N, S, P>; AHEAD],
+    first: usize,
+    found: usize,
     bucket: Option<Bucket<K, N, S, P>>,
+}
+
+impl<'a, K, N, S, P: Primitives> Buckets<'a, K, N, S, P> {
+    fn new(later: DirView<'a, K, N, S, P>, base: DirView<'a, K, N, S, P>) -> Self {
+        Buckets {
+            later,
+            base,
+            chunk: 0,
+            slot: 0,
+            ahead: [(ptr::null_mut(), ptr::null_mut()); AHEAD],
+            first: 0,
+            found: 0,
+            bucket: None,
+        }
+    }
 }
 
 /// One bucket whose heads differ: `later`'s chain from `later_head` up to `shared` (the first node older than
@@ -268,7 +292,94 @@ fn same_chunk<K, N, S, P: Primitives>(later: &ChunkRef<K, N, S, P>, base: &Chunk
     }
 }
 
+/// A hint to the processor to bring the cache line at `p` in (C4); no access in Rust's memory model, so any
+/// address, null included, is fine.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // `_mm_prefetch` is an `unsafe fn` before Rust 1.87 (the MSRV is 1.82), a safe one since.
+    #[allow(unused_unsafe)]
+    // SAFETY: a prefetch never faults and reads nothing the program can observe, whatever the address (C4);
+    // SSE is part of every x86_64 target.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
+}
+
+/// The first slot in `from..end` whose heads differ between two present chunks, or `end` (C3). Eight slots at
+/// a time, without a branch per slot, while they are all equal: in a chunk that differs, most heads are equal.
+///
+/// # Safety
+/// Both chunks are present chunks of live snapshots (I9) and `end` is at most their length.
+#[inline]
+unsafe fn first_differing<K, N, S, P: Primitives>(
+    later: &ChunkRef<K, N, S, P>,
+    base: &ChunkRef<K, N, S, P>,
+    mut from: usize,
+    end: usize,
+) -> usize {
+    const GROUP: usize = 8;
+    while from + GROUP <= end {
+        let mut differ = 0usize;
+        for j in 0..GROUP {
+            // SAFETY: per the caller (I9); `from + j < end <= chunk length`.
+            let (l, b) = unsafe { (later.head(from + j), base.head(from + j)) };
+            differ |= (l as usize) ^ (b as usize);
+        }
+        if differ != 0 {
+            break;
+        }
+        from += GROUP;
+    }
+    // SAFETY: as above (I9); `from < end <= chunk length`.
+    while from < end && unsafe { later.head(from) == base.head(from) } {
+        from += 1;
+    }
+    from
+}
+
 impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
+    /// The heads of the next bucket that differs, in directory order, or `None` after the last (C3).
+    fn scan(&mut self) -> Option<Heads<K, N, S, P>> {
+        let len = self.later.chunk_len;
+        loop {
+            let later = self.later.chunks.get(self.chunk)?;
+            let base = &self.base.chunks[self.chunk];
+            if self.slot == len || (self.slot == 0 && same_chunk(later, base)) {
+                self.chunk += 1;
+                self.slot = 0;
+                continue;
+            }
+            let slot = if later.is_present() && base.is_present() {
+                // SAFETY: two present chunks of live snapshots, `slot <= len` (I9).
+                let slot = unsafe { first_differing(later, base, self.slot, len) };
+                if slot == len {
+                    self.slot = len;
+                    continue;
+                }
+                slot
+            } else {
+                self.slot
+            };
+            self.slot = slot + 1;
+            // W1: an absent slot is read as empty buckets, never through.
+            let head = |c: &ChunkRef<K, N, S, P>| {
+                if c.is_present() {
+                    // SAFETY: a present chunk of a live snapshot, `slot < chunk_len` (I9).
+                    unsafe { c.head(slot) }
+                } else {
+                    ptr::null_mut()
+                }
+            };
+            let (later_head, base_head) = (head(later), head(base));
+            if later_head != base_head {
+                return Some((later_head, base_head));
+            }
+        }
+    }
+
     /// The next change of C3's walk.
     fn next(&mut self, base_version: u32) -> Option<Change<'a, K, N, S>> {
         loop {
@@ -278,46 +389,20 @@ impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
                 }
                 self.bucket = None;
             }
-            let later = self.later.chunks.get(self.chunk)?;
-            let base = &self.base.chunks[self.chunk];
-            if self.slot == 0 && same_chunk(later, base) {
-                self.chunk += 1;
-                continue;
+            // Keep the scan AHEAD buckets in front, prefetching the heads it finds (C4).
+            while self.found < AHEAD {
+                let Some(heads) = self.scan() else { break };
+                prefetch(heads.0);
+                prefetch(heads.1);
+                self.ahead[(self.first + self.found) % AHEAD] = heads;
+                self.found += 1;
             }
-            if self.slot == self.later.chunk_len {
-                self.chunk += 1;
-                self.slot = 0;
-                continue;
+            if self.found == 0 {
+                return None;
             }
-            let len = self.later.chunk_len;
-            let (later_head, base_head) = if later.is_present() && base.is_present() {
-                // The common case, in a tight loop: the next bucket whose heads differ.
-                // SAFETY: two present chunks of live snapshots, `slot < chunk_len` (I9).
-                while self.slot < len && unsafe { later.head(self.slot) == base.head(self.slot) } {
-                    self.slot += 1;
-                }
-                if self.slot == len {
-                    continue;
-                }
-                // SAFETY: as above.
-                unsafe { (later.head(self.slot), base.head(self.slot)) }
-            } else {
-                // W1: an absent slot is read as empty buckets, never through.
-                let slot = self.slot;
-                let head = |c: &ChunkRef<K, N, S, P>| {
-                    if c.is_present() {
-                        // SAFETY: a present chunk of a live snapshot, `slot < chunk_len` (I9).
-                        unsafe { c.head(slot) }
-                    } else {
-                        ptr::null_mut()
-                    }
-                };
-                (head(later), head(base))
-            };
-            self.slot += 1;
-            if later_head == base_head {
-                continue;
-            }
+            let (later_head, base_head) = self.ahead[self.first];
+            self.first = (self.first + 1) % AHEAD;
+            self.found -= 1;
             // C2: later's chain is new up to its first node older than the base.
             let mut shared = later_head;
             // SAFETY: nodes reachable from a live snapshot are valid and unwritten (I9).
