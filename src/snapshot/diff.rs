@@ -33,7 +33,7 @@ use core::ptr;
 ///     Change::Remove { key: &2, namespace: &0 },
 /// ]);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Change<'a, K, N, S> {
     /// The later snapshot holds `(key, namespace)` with `state`, and the base held it with another state, did
     /// not hold it, or held an equal state in a node copied since (C2: a redundant, correct upsert).
@@ -53,6 +53,14 @@ pub enum Change<'a, K, N, S> {
         namespace: &'a N,
     },
 }
+
+// By hand, not derived: a change holds references only, so it is `Copy` whatever `K`, `N` and `S` are.
+impl<K, N, S> Clone for Change<'_, K, N, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, N, S> Copy for Change<'_, K, N, S> {}
 
 impl<'a, K, N, S> Change<'a, K, N, S> {
     /// The key the change is about.
@@ -215,8 +223,8 @@ const AHEAD: usize = 16;
 /// The heads of one bucket that differs, in `later` and in the base.
 type Heads<K, N, S, P> = (NodePtr<K, N, S, P>, NodePtr<K, N, S, P>);
 
-/// C3's walk: the scan (the next slot to compare), the differing buckets it found ahead, and the bucket that
-/// differs being diffed, if any.
+/// C3's walk: the scan (the next slot to compare), the differing buckets it found ahead, and the changes of
+/// the buckets diffed last, handed out one by one.
 struct Buckets<'a, K, N, S, P: Primitives> {
     later: DirView<'a, K, N, S, P>,
     base: DirView<'a, K, N, S, P>,
@@ -230,7 +238,10 @@ struct Buckets<'a, K, N, S, P: Primitives> {
     ahead: [Heads<K, N, S, P>; AHEAD],
     first: usize,
     found: usize,
-    bucket: Option<Bucket<K, N, S, P>>,
+    /// The changes of the buckets diffed last (at least [`BATCH`] unless the walk is over), from `pos` on not yet
+    /// handed out.
+    changes: Vec<Change<'a, K, N, S>>,
+    pos: usize,
 }
 
 impl<'a, K, N, S, P: Primitives> Buckets<'a, K, N, S, P> {
@@ -245,19 +256,10 @@ impl<'a, K, N, S, P: Primitives> Buckets<'a, K, N, S, P> {
             ahead: [(ptr::null_mut(), ptr::null_mut()); AHEAD],
             first: 0,
             found: 0,
-            bucket: None,
+            changes: Vec::new(),
+            pos: 0,
         }
     }
-}
-
-/// One bucket whose heads differ: `later`'s chain from `later_head` up to `shared` (the first node older than
-/// the base, C2, or null) holds the upserts; the base's chain from its head up to `shared` the removal candidates.
-struct Bucket<K, N, S, P: Primitives> {
-    later_head: NodePtr<K, N, S, P>,
-    shared: NodePtr<K, N, S, P>,
-    /// The next node of `later`'s prefix to emit (null once done), then of the base's prefix to test.
-    upsert: NodePtr<K, N, S, P>,
-    removal: NodePtr<K, N, S, P>,
 }
 
 /// Whether a node of the later snapshot is older than the base, hence unchanged and shared with it (C2).
@@ -419,14 +421,21 @@ impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
     }
 
     /// The next change of C3's walk.
+    #[inline]
     fn next(&mut self, base_version: u32) -> Option<Change<'a, K, N, S>> {
-        loop {
-            if let Some(bucket) = &mut self.bucket {
-                if let Some(change) = bucket.next() {
-                    return Some(change);
-                }
-                self.bucket = None;
-            }
+        if self.pos == self.changes.len() {
+            self.fill(base_version);
+        }
+        let change = self.changes.get(self.pos).copied();
+        self.pos += usize::from(change.is_some());
+        change
+    }
+
+    /// Diffs buckets, in directory order, until [`BATCH`] changes are kept or the walk is over.
+    fn fill(&mut self, base_version: u32) {
+        self.changes.clear();
+        self.pos = 0;
+        while self.changes.len() < BATCH {
             // Keep the scan AHEAD buckets in front, prefetching the heads it finds (C4).
             while self.found < AHEAD {
                 let Some(heads) = self.scan() else { break };
@@ -436,65 +445,73 @@ impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
                 self.found += 1;
             }
             if self.found == 0 {
-                return None;
+                return;
             }
             let (later_head, base_head) = self.ahead[self.first];
             self.first = (self.first + 1) % AHEAD;
             self.found -= 1;
-            // C2: later's chain is new up to its first node older than the base.
-            let mut shared = later_head;
-            // SAFETY: nodes reachable from a live snapshot are valid and unwritten (I9).
-            while !shared.is_null() && !is_shared(unsafe { &*shared }, base_version) {
-                // SAFETY: as above.
-                shared = unsafe { (*shared).next() };
-            }
-            self.bucket = Some(Bucket {
-                later_head,
-                shared,
-                upsert: later_head,
-                removal: base_head,
-            });
+            // SAFETY: the heads of one bucket in two live snapshots of one shape (C3, I9).
+            unsafe { diff_bucket(later_head, base_head, base_version, &mut self.changes) };
         }
     }
 }
 
-impl<K: Eq, N: Eq, S, P: Primitives> Bucket<K, N, S, P> {
-    fn next<'a>(&mut self) -> Option<Change<'a, K, N, S>> {
-        if self.upsert != self.shared {
-            // SAFETY: a node of a live snapshot (I9), valid for as long as the snapshot is borrowed ('a).
-            let node: &'a Node<K, N, S, P> = unsafe { &*self.upsert };
-            self.upsert = node.next();
-            // SAFETY: as above; the state is unwritten while the snapshot lives (I9).
-            let state = unsafe { node.state() };
-            return Some(Change::Upsert {
+/// How many changes C3's walk finds before handing them out: the buckets are diffed in a tight loop, and a
+/// change handed out is a copy from a buffer.
+const BATCH: usize = 64;
+
+/// Appends the changes of one bucket whose heads differ (C2, C3): `later`'s chain from `later_head` up to its
+/// first node older than the base (`shared`, or null) holds the upserts; the base's chain from `base_head` up to
+/// `shared` the removal candidates, each a removal unless its key and namespace is among the upserts.
+///
+/// # Safety
+/// `later_head` and `base_head` are the heads of one bucket in two live snapshots of one shape, the later and the
+/// base of version `base_version` (C3, I9), both borrowed for `'a`.
+#[inline]
+unsafe fn diff_bucket<'a, K: Eq, N: Eq, S, P: Primitives>(
+    later_head: NodePtr<K, N, S, P>,
+    base_head: NodePtr<K, N, S, P>,
+    base_version: u32,
+    out: &mut Vec<Change<'a, K, N, S>>,
+) {
+    let mut shared = later_head;
+    while !shared.is_null() {
+        // SAFETY: a node of the live later snapshot, valid and unwritten while it is borrowed ('a, I9).
+        let node: &'a Node<K, N, S, P> = unsafe { &*shared };
+        if is_shared(node, base_version) {
+            break;
+        }
+        // SAFETY: as above; the state is unwritten while the snapshot lives (I9).
+        let state = unsafe { node.state() };
+        out.push(Change::Upsert {
+            key: &node.key,
+            namespace: &node.namespace,
+            state,
+        });
+        shared = node.next();
+    }
+    let mut removal = base_head;
+    while !removal.is_null() && removal != shared {
+        // SAFETY: a node of the live base snapshot (I9), borrowed for 'a.
+        let node: &'a Node<K, N, S, P> = unsafe { &*removal };
+        removal = node.next();
+        let mut n = later_head;
+        let mut kept = false;
+        while n != shared {
+            // SAFETY: a node of the live later snapshot (I9).
+            let other = unsafe { &*n };
+            if other.hash == node.hash && other.key == node.key && other.namespace == node.namespace {
+                kept = true;
+                break;
+            }
+            n = other.next();
+        }
+        if !kept {
+            out.push(Change::Remove {
                 key: &node.key,
                 namespace: &node.namespace,
-                state,
             });
         }
-        while !self.removal.is_null() && self.removal != self.shared {
-            // SAFETY: a node of the live base snapshot (I9).
-            let node: &'a Node<K, N, S, P> = unsafe { &*self.removal };
-            self.removal = node.next();
-            let mut n = self.later_head;
-            let mut kept = false;
-            while n != self.shared {
-                // SAFETY: a node of the live later snapshot (I9).
-                let other = unsafe { &*n };
-                if other.hash == node.hash && other.key == node.key && other.namespace == node.namespace {
-                    kept = true;
-                    break;
-                }
-                n = other.next();
-            }
-            if !kept {
-                return Some(Change::Remove {
-                    key: &node.key,
-                    namespace: &node.namespace,
-                });
-            }
-        }
-        None
     }
 }
 
