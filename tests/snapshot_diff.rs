@@ -277,7 +277,8 @@ fn diff_runs_on_another_thread() {
 /// against the models like the random cases.
 #[test]
 fn bucket_walk_over_many_chunks_equals_model_diff() {
-    let mut table: StateTable<u32, u32, u64, DeterministicState> = StateTable::with_hasher(DeterministicState::default());
+    let mut table: StateTable<u32, u32, u64, DeterministicState> =
+        StateTable::with_hasher(DeterministicState::default());
     let mut model = Model::new();
     let n = 20_000u32;
     let mut value = 0u64;

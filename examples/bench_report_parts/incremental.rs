@@ -86,9 +86,13 @@ pub(super) fn incremental_section(report: &mut Report, keys: &[(u64, u32)], reps
         };
         let bytes = measured_delta(&later, &base, &sers).len() as f64;
         let ns = measure(reps, || (), |_| drop(black_box(measured_delta(&later, &base, &sers))));
-        let diff_ns = measure(reps, || (), |_| {
-            black_box(measured_diff(&later, &base));
-        });
+        let diff_ns = measure(
+            reps,
+            || (),
+            |_| {
+                black_box(measured_diff(&later, &base));
+            },
+        );
         let base_at = if steady { "" } else { ", base taken mid-rehash" };
         let mut row = ratio_row(
             "incremental",
