@@ -276,6 +276,10 @@ fn diff_runs_on_another_thread() {
 /// the ring of buckets read ahead and the batches of changes are all crossed many times; each diff is checked
 /// against the models like the random cases.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "20,000 entries: minutes under Miri; the random cases cover the same code in small tables"
+)]
 fn bucket_walk_over_many_chunks_equals_model_diff() {
     let mut table: StateTable<u32, u32, u64, DeterministicState> =
         StateTable::with_hasher(DeterministicState::default());
