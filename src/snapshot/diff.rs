@@ -111,7 +111,7 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
     /// time (identical heads are skipped), and the chain prefixes newer than `base` of the buckets that differ,
     /// whose head nodes are prefetched 16 buckets ahead — proportional to the change when it is clustered, to the
     /// capacity (a pointer compare per bucket) when it is spread over every chunk. At 1M entries a diff costs
-    /// 3–4% of a full checkpoint's write with 1% of the entries changed, 0.7–0.8× with all of them changed
+    /// 3–4% of a full checkpoint's write with 1% of the entries changed, 0.6–0.8× with all of them changed
     /// (docs/PERFORMANCE.md). Otherwise (a rehash in flight in either snapshot, a different capacity) both
     /// snapshots are walked whole and each base entry is looked up in `self` (C5): the cost of a full walk,
     /// never more.
