@@ -6,7 +6,7 @@
 
 use super::Snapshot;
 use crate::sync::Primitives;
-use crate::table::directory::{ChunkRef, DirView};
+use crate::table::directory::{ChunkRef, DirView, Head};
 use crate::table::node::{Node, NodePtr};
 use core::fmt;
 use core::hash::Hash;
@@ -33,7 +33,7 @@ use core::ptr;
 ///     Change::Remove { key: &2, namespace: &0 },
 /// ]);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Change<'a, K, N, S> {
     /// The later snapshot holds `(key, namespace)` with `state`, and the base held it with another state, did
     /// not hold it, or held an equal state in a node copied since (C2: a redundant, correct upsert).
@@ -53,6 +53,14 @@ pub enum Change<'a, K, N, S> {
         namespace: &'a N,
     },
 }
+
+// By hand, not derived: a change holds references only, so it is `Copy` whatever `K`, `N` and `S` are.
+impl<K, N, S> Clone for Change<'_, K, N, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, N, S> Copy for Change<'_, K, N, S> {}
 
 impl<'a, K, N, S> Change<'a, K, N, S> {
     /// The key the change is about.
@@ -99,11 +107,14 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
     ///
     /// Lock-free like every snapshot read: both snapshots are live, so nothing they reach is written or freed
     /// (I9). **Cost** (C4): when both snapshots hold one directory of the same capacity, one compare per chunk
-    /// (identical chunk pointers are skipped whole), one per bucket of a chunk that differs (identical heads are
-    /// skipped), and the chain prefixes newer than `base` of the buckets that differ — proportional to the change
-    /// when it is clustered, to the capacity (a pointer compare per bucket) when it is spread over every chunk.
-    /// Otherwise (a rehash in flight in either snapshot, a different capacity) both snapshots are walked whole
-    /// and each base entry is looked up in `self` (C5): the cost of a full walk, never more.
+    /// (identical chunk pointers are skipped whole), a compare per bucket of a chunk that differs, eight at a
+    /// time (identical heads are skipped), and the chain prefixes newer than `base` of the buckets that differ,
+    /// whose head nodes are prefetched 16 buckets ahead — proportional to the change when it is clustered, to the
+    /// capacity (a pointer compare per bucket) when it is spread over every chunk. At 1M entries a diff costs
+    /// 3–4% of a full checkpoint's write with 1% of the entries changed, 0.6–0.8× with all of them changed
+    /// (docs/PERFORMANCE.md). Otherwise (a rehash in flight in either snapshot, a different capacity) both
+    /// snapshots are walked whole and each base entry is looked up in `self` (C5): the cost of a full walk,
+    /// never more.
     ///
     /// # Errors
     /// [`DiffError`] if either snapshot is released, they are of different tables, or `base` is newer (C1).
@@ -150,19 +161,16 @@ impl<K, N, S, P: Primitives> Snapshot<K, N, S, P> {
             ([(later_chunks, later_len)], [(base_chunks, base_len)])
                 if later_len == base_len && later_chunks.len() == base_chunks.len() =>
             {
-                Mode::Buckets(Buckets {
-                    later: DirView {
+                Mode::Buckets(Box::new(Buckets::new(
+                    DirView {
                         chunks: later_chunks,
                         chunk_len: *later_len,
                     },
-                    base: DirView {
+                    DirView {
                         chunks: base_chunks,
                         chunk_len: *base_len,
                     },
-                    chunk: 0,
-                    slot: 0,
-                    bucket: None,
-                })
+                )))
             }
             _ => Mode::Lookup {
                 upserts: NodeWalk::new(view.dir_views().collect()),
@@ -195,15 +203,16 @@ pub struct Diff<'a, K, N, S, P: Primitives> {
     mode: Mode<'a, K, N, S, P>,
 }
 
-// SAFETY: the iterator reads two live snapshots (I9) and hands out `&K`, `&N`, `&S`, as `Entries` does.
+// SAFETY: the iterator reads two live snapshots (I9) and hands out `&K`, `&N`, `&S`, as `Entries` does (its batch
+// of changes holds such references, nothing else: C4).
 unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, P: Primitives> Send for Diff<'_, K, N, S, P> {}
 // SAFETY: through `&Diff` only `walk` and `Debug` read it: plain fields and the later snapshot's version, which a
-// live snapshot never changes (I9); every node and state is reached through `&mut self` (`next`).
+// live snapshot never changes (I9); every node, state and batched change is reached through `&mut self` (`next`).
 unsafe impl<K: Send + Sync, N: Send + Sync, S: Send + Sync, P: Primitives> Sync for Diff<'_, K, N, S, P> {}
 
 enum Mode<'a, K, N, S, P: Primitives> {
-    /// C3: one directory of the same shape in both snapshots.
-    Buckets(Buckets<'a, K, N, S, P>),
+    /// C3: one directory of the same shape in both snapshots (boxed: its ring and batch make it the larger).
+    Buckets(Box<Buckets<'a, K, N, S, P>>),
     /// C5: walk both whole; removals by lookup.
     Lookup {
         upserts: NodeWalk<'a, K, N, S, P>,
@@ -211,23 +220,50 @@ enum Mode<'a, K, N, S, P: Primitives> {
     },
 }
 
-/// C3's walk: the slot being compared, and the bucket that differs, if one is being diffed.
+/// How many differing buckets C3's scan finds ahead of the one being diffed: their head nodes, in both
+/// snapshots, are prefetched when found, so the cache misses of up to this many buckets overlap (C4).
+const AHEAD: usize = 16;
+
+/// The heads of one bucket that differs, in `later` and in the base.
+type Heads<K, N, S, P> = (NodePtr<K, N, S, P>, NodePtr<K, N, S, P>);
+
+/// C3's walk: the scan (the next slot to compare), the differing buckets it found ahead, and the changes of
+/// the buckets diffed last, handed out one by one.
 struct Buckets<'a, K, N, S, P: Primitives> {
     later: DirView<'a, K, N, S, P>,
     base: DirView<'a, K, N, S, P>,
     chunk: usize,
+    /// The next group of slots of chunk `chunk` to compare.
     slot: usize,
-    bucket: Option<Bucket<K, N, S, P>>,
+    /// The group last compared, and which of its slots differ and are not yet found (bit `j`: slot `group + j`).
+    group: usize,
+    mask: u32,
+    /// A ring of the buckets found by the scan and not yet diffed: `found` of them from index `first` on.
+    ahead: [Heads<K, N, S, P>; AHEAD],
+    first: usize,
+    found: usize,
+    /// The changes of the buckets diffed last (at least [`BATCH`] unless the walk is over), from `pos` on not yet
+    /// handed out.
+    changes: Vec<Change<'a, K, N, S>>,
+    pos: usize,
 }
 
-/// One bucket whose heads differ: `later`'s chain from `later_head` up to `shared` (the first node older than
-/// the base, C2, or null) holds the upserts; the base's chain from its head up to `shared` the removal candidates.
-struct Bucket<K, N, S, P: Primitives> {
-    later_head: NodePtr<K, N, S, P>,
-    shared: NodePtr<K, N, S, P>,
-    /// The next node of `later`'s prefix to emit (null once done), then of the base's prefix to test.
-    upsert: NodePtr<K, N, S, P>,
-    removal: NodePtr<K, N, S, P>,
+impl<'a, K, N, S, P: Primitives> Buckets<'a, K, N, S, P> {
+    fn new(later: DirView<'a, K, N, S, P>, base: DirView<'a, K, N, S, P>) -> Self {
+        Buckets {
+            later,
+            base,
+            chunk: 0,
+            slot: 0,
+            group: 0,
+            mask: 0,
+            ahead: [(ptr::null_mut(), ptr::null_mut()); AHEAD],
+            first: 0,
+            found: 0,
+            changes: Vec::new(),
+            pos: 0,
+        }
+    }
 }
 
 /// Whether a node of the later snapshot is older than the base, hence unchanged and shared with it (C2).
@@ -268,110 +304,222 @@ fn same_chunk<K, N, S, P: Primitives>(later: &ChunkRef<K, N, S, P>, base: &Chunk
     }
 }
 
-impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
-    /// The next change of C3's walk.
-    fn next(&mut self, base_version: u32) -> Option<Change<'a, K, N, S>> {
-        loop {
-            if let Some(bucket) = &mut self.bucket {
-                if let Some(change) = bucket.next() {
-                    return Some(change);
+/// A hint to the processor to bring the cache line at `p` in (C4); no access in Rust's memory model, so any
+/// address, null included, is fine.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // `_mm_prefetch` is an `unsafe fn` before Rust 1.87 (the MSRV is 1.82), a safe one since.
+    #[allow(unused_unsafe)]
+    // SAFETY: a prefetch never faults and reads nothing the program can observe, whatever the address (C4);
+    // SSE is part of every x86_64 target.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
+}
+
+/// Slots compared per step of C3's scan: eight heads, one cache line of pointers.
+const GROUP: usize = 8;
+
+/// Head `slot` of a directory slot, or null if the slot holds no chunk (W1: an absent slot is read as empty
+/// buckets, never through).
+///
+/// # Safety
+/// The chunk, if present, is a chunk of a live snapshot (I9), and `slot` is below its length.
+#[inline]
+unsafe fn head_or_null<K, N, S, P: Primitives>(chunk: &ChunkRef<K, N, S, P>, slot: usize) -> NodePtr<K, N, S, P> {
+    if chunk.is_present() {
+        // SAFETY: per the caller (I9).
+        unsafe { chunk.head(slot) }
+    } else {
+        ptr::null_mut()
+    }
+}
+
+/// The first group of slots from `from` on (`from` a multiple of [`GROUP`] or of a smaller chunk length) in
+/// which the two directory slots hold different heads, and which differ: bit `j` of the mask for slot
+/// `group + j`; `(end, 0)` if none does (C3). Both present (the common case): eight compares without a branch per
+/// group while all are equal — in a chunk that differs, most groups do not — and the mask only for a group that
+/// differs. The same groups of the next chunks, `next_later` and `next_base` (null if none), are prefetched: a
+/// chunk is an allocation of its own, where the processor's own read-ahead starts anew (C4).
+///
+/// # Safety
+/// Each chunk, if present, is a chunk of a live snapshot (I9); `from <= end`, and `end` is at most their length.
+#[inline]
+unsafe fn next_differing<K, N, S, P: Primitives>(
+    later: &ChunkRef<K, N, S, P>,
+    base: &ChunkRef<K, N, S, P>,
+    mut from: usize,
+    end: usize,
+    next_later: *mut Head<K, N, S, P>,
+    next_base: *mut Head<K, N, S, P>,
+) -> (usize, u32) {
+    if later.is_present() && base.is_present() {
+        while from + GROUP <= end {
+            prefetch(next_later.wrapping_add(from));
+            prefetch(next_base.wrapping_add(from));
+            let mut differ = 0usize;
+            for j in 0..GROUP {
+                // SAFETY: per the caller, two present chunks of live snapshots (I9); `from + j < end`.
+                let (l, b) = unsafe { (later.head(from + j), base.head(from + j)) };
+                differ |= (l as usize) ^ (b as usize);
+            }
+            if differ != 0 {
+                let mut mask = 0u32;
+                for j in 0..GROUP {
+                    // SAFETY: as above (I9).
+                    let (l, b) = unsafe { (later.head(from + j), base.head(from + j)) };
+                    mask |= u32::from(l != b) << j;
                 }
-                self.bucket = None;
+                return (from, mask);
+            }
+            from += GROUP;
+        }
+    }
+    // A chunk shorter than a group, or an absent slot on one side.
+    while from < end {
+        let mut mask = 0u32;
+        for j in 0..GROUP.min(end - from) {
+            // SAFETY: per the caller (I9, W1); `from + j < end`.
+            let (l, b) = unsafe { (head_or_null(later, from + j), head_or_null(base, from + j)) };
+            mask |= u32::from(l != b) << j;
+        }
+        if mask != 0 {
+            return (from, mask);
+        }
+        from += GROUP.min(end - from);
+    }
+    (end, 0)
+}
+
+impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
+    /// The heads of the next bucket that differs, in directory order, or `None` after the last (C3).
+    #[inline]
+    fn scan(&mut self) -> Option<Heads<K, N, S, P>> {
+        let len = self.later.chunk_len;
+        loop {
+            if self.mask != 0 {
+                let slot = self.group + self.mask.trailing_zeros() as usize;
+                self.mask &= self.mask - 1;
+                let (later, base) = (&self.later.chunks[self.chunk], &self.base.chunks[self.chunk]);
+                // SAFETY: chunks of live snapshots (I9), `slot < len` (a bit of `next_differing`'s mask).
+                return Some(unsafe { (head_or_null(later, slot), head_or_null(base, slot)) });
             }
             let later = self.later.chunks.get(self.chunk)?;
             let base = &self.base.chunks[self.chunk];
-            if self.slot == 0 && same_chunk(later, base) {
-                self.chunk += 1;
-                continue;
-            }
-            if self.slot == self.later.chunk_len {
+            if self.slot == len || (self.slot == 0 && same_chunk(later, base)) {
                 self.chunk += 1;
                 self.slot = 0;
                 continue;
             }
-            let len = self.later.chunk_len;
-            let (later_head, base_head) = if later.is_present() && base.is_present() {
-                // The common case, in a tight loop: the next bucket whose heads differ.
-                // SAFETY: two present chunks of live snapshots, `slot < chunk_len` (I9).
-                while self.slot < len && unsafe { later.head(self.slot) == base.head(self.slot) } {
-                    self.slot += 1;
-                }
-                if self.slot == len {
-                    continue;
-                }
-                // SAFETY: as above.
-                unsafe { (later.head(self.slot), base.head(self.slot)) }
-            } else {
-                // W1: an absent slot is read as empty buckets, never through.
-                let slot = self.slot;
-                let head = |c: &ChunkRef<K, N, S, P>| {
-                    if c.is_present() {
-                        // SAFETY: a present chunk of a live snapshot, `slot < chunk_len` (I9).
-                        unsafe { c.head(slot) }
-                    } else {
-                        ptr::null_mut()
-                    }
-                };
-                (head(later), head(base))
+            // The next slot's chunks, read ahead while this one is compared (C4), if they differ.
+            let next = match (
+                self.later.chunks.get(self.chunk + 1),
+                self.base.chunks.get(self.chunk + 1),
+            ) {
+                (Some(l), Some(b)) if l.heads != b.heads => (l.heads, b.heads),
+                _ => (ptr::null_mut(), ptr::null_mut()),
             };
-            self.slot += 1;
-            if later_head == base_head {
-                continue;
+            // SAFETY: chunks of live snapshots (I9), `slot < len`, their length.
+            (self.group, self.mask) = unsafe { next_differing(later, base, self.slot, len, next.0, next.1) };
+            self.slot = len.min(self.group + GROUP);
+        }
+    }
+
+    /// The next change of C3's walk.
+    #[inline]
+    fn next(&mut self, base_version: u32) -> Option<Change<'a, K, N, S>> {
+        if self.pos == self.changes.len() {
+            self.fill(base_version);
+        }
+        let change = self.changes.get(self.pos).copied();
+        self.pos += usize::from(change.is_some());
+        change
+    }
+
+    /// Diffs buckets, in directory order, until [`BATCH`] changes are kept or the walk is over.
+    fn fill(&mut self, base_version: u32) {
+        self.changes.clear();
+        self.pos = 0;
+        while self.changes.len() < BATCH {
+            // Keep the scan AHEAD buckets in front, prefetching the heads it finds (C4).
+            while self.found < AHEAD {
+                let Some(heads) = self.scan() else { break };
+                prefetch(heads.0);
+                prefetch(heads.1);
+                self.ahead[(self.first + self.found) % AHEAD] = heads;
+                self.found += 1;
             }
-            // C2: later's chain is new up to its first node older than the base.
-            let mut shared = later_head;
-            // SAFETY: nodes reachable from a live snapshot are valid and unwritten (I9).
-            while !shared.is_null() && !is_shared(unsafe { &*shared }, base_version) {
-                // SAFETY: as above.
-                shared = unsafe { (*shared).next() };
+            if self.found == 0 {
+                return;
             }
-            self.bucket = Some(Bucket {
-                later_head,
-                shared,
-                upsert: later_head,
-                removal: base_head,
-            });
+            let (later_head, base_head) = self.ahead[self.first];
+            self.first = (self.first + 1) % AHEAD;
+            self.found -= 1;
+            // SAFETY: the heads of one bucket in two live snapshots of one shape (C3, I9).
+            unsafe { diff_bucket(later_head, base_head, base_version, &mut self.changes) };
         }
     }
 }
 
-impl<K: Eq, N: Eq, S, P: Primitives> Bucket<K, N, S, P> {
-    fn next<'a>(&mut self) -> Option<Change<'a, K, N, S>> {
-        if self.upsert != self.shared {
-            // SAFETY: a node of a live snapshot (I9), valid for as long as the snapshot is borrowed ('a).
-            let node: &'a Node<K, N, S, P> = unsafe { &*self.upsert };
-            self.upsert = node.next();
-            // SAFETY: as above; the state is unwritten while the snapshot lives (I9).
-            let state = unsafe { node.state() };
-            return Some(Change::Upsert {
+/// How many changes C3's walk finds before handing them out: the buckets are diffed in a tight loop, and a
+/// change handed out is a copy from a buffer.
+const BATCH: usize = 64;
+
+/// Appends the changes of one bucket whose heads differ (C2, C3): `later`'s chain from `later_head` up to its
+/// first node older than the base (`shared`, or null) holds the upserts; the base's chain from `base_head` up to
+/// `shared` the removal candidates, each a removal unless its key and namespace is among the upserts.
+///
+/// # Safety
+/// `later_head` and `base_head` are the heads of one bucket in two live snapshots of one shape, the later and the
+/// base of version `base_version` (C3, I9), both borrowed for `'a`.
+#[inline]
+unsafe fn diff_bucket<'a, K: Eq, N: Eq, S, P: Primitives>(
+    later_head: NodePtr<K, N, S, P>,
+    base_head: NodePtr<K, N, S, P>,
+    base_version: u32,
+    out: &mut Vec<Change<'a, K, N, S>>,
+) {
+    let mut shared = later_head;
+    while !shared.is_null() {
+        // SAFETY: a node of the live later snapshot, valid and unwritten while it is borrowed ('a, I9).
+        let node: &'a Node<K, N, S, P> = unsafe { &*shared };
+        if is_shared(node, base_version) {
+            break;
+        }
+        // SAFETY: as above; the state is unwritten while the snapshot lives (I9).
+        let state = unsafe { node.state() };
+        out.push(Change::Upsert {
+            key: &node.key,
+            namespace: &node.namespace,
+            state,
+        });
+        shared = node.next();
+    }
+    let mut removal = base_head;
+    while !removal.is_null() && removal != shared {
+        // SAFETY: a node of the live base snapshot (I9), borrowed for 'a.
+        let node: &'a Node<K, N, S, P> = unsafe { &*removal };
+        removal = node.next();
+        let mut n = later_head;
+        let mut kept = false;
+        while n != shared {
+            // SAFETY: a node of the live later snapshot (I9).
+            let other = unsafe { &*n };
+            if other.hash == node.hash && other.key == node.key && other.namespace == node.namespace {
+                kept = true;
+                break;
+            }
+            n = other.next();
+        }
+        if !kept {
+            out.push(Change::Remove {
                 key: &node.key,
                 namespace: &node.namespace,
-                state,
             });
         }
-        while !self.removal.is_null() && self.removal != self.shared {
-            // SAFETY: a node of the live base snapshot (I9).
-            let node: &'a Node<K, N, S, P> = unsafe { &*self.removal };
-            self.removal = node.next();
-            let mut n = self.later_head;
-            let mut kept = false;
-            while n != self.shared {
-                // SAFETY: a node of the live later snapshot (I9).
-                let other = unsafe { &*n };
-                if other.hash == node.hash && other.key == node.key && other.namespace == node.namespace {
-                    kept = true;
-                    break;
-                }
-                n = other.next();
-            }
-            if !kept {
-                return Some(Change::Remove {
-                    key: &node.key,
-                    namespace: &node.namespace,
-                });
-            }
-        }
-        None
     }
 }
 
