@@ -51,7 +51,7 @@ group_tests() {
         format) echo --lib --test format_roundtrip --test format_corrupt --test format_vectors --test restore ;;
         restore) echo --test restore --test backend_properties ;;
         backend) echo --lib --test backend --test backend_properties --test storage --test storage_crash \
-            --test stream_format --test stream_vectors ;;
+            --test stream_format --test stream_vectors --test checkpoint_spawn ;;
         conform) echo --test conform ;;
     esac
 }
