@@ -48,7 +48,8 @@ group_package() {
 group_tests() {
     case "$1" in
         keygroup) echo --lib --test keygroup --test placement_vectors ;;
-        serializer) echo --lib --test format_roundtrip --test format_vectors --test stream_vectors --test backend_properties ;;
+        serializer) echo --lib --test format_roundtrip --test format_vectors --test stream_vectors --test backend_properties \
+            --test serializer_contracts ;;
         format) echo --lib --test format_roundtrip --test format_corrupt --test format_vectors --test restore ;;
         restore) echo --test restore --test backend_properties ;;
         backend) echo --lib --test backend --test backend_properties --test storage --test storage_crash \
