@@ -29,16 +29,19 @@ where
     S::Value: PartialEq + Debug,
 {
     let id = s.identity();
+    // `<&S as TypeSerializer>`'s methods, named explicitly: `(&s).min_len()` would resolve to `S`'s own.
+    let r: &S = &s;
     assert_eq!(s.min_len(), expected, "{id}: min_len");
-    assert_eq!((&s).min_len(), expected, "&{id}: min_len");
-    assert_eq!((&s).identity(), id, "&{id}: identity");
+    assert_eq!(TypeSerializer::min_len(&r), expected, "&{id}: min_len");
+    assert_eq!(TypeSerializer::identity(&r), id, "&{id}: identity");
     assert_eq!(encode(&s, &shortest).len(), expected, "{id}: the shortest encoding");
     for v in std::iter::once(&shortest).chain(others) {
         let bytes = encode(&s, v);
         assert!(bytes.len() >= expected, "{id}: {v:?} encodes shorter than min_len");
-        assert_eq!(encode(&&s, v), bytes, "&{id}: serialize {v:?}");
+        assert_eq!(encode(&r, v), bytes, "&{id}: serialize {v:?}");
         let mut input = Input::new(&bytes);
-        assert_eq!(&(&s).deserialize(&mut input).unwrap(), v, "&{id}: deserialize {v:?}");
+        let back = TypeSerializer::deserialize(&r, &mut input).unwrap();
+        assert_eq!(&back, v, "&{id}: deserialize {v:?}");
         assert_eq!(input.remaining(), 0, "&{id}: {v:?} consumed");
     }
 }
@@ -59,7 +62,12 @@ fn min_len_is_the_shortest_encoding_and_references_forward() {
     check(StringSerializer, String::new(), &["é€".into()], 4);
     check(BytesSerializer, Vec::new(), &[vec![1, 2, 3]], 4);
     check(FlinkStringSerializer, String::new(), &["hé€😀".into()], 1);
-    check(FlinkNullableStringSerializer, None, &[Some(String::new()), Some("x".into())], 1);
+    check(
+        FlinkNullableStringSerializer,
+        None,
+        &[Some(String::new()), Some("x".into())],
+        1,
+    );
     check(VoidNamespaceSerializer, VoidNamespace, &[], 1);
     check(ListSerializer(I32Serializer), Vec::new(), &[vec![1, -1], vec![0; 9]], 4);
     check(OptionSerializer(I64Serializer), None, &[Some(7)], 1);
@@ -76,7 +84,12 @@ fn min_len_is_the_shortest_encoding_and_references_forward() {
         &[(1, Some(2), "three".into())],
         1 + 1 + 4,
     );
-    check(ListSerializer(ListSerializer(U8Serializer)), Vec::new(), &[vec![vec![], vec![1]]], 4);
+    check(
+        ListSerializer(ListSerializer(U8Serializer)),
+        Vec::new(),
+        &[vec![vec![], vec![1]]],
+        4,
+    );
 }
 
 /// `Serializers::min_entry_len` is the sum of its three serializers' `min_len`s.
@@ -84,7 +97,11 @@ fn min_len_is_the_shortest_encoding_and_references_forward() {
 fn min_entry_len_is_the_sum() {
     let s = Serializers::new(U64Serializer, VoidNamespaceSerializer, StringSerializer);
     assert_eq!(s.min_entry_len(), 8 + 1 + 4);
-    let s = Serializers::new(I8Serializer, ListSerializer(U64Serializer), OptionSerializer(U8Serializer));
+    let s = Serializers::new(
+        I8Serializer,
+        ListSerializer(U64Serializer),
+        OptionSerializer(U8Serializer),
+    );
     assert_eq!(s.min_entry_len(), 1 + 4 + 1);
     let s = Serializers::new(&I16Serializer, &U32Serializer, &BoolSerializer);
     assert_eq!(s.min_entry_len(), 2 + 4 + 1);
@@ -119,7 +136,10 @@ fn default_min_len_accepts_zero_width_values() {
     assert_eq!(s.deserialize(&mut Input::new(&bytes)).unwrap().len(), 1000);
     let s = (Unit, ListSerializer(&Unit));
     assert_eq!(s.min_len(), 4);
-    assert_eq!(s.deserialize(&mut Input::new(&[0, 0, 0, 2])).unwrap(), ((), vec![(), ()]));
+    assert_eq!(
+        s.deserialize(&mut Input::new(&[0, 0, 0, 2])).unwrap(),
+        ((), vec![(), ()])
+    );
 }
 
 /// Through a reference, a list's count is still bounded by its element's `min_len`: a count no input could back
@@ -128,9 +148,15 @@ fn default_min_len_accepts_zero_width_values() {
 fn reference_counts_are_bounded_like_values() {
     let huge = [0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 1];
     for err in [
-        ListSerializer(I32Serializer).deserialize(&mut Input::new(&huge)).unwrap_err(),
-        ListSerializer(&I32Serializer).deserialize(&mut Input::new(&huge)).unwrap_err(),
-        ListSerializer(&&StringSerializer).deserialize(&mut Input::new(&huge)).unwrap_err(),
+        ListSerializer(I32Serializer)
+            .deserialize(&mut Input::new(&huge))
+            .unwrap_err(),
+        ListSerializer(&I32Serializer)
+            .deserialize(&mut Input::new(&huge))
+            .unwrap_err(),
+        ListSerializer(&&StringSerializer)
+            .deserialize(&mut Input::new(&huge))
+            .unwrap_err(),
     ] {
         assert_eq!(err.offset, 0, "{err}");
         assert!(matches!(err.kind, DecodeErrorKind::LengthExceedsInput { .. }), "{err}");
