@@ -162,3 +162,49 @@ fn reference_counts_are_bounded_like_values() {
         assert!(matches!(err.kind, DecodeErrorKind::LengthExceedsInput { .. }), "{err}");
     }
 }
+
+/// A Flink varint is refused once it runs past its byte budget (5 bytes for the length, 3 for a code unit), even
+/// when the extra groups are zero and so do not raise the value: the error is the overflow at the varint's first
+/// byte, not a later non-canonical zero group, and a long run of `0x80` bytes is refused without shifting past 64
+/// bits (docs/FORMAT.md §3).
+#[test]
+fn flink_varints_are_refused_past_their_byte_budget() {
+    use cow_state_table::serializer::FlinkStringError::{CodeUnitOverflow, LengthOverflow};
+    let flink = |e: cow_state_table::serializer::FlinkStringError| DecodeErrorKind::FlinkString(e);
+    let cases: [(&[u8], u64, DecodeErrorKind); 5] = [
+        // one code unit whose varint has a fourth (zero) group
+        (&[0x02, 0x80, 0x80, 0x80, 0x00], 1, flink(CodeUnitOverflow)),
+        (&[0x02, 0x80, 0x80, 0x80, 0x80, 0x00], 1, flink(CodeUnitOverflow)),
+        // a length varint with a sixth (zero) group
+        (&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00], 0, flink(LengthOverflow)),
+        (&[0x80; 20], 0, flink(LengthOverflow)),
+        (
+            &[
+                0x02, 0xff, 0xff, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+            ],
+            1,
+            flink(CodeUnitOverflow),
+        ),
+    ];
+    for (bytes, offset, kind) in cases {
+        for err in [
+            FlinkStringSerializer.deserialize(&mut Input::new(bytes)).unwrap_err(),
+            FlinkNullableStringSerializer
+                .deserialize(&mut Input::new(bytes))
+                .unwrap_err(),
+        ] {
+            assert_eq!((err.offset, &err.kind), (offset, &kind), "{bytes:02x?}: {err}");
+        }
+    }
+    // At the budget: three groups for a code unit, five for a length, both canonical.
+    let mut input = Input::new(&[0x02, 0xff, 0xff, 0x03]);
+    assert_eq!(FlinkStringSerializer.deserialize(&mut input).unwrap(), "\u{ffff}");
+    let err = FlinkStringSerializer
+        .deserialize(&mut Input::new(&[0xff, 0xff, 0xff, 0xff, 0x07]))
+        .unwrap_err();
+    assert_eq!(
+        err.offset, 0,
+        "a length of i32::MAX passes the varint and fails the count: {err}"
+    );
+    assert!(matches!(err.kind, DecodeErrorKind::LengthExceedsInput { .. }), "{err}");
+}
