@@ -208,3 +208,16 @@ fn flink_varints_are_refused_past_their_byte_budget() {
     );
     assert!(matches!(err.kind, DecodeErrorKind::LengthExceedsInput { .. }), "{err}");
 }
+
+/// `Input::is_empty` says whether bytes remain (a survivor of the `serializer` group: `is_empty` → `true` was caught
+/// by no suite, the decoders' trailing-bytes checks going through `remaining`).
+#[test]
+fn input_is_empty_only_at_the_end() {
+    let mut input = Input::new(&[1, 2]);
+    assert!(!input.is_empty());
+    assert_eq!(input.read_u8().unwrap(), 1);
+    assert!(!input.is_empty());
+    assert_eq!(input.read_u8().unwrap(), 2);
+    assert!(input.is_empty());
+    assert!(Input::new(&[]).is_empty());
+}
