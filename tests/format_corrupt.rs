@@ -791,3 +791,26 @@ fn every_flipped_body_bit_behind_valid_checksums() {
         assert!(errors > 0 && oks > 0, "{errors} errors, {oks} decodable variants");
     }
 }
+
+/// The magic is checked on its eight bytes, no more: a proper prefix of it is `BadMagic` (holding what was found),
+/// the magic alone is a header truncated right after it (at offset 8, where the version is missing). A survivor
+/// of the `format` mutation group (`header.rs`: `<` → `<=` in the magic's length check) made the magic alone
+/// `BadMagic` too.
+#[test]
+fn the_magic_alone_is_a_truncated_header() {
+    let magic = b"COWSTATE";
+    for len in 0..magic.len() {
+        match read_err(&magic[..len]) {
+            FormatError::BadMagic { found } => assert_eq!(found, magic[..len], "prefix of {len} bytes"),
+            e => panic!("prefix of {len} bytes: {e:?}"),
+        }
+    }
+    match read_err(magic) {
+        FormatError::TruncatedHeader(DecodeError {
+            offset: 8,
+            kind: DecodeErrorKind::UnexpectedEnd { .. },
+            ..
+        }) => {}
+        e => panic!("the magic alone: {e:?}"),
+    }
+}

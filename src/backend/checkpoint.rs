@@ -274,11 +274,15 @@ impl<P: Primitives> PendingCheckpoint<P> {
     {
         let id = self.id;
         let flight = self.flight.clone();
-        // On an error the closure, and the pending checkpoint in it, is dropped: its snapshots are released.
-        // The handle cancels through the flight's flag, the seam's atomic (B25).
+        // On an error the closure, and the pending checkpoint in it, is dropped; the snapshots live in the flight,
+        // which the handle shares, so they are released here (B26). The handle cancels through the flight's flag,
+        // the seam's atomic (B25).
         let (thread, spawn_error) = match P::spawn(format!("checkpoint-{id}"), move || self.run(&*storage)) {
             Ok(thread) => (Some(thread), None),
-            Err(e) => (None, Some(e)),
+            Err(e) => {
+                drop(flight.with_parts(Option::take));
+                (None, Some(e))
+            }
         };
         CheckpointHandle {
             id,

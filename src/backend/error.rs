@@ -170,15 +170,6 @@ pub enum RestoreError {
         /// The checkpoint's.
         found: String,
     },
-    /// Checkpoint `index` holds a state that is not registered. No longer returned: such a state is kept until
-    /// it is registered (B23).
-    #[error("checkpoint {index} holds state {name:?}, which is not registered")]
-    UnknownState {
-        /// Position in the list of checkpoints.
-        index: usize,
-        /// The state's name.
-        name: String,
-    },
     /// Checkpoint `index` holds a state under a registered name with another kind or serializers.
     #[error("checkpoint {index}: state {name:?} is registered as {registered}, checkpointed as {checkpointed}")]
     StateMismatch {
