@@ -54,7 +54,10 @@ where
         parts.extend(self.restored.iter().map(|r| r.part()));
         let flight = Arc::new(Flight::<P> {
             cancel: P::AtomicU64::new(0),
-            parts: P::Mutex::new(Some(parts)),
+            parts: P::Mutex::new(Some(FlightParts {
+                snapshots: parts,
+                base: None,
+            })),
         });
         // Forget the checkpoints that ended (their pending checkpoint was dropped), then track this one.
         self.flights.retain(|f| f.strong_count() > 0);
@@ -71,7 +74,15 @@ where
 }
 
 /// The snapshots of a pending checkpoint (`None` once released).
-type Parts = Option<Vec<Box<dyn SnapshotPart>>>;
+type Parts = Option<FlightParts>;
+
+/// What a pending checkpoint holds of its backend's tables, released together (B8, B21, B22).
+pub(crate) struct FlightParts {
+    /// One snapshot per state.
+    pub(crate) snapshots: Vec<Box<dyn SnapshotPart>>,
+    /// The base a delta is written against (C6, C7): its snapshots are held while the checkpoint is pending.
+    pub(crate) base: Option<Arc<RetainedBase>>,
+}
 
 /// The shared part of a pending checkpoint: its cancellation flag and its snapshots, which the backend reaches
 /// through a `Weak` to cancel it (B21, B22). An asynchronous part holds `parts`' lock while it runs. Both are
@@ -167,8 +178,11 @@ impl<P: Primitives> PendingCheckpoint<P> {
     /// Entries held by the snapshots, over all states (0 once its backend's [`close`](KeyedStateBackend::close)
     /// released them).
     pub fn entries(&self) -> usize {
-        self.flight
-            .with_parts(|parts| parts.as_ref().map_or(0, |parts| parts.iter().map(|p| p.len()).sum()))
+        self.flight.with_parts(|parts| {
+            parts
+                .as_ref()
+                .map_or(0, |parts| parts.snapshots.iter().map(|p| p.len()).sum())
+        })
     }
 
     /// Whether it was cancelled by its backend ([`close`](KeyedStateBackend::close) or drop, B21, B22).
@@ -178,16 +192,12 @@ impl<P: Primitives> PendingCheckpoint<P> {
 
     /// The checkpoint this one is a delta of (C7), `None` when it is written in full.
     pub fn base_id(&self) -> Option<u64> {
-        self.base().map(|b| b.id)
-    }
-
-    fn base(&self) -> Option<StreamFingerprint> {
-        self.incremental.as_ref()?.delta.as_ref().map(|b| b.fingerprint)
+        self.incremental.as_ref()?.delta.map(|b| b.id)
     }
 
     /// Runs `f` on the snapshots (`None` once released), under the flight's lock.
-    pub(crate) fn with_parts_ref<R>(&self, f: impl FnOnce(Option<&[Box<dyn SnapshotPart>]>) -> R) -> R {
-        self.flight.with_parts(|parts| f(parts.as_deref()))
+    pub(crate) fn with_parts_mut<R>(&self, f: impl FnOnce(Option<&mut FlightParts>) -> R) -> R {
+        self.flight.with_parts(|parts| f(parts.as_mut()))
     }
 
     /// The asynchronous part, writing the stream to `out` (Flink: the async part's loop over the key groups,
@@ -204,7 +214,7 @@ impl<P: Primitives> PendingCheckpoint<P> {
         cancel: &AtomicBool,
     ) -> Result<CheckpointSummary, CheckpointError> {
         self.flight
-            .with_parts(|parts| self.write_locked(parts.as_deref(), out, cancel))
+            .with_parts(|parts| self.write_locked(parts.as_ref(), out, cancel))
     }
 
     fn is_cancelled_by(&self, cancel: &AtomicBool) -> bool {
@@ -214,7 +224,7 @@ impl<P: Primitives> PendingCheckpoint<P> {
     /// The write, with the flight's lock held by the caller (`parts` is `None` once released by `close`).
     fn write_locked<W: Write + ?Sized>(
         &self,
-        parts: Option<&[Box<dyn SnapshotPart>]>,
+        parts: Option<&FlightParts>,
         out: &mut W,
         cancel: &AtomicBool,
     ) -> Result<CheckpointSummary, CheckpointError> {
@@ -225,15 +235,16 @@ impl<P: Primitives> PendingCheckpoint<P> {
         if self.is_cancelled_by(cancel) {
             return Err(CheckpointError::Cancelled { id });
         }
-        let delta = self.incremental.as_ref().and_then(|i| i.delta.as_deref());
+        let delta = parts.base.as_deref();
         let writers: Vec<Option<Box<dyn GroupWriter + '_>>> = match delta {
             // C7: each state's changes since its base; `checkpoint_with` checked that every state can be one.
             Some(base) => parts
+                .snapshots
                 .iter()
                 .zip(&base.parts)
                 .map(|(p, b)| p.delta_writer(&**b, self.context))
                 .collect(),
-            None => parts.iter().map(|p| Some(p.writer(self.context))).collect(),
+            None => parts.snapshots.iter().map(|p| Some(p.writer(self.context))).collect(),
         };
         let mut body = |state: usize, key_group: u32, buf: &mut Vec<u8>| -> Result<(), WriteError> {
             if self.is_cancelled_by(cancel) {
@@ -297,10 +308,10 @@ impl<P: Primitives> PendingCheckpoint<P> {
             let mut sink = storage
                 .begin(id)
                 .map_err(|source| CheckpointError::Storage { id, source })?;
-            let mut summary = self.write_locked(parts.as_deref(), &mut *sink, cancel)?;
+            let mut summary = self.write_locked(parts.as_ref(), &mut *sink, cancel)?;
             // Release the snapshots before the commit: the stream is complete. An incremental checkpoint keeps
             // them until its commit: they become the base if it completes (C8).
-            let kept = parts.take().filter(|_| self.incremental.is_some());
+            let kept = parts.take().filter(|_| self.incremental.is_some()).map(|p| p.snapshots);
             sink.flush()
                 .map_err(|e| CheckpointError::Stream { id, source: e.into() })?;
             if self.is_cancelled_by(cancel) {

@@ -117,8 +117,9 @@ pub(crate) struct Incremental<P: Primitives> {
     /// Its chain length once complete: 0 for a full checkpoint, the base's + 1 for a delta.
     pub(crate) chain_len: u32,
     pub(crate) cow: Vec<CowStats>,
-    /// The base it is a delta of; `None`: written in full.
-    pub(crate) delta: Option<Arc<RetainedBase>>,
+    /// The base it is a delta of (its snapshots are held with the checkpoint's own, `FlightParts::base`);
+    /// `None`: written in full.
+    pub(crate) delta: Option<StreamFingerprint>,
 }
 
 impl<P: Primitives> fmt::Debug for Incremental<P> {
@@ -126,7 +127,7 @@ impl<P: Primitives> fmt::Debug for Incremental<P> {
         f.debug_struct("Incremental")
             .field("seq", &self.seq)
             .field("chain_len", &self.chain_len)
-            .field("base", &self.delta.as_ref().map(|b| b.fingerprint))
+            .field("base", &self.delta)
             .finish()
     }
 }
@@ -210,10 +211,11 @@ where
         let delta = base.filter(|base| {
             self.restored.is_empty()
                 && allows_delta(&policy, base, &cow, entries)
-                && pending.with_parts_ref(|parts| {
+                && pending.with_parts_mut(|parts| {
                     parts.is_some_and(|parts| {
-                        parts.len() == base.parts.len()
+                        parts.snapshots.len() == base.parts.len()
                             && parts
+                                .snapshots
                                 .iter()
                                 .zip(&base.parts)
                                 .all(|(p, b)| p.delta_walk(&**b) == Some(DiffWalk::Buckets))
@@ -221,13 +223,20 @@ where
                 })
         });
         let chain_len = delta.as_ref().map_or(0, |b| b.chain_len + 1);
+        let fingerprint = delta.as_ref().map(|b| b.fingerprint);
+        // B21, B22: the base's snapshots are held with the checkpoint's own, and released with them.
+        pending.with_parts_mut(|parts| {
+            if let Some(parts) = parts {
+                parts.base = delta;
+            }
+        });
         pending.incremental = Some(Incremental {
             slot: Arc::clone(&self.base),
             generation,
             seq,
             chain_len,
             cow,
-            delta,
+            delta: fingerprint,
         });
         Ok(pending)
     }
