@@ -23,6 +23,7 @@ const MUTANTS: &[&str] = &[
     "diff-changed-as-shared",
     // The layers above the table (the `backend` suite of scripts/mutants.sh).
     "stream-crc-short",
+    "incr-failed-advances-base",
     "restore-range-off-by-one",
     "merge-repeats-source",
     "rename-before-sync",

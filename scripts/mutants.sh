@@ -19,7 +19,7 @@
 # Environment:
 #   MUTANTS            space-separated subset of mutants to run (default: all)
 #   BACKEND_TESTS      the test binaries of the backend suite (default: backend_properties restore storage_crash
-#                      stream_format)
+#                      stream_format incremental_checkpoints)
 #   ALL_SUITES         1: every suite for every mutant (default: the suites of the mutant's layer)
 #   COW_CASES          differential cases (default 300)
 #   PROPTEST_RNG_SEED  the proptest seed of the differential suite (default 20261207: fixed, so runs agree)
@@ -47,13 +47,13 @@ TABLE_MUTANTS="mutant-relaxed-release mutant-skip-prefix-copy mutant-skip-state-
 mutant-snapshot-skips-rehash-table mutant-chunk-in-place mutant-version-off-by-one mutant-rehash-relink
 mutant-retain-all-slots mutant-diff-skips-changed-chunk mutant-diff-shared-as-changed mutant-diff-changed-as-shared"
 UPPER_MUTANTS="mutant-stream-crc-short mutant-restore-range-off-by-one mutant-merge-repeats-source
-mutant-rename-before-sync"
+mutant-rename-before-sync mutant-incr-failed-advances-base"
 ALL_MUTANTS="$TABLE_MUTANTS $UPPER_MUTANTS"
 MUTANTS="${MUTANTS:-$ALL_MUTANTS}"
 SUITES="loom shuttle differential backend"
 # The test binaries of the backend suite: those that catch the upper layers' mutants (tests/backend.rs catches
-# none of the four and is the largest to build per mutant; add it with BACKEND_TESTS="... backend").
-BACKEND_TESTS="${BACKEND_TESTS:-backend_properties restore storage_crash stream_format}"
+# none of the five and is the largest to build per mutant; add it with BACKEND_TESTS="... backend").
+BACKEND_TESTS="${BACKEND_TESTS:-backend_properties restore storage_crash stream_format incremental_checkpoints}"
 
 is_upper() { # $1 = mutant
     [[ " $(echo $UPPER_MUTANTS) " == *" $1 "* ]]

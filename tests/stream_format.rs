@@ -346,10 +346,11 @@ fn typed_errors_for_each_check() {
     b[0] = b'X';
     assert!(matches!(StreamCheckpoint::parse(&b), Err(StreamError::BadMagic { .. })));
     let mut b = bytes.clone();
-    b[9] = 2;
+    // Version 2 is a delta stream (docs/FORMAT.md, "Delta streams"); 3 is unknown.
+    b[9] = 3;
     assert!(matches!(
         StreamCheckpoint::parse(&b),
-        Err(StreamError::UnsupportedVersion { version: 2 })
+        Err(StreamError::UnsupportedVersion { version: 3 })
     ));
     let mut b = bytes.clone();
     b[11] = 1;

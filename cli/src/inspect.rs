@@ -73,6 +73,24 @@ pub struct Report {
     pub checksums_verified: u64,
     /// Whether every body was walked entry by entry (all serializers known).
     pub bodies_walked: bool,
+    /// A delta stream's link to its base (docs/FORMAT.md §11); absent for a full stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<DeltaInfo>,
+}
+
+/// What a delta stream names and holds (docs/FORMAT.md §11).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeltaInfo {
+    /// The base checkpoint's id.
+    pub base: u64,
+    /// The base stream's length.
+    pub base_bytes: u64,
+    /// The base stream's trailer CRC32C.
+    pub base_trailer_crc: u32,
+    /// Upserts over every state and key group (the `entries` of the states and key groups count these).
+    pub upserts: u64,
+    /// Removals over every state and key group (0 when a serializer is unknown: they cannot be reached).
+    pub removals: u64,
 }
 
 /// The shape of a serialized value, from a serializer identity (docs/FORMAT.md §3).
@@ -247,6 +265,34 @@ impl Cursor<'_> {
     }
 }
 
+/// Upserts and removals of one delta body (docs/FORMAT.md §11): walked when the shapes are known, otherwise the
+/// upserts' count field (the removals cannot be reached then: 0).
+fn delta_entries(body: &[u8], base: u64, shapes: Option<&[Shape; 3]>) -> std::result::Result<(u64, u64), String> {
+    let mut c = Cursor {
+        bytes: body,
+        at: 0,
+        base,
+    };
+    let Some([k, n, s]) = shapes else {
+        return Ok((c.count()? as u64, 0));
+    };
+    let upserts = c.count()?;
+    for _ in 0..upserts {
+        c.skip(n)?;
+        c.skip(k)?;
+        c.skip(s)?;
+    }
+    let removals = c.count()?;
+    for _ in 0..removals {
+        c.skip(n)?;
+        c.skip(k)?;
+    }
+    if c.at != body.len() {
+        return Err(c.fail(&format!("{} unread byte(s) after the last removal", body.len() - c.at)));
+    }
+    Ok((upserts as u64, removals as u64))
+}
+
 /// Entries of one body: walked when the shapes are known, otherwise the V2 count field.
 fn entries(
     body: &[u8],
@@ -400,6 +446,7 @@ fn container(path: &str, bytes: &[u8]) -> std::result::Result<Report, Failure> {
         key_groups: groups,
         checksums_verified: 1 + cp.blocks().len() as u64,
         bodies_walked: shapes.is_some(),
+        delta: None,
     })
 }
 
@@ -420,6 +467,7 @@ fn stream(path: &str, bytes: &[u8]) -> std::result::Result<Report, Failure> {
         .collect();
     let mut groups = Vec::new();
     let mut walked = true;
+    let mut removals = 0u64;
     for (i, info) in states.iter_mut().enumerate() {
         let namespace = shape_of(&info.namespace_serializer, || {
             format!("state {i} ({}) namespace", info.name)
@@ -433,8 +481,14 @@ fn stream(path: &str, bytes: &[u8]) -> std::result::Result<Report, Failure> {
         for kg in s.key_groups() {
             let r = s.body_range(i, kg).map_err(|e| e.to_string())?;
             let body = &bytes[r.start as usize..r.end as usize];
-            let n = entries(body, r.start, BodyFormat::V2, shapes.as_ref())
-                .map_err(|e| format!("state {i} ({}), key group {kg}: {e}", info.name))?;
+            let at = |e| format!("state {i} ({}), key group {kg}: {e}", info.name);
+            let n = if s.is_delta() {
+                let (upserts, removed) = delta_entries(body, r.start, shapes.as_ref()).map_err(at)?;
+                removals += removed;
+                upserts
+            } else {
+                entries(body, r.start, BodyFormat::V2, shapes.as_ref()).map_err(at)?
+            };
             info.entries += n;
             info.bytes += body.len() as u64;
             groups.push(GroupInfo {
@@ -448,11 +502,22 @@ fn stream(path: &str, bytes: &[u8]) -> std::result::Result<Report, Failure> {
     }
     groups.sort_by_key(|g| (g.key_group, g.state));
     let range = s.key_groups();
+    let delta = s.base().map(|b| DeltaInfo {
+        base: b.id,
+        base_bytes: b.len,
+        base_trailer_crc: b.trailer_crc,
+        upserts: states.iter().map(|st| st.entries).sum(),
+        removals,
+    });
     Ok(Report {
         path: path.to_string(),
         size: bytes.len() as u64,
         layout: "keyed state stream (COWKEYED)".into(),
-        version: cow_state_table::backend::stream::STREAM_VERSION,
+        version: if delta.is_some() {
+            cow_state_table::backend::stream::DELTA_STREAM_VERSION
+        } else {
+            cow_state_table::backend::stream::STREAM_VERSION
+        },
         body_format: "V2".into(),
         checkpoint_id: Some(s.checkpoint_id()),
         max_parallelism: s.context().max_parallelism(),
@@ -464,6 +529,7 @@ fn stream(path: &str, bytes: &[u8]) -> std::result::Result<Report, Failure> {
         // Header and meta section, trailer, one per key-group section (StreamCheckpoint::parse checks them all).
         checksums_verified: 2 + u64::from(range.number_of_key_groups()),
         bodies_walked: walked,
+        delta,
     })
 }
 
@@ -484,6 +550,12 @@ impl Report {
                 .map(|id| format!(", checkpoint id {id}"))
                 .unwrap_or_default()
         ));
+        if let Some(d) = &self.delta {
+            o.push_str(&format!(
+                "  delta of checkpoint {} ({} bytes, trailer CRC32C {:#010x}): {} upserts, {} removals; restore it after its base\n",
+                d.base, d.base_bytes, d.base_trailer_crc, d.upserts, d.removals
+            ));
+        }
         o.push_str(&format!(
             "  max parallelism {}, key groups {range}\n",
             self.max_parallelism

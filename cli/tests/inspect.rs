@@ -252,3 +252,49 @@ fn deeply_nested_identity_is_refused() {
         }
     }
 }
+
+/// A delta stream (docs/FORMAT.md §11) shows its base, its upserts and removals; its full base shows no
+/// `delta` field (the full checkpoint's report is unchanged).
+#[test]
+fn a_delta_stream_shows_its_base() {
+    use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
+    use cow_state_table::backend::{CheckpointMode, IncrementalPolicy, KeyedStateBackend, ValueStateDescriptor};
+    use cow_state_table::keygroup::KeyGroupRange;
+    use cow_state_table::serializer::{I32Serializer, I64Serializer};
+
+    let mut b: KeyedStateBackend<i64, I64Serializer> =
+        KeyedStateBackend::new(I64Serializer, 16, KeyGroupRange::of(0, 15).unwrap()).unwrap();
+    let mut v = b
+        .register_value(ValueStateDescriptor::new("v", I32Serializer, I64Serializer))
+        .unwrap();
+    v.set_current_namespace(1);
+    for k in 0..100 {
+        b.set_current_key(k).unwrap();
+        v.update(&mut b, k).unwrap();
+    }
+    let storage = MemoryStorage::new();
+    let mode = CheckpointMode::Incremental(IncrementalPolicy::default());
+    b.checkpoint_with(1, mode).unwrap().run(&storage).unwrap();
+    for (k, x) in [(3, Some(30)), (4, None), (5, None), (200, Some(1))] {
+        b.set_current_key(k).unwrap();
+        v.update(&mut b, x).unwrap();
+    }
+    assert_eq!(b.checkpoint_with(2, mode).unwrap().run(&storage).unwrap().base, Some(1));
+    let dir = tempfile::tempdir().unwrap();
+    let (full, delta) = (dir.path().join("full.cowkeyed"), dir.path().join("delta.cowkeyed"));
+    std::fs::write(&full, storage.read(1).unwrap()).unwrap();
+    std::fs::write(&delta, storage.read(2).unwrap()).unwrap();
+
+    assert!(json(&full).get("delta").is_none());
+    let r = json(&delta);
+    assert_eq!(r["version"], 2);
+    assert_eq!(r["delta"]["base"], 1);
+    assert_eq!(r["delta"]["base_bytes"], storage.read(1).unwrap().len() as u64);
+    // Key 3 changed, 200 is new (upserts, plus any node copied with them, C2); 4 and 5 are gone.
+    assert!(r["delta"]["upserts"].as_u64().unwrap() >= 2, "{r}");
+    assert_eq!(r["delta"]["removals"], 2, "{r}");
+    let text = bin().args(["checkpoint", "inspect"]).arg(&delta).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("delta of checkpoint 1 ("), "{text}");
+    assert!(text.contains("2 removals"), "{text}");
+}

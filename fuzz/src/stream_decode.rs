@@ -14,8 +14,12 @@
 //! (bit 0: recompute the header checksum; bit 1: recompute each section's checksum from the trailer's offsets and
 //! lengths where they fit; bit 2: rewrite the recorded stream length and the trailer checksum). With mode 0 the
 //! bytes go to the reader untouched.
+//!
+//! Delta streams (docs/FORMAT.md §11, stream version 2) go through the same checks: the fixed point is
+//! `write_delta_stream` with the base the header names, and each delta body that decodes
+//! (`decode_delta_body`) re-encodes — upserts, then removals — to exactly its bytes.
 
-use cow_state_table::backend::stream::{write_stream, StreamCheckpoint};
+use cow_state_table::backend::stream::{decode_delta_body, write_delta_stream, write_stream, StreamCheckpoint};
 use cow_state_table::serializer::{
     FlinkNullableStringSerializer, FlinkStringSerializer, I32Serializer, I64Serializer, KeySerializer, ListSerializer,
     NamespaceSerializer, Serializers, TypeSerializer, VoidNamespaceSerializer,
@@ -56,11 +60,13 @@ fn try_repair(mode: u8, bytes: &mut [u8]) -> Option<()> {
     if mode & (FIX_HEADER_CRC | FIX_SECTION_CRCS | FIX_TRAILER) == 0 {
         return Some(());
     }
-    let n = u32_at(bytes, 28)? as usize;
+    // A delta stream (version 2) names its base (20 bytes) after the checkpoint id.
+    let shift = if u16_at(bytes, 8)? == 2 { 20 } else { 0 };
+    let n = u32_at(bytes, 28 + shift)? as usize;
     if n > 32768 {
         return None;
     }
-    let mut at = skip_str(bytes, 32)?;
+    let mut at = skip_str(bytes, 32 + shift)?;
     let states = u16_at(bytes, at)?;
     at += 2;
     for _ in 0..states {
@@ -114,6 +120,28 @@ where
     if stream.check_serializers(index, serializers).is_err() {
         return;
     }
+    if stream.is_delta() {
+        for kg in stream.key_groups() {
+            let body = stream.body(index, kg).expect("in range");
+            let at = stream.body_range(index, kg).expect("in range").start;
+            let Ok((upserts, removals)) = decode_delta_body(body, at, kg, stream.context(), serializers) else {
+                continue;
+            };
+            let mut again = (upserts.len() as i32).to_be_bytes().to_vec();
+            for (k, n, s) in &upserts {
+                serializers.namespace.serialize(n, &mut again).expect("namespace re-encodes");
+                serializers.key.serialize(k, &mut again).expect("key re-encodes");
+                serializers.state.serialize(s, &mut again).expect("state re-encodes");
+            }
+            again.extend_from_slice(&(removals.len() as i32).to_be_bytes());
+            for (k, n) in &removals {
+                serializers.namespace.serialize(n, &mut again).expect("namespace re-encodes");
+                serializers.key.serialize(k, &mut again).expect("key re-encodes");
+            }
+            assert_eq!(again, body, "state {index}, key group {kg}: a decoded delta body re-encodes differently");
+        }
+        return;
+    }
     for kg in stream.key_groups() {
         let mut entries = Vec::new();
         if stream.decode_into(index, kg, serializers, &mut entries).is_err() {
@@ -160,17 +188,29 @@ pub fn fuzz(data: &[u8]) {
 
     // The writer's fixed point.
     let mut again = Vec::with_capacity(bytes.len());
-    write_stream(
-        stream.checkpoint_id(),
-        stream.context(),
-        stream.key_serializer(),
-        stream.states(),
-        &mut |i, kg, buf| {
-            buf.extend_from_slice(stream.body(i, kg).expect("in range"));
-            Ok(())
-        },
-        &mut again,
-    )
+    let mut body = |i, kg, buf: &mut Vec<u8>| {
+        buf.extend_from_slice(stream.body(i, kg).expect("in range"));
+        Ok(())
+    };
+    match stream.base() {
+        None => write_stream(
+            stream.checkpoint_id(),
+            stream.context(),
+            stream.key_serializer(),
+            stream.states(),
+            &mut body,
+            &mut again,
+        ),
+        Some(base) => write_delta_stream(
+            stream.checkpoint_id(),
+            base,
+            stream.context(),
+            stream.key_serializer(),
+            stream.states(),
+            &mut body,
+            &mut again,
+        ),
+    }
     .unwrap_or_else(|e| panic!("a parsed stream does not re-write: {e}"));
     assert_eq!(again, bytes, "a parsed stream re-writes differently");
 

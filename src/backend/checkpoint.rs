@@ -4,9 +4,10 @@
 //! failures stay local (B9).
 
 use super::error::{BackendError, CheckpointError};
+use super::incremental::{completed, Incremental, RetainedBase};
 use super::state::{GroupWriter, SnapshotPart, StateHasher, StateKey, StateType};
 use super::storage::{CheckpointLocation, CheckpointStorage};
-use super::stream::{write_stream, StateMeta};
+use super::stream::{write_delta_stream, write_stream, StateMeta, StreamFingerprint};
 use super::KeyedStateBackend;
 use crate::format::WriteError;
 use crate::keygroup::KeyGroupContext;
@@ -53,7 +54,10 @@ where
         parts.extend(self.restored.iter().map(|r| r.part()));
         let flight = Arc::new(Flight::<P> {
             cancel: P::AtomicU64::new(0),
-            parts: P::Mutex::new(Some(parts)),
+            parts: P::Mutex::new(Some(FlightParts {
+                snapshots: parts,
+                base: None,
+            })),
         });
         // Forget the checkpoints that ended (their pending checkpoint was dropped), then track this one.
         self.flights.retain(|f| f.strong_count() > 0);
@@ -64,12 +68,21 @@ where
             key_serializer: self.key_serializer.identity(),
             metas,
             flight,
+            incremental: None,
         })
     }
 }
 
 /// The snapshots of a pending checkpoint (`None` once released).
-type Parts = Option<Vec<Box<dyn SnapshotPart>>>;
+type Parts = Option<FlightParts>;
+
+/// What a pending checkpoint holds of its backend's tables, released together (B8, B21, B22).
+pub(crate) struct FlightParts {
+    /// One snapshot per state.
+    pub(crate) snapshots: Vec<Box<dyn SnapshotPart>>,
+    /// The base a delta is written against (C6, C7): its snapshots are held while the checkpoint is pending.
+    pub(crate) base: Option<Arc<RetainedBase>>,
+}
 
 /// The shared part of a pending checkpoint: its cancellation flag and its snapshots, which the backend reaches
 /// through a `Weak` to cancel it (B21, B22). An asynchronous part holds `parts`' lock while it runs. Both are
@@ -124,6 +137,10 @@ pub struct CheckpointSummary {
     pub bytes: u64,
     /// Key groups written (the backend's range).
     pub key_groups: u32,
+    /// The stream's fingerprint: what a delta on top of it names (C7).
+    pub fingerprint: StreamFingerprint,
+    /// The checkpoint this one is a delta of (C7), `None` for a full checkpoint.
+    pub base: Option<u64>,
     /// Where the storage keeps it (when written through a storage).
     pub location: Option<CheckpointLocation>,
 }
@@ -143,6 +160,8 @@ pub struct PendingCheckpoint<P: Primitives = StdSync> {
     key_serializer: String,
     metas: Vec<StateMeta>,
     flight: Arc<Flight<P>>,
+    /// C6–C8: set by `checkpoint_with` in the incremental mode.
+    pub(crate) incremental: Option<Incremental<P>>,
 }
 
 impl<P: Primitives> PendingCheckpoint<P> {
@@ -159,13 +178,26 @@ impl<P: Primitives> PendingCheckpoint<P> {
     /// Entries held by the snapshots, over all states (0 once its backend's [`close`](KeyedStateBackend::close)
     /// released them).
     pub fn entries(&self) -> usize {
-        self.flight
-            .with_parts(|parts| parts.as_ref().map_or(0, |parts| parts.iter().map(|p| p.len()).sum()))
+        self.flight.with_parts(|parts| {
+            parts
+                .as_ref()
+                .map_or(0, |parts| parts.snapshots.iter().map(|p| p.len()).sum())
+        })
     }
 
     /// Whether it was cancelled by its backend ([`close`](KeyedStateBackend::close) or drop, B21, B22).
     pub fn is_cancelled(&self) -> bool {
         self.flight.cancelled()
+    }
+
+    /// The checkpoint this one is a delta of (C7), `None` when it is written in full.
+    pub fn base_id(&self) -> Option<u64> {
+        self.incremental.as_ref()?.delta.map(|b| b.id)
+    }
+
+    /// Runs `f` on the snapshots (`None` once released), under the flight's lock.
+    pub(crate) fn with_parts_mut<R>(&self, f: impl FnOnce(Option<&mut FlightParts>) -> R) -> R {
+        self.flight.with_parts(|parts| f(parts.as_mut()))
     }
 
     /// The asynchronous part, writing the stream to `out` (Flink: the async part's loop over the key groups,
@@ -182,7 +214,7 @@ impl<P: Primitives> PendingCheckpoint<P> {
         cancel: &AtomicBool,
     ) -> Result<CheckpointSummary, CheckpointError> {
         self.flight
-            .with_parts(|parts| self.write_locked(parts.as_deref(), out, cancel))
+            .with_parts(|parts| self.write_locked(parts.as_ref(), out, cancel))
     }
 
     fn is_cancelled_by(&self, cancel: &AtomicBool) -> bool {
@@ -192,7 +224,7 @@ impl<P: Primitives> PendingCheckpoint<P> {
     /// The write, with the flight's lock held by the caller (`parts` is `None` once released by `close`).
     fn write_locked<W: Write + ?Sized>(
         &self,
-        parts: Option<&[Box<dyn SnapshotPart>]>,
+        parts: Option<&FlightParts>,
         out: &mut W,
         cancel: &AtomicBool,
     ) -> Result<CheckpointSummary, CheckpointError> {
@@ -203,14 +235,40 @@ impl<P: Primitives> PendingCheckpoint<P> {
         if self.is_cancelled_by(cancel) {
             return Err(CheckpointError::Cancelled { id });
         }
-        let writers: Vec<Box<dyn GroupWriter + '_>> = parts.iter().map(|p| p.writer(self.context)).collect();
+        let delta = parts.base.as_deref();
+        let writers: Vec<Option<Box<dyn GroupWriter + '_>>> = match delta {
+            // C7: each state's changes since its base; `checkpoint_with` checked that every state can be one.
+            Some(base) => parts
+                .snapshots
+                .iter()
+                .zip(&base.parts)
+                .map(|(p, b)| p.delta_writer(&**b, self.context))
+                .collect(),
+            None => parts.snapshots.iter().map(|p| Some(p.writer(self.context))).collect(),
+        };
         let mut body = |state: usize, key_group: u32, buf: &mut Vec<u8>| -> Result<(), WriteError> {
             if self.is_cancelled_by(cancel) {
                 return Err(WriteError::Io(std::io::Error::other("checkpoint cancelled")));
             }
-            writers[state].write(key_group, buf).map(|_| ())
+            match writers.get(state).and_then(Option::as_ref) {
+                Some(writer) => writer.write(key_group, buf).map(|_| ()),
+                None => Err(WriteError::Io(std::io::Error::other(
+                    "no delta of this state from its base (C7)",
+                ))),
+            }
         };
-        let result = write_stream(id, self.context, &self.key_serializer, &self.metas, &mut body, out);
+        let result = match delta {
+            Some(base) => write_delta_stream(
+                id,
+                base.fingerprint,
+                self.context,
+                &self.key_serializer,
+                &self.metas,
+                &mut body,
+                out,
+            ),
+            None => write_stream(id, self.context, &self.key_serializer, &self.metas, &mut body, out),
+        };
         if self.is_cancelled_by(cancel) {
             return Err(CheckpointError::Cancelled { id });
         }
@@ -220,6 +278,8 @@ impl<P: Primitives> PendingCheckpoint<P> {
             entries: stream.entries,
             bytes: stream.bytes,
             key_groups: stream.key_groups,
+            fingerprint: stream.fingerprint(id),
+            base: delta.map(|b| b.fingerprint.id),
             location: None,
         })
     }
@@ -248,17 +308,31 @@ impl<P: Primitives> PendingCheckpoint<P> {
             let mut sink = storage
                 .begin(id)
                 .map_err(|source| CheckpointError::Storage { id, source })?;
-            let mut summary = self.write_locked(parts.as_deref(), &mut *sink, cancel)?;
-            // Release the snapshots before the commit: the stream is complete.
-            drop(parts.take());
+            let mut summary = self.write_locked(parts.as_ref(), &mut *sink, cancel)?;
+            // Release the snapshots before the commit: the stream is complete. An incremental checkpoint keeps
+            // them until its commit: they become the base if it completes (C8).
+            let kept = parts.take().filter(|_| self.incremental.is_some()).map(|p| p.snapshots);
             sink.flush()
                 .map_err(|e| CheckpointError::Stream { id, source: e.into() })?;
             if self.is_cancelled_by(cancel) {
                 return Err(CheckpointError::Cancelled { id });
             }
-            let location = sink
-                .commit()
-                .map_err(|source| CheckpointError::Storage { id, source })?;
+            let committed = sink.commit();
+            // C8: `Ok` and `NotDurable` both mean committed (B12); anything else leaves the base.
+            let completed = completed(&committed);
+            if let (true, Some(incremental), Some(parts)) = (completed, &self.incremental, kept) {
+                incremental.slot.complete(
+                    incremental.generation,
+                    RetainedBase {
+                        fingerprint: summary.fingerprint,
+                        seq: incremental.seq,
+                        chain_len: incremental.chain_len,
+                        parts,
+                        cow: incremental.cow.clone(),
+                    },
+                );
+            }
+            let location = committed.map_err(|source| CheckpointError::Storage { id, source })?;
             summary.location = Some(location);
             Ok(summary)
         })
@@ -299,6 +373,7 @@ impl<P: Primitives> fmt::Debug for PendingCheckpoint<P> {
             .field("id", &self.id)
             .field("context", &self.context)
             .field("states", &self.metas)
+            .field("incremental", &self.incremental)
             .field("cancelled", &self.is_cancelled())
             .finish()
     }

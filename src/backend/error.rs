@@ -217,6 +217,37 @@ pub enum RestoreError {
         /// The decoding error (names the key group and offset).
         source: FormatError,
     },
+    /// Checkpoint `index` is a delta whose base is not the checkpoint right before it in the list (C8): a chain
+    /// is restored as its full checkpoint followed by its deltas, in order.
+    #[error("checkpoint {index} is a delta of checkpoint {base}, which does not precede it (found: {found:?})")]
+    DeltaBaseMissing {
+        /// Position in the list of checkpoints.
+        index: usize,
+        /// The base id the delta names.
+        base: u64,
+        /// The id of the checkpoint before it in the list, if any.
+        found: Option<u64>,
+    },
+    /// Checkpoint `index` is a delta whose base has the right id but is another stream (another lineage: its
+    /// length, trailer checksum or key-group range differ, C8).
+    #[error("checkpoint {index} is a delta of {expected}, but the checkpoint before it is {found}")]
+    DeltaLineage {
+        /// Position in the list of checkpoints.
+        index: usize,
+        /// The base the delta names.
+        expected: crate::backend::stream::StreamFingerprint,
+        /// The checkpoint before it in the list.
+        found: crate::backend::stream::StreamFingerprint,
+    },
+    /// Checkpoint `index` is a delta for a state that is not registered: deltas are applied to decoded tables,
+    /// so the state must be registered before a chain holding a delta of it is restored.
+    #[error("checkpoint {index} is a delta of state {name:?}, which is not registered")]
+    DeltaOfUnregisteredState {
+        /// Position in the list of checkpoints.
+        index: usize,
+        /// The state's name.
+        name: String,
+    },
 }
 
 /// Why an asynchronous checkpoint part failed (B9). Earlier checkpoints are untouched; storage keeps nothing of

@@ -81,6 +81,7 @@
 
 mod checkpoint;
 mod error;
+mod incremental;
 mod keys;
 mod merge;
 mod restore;
@@ -92,6 +93,7 @@ pub mod ttl;
 
 pub use checkpoint::{CheckpointHandle, CheckpointSummary, PendingCheckpoint};
 pub use error::{BackendError, CheckpointError, RestoreError, RestoredStateMismatch, StateMismatch, StateSignature};
+pub use incremental::{CheckpointMode, IncrementalPolicy, IncrementalStats};
 pub use restore::RestoreSummary;
 #[allow(deprecated)]
 pub use state::{
@@ -111,7 +113,7 @@ use restored::RestoredState;
 use state::{Codec, Data, HandleCore, TypedCodec};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use stream::{StateKind, StateMeta};
 
 /// Ids of backends, so that a handle used with another backend is refused (B3).
@@ -164,6 +166,8 @@ pub struct KeyedStateBackend<K, KS, H = RandomState, P: Primitives = StdSync> {
     /// The pending checkpoints taken, for `close` and drop to cancel (B21, B22); dead ones are pruned at each
     /// checkpoint.
     flights: Vec<Weak<Flight<P>>>,
+    /// The base of incremental checkpoints (C6), shared with the pending ones that may advance it (C8).
+    base: Arc<incremental::BaseSlot<P>>,
 }
 
 impl<K, KS, H, P> KeyedStateBackend<K, KS, H, P>
@@ -187,6 +191,7 @@ where
             names: HashMap::new(),
             restored: Vec::new(),
             flights: Vec::new(),
+            base: Arc::new(incremental::BaseSlot::new()),
         })
     }
 
@@ -229,6 +234,8 @@ where
                 flight.cancel_and_join();
             }
         }
+        // C6: the base's snapshots go with the checkpoints' (B21: none is held once closed).
+        self.base.reset();
         self.id = CLOSED_ID;
         self.current_key = None;
         self.names.clear();
@@ -437,6 +444,8 @@ where
             codec: Box::new(codec),
         });
         self.names.insert(name, index);
+        // C7: a new state has no base; the next incremental checkpoint is full.
+        self.base.reset();
         if let Some(at) = restored {
             self.restored.remove(at);
         }

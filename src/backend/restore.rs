@@ -6,8 +6,9 @@ use super::error::{BackendError, RestoreError, StateSignature};
 use super::restored::{body_count, RestoredBody, RestoredState};
 use super::state::{StateHasher, StateKey, StateType};
 use super::storage::CheckpointStorage;
-use super::stream::{StreamCheckpoint, StreamError};
+use super::stream::{StreamCheckpoint, StreamError, StreamFingerprint};
 use super::{KeyedStateBackend, MAX_STATES};
+use crate::keygroup::KeyGroupRange;
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
 use core::any::Any;
@@ -104,9 +105,42 @@ where
         let mut unregistered_names: HashMap<String, usize> = HashMap::new();
         let mut staged: Vec<Box<dyn Any + Send>> = self.states.iter().map(|s| s.codec.new_staged()).collect();
         let mut owner: HashMap<u32, usize> = HashMap::new();
+        // The checkpoint before the current one in the list: a delta's base must be it (C8).
+        let mut previous: Option<(StreamFingerprint, KeyGroupRange)> = None;
         for (index, bytes) in checkpoints.iter().enumerate() {
             let stream = |source| RestoreError::Stream { index, source };
             let checkpoint = StreamCheckpoint::parse(bytes).map_err(stream)?;
+            let delta = checkpoint.is_delta();
+            if let Some(base) = checkpoint.base() {
+                match previous {
+                    Some((found, _)) if found.id != base.id => {
+                        return Err(RestoreError::DeltaBaseMissing {
+                            index,
+                            base: base.id,
+                            found: Some(found.id),
+                        }
+                        .into())
+                    }
+                    None => {
+                        return Err(RestoreError::DeltaBaseMissing {
+                            index,
+                            base: base.id,
+                            found: None,
+                        }
+                        .into())
+                    }
+                    Some((found, range)) if found != base || range != checkpoint.key_groups() => {
+                        return Err(RestoreError::DeltaLineage {
+                            index,
+                            expected: base,
+                            found,
+                        }
+                        .into())
+                    }
+                    Some(_) => {}
+                }
+            }
+            previous = Some((checkpoint.fingerprint(), checkpoint.key_groups()));
             let found = checkpoint.context().max_parallelism();
             if found != target.max_parallelism() {
                 return Err(RestoreError::MaxParallelismMismatch {
@@ -174,6 +208,36 @@ where
                 mapping.push(Target::Registered(registered));
             }
             for key_group in checkpoint.context().range().intersection(&target.range()) {
+                if delta {
+                    // C7: a delta's key groups are its base's (checked above), owned by its chain.
+                    for (state_index, &to) in mapping.iter().enumerate() {
+                        let body = checkpoint.body(state_index, key_group).map_err(stream)?;
+                        let at = checkpoint.body_range(state_index, key_group).map_err(stream)?.start;
+                        let Target::Registered(registered) = to else {
+                            return Err(RestoreError::DeltaOfUnregisteredState {
+                                index,
+                                name: checkpoint.states()[state_index].name.clone(),
+                            }
+                            .into());
+                        };
+                        let slot = &self.states[registered];
+                        slot.codec
+                            .apply_delta(
+                                body,
+                                at,
+                                key_group,
+                                target,
+                                &self.key_serializer,
+                                &mut *staged[registered],
+                            )
+                            .map_err(|source| RestoreError::Decode {
+                                index,
+                                name: slot.name.clone(),
+                                source,
+                            })?;
+                    }
+                    continue;
+                }
                 if let Some(&first) = owner.get(&key_group) {
                     return Err(RestoreError::OverlappingKeyGroup {
                         key_group,
@@ -254,6 +318,8 @@ where
             old.push(slot.codec.install(&mut *slot.data, table));
         }
         let old_unregistered = core::mem::replace(&mut self.restored, unregistered);
+        // C7: new tables, no base; the next incremental checkpoint is full.
+        self.base.reset();
         drop(old);
         drop(old_unregistered);
         Ok(RestoreSummary {

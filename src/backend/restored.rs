@@ -63,6 +63,10 @@ impl SnapshotPart for RestoredPart {
     fn writer<'s>(&'s self, _context: KeyGroupContext) -> Box<dyn GroupWriter + 's> {
         Box::new(RestoredWriter(&self.bodies))
     }
+
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
 }
 
 struct RestoredWriter<'s>(&'s BTreeMap<u32, RestoredBody>);

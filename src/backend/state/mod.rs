@@ -25,11 +25,13 @@ pub use map::{MapEntriesMut, MapState, MapStateDescriptor};
 pub use reducing::{ReducingState, ReducingStateDescriptor};
 pub use value::{ValueState, ValueStateDescriptor};
 
+use crate::backend::incremental::delta::{DeltaWriter, Staged};
+use crate::backend::stream::decode_delta_body;
 use crate::backend::ttl::snapshot::{FilteredWriter, SnapshotFilter};
 use crate::format::{decode_body, BodyFormat, FormatError, WriteError};
 use crate::keygroup::{JavaHashCode, KeyGroupContext, KeyGroupPartition};
 use crate::serializer::{Serializers, TypeSerializer};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{DiffWalk, Snapshot};
 use crate::sync::Primitives;
 use crate::{SnapshotError, StateTable};
 use core::any::Any;
@@ -78,6 +80,19 @@ pub(crate) trait Codec<K, KS, H, P>: Send + Sync {
     fn install(&self, data: &mut (dyn Any + Send + Sync), built: Box<dyn Any + Send>) -> Box<dyn Any + Send>;
     /// Entries in the live table.
     fn len(&self, data: &(dyn Any + Send + Sync)) -> usize;
+    /// The live table's shape and copy-on-write counters (C6, C7).
+    fn table_stats(&self, data: &(dyn Any + Send + Sync)) -> crate::TableStats;
+    /// Decodes one delta body (docs/FORMAT.md, "Delta streams", at absolute offset `at`) and applies it to
+    /// `staged` (C7; B10: nothing is inserted into a table yet).
+    fn apply_delta(
+        &self,
+        body: &[u8],
+        at: u64,
+        key_group: u32,
+        context: KeyGroupContext,
+        key: &KS,
+        staged: &mut (dyn Any + Send),
+    ) -> Result<(), FormatError>;
     /// Live snapshots of the table.
     fn live_snapshots(&self, data: &(dyn Any + Send + Sync)) -> usize;
     /// Runs the table's invariant checker.
@@ -152,7 +167,7 @@ where
     }
 
     fn new_staged(&self) -> Box<dyn Any + Send> {
-        Box::new(Vec::<(K, N, S)>::new())
+        Box::new(Staged::<K, N, S>::default())
     }
 
     fn decode(
@@ -163,19 +178,46 @@ where
         key: &KS,
         staged: &mut (dyn Any + Send),
     ) -> Result<(), FormatError> {
-        let out = staged
-            .downcast_mut::<Vec<(K, N, S)>>()
+        let staged = staged
+            .downcast_mut::<Staged<K, N, S>>()
             .expect("staged entries come from new_staged");
         let serializers = Serializers::new(key, &self.namespace, &self.state);
-        decode_body(BodyFormat::V2, body, key_group, context, &serializers, out)
+        decode_body(
+            BodyFormat::V2,
+            body,
+            key_group,
+            context,
+            &serializers,
+            &mut staged.entries,
+        )?;
+        staged.index_tail();
+        Ok(())
+    }
+
+    fn apply_delta(
+        &self,
+        body: &[u8],
+        at: u64,
+        key_group: u32,
+        context: KeyGroupContext,
+        key: &KS,
+        staged: &mut (dyn Any + Send),
+    ) -> Result<(), FormatError> {
+        let staged = staged
+            .downcast_mut::<Staged<K, N, S>>()
+            .expect("staged entries come from new_staged");
+        let serializers = Serializers::new(key, &self.namespace, &self.state);
+        let (upserts, removals) = decode_delta_body(body, at, key_group, context, &serializers)?;
+        staged.apply(upserts, removals);
+        Ok(())
     }
 
     fn build(&self, staged: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
-        let entries = *staged
-            .downcast::<Vec<(K, N, S)>>()
+        let staged = *staged
+            .downcast::<Staged<K, N, S>>()
             .expect("staged entries come from new_staged");
-        let mut table: StateTable<K, N, S, H, P> = StateTable::with_capacity_and_hasher(entries.len(), H::default());
-        for (k, n, s) in entries {
+        let mut table: StateTable<K, N, S, H, P> = StateTable::with_capacity_and_hasher(staged.len(), H::default());
+        for (k, n, s) in staged.into_entries() {
             table.put(k, n, s);
         }
         Box::new(table)
@@ -203,6 +245,10 @@ where
         downcast::<Data<K, N, S, H, P, X>>(data).table.len()
     }
 
+    fn table_stats(&self, data: &(dyn Any + Send + Sync)) -> crate::TableStats {
+        downcast::<Data<K, N, S, H, P, X>>(data).table.stats()
+    }
+
     fn live_snapshots(&self, data: &(dyn Any + Send + Sync)) -> usize {
         downcast::<Data<K, N, S, H, P, X>>(data).table.live_snapshots()
     }
@@ -219,11 +265,27 @@ where
 }
 
 /// One state's part of a pending checkpoint: its snapshot and serializers (B8). `Send`, not generic.
-pub(crate) trait SnapshotPart: Send {
+pub(crate) trait SnapshotPart: Send + Sync {
     /// Entries in the snapshot.
     fn len(&self) -> usize;
     /// A writer of the snapshot's key groups under `context` (partitions lazily, on first use).
     fn writer<'s>(&'s self, context: KeyGroupContext) -> Box<dyn GroupWriter + 's>;
+    /// The part as `Any`, for a delta to find its base's typed snapshot.
+    fn as_any(&self) -> &dyn Any;
+    /// The walk a delta of this part on top of `base` would take (C3–C5), or `None` if it cannot be a delta
+    /// (another state, a snapshot filter, a restored state's bodies, a diff error: C7).
+    fn delta_walk(&self, _base: &dyn SnapshotPart) -> Option<DiffWalk> {
+        None
+    }
+    /// A writer of the delta bodies from `base` to this part (C7); `None` when [`delta_walk`](Self::delta_walk)
+    /// is.
+    fn delta_writer<'s>(
+        &'s self,
+        _base: &'s dyn SnapshotPart,
+        _context: KeyGroupContext,
+    ) -> Option<Box<dyn GroupWriter + 's>> {
+        None
+    }
 }
 
 /// Writes one key group's V2 body of one state.
@@ -246,7 +308,7 @@ struct TypedWriter<'s, K, N, S, P: Primitives, KS, NS, SS> {
 impl<K, N, S, P, KS, NS, SS> SnapshotPart for TypedSnapshot<K, N, S, P, KS, NS, SS>
 where
     K: StateKey,
-    N: StateType,
+    N: Hash + Eq + StateType,
     S: StateType,
     P: Primitives,
     KS: TypeSerializer<Value = K> + StateType,
@@ -255,6 +317,29 @@ where
 {
     fn len(&self) -> usize {
         self.snapshot.len()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn delta_walk(&self, base: &dyn SnapshotPart) -> Option<DiffWalk> {
+        let base = base.as_any().downcast_ref::<Self>()?;
+        if self.filter.is_some() {
+            // T5 filters by time: an unchanged entry may expire between base and now, which no diff shows.
+            return None;
+        }
+        self.snapshot.diff(&base.snapshot).ok().map(|d| d.walk())
+    }
+
+    fn delta_writer<'s>(
+        &'s self,
+        base: &'s dyn SnapshotPart,
+        context: KeyGroupContext,
+    ) -> Option<Box<dyn GroupWriter + 's>> {
+        let base = base.as_any().downcast_ref::<Self>()?;
+        let writer = DeltaWriter::new(&self.snapshot, &base.snapshot, context, &self.serializers).ok()?;
+        Some(Box::new(writer))
     }
 
     fn writer<'s>(&'s self, context: KeyGroupContext) -> Box<dyn GroupWriter + 's> {

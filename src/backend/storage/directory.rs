@@ -3,6 +3,8 @@
 use super::error::StorageError;
 use super::fs::{DirLock, StdFs, StorageFile, StorageFs};
 use super::{CheckpointLocation, CheckpointSink, CheckpointStorage};
+use crate::backend::stream::{peek_base_id, PEEK_LEN};
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +32,9 @@ const ID_DIGITS: usize = 20;
 /// taken) but a crash may lose it.
 ///
 /// **Retention.** After a durable commit, the oldest completed checkpoints beyond the last `keep_last` are
-/// deleted (0 keeps all). A failure to delete does not fail the commit: it is counted
+/// deleted (0 keeps all), except every checkpoint the chain of a kept delta reaches back to (docs/DESIGN.md
+/// C9: each of the last `keep_last` stays restorable; the base id is read from the stream's header, learned at
+/// commit or read once from the file). A failure to delete does not fail the commit: it is counted
 /// ([`prune_failures`](Self::prune_failures)) and retried by the next commit, or by [`prune`](Self::prune),
 /// which reports the error. A crash may bring back a deleted checkpoint (an unlink is durable only with the
 /// next directory fsync); it is complete and older than the kept ones.
@@ -82,6 +86,9 @@ struct Inner {
     /// Held from the existence check of a final name to the end of pruning (B13, B14).
     commit: Mutex<()>,
     prune_failures: AtomicU64,
+    /// C9: the base id each completed checkpoint names (`None`: a full checkpoint), learned from the sink's
+    /// first bytes at commit or read from the file once, for retention to keep every chain it retains.
+    bases: Mutex<HashMap<u64, Option<u64>>>,
     /// Dropped last, with the storage and all its sinks (B16).
     _lock: Box<dyn DirLock>,
 }
@@ -161,6 +168,7 @@ impl DirectoryStorage {
                 next_temp: AtomicU64::new(0),
                 commit: Mutex::new(()),
                 prune_failures: AtomicU64::new(0),
+                bases: Mutex::new(HashMap::new()),
                 _lock: lock,
             }),
         })
@@ -217,24 +225,52 @@ impl Inner {
         Ok(ids)
     }
 
-    /// Deletes the oldest completed checkpoints beyond the last `keep_last` (B14). No directory fsync: an
-    /// unlink lost in a crash brings back an older complete checkpoint, and the next commit's fsync makes it
-    /// durable.
+    /// The base id checkpoint `id` names (C9), from the cache or from its file's header.
+    fn base_of(&self, id: u64) -> Result<Option<u64>, StorageError> {
+        let cached = self.bases.lock().unwrap_or_else(|e| e.into_inner()).get(&id).copied();
+        if let Some(base) = cached {
+            return Ok(base);
+        }
+        let path = self.path_of(id);
+        let bytes = self.fs.read(&path).map_err(io_err("read", &path))?;
+        let base = peek_base_id(&bytes);
+        self.bases.lock().unwrap_or_else(|e| e.into_inner()).insert(id, base);
+        Ok(base)
+    }
+
+    /// Deletes the oldest completed checkpoints beyond the last `keep_last` (B14), except those the chain of a
+    /// retained delta needs (C9: the last `keep_last` stay restorable). No directory fsync: an unlink lost in a
+    /// crash brings back an older complete checkpoint, and the next commit's fsync makes it durable.
     fn prune(&self) -> Result<usize, StorageError> {
         if self.keep_last == 0 {
             return Ok(0);
         }
         let ids = self.list()?;
         let excess = ids.len().saturating_sub(self.keep_last);
-        for &id in &ids[..excess] {
+        if excess == 0 {
+            return Ok(0);
+        }
+        let mut keep: BTreeSet<u64> = ids[excess..].iter().copied().collect();
+        let mut todo: Vec<u64> = keep.iter().copied().collect();
+        while let Some(id) = todo.pop() {
+            if let Some(base) = self.base_of(id)? {
+                if ids.binary_search(&base).is_ok() && keep.insert(base) {
+                    todo.push(base);
+                }
+            }
+        }
+        let mut deleted = 0;
+        for &id in ids[..excess].iter().filter(|id| !keep.contains(id)) {
             let path = self.path_of(id);
             match self.fs.remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err("remove old checkpoint", &path)(e)),
             }
+            self.bases.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            deleted += 1;
         }
-        Ok(excess)
+        Ok(deleted)
     }
 }
 
@@ -257,6 +293,7 @@ impl CheckpointStorage for DirectoryStorage {
             file: Some(BufWriter::with_capacity(1 << 16, file)),
             bytes: 0,
             failed: false,
+            head: Vec::new(),
         }))
     }
 
@@ -283,6 +320,8 @@ struct DirectorySink {
     file: Option<BufWriter<Box<dyn StorageFile>>>,
     bytes: u64,
     failed: bool,
+    /// The stream's first bytes (up to `PEEK_LEN`): its base id, for retention (C9).
+    head: Vec<u8>,
 }
 
 impl Write for DirectorySink {
@@ -292,6 +331,8 @@ impl Write for DirectorySink {
         };
         match file.write(data) {
             Ok(n) => {
+                let room = PEEK_LEN.saturating_sub(self.head.len()).min(n);
+                self.head.extend_from_slice(&data[..room]);
                 self.bytes += n as u64;
                 Ok(n)
             }
@@ -339,6 +380,11 @@ impl DirectorySink {
             .map_err(io_err("rename", &self.temp))?;
         // The rename happened: the temporary file no longer exists, and the checkpoint is visible.
         self.temp = PathBuf::new();
+        storage
+            .bases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.id, peek_base_id(&self.head));
         // Planted mutant (scripts/mutants.sh): the data synced only after the final name exists (breaks B11).
         #[cfg(cow_mutant = "rename-before-sync")]
         {

@@ -15,15 +15,17 @@
 //! [`write_stream`] writes one (streaming: one key group buffered at a time); [`StreamCheckpoint`] parses and
 //! verifies one and slices or decodes each state's body per key group.
 
+mod delta;
 mod error;
 mod meta;
 mod read;
 mod write;
 
+pub use delta::{decode_delta_body, peek_base_id, DecodedDelta, StreamFingerprint, DELTA_STREAM_VERSION, PEEK_LEN};
 pub use error::StreamError;
 pub use meta::{StateKind, StateMeta};
 pub use read::StreamCheckpoint;
-pub use write::{write_stream, BodyWriter, StreamSummary};
+pub use write::{write_delta_stream, write_stream, BodyWriter, StreamSummary};
 
 /// The first 8 bytes of every checkpoint stream.
 pub const MAGIC: [u8; 8] = *b"COWKEYED";

@@ -1,5 +1,6 @@
 //! Reading a checkpoint stream: [`StreamCheckpoint`].
 
+use super::delta::{StreamFingerprint, DELTA_STREAM_VERSION};
 use super::error::StreamError;
 use super::meta::{StateKind, StateMeta};
 use super::{MAGIC, MAX_STATES, STREAM_VERSION, TRAILER_END_LEN, TRAILER_ENTRY_FIXED};
@@ -50,6 +51,8 @@ const META_ENTRY_MIN: usize = 9;
 pub struct StreamCheckpoint<'a> {
     bytes: &'a [u8],
     checkpoint_id: u64,
+    /// The base a delta stream names (C7); `None` for a full stream.
+    base: Option<StreamFingerprint>,
     context: KeyGroupContext,
     key_serializer: String,
     states: Vec<StateMeta>,
@@ -82,7 +85,7 @@ impl<'a> StreamCheckpoint<'a> {
         let mut input = Input::new(bytes);
         input.read_bytes(MAGIC.len()).map_err(&t)?;
         let version = input.read_u16().map_err(&t)?;
-        if version != STREAM_VERSION {
+        if version != STREAM_VERSION && version != DELTA_STREAM_VERSION {
             return Err(StreamError::UnsupportedVersion { version });
         }
         let format = input.read_u16().map_err(&t)?;
@@ -90,6 +93,18 @@ impl<'a> StreamCheckpoint<'a> {
             return Err(StreamError::UnsupportedBodyFormat { format });
         }
         let checkpoint_id = input.read_u64().map_err(&t)?;
+        // C7: a delta stream names its base after its id; the offsets of the fields below shift by its length.
+        let (base, shift) = if version == DELTA_STREAM_VERSION {
+            let id = input.read_u64().map_err(&t)?;
+            let len = input.read_u64().map_err(&t)?;
+            let trailer_crc = input.read_u32().map_err(&t)?;
+            (
+                Some(StreamFingerprint { id, len, trailer_crc }),
+                StreamFingerprint::ENCODED_LEN as u64,
+            )
+        } else {
+            (None, 0)
+        };
         let max_parallelism = input.read_u32().map_err(&t)?;
         let start = input.read_u32().map_err(&t)?;
         let count = input.read_u32().map_err(&t)?;
@@ -137,16 +152,17 @@ impl<'a> StreamCheckpoint<'a> {
         let invalid = |offset: u64, reason: String| StreamError::InvalidHeader { offset, reason };
         if count > UPPER_BOUND_MAX_PARALLELISM {
             return Err(invalid(
-                28,
+                28 + shift,
                 format!("{count} key groups is more than {UPPER_BOUND_MAX_PARALLELISM}"),
             ));
         }
         if count == 0 && start != 0 {
-            return Err(invalid(24, format!("empty range with first key group {start}")));
+            return Err(invalid(24 + shift, format!("empty range with first key group {start}")));
         }
-        let range = KeyGroupRange::with_len(start, count).map_err(|e| invalid(24, format!("key-group range: {e}")))?;
-        let context =
-            KeyGroupContext::new(max_parallelism, range).map_err(|e| invalid(20, format!("key-group context: {e}")))?;
+        let range =
+            KeyGroupRange::with_len(start, count).map_err(|e| invalid(24 + shift, format!("key-group range: {e}")))?;
+        let context = KeyGroupContext::new(max_parallelism, range)
+            .map_err(|e| invalid(20 + shift, format!("key-group context: {e}")))?;
         let key_serializer =
             utf8(key_id.1).ok_or_else(|| invalid(key_id.0, "key serializer identity is not UTF-8".into()))?;
         if state_count > MAX_STATES {
@@ -338,6 +354,7 @@ impl<'a> StreamCheckpoint<'a> {
         Ok(StreamCheckpoint {
             bytes,
             checkpoint_id,
+            base,
             context,
             key_serializer,
             states,
@@ -351,6 +368,33 @@ impl<'a> StreamCheckpoint<'a> {
     /// The checkpoint id written in the header.
     pub fn checkpoint_id(&self) -> u64 {
         self.checkpoint_id
+    }
+
+    /// The base a delta stream names (docs/DESIGN.md C7): `Some` for a delta, whose bodies are delta bodies
+    /// ([`decode_delta_body`](super::decode_delta_body)), `None` for a full stream.
+    pub fn base(&self) -> Option<StreamFingerprint> {
+        self.base
+    }
+
+    /// Whether this is a delta stream.
+    pub fn is_delta(&self) -> bool {
+        self.base.is_some()
+    }
+
+    /// This stream's own fingerprint: what a delta on top of it names (C7, C8).
+    pub fn fingerprint(&self) -> StreamFingerprint {
+        let n = self.bytes.len();
+        StreamFingerprint {
+            id: self.checkpoint_id,
+            len: n as u64,
+            // parse checked that the stream ends with its trailer's CRC32C.
+            trailer_crc: u32::from_be_bytes([
+                self.bytes[n - 4],
+                self.bytes[n - 3],
+                self.bytes[n - 2],
+                self.bytes[n - 1],
+            ]),
+        }
     }
 
     /// The max parallelism and the key-group range the stream holds.
@@ -497,6 +541,7 @@ impl fmt::Debug for StreamCheckpoint<'_> {
         f.debug_struct("StreamCheckpoint")
             .field("len", &self.bytes.len())
             .field("checkpoint_id", &self.checkpoint_id)
+            .field("base", &self.base)
             .field("context", &self.context)
             .field("key_serializer", &self.key_serializer)
             .field("states", &self.states)

@@ -1,5 +1,6 @@
 //! Writing a checkpoint stream: [`write_stream`].
 
+use super::delta::{StreamFingerprint, DELTA_STREAM_VERSION};
 use super::error::StreamError;
 use super::meta::StateMeta;
 use super::{MAGIC, MAX_STATES, STREAM_VERSION, TRAILER_END_LEN, TRAILER_ENTRY_FIXED};
@@ -31,6 +32,20 @@ pub struct StreamSummary {
     pub key_groups: u32,
     /// States written per key group.
     pub states: usize,
+    /// The CRC32C of the trailer (the stream's last four bytes): with the id and `bytes`, the stream's
+    /// [`StreamFingerprint`], which a delta on top of it names (C7).
+    pub trailer_crc: u32,
+}
+
+impl StreamSummary {
+    /// The fingerprint of the stream written as checkpoint `id` (C7, C8).
+    pub fn fingerprint(&self, id: u64) -> StreamFingerprint {
+        StreamFingerprint {
+            id,
+            len: self.bytes,
+            trailer_crc: self.trailer_crc,
+        }
+    }
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str, what: &str) -> Result<(), StreamError> {
@@ -47,6 +62,7 @@ pub(super) fn encode_header(
     context: KeyGroupContext,
     key_serializer: &str,
     states: &[StateMeta],
+    base: Option<&StreamFingerprint>,
 ) -> Result<Vec<u8>, StreamError> {
     if states.len() > MAX_STATES {
         return Err(StreamError::InvalidInput(format!(
@@ -76,9 +92,18 @@ pub(super) fn encode_header(
     let range = context.range();
     let mut out = Vec::with_capacity(64 + states.len() * 32);
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&STREAM_VERSION.to_be_bytes());
+    let version = if base.is_some() {
+        DELTA_STREAM_VERSION
+    } else {
+        STREAM_VERSION
+    };
+    out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&BodyFormat::V2.code().to_be_bytes());
     out.extend_from_slice(&checkpoint_id.to_be_bytes());
+    // C7: a delta names its base right after its own id (docs/FORMAT.md, "Delta streams").
+    if let Some(base) = base {
+        base.encode(&mut out);
+    }
     out.extend_from_slice(&context.max_parallelism().to_be_bytes());
     out.extend_from_slice(&range.start().to_be_bytes());
     out.extend_from_slice(&range.number_of_key_groups().to_be_bytes());
@@ -150,7 +175,35 @@ pub fn write_stream<W: Write + ?Sized>(
     body: &mut BodyWriter<'_>,
     out: &mut W,
 ) -> Result<StreamSummary, StreamError> {
-    let header = encode_header(checkpoint_id, context, key_serializer, states)?;
+    write_stream_with(checkpoint_id, None, context, key_serializer, states, body, out)
+}
+
+/// [`write_stream`] of a delta stream on top of `base` (docs/DESIGN.md C7, docs/FORMAT.md "Delta streams"): the
+/// header is version 2 and names `base` after the checkpoint id; `body(state_index, key_group, buf)` must append
+/// a delta body (a V2 body of the upserts, then the removals, see
+/// [`decode_delta_body`](super::decode_delta_body)). Everything else is laid out as in a full stream.
+pub fn write_delta_stream<W: Write + ?Sized>(
+    checkpoint_id: u64,
+    base: StreamFingerprint,
+    context: KeyGroupContext,
+    key_serializer: &str,
+    states: &[StateMeta],
+    body: &mut BodyWriter<'_>,
+    out: &mut W,
+) -> Result<StreamSummary, StreamError> {
+    write_stream_with(checkpoint_id, Some(&base), context, key_serializer, states, body, out)
+}
+
+fn write_stream_with<W: Write + ?Sized>(
+    checkpoint_id: u64,
+    base: Option<&StreamFingerprint>,
+    context: KeyGroupContext,
+    key_serializer: &str,
+    states: &[StateMeta],
+    body: &mut BodyWriter<'_>,
+    out: &mut W,
+) -> Result<StreamSummary, StreamError> {
+    let header = encode_header(checkpoint_id, context, key_serializer, states, base)?;
     out.write_all(&header)?;
     let range = context.range();
     let groups = range.number_of_key_groups() as usize;
@@ -216,5 +269,6 @@ pub fn write_stream<W: Write + ?Sized>(
         entries,
         key_groups: range.number_of_key_groups(),
         states: states.len(),
+        trailer_crc: crc,
     })
 }

@@ -1,0 +1,428 @@
+//! Incremental checkpoints (docs/DESIGN.md C6–C9; docs/FORMAT.md "Delta streams"):
+//!
+//! 1. a model-based proptest over interleavings of writes (puts, updates, removes, clears), growth and shrink of
+//!    the tables (rehashes between base and now), full and incremental checkpoints, checkpoints held in flight
+//!    across writes, and checkpoints that fail (in the write, at the commit), are cancelled or dropped: restoring
+//!    any completed checkpoint's chain — into the whole range and split over two sub-ranges — equals the model
+//!    captured at its synchronous part, and every delta names the last completed incremental checkpoint whose
+//!    tables are still the backend's (C8);
+//! 2. corruption of a delta stream (every byte flipped, every prefix): a typed error, never a panic or a wrong
+//!    state;
+//! 3. the chain checks of restore: a delta without its base, with a base of another lineage;
+//! 4. `DirectoryStorage` retention keeps the chain of every retained checkpoint (C9).
+//!
+//! The runs are deterministic (a fixed proptest seed unless `PROPTEST_RNG_SEED` is set), so that the planted
+//! mutant `incr-failed-advances-base` (scripts/mutants.sh) is caught every time.
+
+use cow_state_table::backend::storage::{CheckpointStorage, DirectoryStorage, FailingStorage, MemoryStorage};
+use cow_state_table::backend::stream::{peek_base_id, StreamCheckpoint};
+use cow_state_table::backend::{
+    BackendError, CheckpointMode, IncrementalPolicy, KeyedStateBackend, PendingCheckpoint, RestoreError, ValueState,
+    ValueStateDescriptor,
+};
+use cow_state_table::keygroup::KeyGroupRange;
+use cow_state_table::serializer::{U32Serializer, U64Serializer};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+
+type Backend = KeyedStateBackend<u64, U64Serializer>;
+type Model = BTreeMap<(u64, u32), u64>;
+type Handle = ValueState<u32, u64>;
+
+const MAX: u32 = 16;
+
+fn config(cases: u32) -> Config {
+    let mut config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    if let RngSeed::Random = config.rng_seed {
+        config.rng_seed = RngSeed::Fixed(0x00c0_ffee_0023_0023);
+    }
+    config
+}
+
+fn backend(range: KeyGroupRange) -> (Backend, Handle) {
+    let mut b = KeyedStateBackend::new(U64Serializer, MAX, range).unwrap();
+    let v = b
+        .register_value(ValueStateDescriptor::new("v", U32Serializer, U64Serializer))
+        .unwrap();
+    (b, v)
+}
+
+fn contents(b: &Backend, v: &Handle) -> Model {
+    b.state_table(v)
+        .unwrap()
+        .iter()
+        .map(|(k, n, s)| ((*k, *n), *s))
+        .collect()
+}
+
+fn put(b: &mut Backend, v: &mut Handle, key: u64, ns: u32, value: Option<u64>) {
+    b.set_current_key(key).unwrap();
+    v.set_current_namespace(ns);
+    v.update(b, value).unwrap();
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Complete,
+    FailWrite,
+    FailCommit,
+    Cancel,
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put(u64, u32, u64),
+    Remove(u64, u32),
+    /// Inserts many fresh keys (a growth: a rehash between base and now, C5).
+    Grow(u64),
+    /// Removes what `Grow` inserted.
+    Shrink,
+    /// Takes a checkpoint (incremental or full) and keeps it in flight.
+    Take(bool),
+    /// Ends the oldest checkpoint in flight.
+    Finish(Outcome),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0u64..48, 0u32..3, 0u64..1000).prop_map(|(k, n, v)| Op::Put(k, n, v)),
+        3 => (0u64..48, 0u32..3).prop_map(|(k, n)| Op::Remove(k, n)),
+        1 => (50u64..400).prop_map(Op::Grow),
+        1 => Just(Op::Shrink),
+        3 => any::<bool>().prop_map(Op::Take),
+        3 => prop_oneof![
+            5 => Just(Outcome::Complete),
+            1 => Just(Outcome::FailWrite),
+            1 => Just(Outcome::FailCommit),
+            1 => Just(Outcome::Cancel),
+            1 => Just(Outcome::Drop),
+        ]
+        .prop_map(Op::Finish),
+    ]
+}
+
+/// The checkpoint ids of `id`'s chain, full checkpoint first (C7: each delta names its base).
+fn chain(storage: &MemoryStorage, id: u64) -> Vec<u64> {
+    let mut ids = vec![id];
+    let mut at = id;
+    while let Some(base) = peek_base_id(&storage.read(at).unwrap()) {
+        ids.push(base);
+        at = base;
+    }
+    ids.reverse();
+    ids
+}
+
+fn restored(storage: &MemoryStorage, ids: &[u64], range: KeyGroupRange) -> Result<Model, BackendError> {
+    let (mut b, v) = backend(range);
+    b.restore_from(storage, ids)?;
+    Ok(contents(&b, &v))
+}
+
+struct Run {
+    storage: MemoryStorage,
+    /// The model at each completed checkpoint's synchronous part.
+    completed: BTreeMap<u64, Model>,
+    /// Whether each completed checkpoint was incremental, and the base its delta named.
+    bases: BTreeMap<u64, Option<u64>>,
+}
+
+fn run(ops: &[Op], policy: IncrementalPolicy) -> Run {
+    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    let storage = MemoryStorage::new();
+    let mut model = Model::new();
+    let mut in_flight: Vec<(PendingCheckpoint, Model, bool)> = Vec::new();
+    let mut completed = BTreeMap::new();
+    let mut bases = BTreeMap::new();
+    // The id of the last completed incremental checkpoint: the base the next delta must name (C8).
+    let mut expected_base: Option<u64> = None;
+    let mut next_id = 1u64;
+    let mut grown: Vec<u64> = Vec::new();
+    for op in ops {
+        match *op {
+            Op::Put(k, n, x) => {
+                put(&mut b, &mut v, k, n, Some(x));
+                model.insert((k, n), x);
+            }
+            Op::Remove(k, n) => {
+                put(&mut b, &mut v, k, n, None);
+                model.remove(&(k, n));
+            }
+            Op::Grow(count) => {
+                for k in 1000..1000 + count {
+                    put(&mut b, &mut v, k, 0, Some(k));
+                    model.insert((k, 0), k);
+                    grown.push(k);
+                }
+            }
+            Op::Shrink => {
+                for k in grown.drain(..) {
+                    put(&mut b, &mut v, k, 0, None);
+                    model.remove(&(k, 0));
+                }
+            }
+            Op::Take(incremental) => {
+                if in_flight.len() >= 2 {
+                    continue;
+                }
+                let mode = if incremental {
+                    CheckpointMode::Incremental(policy)
+                } else {
+                    CheckpointMode::Full
+                };
+                let pending = b.checkpoint_with(next_id, mode).unwrap();
+                next_id += 1;
+                if let Some(base) = pending.base_id() {
+                    assert_eq!(Some(base), expected_base, "a delta names the last completed base (C8)");
+                }
+                in_flight.push((pending, model.clone(), incremental));
+            }
+            Op::Finish(outcome) => {
+                if in_flight.is_empty() {
+                    continue;
+                }
+                let (pending, at_sync, incremental) = in_flight.remove(0);
+                let id = pending.id();
+                let base = pending.base_id();
+                let ok = match outcome {
+                    Outcome::Complete => pending.run(&storage).is_ok(),
+                    Outcome::FailWrite => pending.run(&FailingStorage::new(storage.clone(), 40)).is_ok(),
+                    Outcome::FailCommit => pending.run(&FailingStorage::fail_on_commit(storage.clone())).is_ok(),
+                    Outcome::Cancel => pending.run_cancellable(&storage, &AtomicBool::new(true)).is_ok(),
+                    Outcome::Drop => {
+                        drop(pending);
+                        false
+                    }
+                };
+                assert_eq!(ok, matches!(outcome, Outcome::Complete), "{outcome:?}");
+                if ok {
+                    completed.insert(id, at_sync);
+                    bases.insert(id, base);
+                    if incremental {
+                        expected_base = Some(id);
+                    }
+                }
+                assert_eq!(b.incremental_stats().base, expected_base);
+            }
+        }
+    }
+    drop(in_flight);
+    assert_eq!(b.live_snapshots(), usize::from(expected_base.is_some()));
+    Run {
+        storage,
+        completed,
+        bases,
+    }
+}
+
+fn check_restores(run: &Run) {
+    let mid = MAX / 2;
+    let low = KeyGroupRange::of(0, mid - 1).unwrap();
+    let high = KeyGroupRange::of(mid, MAX - 1).unwrap();
+    for (&id, model) in &run.completed {
+        let ids = chain(&run.storage, id);
+        assert_eq!(
+            ids.len() > 1,
+            run.bases[&id].is_some(),
+            "checkpoint {id}: chain {ids:?}"
+        );
+        let whole = restored(&run.storage, &ids, KeyGroupRange::with_len(0, MAX).unwrap());
+        assert_eq!(whole.as_ref().ok(), Some(model), "checkpoint {id}, chain {ids:?}");
+        // Rescaled: the chain split over two instances.
+        let mut split = restored(&run.storage, &ids, low).unwrap();
+        split.extend(restored(&run.storage, &ids, high).unwrap());
+        assert_eq!(&split, model, "checkpoint {id} split at key group {mid}, chain {ids:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    #[test]
+    fn restoring_any_completed_chain_equals_the_model(
+        ops in proptest::collection::vec(op(), 1..70),
+        full_every in 2u32..6,
+    ) {
+        let run = run(&ops, IncrementalPolicy::every(full_every).with_max_delta_fraction(1.0));
+        check_restores(&run);
+    }
+}
+
+/// A fixed history that exercises every outcome in order: a failed, a cancelled and a dropped incremental
+/// checkpoint between two completed ones leave the base where it was (C8).
+#[test]
+fn failed_cancelled_and_dropped_checkpoints_leave_the_base() {
+    let mut ops = vec![Op::Put(1, 0, 1), Op::Take(true), Op::Finish(Outcome::Complete)];
+    for outcome in [Outcome::FailWrite, Outcome::FailCommit, Outcome::Cancel, Outcome::Drop] {
+        ops.extend([Op::Put(2, 1, 2), Op::Take(true), Op::Finish(outcome)]);
+    }
+    ops.extend([Op::Put(3, 2, 3), Op::Take(true), Op::Finish(Outcome::Complete)]);
+    let run = run(&ops, IncrementalPolicy::every(10).with_max_delta_fraction(1.0));
+    assert_eq!(run.completed.keys().copied().collect::<Vec<_>>(), vec![1, 6]);
+    assert_eq!(run.bases[&6], Some(1));
+    check_restores(&run);
+}
+
+/// A store with a small delta: the delta stream is smaller than the full one, and names its base.
+fn small_chain() -> (MemoryStorage, Vec<u8>, Vec<u8>) {
+    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    for k in 0..200 {
+        put(&mut b, &mut v, k, (k % 3) as u32, Some(k));
+    }
+    let storage = MemoryStorage::new();
+    let mode = CheckpointMode::Incremental(IncrementalPolicy::default());
+    b.checkpoint_with(1, mode).unwrap().run(&storage).unwrap();
+    put(&mut b, &mut v, 7, 1, Some(70));
+    put(&mut b, &mut v, 8, 2, None);
+    put(&mut b, &mut v, 500, 0, Some(5));
+    let summary = b.checkpoint_with(2, mode).unwrap().run(&storage).unwrap();
+    assert_eq!(summary.base, Some(1));
+    let (full, delta) = (storage.read(1).unwrap(), storage.read(2).unwrap());
+    assert!(
+        delta.len() < full.len() / 2,
+        "delta {} bytes, full {}",
+        delta.len(),
+        full.len()
+    );
+    (storage, full, delta)
+}
+
+#[test]
+fn every_flipped_byte_and_every_prefix_of_a_delta_is_a_typed_error() {
+    let (_, full, delta) = small_chain();
+    let (mut b, v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    b.restore(&[&full, &delta]).unwrap();
+    let good = contents(&b, &v);
+    for at in 0..delta.len() {
+        for bit in [0x01u8, 0x80] {
+            let mut bad = delta.clone();
+            bad[at] ^= bit;
+            let (mut r, rv) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+            match r.restore(&[&full, &bad]) {
+                Err(BackendError::Restore(_)) => assert!(contents(&r, &rv).is_empty(), "byte {at}: changed state"),
+                Err(e) => panic!("byte {at}: unexpected error {e}"),
+                Ok(_) => panic!(
+                    "byte {at} ^ {bit:#x}: accepted (restored {:?})",
+                    contents(&r, &rv) == good
+                ),
+            }
+        }
+    }
+    for len in 0..delta.len() {
+        let (mut r, rv) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+        assert!(
+            matches!(r.restore(&[&full, &delta[..len]]), Err(BackendError::Restore(_))),
+            "prefix {len}"
+        );
+        assert!(contents(&r, &rv).is_empty());
+    }
+}
+
+#[test]
+fn a_delta_without_its_base_or_of_another_lineage_is_refused() {
+    let (storage, full, delta) = small_chain();
+    let (mut b, _) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    let err = b.restore(&[&delta]).unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Restore(e) if matches!(**e, RestoreError::DeltaBaseMissing { index: 0, base: 1, found: None })),
+        "{err}"
+    );
+    // Another stream of id 1 (another lineage): same id, other bytes.
+    let (mut other, mut ov) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    put(&mut other, &mut ov, 1, 0, Some(1));
+    let mut other_full = Vec::new();
+    other.checkpoint(1).unwrap().write_to(&mut other_full).unwrap();
+    let err = b.restore(&[&other_full, &delta]).unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Restore(e) if matches!(**e, RestoreError::DeltaLineage { index: 1, .. })),
+        "{err}"
+    );
+    // The base, but not right before the delta.
+    let err = b.restore(&[&full, &other_full, &delta]).unwrap_err();
+    assert!(matches!(err, BackendError::Restore(_)), "{err}");
+    assert_eq!(StreamCheckpoint::parse(&delta).unwrap().base().map(|b| b.id), Some(1));
+    assert_eq!(chain(&storage, 2), vec![1, 2]);
+}
+
+#[test]
+fn directory_retention_keeps_the_chain_of_every_retained_checkpoint() {
+    let dir = std::env::temp_dir().join(format!("cow-incr-retention-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let storage = DirectoryStorage::open(&dir, 2).unwrap();
+    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    let mode = CheckpointMode::Incremental(IncrementalPolicy::every(4).with_max_delta_fraction(1.0));
+    let mut models = BTreeMap::new();
+    for id in 1..=9u64 {
+        put(&mut b, &mut v, id, 0, Some(id));
+        let summary = b.checkpoint_with(id, mode).unwrap().run(&storage).unwrap();
+        // Full at 1, 5, 9; deltas between.
+        assert_eq!(summary.base.is_none(), id % 4 == 1, "checkpoint {id}");
+        models.insert(id, contents(&b, &v));
+        let listed = storage.list().unwrap();
+        // The last two, and every checkpoint their chains reach back to.
+        let keep_from = |last: u64| (last - 1) / 4 * 4 + 1;
+        let first = keep_from(id.saturating_sub(1).max(1));
+        assert_eq!(listed, (first..=id).collect::<Vec<_>>(), "after {id}");
+    }
+    for &id in &storage.list().unwrap() {
+        let mut ids = vec![id];
+        while let Some(base) = peek_base_id(&storage.read(*ids.last().unwrap()).unwrap()) {
+            ids.push(base);
+        }
+        ids.reverse();
+        let (mut r, rv) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+        r.restore_from(&storage, &ids).unwrap();
+        assert_eq!(contents(&r, &rv), models[&id]);
+    }
+    drop(storage);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The delta seed of the `stream_decode` fuzz target was written byte by byte from docs/FORMAT.md §11 (not by
+/// this crate's writer): it parses, names its base, decodes to what the bytes say, and the writer reproduces it.
+#[test]
+fn a_delta_stream_written_from_the_spec_decodes() {
+    use cow_state_table::backend::stream::{decode_delta_body, write_delta_stream, StreamFingerprint};
+    use cow_state_table::serializer::{I32Serializer, I64Serializer, Serializers};
+    let seed = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/seeds/stream_decode/delta-s1-m0"
+    ))
+    .unwrap();
+    let bytes = &seed[1..]; // the fuzz target's mode byte
+    let stream = StreamCheckpoint::parse(bytes).unwrap();
+    let base = StreamFingerprint {
+        id: 1,
+        len: 100,
+        trailer_crc: 0xdead_beef,
+    };
+    assert_eq!((stream.checkpoint_id(), stream.base()), (2, Some(base)));
+    assert_eq!(peek_base_id(bytes), Some(1));
+    let ser = Serializers::new(I64Serializer, I32Serializer, I64Serializer);
+    let at = stream.body_range(0, 0).unwrap().start;
+    let (upserts, removals) = decode_delta_body(stream.body(0, 0).unwrap(), at, 0, stream.context(), &ser).unwrap();
+    assert_eq!(upserts, vec![(5, 0, 50), (-3, 1, 7)]);
+    assert_eq!(removals, vec![(9, 2)]);
+    let mut again = Vec::new();
+    write_delta_stream(
+        2,
+        base,
+        stream.context(),
+        stream.key_serializer(),
+        stream.states(),
+        &mut |i, kg, buf| {
+            buf.extend_from_slice(stream.body(i, kg).unwrap());
+            Ok(())
+        },
+        &mut again,
+    )
+    .unwrap();
+    assert_eq!(again, bytes);
+}
