@@ -48,6 +48,9 @@ use std::time::{Duration, Instant};
 // The "incremental" section (issue 23), in its own file.
 #[path = "bench_report_parts/incremental.rs"]
 mod incremental;
+// Its backend rows (the delta stream and the restore of a chain).
+#[path = "bench_report_parts/incremental_backend.rs"]
+mod incremental_backend;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Counting allocator

@@ -243,7 +243,7 @@ fn check_restores(run: &Run) {
 }
 
 proptest! {
-    #![proptest_config(config(48))]
+    #![proptest_config(config(400))]
 
     #[test]
     fn restoring_any_completed_chain_equals_the_model(

@@ -95,77 +95,63 @@ where
 }
 
 /// A restore's decoded entries of one state (B10: nothing is inserted into a table until every checkpoint is
-/// decoded), to which the deltas of a chain are applied in order (C7). Full bodies append to `entries`; the
-/// first delta builds an index of `(key, namespace)` to position, kept up to date from then on.
+/// decoded), with the changes of a chain's deltas kept apart (C7). Full bodies append to `entries`; each delta
+/// body records its upserts and removals in `changes`, a later delta's change of a `(key, namespace)` replacing an
+/// earlier one's in place. The table is built from `entries` and then `changes` applied to it in order
+/// ([`into_parts`](Self::into_parts)): a restore pays for the changes only, never for an index of every entry
+/// of the base.
+///
+/// Correct because a key group's entries come from one chain only (restore refuses a second owner, C8), so a
+/// change never meets an entry of another chain, and within a chain applying the last change of each
+/// `(key, namespace)` to the base equals applying every delta in turn.
 pub(crate) struct Staged<K, N, S> {
     pub(crate) entries: Vec<(K, N, S)>,
-    /// Position of every staged `(key, namespace)`, built by the first delta.
-    index: Option<HashMap<(K, N), usize>>,
-    /// `removed[i]`: entry `i` was removed by a later delta (sized with the index).
-    removed: Vec<bool>,
+    /// The deltas' changes, each `(key, namespace)` once, in the order first changed: `Some` an upsert, `None` a
+    /// removal.
+    changes: Vec<((K, N), Option<S>)>,
+    /// Position of each changed `(key, namespace)` in `changes`.
+    changed_at: HashMap<(K, N), usize>,
 }
 
 impl<K, N, S> Default for Staged<K, N, S> {
     fn default() -> Self {
         Staged {
             entries: Vec::new(),
-            index: None,
-            removed: Vec::new(),
+            changes: Vec::new(),
+            changed_at: HashMap::new(),
         }
     }
 }
 
 impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, S> Staged<K, N, S> {
-    /// Indexes the entries appended since the index was last brought up to date (a no-op before any delta).
-    pub(crate) fn index_tail(&mut self) {
-        if let Some(index) = self.index.as_mut() {
-            for i in self.removed.len()..self.entries.len() {
-                let (k, n, _) = &self.entries[i];
-                index.insert((k.clone(), n.clone()), i);
-            }
-            self.removed.resize(self.entries.len(), false);
+    fn change(&mut self, key: (K, N), to: Option<S>) {
+        if let Some(&i) = self.changed_at.get(&key) {
+            self.changes[i].1 = to;
+        } else {
+            self.changed_at.insert(key.clone(), self.changes.len());
+            self.changes.push((key, to));
         }
     }
 
-    /// Applies one delta body's changes: an upsert replaces (or adds) its entry, a removal drops it (C3: each
+    /// Records one delta body's changes: an upsert replaces (or adds) its entry, a removal drops it (C3: each
     /// `(key, namespace)` at most once per delta, so the order within one delta does not matter).
     pub(crate) fn apply(&mut self, upserts: Vec<(K, N, S)>, removals: Vec<(K, N)>) {
-        if self.index.is_none() {
-            self.index = Some(HashMap::with_capacity(self.entries.len()));
-        }
-        self.index_tail();
-        let index = self.index.as_mut().expect("built above");
         for (k, n, s) in upserts {
-            let key = (k, n);
-            if let Some(&i) = index.get(&key) {
-                self.entries[i].2 = s;
-                self.removed[i] = false;
-            } else {
-                let i = self.entries.len();
-                self.entries.push((key.0.clone(), key.1.clone(), s));
-                self.removed.push(false);
-                index.insert(key, i);
-            }
+            self.change((k, n), Some(s));
         }
         for key in removals {
-            if let Some(&i) = index.get(&key) {
-                self.removed[i] = true;
-            }
+            self.change(key, None);
         }
     }
 
-    /// The entries that remain.
-    pub(crate) fn into_entries(self) -> impl Iterator<Item = (K, N, S)> {
-        let removed = self.removed;
-        self.entries
-            .into_iter()
-            .enumerate()
-            .filter(move |(i, _)| !removed.get(*i).copied().unwrap_or(false))
-            .map(|(_, e)| e)
+    /// Entries the table will hold at most (its capacity before it is built).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len() + self.changes.len()
     }
 
-    /// Entries that remain (an upper bound of the table's size before it is built).
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len() - self.removed.iter().filter(|&&r| r).count()
+    /// The full bodies' entries, then the deltas' changes in the order recorded, for the table to take the
+    /// entries and then apply the changes (`Some`: put, `None`: remove).
+    pub(crate) fn into_parts(self) -> (Vec<(K, N, S)>, Vec<((K, N), Option<S>)>) {
+        (self.entries, self.changes)
     }
 }

@@ -190,7 +190,6 @@ where
             &serializers,
             &mut staged.entries,
         )?;
-        staged.index_tail();
         Ok(())
     }
 
@@ -217,8 +216,17 @@ where
             .downcast::<Staged<K, N, S>>()
             .expect("staged entries come from new_staged");
         let mut table: StateTable<K, N, S, H, P> = StateTable::with_capacity_and_hasher(staged.len(), H::default());
-        for (k, n, s) in staged.into_entries() {
+        let (entries, changes) = staged.into_parts();
+        for (k, n, s) in entries {
             table.put(k, n, s);
+        }
+        for ((k, n), change) in changes {
+            match change {
+                Some(s) => table.put(k, n, s),
+                None => {
+                    table.remove(&k, &n);
+                }
+            }
         }
         Box::new(table)
     }
