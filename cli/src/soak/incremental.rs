@@ -181,7 +181,7 @@ pub fn run(cfg: &Config, full_every: u32) -> Result<Summary> {
     let mut target = BackendSet::new(states, ctx).map_err(usage)?;
     let (storage, in_memory) = open(&cfg.storage)?;
     // Deltas whenever the chain allows, however much changed (the fraction is tested by the backend's tests).
-    let mode = CheckpointMode::Incremental(IncrementalPolicy::every(full_every).with_max_delta_fraction(1.0));
+    let mode = CheckpointMode::Incremental(IncrementalPolicy::every(full_every).with_max_delta_fraction(f64::MAX));
     let mut model = Model::new(states, ctx);
     let mut stream = Workload::new(cfg.seed, cfg.shape);
     let mut ledger = Ledger::default();
