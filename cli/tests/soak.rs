@@ -180,6 +180,10 @@ fn the_incremental_soak_restores_chains() {
     assert!(i["longest_chain"].as_u64().unwrap() >= 2, "{s}");
     assert!(i["longest_chain"].as_u64().unwrap() <= 4, "{s}");
     assert!(i["rescaled"].as_u64().unwrap() >= 1, "{s}");
+    assert!(
+        i["base_bytes_max"].as_u64().unwrap() > 0,
+        "the base keeps copies alive: {s}"
+    );
     assert_eq!(
         i["chains_restored"].as_u64().unwrap() + i["cancelled"].as_u64().unwrap(),
         s["checkpoints"].as_u64().unwrap(),

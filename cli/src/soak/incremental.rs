@@ -227,6 +227,8 @@ pub fn run(cfg: &Config, full_every: u32) -> Result<Summary> {
         if let Some(m) = &in_memory {
             prune(m, &ledger, target.backend_mut().incremental_stats().base, &in_flight);
         }
+        let base_bytes = target.backend_mut().incremental_stats().bytes_copied_since_base;
+        ledger.stats.base_bytes_max = ledger.stats.base_bytes_max.max(base_bytes);
         checkpoints += 1;
         let id = checkpoints;
         let t = Instant::now();

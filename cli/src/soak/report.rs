@@ -114,6 +114,9 @@ pub struct IncrementalSummary {
     pub full_bytes_avg: u64,
     /// Mean size of a delta, bytes.
     pub delta_bytes_avg: u64,
+    /// The most bytes the retained base kept alive at a checkpoint's synchronous part (`incremental_stats()`'s
+    /// `bytes_copied_since_base`, docs/DESIGN.md C6).
+    pub base_bytes_max: u64,
 }
 
 fn mb(bytes: u64) -> String {
@@ -204,7 +207,7 @@ impl Summary {
                     "incremental",
                     format!(
                         "{} full + {} deltas (a full one every {}), {} cancelled; {} chains restored and verified \
-                         ({} rescaled), longest {}; full avg {}, delta avg {}",
+                         ({} rescaled), longest {}; full avg {}, delta avg {}; the base kept up to {} alive",
                         i.full,
                         i.deltas,
                         i.full_every,
@@ -213,7 +216,8 @@ impl Summary {
                         i.rescaled,
                         i.longest_chain,
                         mb(i.full_bytes_avg),
-                        mb(i.delta_bytes_avg)
+                        mb(i.delta_bytes_avg),
+                        mb(i.base_bytes_max)
                     ),
                 ),
             );
