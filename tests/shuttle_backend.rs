@@ -11,14 +11,19 @@
 //! (T5, T6, T10): the filter trims lists and maps in the asynchronous part while the writer's reads trim them,
 //! its appends and cursor writes change them, under the live snapshot.
 //!
+//! A fourth checks incremental checkpoints (docs/DESIGN.md C6, C8; C7's naming of the base): a writer, two
+//! deltas in flight and a third checkpoint cancelled (or failing its commit); only a completed checkpoint
+//! advances the base, the chain ending at each completed checkpoint restores to the model at its synchronous
+//! part, and the next delta names the base the cancelled one left.
+//!
 //! Run: `CARGO_TARGET_DIR=target/shuttle cargo test --release --features shuttle --test shuttle_backend`.
 //! `SHUTTLE_ITERATIONS=<n>` sets the schedules per scheduler (random, PCT; default 5,000).
 
-use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
+use cow_state_table::backend::storage::{CheckpointStorage, FailingStorage, MemoryStorage};
 use cow_state_table::backend::ttl::{expired, ManualClock, StateTtlConfig, TtlValueState};
 use cow_state_table::backend::{
-    CheckpointError, KeyedStateBackend, ListState, ListStateDescriptor, ReducingState, ReducingStateDescriptor,
-    ValueState, ValueStateDescriptor,
+    CheckpointError, CheckpointMode, IncrementalPolicy, KeyedStateBackend, ListState, ListStateDescriptor,
+    ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
 };
 use cow_state_table::keygroup::KeyGroupRange;
 use cow_state_table::serializer::{U32Serializer, U64Serializer};
@@ -91,8 +96,16 @@ fn write(b: &mut Backend, s: &States, m: &mut Model, key: u64, x: u64) {
 }
 
 fn verify(storage: &MemoryStorage, id: u64, expected: &Model) {
+    verify_chain(storage, &[id], expected);
+    VERIFIED.fetch_add(1, Relaxed);
+}
+
+/// Restores the chain `ids` (a full checkpoint, then its deltas in order) and compares it with `expected`.
+fn verify_chain(storage: &MemoryStorage, ids: &[u64], expected: &Model) {
+    let id = *ids.last().unwrap();
     let (mut r, s) = backend();
-    r.restore_from(storage, &[id]).unwrap();
+    r.restore_from(storage, ids)
+        .unwrap_or_else(|e| panic!("checkpoint {id}: restore of the chain {ids:?}: {e}"));
     for key in 0..KEYS {
         r.set_current_key(key).unwrap();
         assert_eq!(
@@ -115,7 +128,6 @@ fn verify(storage: &MemoryStorage, id: u64, expected: &Model) {
     assert_eq!(r.state_len("list"), Some(expected.list.len()));
     assert_eq!(r.state_len("sum"), Some(expected.sum.len()));
     r.check_invariants().unwrap();
-    VERIFIED.fetch_add(1, Relaxed);
 }
 
 fn scenario() {
@@ -199,6 +211,134 @@ fn writer_two_checkpoints_in_flight_and_a_cancel() {
     );
     assert!(verified >= 4 * n, "every schedule verifies checkpoints 1 and 2");
     assert!(cancelled > 0, "no schedule cancelled checkpoint 3 before it committed");
+}
+
+static INCR_VERIFIED: AtomicUsize = AtomicUsize::new(0);
+static INCR_CANCELLED: AtomicUsize = AtomicUsize::new(0);
+static INCR_FAILED: AtomicUsize = AtomicUsize::new(0);
+static INCR_SECOND_BASE: AtomicUsize = AtomicUsize::new(0);
+
+/// The chain ending at `id` in `bases` (each checkpoint's base, `None` for a full one): full first.
+fn chain_of(bases: &BTreeMap<u64, Option<u64>>, id: u64) -> Vec<u64> {
+    let mut chain = vec![id];
+    while let Some(&Some(base)) = bases.get(chain.last().unwrap()) {
+        chain.push(base);
+    }
+    chain.reverse();
+    chain
+}
+
+/// Incremental checkpoints in flight (docs/DESIGN.md C6, C8; C7's naming of the base): after a full checkpoint 1
+/// (the base), the writer takes delta 2 and runs it on a thread, writes on, takes checkpoint 3 (a delta of 1, or
+/// of 2 if 2 already completed) on another thread, writes on, and takes checkpoint 4 into a storage whose commit
+/// fails, cancelled while the writer goes on: 4 ends cancelled or with a failed commit, never completed. C8: the
+/// base is then 3 (the later completed checkpoint, whichever of 2 and 3 committed first), never 4; restoring the
+/// chain ending at 2 and at 3 (read from the storage, following each delta's base) equals the model at its
+/// synchronous part; and a checkpoint 5 taken now is a delta of 3 whose chain restores to the model now.
+fn incremental_scenario() {
+    let storage = Arc::new(MemoryStorage::with_max_size(1 << 20));
+    let (mut b, s) = backend();
+    let mut m = Model::default();
+    let mode = CheckpointMode::Incremental(IncrementalPolicy::every(10).with_max_delta_fraction(f64::MAX));
+    let mut bases: BTreeMap<u64, Option<u64>> = BTreeMap::new();
+    for key in 0..KEYS {
+        write(&mut b, &s, &mut m, key, key + 1);
+    }
+    let p1 = b.checkpoint_with(1, mode).unwrap();
+    assert_eq!(p1.base_id(), None, "no base yet: checkpoint 1 is full");
+    p1.run(&*storage).unwrap();
+    bases.insert(1, None);
+    for key in (0..KEYS).step_by(2) {
+        write(&mut b, &s, &mut m, key, key * 7 + 3);
+    }
+    // Checkpoint 2, a delta of 1, in flight.
+    let p2 = b.checkpoint_with(2, mode).unwrap();
+    assert_eq!(p2.base_id(), Some(1));
+    bases.insert(2, Some(1));
+    let m2 = m.clone();
+    let st = storage.clone();
+    let t2 = thread::spawn(move || p2.run(&*st));
+    for key in (1..KEYS).step_by(3) {
+        write(&mut b, &s, &mut m, key, key * 5 + 1);
+    }
+    // Checkpoint 3 in flight with 2: a delta of whichever completed checkpoint is the base now.
+    let p3 = b.checkpoint_with(3, mode).unwrap();
+    let base3 = p3.base_id();
+    assert!(matches!(base3, Some(1 | 2)), "checkpoint 3 is a delta of {base3:?}");
+    if base3 == Some(2) {
+        INCR_SECOND_BASE.fetch_add(1, Relaxed);
+    }
+    bases.insert(3, base3);
+    let m3 = m.clone();
+    let st = storage.clone();
+    let t3 = thread::spawn(move || p3.run(&*st));
+    for key in 0..KEYS / 2 {
+        write(&mut b, &s, &mut m, key, key * 13 + 2);
+    }
+    // Checkpoint 4: cancelled while the writer goes on, and its commit fails if it gets that far.
+    let p4 = b.checkpoint_with(4, mode).unwrap();
+    assert!(matches!(p4.base_id(), Some(1..=3)));
+    let failing = Arc::new(FailingStorage::fail_on_commit(MemoryStorage::new()));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let t4 = thread::spawn(move || p4.run_cancellable(&*failing, &flag));
+    for key in 0..KEYS {
+        write(&mut b, &s, &mut m, key, key * 11 + 5);
+        if key == KEYS / 3 {
+            cancel.store(true, Relaxed);
+        }
+    }
+    b.check_invariants().unwrap();
+    let r2 = t2.join().unwrap().unwrap();
+    let r3 = t3.join().unwrap().unwrap();
+    assert_eq!((r2.base, r3.base), (Some(1), base3));
+    match t4.join().unwrap() {
+        Err(CheckpointError::Cancelled { id: 4 }) => INCR_CANCELLED.fetch_add(1, Relaxed),
+        Err(CheckpointError::Storage { id: 4, .. }) => INCR_FAILED.fetch_add(1, Relaxed),
+        other => panic!("checkpoint 4 was cancelled or its commit failed, yet: {other:?}"),
+    };
+    assert_eq!(
+        b.incremental_stats().base,
+        Some(3),
+        "C8: the base is the later completed checkpoint, 3 (checkpoint 4 did not complete)"
+    );
+    verify_chain(&storage, &chain_of(&bases, 2), &m2);
+    verify_chain(&storage, &chain_of(&bases, 3), &m3);
+    // The base the cancelled and failed checkpoint left is the one the next delta names, and its chain restores.
+    let p5 = b.checkpoint_with(5, mode).unwrap();
+    assert_eq!(p5.base_id(), Some(3), "C8: checkpoint 5 is a delta of the base, 3");
+    bases.insert(5, Some(3));
+    p5.run(&*storage).unwrap();
+    verify_chain(&storage, &chain_of(&bases, 5), &m);
+    INCR_VERIFIED.fetch_add(3, Relaxed);
+}
+
+/// C6, C8 under concurrency: a writer, two incremental checkpoints in flight and a third cancelled (or failing
+/// its commit); only a completed checkpoint advances the base ([`incremental_scenario`]).
+#[test]
+fn incremental_checkpoints_in_flight_advance_the_base_only_on_completion() {
+    // Half the schedules of the other scenarios (three chain restores per schedule): 2.5 s at the default.
+    let n = (iterations() / 2).max(1);
+    shuttle::check_random(incremental_scenario, n);
+    shuttle::check_pct(incremental_scenario, n, PCT_DEPTH);
+    let (verified, cancelled, failed, second) = (
+        INCR_VERIFIED.load(Relaxed),
+        INCR_CANCELLED.load(Relaxed),
+        INCR_FAILED.load(Relaxed),
+        INCR_SECOND_BASE.load(Relaxed),
+    );
+    eprintln!(
+        "{} schedules: {verified} chains verified; checkpoint 4 cancelled {cancelled}, its commit failed {failed}; \
+         checkpoint 3 a delta of 2 in {second}",
+        2 * n
+    );
+    assert_eq!(verified, 3 * 2 * n, "every schedule verifies the chains of 2, 3 and 5");
+    assert!(cancelled > 0, "no schedule cancelled checkpoint 4 before its commit");
+    assert!(failed > 0, "no schedule reached checkpoint 4's failing commit");
+    assert!(
+        second > 0,
+        "checkpoint 2 never completed before checkpoint 3's synchronous part"
+    );
 }
 
 const TTL_KEYS: u64 = 770;

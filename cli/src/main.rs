@@ -191,6 +191,13 @@ struct SoakArgs {
     /// checkpoints with cleanup at snapshot verified against their clock window, incremental cleanup on.
     #[arg(long)]
     ttl: bool,
+    /// Checkpoint the backend incrementally (a full checkpoint every --full-every, deltas in between, some
+    /// cancelled): every completed checkpoint is restored as its chain (some rescaled) and verified.
+    #[arg(long, conflicts_with = "ttl")]
+    incremental: bool,
+    /// With --incremental: a full checkpoint every this many (a chain holds at most this many minus one deltas).
+    #[arg(long, default_value_t = 5, requires = "incremental", value_parser = clap::value_parser!(u32).range(2..=1000))]
+    full_every: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -277,11 +284,22 @@ fn soak_command(a: SoakArgs) -> Result<()> {
         progress: !a.json && !a.no_progress,
         inject_fault: a.inject_fault,
         ttl: a.ttl,
+        incremental: a.incremental.then_some(a.full_every),
     };
+    if cfg.incremental.is_some() && cfg.target != soak::TargetKind::Backend {
+        return Err(CliError::Usage(
+            "--incremental checkpoints the keyed state backend (--target backend)".into(),
+        ));
+    }
     if let soak::checkpoint::Storage::Dir(dir) = &cfg.storage {
         std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
     }
-    if !a.json {
+    if let (false, Some(k)) = (a.json, cfg.incremental) {
+        eprintln!(
+            "soak --incremental: seed {seed}, {:?}, {} keys x {} namespaces x {} states, checkpoints every {:?}, a full one every {k}",
+            cfg.duration, a.keys, a.namespaces, a.states, cfg.checkpoint_every
+        );
+    } else if !a.json {
         eprintln!(
             "soak: seed {seed}, {:?}, {} keys x {} namespaces x {} states, snapshots every {:?}, checkpoints every {:?}, {} readers",
             cfg.duration, a.keys, a.namespaces, a.states, cfg.snapshot_every, cfg.checkpoint_every, cfg.readers

@@ -147,3 +147,74 @@ fn nonsense_options_are_refused() {
     assert!(fails_with(&["soak", "--target", "redis"], 2).contains("redis"));
     assert!(fails_with(&["soak", "--duration", "1s", "--dir", "/proc/no-such-dir/x"], 2).contains("/proc/no-such-dir"));
 }
+
+/// `soak --incremental`: deltas between full checkpoints, every completed chain restored (some rescaled) and
+/// verified; an entry planted behind the model's back fails the run with the seed.
+#[test]
+fn the_incremental_soak_restores_chains() {
+    let out = bin()
+        .args([
+            "soak",
+            "--incremental",
+            "--full-every",
+            "4",
+            "--duration",
+            "2s",
+            "--keys",
+            "3000",
+            "--seed",
+            "13",
+            "--checkpoint-every",
+            "40ms",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["result"], "ok", "{s}");
+    let i = &s["incremental"];
+    assert_eq!(i["full_every"], 4, "{s}");
+    assert!(i["chains_restored"].as_u64().unwrap() >= 5, "{s}");
+    assert!(i["deltas"].as_u64().unwrap() >= 2, "{s}");
+    assert!(i["longest_chain"].as_u64().unwrap() >= 2, "{s}");
+    assert!(i["longest_chain"].as_u64().unwrap() <= 4, "{s}");
+    assert!(i["rescaled"].as_u64().unwrap() >= 1, "{s}");
+    assert!(
+        i["base_bytes_max"].as_u64().unwrap() > 0,
+        "the base keeps copies alive: {s}"
+    );
+    assert_eq!(
+        i["chains_restored"].as_u64().unwrap() + i["cancelled"].as_u64().unwrap(),
+        s["checkpoints"].as_u64().unwrap(),
+        "every checkpoint is restored or was cancelled: {s}"
+    );
+
+    let out = bin()
+        .args([
+            "soak",
+            "--incremental",
+            "--duration",
+            "8s",
+            "--keys",
+            "1000",
+            "--seed",
+            "5",
+        ])
+        .args(["--checkpoint-every", "20ms", "--inject-fault", "50000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("error: soak mismatch (seed 5; rerun with --seed 5)"),
+        "{stderr}"
+    );
+    assert!(last.contains("checkpoint") && last.contains("state 0"), "{stderr}");
+    assert!(fails_with(&["soak", "--incremental", "--ttl"], 2).contains("--ttl"));
+    assert!(
+        fails_with(&["soak", "--incremental", "--target", "tables", "--duration", "1s"], 2).contains("--incremental")
+    );
+    assert!(fails_with(&["soak", "--full-every", "3"], 2).contains("--incremental"));
+}

@@ -331,6 +331,8 @@ impl<K, N, S, H, P: Primitives> StateTable<K, N, S, H, P> {
             live_snapshots: self.live_snapshots(),
             retired: self.retired.len(),
             cow: self.retired.stats,
+            node_bytes: mem::size_of::<Node<K, N, S, P>>(),
+            chunk_bytes: self.buckets().min(1 << self.chunk_bits) * mem::size_of::<directory::Head<K, N, S, P>>(),
         }
     }
 
@@ -1135,6 +1137,12 @@ pub struct TableStats {
     pub retired: usize,
     /// Copy-on-write work so far.
     pub cow: CowStats,
+    /// Bytes of one node — key, namespace, state, hash and link, inline; what the key, namespace or state own on
+    /// the heap is not included: what one node copy ([`CowStats::node_copies`]) keeps alive for a snapshot.
+    pub node_bytes: usize,
+    /// Bytes of one directory chunk of bucket heads (512 heads, or every bucket of a smaller table): what one
+    /// chunk copy ([`CowStats::chunk_copies`]) keeps alive for a snapshot.
+    pub chunk_bytes: usize,
 }
 
 #[cfg(test)]

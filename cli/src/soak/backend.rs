@@ -20,7 +20,7 @@ use cow_state_table::DeterministicState;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-type Backend = KeyedStateBackend<u64, U64Serializer, DeterministicState>;
+pub(super) type Backend = KeyedStateBackend<u64, U64Serializer, DeterministicState>;
 
 enum Handle {
     Value(ValueState<u32, u64>),
@@ -81,6 +81,11 @@ fn backend(states: usize, ctx: KeyGroupContext) -> OpResult<(Backend, Vec<Handle
 }
 
 impl BackendSet {
+    /// The backend (for the incremental soak's own checkpoints).
+    pub(super) fn backend_mut(&mut self) -> &mut Backend {
+        &mut self.backend
+    }
+
     /// Sets the current key and the namespace of `state`'s handle.
     fn at(&mut self, state: usize, key: u64, ns: u32) -> OpResult<()> {
         self.backend.set_current_key(key).map_err(err)?;
@@ -271,48 +276,67 @@ impl KeyedTarget for BackendSet {
         }
         let started = Instant::now();
         stats.rescaled = rescale.is_some();
-        let states = snap.states().len();
-        // The streams of the rescaled instances, for scaling back in.
-        let mut parts = Vec::new();
-        for (i, target) in restore_targets(ctx, rescale)?.into_iter().enumerate() {
-            let (mut restored, _) = backend(states, target)?;
-            restored.restore(&[&bytes]).map_err(|e| {
-                format!(
-                    "checkpoint {id} (taken after op {op}): restore into {}: {e}",
-                    target.range()
-                )
-            })?;
-            stats.restored_bytes += bytes.len() as u64;
-            // Read back what the restored backend holds: checkpoint it and decode that stream.
-            let mut again = Vec::new();
-            restored
-                .checkpoint(id)
-                .map_err(err)?
-                .write_to(&mut again)
-                .map_err(err)?;
-            let (got, _) = cells_of_stream(&again, ctx)?;
-            verify_restored(id, op, target, capture, &got)?;
-            if i > 0 {
-                parts.push(again);
-            }
-        }
-        if !parts.is_empty() {
-            // Scale back in: one instance restored from the rescaled instances' checkpoints together.
-            let (mut merged, _) = backend(states, ctx)?;
-            let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-            merged.restore(&slices).map_err(|e| {
-                format!(
-                    "checkpoint {id} (taken after op {op}): restore from {} rescaled parts: {e}",
-                    parts.len()
-                )
-            })?;
-            stats.restored_bytes += parts.iter().map(|p| p.len() as u64).sum::<u64>();
-            let mut again = Vec::new();
-            merged.checkpoint(id).map_err(err)?.write_to(&mut again).map_err(err)?;
-            let (got, _) = cells_of_stream(&again, ctx)?;
-            verify_restored(id, op, ctx, capture, &got)?;
-        }
+        stats.restored_bytes = restore_and_verify(&[&bytes], snap.states().len(), id, op, capture, ctx, rescale)?;
         stats.restore = started.elapsed();
         Ok(stats)
     }
+}
+
+/// Restores the chain `chain` (a full checkpoint, then its deltas in order; one checkpoint when full) of `states`
+/// states into a fresh backend over `ctx` and, when `rescale` is `Some(parallelism)`, into each of that many
+/// instances' key-group ranges, whose own checkpoints are then restored together into one instance again (scale
+/// out, then in); verifies every restore against `capture`. Returns the bytes decoded.
+pub(super) fn restore_and_verify(
+    chain: &[&[u8]],
+    states: usize,
+    id: u64,
+    op: u64,
+    capture: &Capture,
+    ctx: KeyGroupContext,
+    rescale: Option<u32>,
+) -> OpResult<u64> {
+    let chain_bytes: u64 = chain.iter().map(|c| c.len() as u64).sum();
+    let mut restored_bytes = 0;
+    // The streams of the rescaled instances, for scaling back in.
+    let mut parts = Vec::new();
+    for (i, target) in restore_targets(ctx, rescale)?.into_iter().enumerate() {
+        let (mut restored, _) = backend(states, target)?;
+        restored.restore(chain).map_err(|e| {
+            format!(
+                "checkpoint {id} (taken after op {op}, a chain of {}): restore into {}: {e}",
+                chain.len(),
+                target.range()
+            )
+        })?;
+        restored_bytes += chain_bytes;
+        // Read back what the restored backend holds: checkpoint it and decode that stream.
+        let mut again = Vec::new();
+        restored
+            .checkpoint(id)
+            .map_err(err)?
+            .write_to(&mut again)
+            .map_err(err)?;
+        let (got, _) = cells_of_stream(&again, ctx)?;
+        verify_restored(id, op, target, capture, &got)?;
+        if i > 0 {
+            parts.push(again);
+        }
+    }
+    if !parts.is_empty() {
+        // Scale back in: one instance restored from the rescaled instances' checkpoints together.
+        let (mut merged, _) = backend(states, ctx)?;
+        let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        merged.restore(&slices).map_err(|e| {
+            format!(
+                "checkpoint {id} (taken after op {op}): restore from {} rescaled parts: {e}",
+                parts.len()
+            )
+        })?;
+        restored_bytes += parts.iter().map(|p| p.len() as u64).sum::<u64>();
+        let mut again = Vec::new();
+        merged.checkpoint(id).map_err(err)?.write_to(&mut again).map_err(err)?;
+        let (got, _) = cells_of_stream(&again, ctx)?;
+        verify_restored(id, op, ctx, capture, &got)?;
+    }
+    Ok(restored_bytes)
 }

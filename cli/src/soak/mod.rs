@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod checkpoint;
+pub mod incremental;
 pub mod model;
 pub mod report;
 pub mod tables;
@@ -62,6 +63,9 @@ pub struct Config {
     pub inject_fault: Option<u64>,
     /// Drive TTL value states with a manual clock instead (`soak --ttl`, docs/DESIGN.md T1–T8).
     pub ttl: bool,
+    /// Checkpoint incrementally with a full checkpoint every this many, restoring every chain (`soak
+    /// --incremental`, docs/DESIGN.md C6–C9).
+    pub incremental: Option<u32>,
 }
 
 /// Counters shared by the threads.
@@ -353,6 +357,9 @@ pub fn run(cfg: &Config) -> Result<Summary> {
     if cfg.ttl {
         return ttl::run(cfg);
     }
+    if let Some(full_every) = cfg.incremental {
+        return incremental::run(cfg, full_every);
+    }
     match cfg.target {
         TargetKind::Backend => run_on::<backend::BackendSet>(cfg),
         TargetKind::Tables => run_on::<tables::TableSet>(cfg),
@@ -468,6 +475,7 @@ fn run_on<T: KeyedTarget>(cfg: &Config) -> Result<Summary> {
             Storage::Dir(d) => d.display().to_string(),
         },
         peak_memory_bytes: memory().1,
+        incremental: None,
         result: if failure.is_some() { "mismatch" } else { "ok" }.to_string(),
         divergence: failure,
     })

@@ -84,10 +84,39 @@ pub struct Summary {
     pub storage: String,
     /// Peak resident memory, bytes.
     pub peak_memory_bytes: u64,
+    /// What `soak --incremental` checkpointed and restored (absent for the other soaks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalSummary>,
     /// `"ok"` or `"mismatch"`.
     pub result: String,
     /// The first divergence, if any.
     pub divergence: Option<String>,
+}
+
+/// The incremental checkpoints of `soak --incremental` (docs/DESIGN.md C6–C9).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct IncrementalSummary {
+    /// The policy's `full_every`: a full checkpoint every that many.
+    pub full_every: u32,
+    /// Completed checkpoints written in full.
+    pub full: u64,
+    /// Completed checkpoints written as deltas.
+    pub deltas: u64,
+    /// Checkpoints cancelled before they completed (none of them became a base).
+    pub cancelled: u64,
+    /// Completed checkpoints restored as their chain (full + deltas) and verified against the model.
+    pub chains_restored: u64,
+    /// Of which also restored rescaled into 2–4 key-group ranges (and scaled back in).
+    pub rescaled: u64,
+    /// Checkpoints in the longest chain restored.
+    pub longest_chain: u64,
+    /// Mean size of a full checkpoint, bytes.
+    pub full_bytes_avg: u64,
+    /// Mean size of a delta, bytes.
+    pub delta_bytes_avg: u64,
+    /// The most bytes the retained base kept alive at a checkpoint's synchronous part (`incremental_stats()`'s
+    /// `bytes_copied_since_base`, docs/DESIGN.md C6).
+    pub base_bytes_max: u64,
 }
 
 fn mb(bytes: u64) -> String {
@@ -169,14 +198,37 @@ impl Summary {
                 ),
             ),
             ("peak memory", mb(self.peak_memory_bytes)),
-            (
-                "verification",
-                match &self.divergence {
-                    None => "OK: every snapshot and checkpoint matched the model".to_string(),
-                    Some(d) => format!("MISMATCH: {d}"),
-                },
-            ),
         ];
+        let mut rows = rows;
+        if let Some(i) = &self.incremental {
+            rows.insert(
+                rows.len() - 1,
+                (
+                    "incremental",
+                    format!(
+                        "{} full + {} deltas (a full one every {}), {} cancelled; {} chains restored and verified \
+                         ({} rescaled), longest {}; full avg {}, delta avg {}; the base kept up to {} alive",
+                        i.full,
+                        i.deltas,
+                        i.full_every,
+                        i.cancelled,
+                        i.chains_restored,
+                        i.rescaled,
+                        i.longest_chain,
+                        mb(i.full_bytes_avg),
+                        mb(i.delta_bytes_avg),
+                        mb(i.base_bytes_max)
+                    ),
+                ),
+            );
+        }
+        rows.extend([(
+            "verification",
+            match &self.divergence {
+                None => "OK: every snapshot and checkpoint matched the model".to_string(),
+                Some(d) => format!("MISMATCH: {d}"),
+            },
+        )]);
         let mut out = String::new();
         for (k, v) in rows {
             out.push_str(&format!("  {k:<16} {v}\n"));

@@ -289,6 +289,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
             Storage::Dir(d) => d.display().to_string(),
         },
         peak_memory_bytes: memory().1,
+        incremental: None,
         result: if failure.is_some() { "mismatch" } else { "ok" }.to_string(),
         divergence: failure,
     })

@@ -149,6 +149,13 @@ pub struct IncrementalStats {
     pub node_copies_since_base: u64,
     /// Directory chunks copied since the base was taken (512 buckets each).
     pub chunk_copies_since_base: u64,
+    /// The memory those copies cost, in bytes: per state, `node_copies × node_bytes + chunk_copies × chunk_bytes`
+    /// of its table ([`TableStats`](crate::TableStats)). Each copy leaves its original retired for as long as
+    /// a snapshot older than the copy is live, so this bounds from above what the base keeps alive beyond the
+    /// live tables (C6; the figure includes copies made for checkpoints in flight, which they keep alive
+    /// anyway). Inline bytes only: what a key, namespace or state owns on the heap (a `String`'s buffer) is
+    /// not counted, as a node copy clones it too.
+    pub bytes_copied_since_base: u64,
     /// Retired nodes and chunks the tables keep now for live snapshots (the base's and those of checkpoints in
     /// flight, I6, I7).
     pub retired: usize,
@@ -255,8 +262,13 @@ where
         };
         for (slot, then) in self.states.iter().zip(&base.cow) {
             let now = slot.codec.table_stats(&*slot.data);
-            stats.node_copies_since_base += now.cow.node_copies.saturating_sub(then.node_copies);
-            stats.chunk_copies_since_base += now.cow.chunk_copies.saturating_sub(then.chunk_copies);
+            let (nodes, chunks) = (
+                now.cow.node_copies.saturating_sub(then.node_copies),
+                now.cow.chunk_copies.saturating_sub(then.chunk_copies),
+            );
+            stats.node_copies_since_base += nodes;
+            stats.chunk_copies_since_base += chunks;
+            stats.bytes_copied_since_base += nodes * now.node_bytes as u64 + chunks * now.chunk_bytes as u64;
             stats.retired += now.retired;
         }
         stats
