@@ -62,7 +62,8 @@ pub(super) fn backend_rows(report: &mut Report, keys: &[(u64, u32)], reps: usize
     let (mut b, mut v) = fresh();
     write(&mut b, &mut v, keys, 0);
     write(&mut b, &mut v, &order, 1);
-    let storage = MemoryStorage::new();
+    // A full checkpoint of 1M entries is over the default 5 MiB of `MemoryStorage`.
+    let storage = MemoryStorage::with_max_size(u64::MAX);
     assert_eq!(
         run(&mut b, &storage, 1, deltas_only()),
         None,
