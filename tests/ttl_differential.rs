@@ -1,11 +1,12 @@
-//! Differential test of the TTL list, map and reducing states against the reference model (docs/DESIGN.md
-//! T1–T10; `cow_state_table_model::ttl`): every update type and visibility, cleanup at snapshot and incremental
+//! Differential test of the TTL list, map, reducing and aggregating states against the reference model (docs/DESIGN.md
+//! T1–T10; `cow_state_table_model::ttl`): every update type (`Disabled` included) and visibility, cleanup at snapshot and incremental
 //! cleanup on or off, the clock an operation, merges, the map's views and cursor, checkpoints taken while the
 //! writer goes on and restored. Every outcome, and the stored state with its stamps after every operation, is
 //! compared with the model.
 //!
 //! `COW_TTL_CASES` sets the number of cases (default 256); `COW_TTL_MAX_OPS` the maximum length (default 120).
 
+use cow_state_table::backend::ttl::UpdateType;
 use cow_state_table_model::ttl::{ttl_case, TtlMode, TtlOp, TtlRunner, TtlStats};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -58,7 +59,7 @@ fn the_workload_reaches_cleanups_checkpoints_and_expired_reads() {
 #[test]
 fn hand_written_case() {
     let mode = TtlMode {
-        read_and_write: false,
+        update: UpdateType::OnCreateAndWrite,
         return_expired: true,
         full_snapshot: false,
         incremental: None,

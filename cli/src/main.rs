@@ -187,8 +187,9 @@ struct SoakArgs {
     /// Put an entry behind the model's back after N operations (tests the verification itself).
     #[arg(long, hide = true)]
     inject_fault: Option<u64>,
-    /// Drive TTL value states (one per --states) under a manual clock: reads compared with a model of stamps,
-    /// checkpoints with cleanup at snapshot verified against their clock window, incremental cleanup on.
+    /// Drive TTL value, list (per element) and map (per entry) states (one of each per --states) under a manual
+    /// clock: reads compared with a model of stamps, checkpoints with cleanup at snapshot verified against their
+    /// clock window, incremental cleanup on.
     #[arg(long)]
     ttl: bool,
     /// Checkpoint the backend incrementally (a full checkpoint every --full-every, deltas in between, some

@@ -1,5 +1,6 @@
 //! `soak`, run as a user would: a short run verifies snapshots and checkpoints and exits 0; an entry planted
-//! behind the model's back is caught (exit 1, seed and first divergence); nonsense options are refused.
+//! behind the model's back is caught (exit 1, seed and first divergence), with `--ttl` too; nonsense options are
+//! refused.
 
 mod common;
 
@@ -131,6 +132,55 @@ fn a_planted_divergence_fails_the_run_with_the_seed() {
         assert!(last.contains("state 0") && last.contains("key group"), "{stderr}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
     }
+}
+
+/// `soak --ttl` drives TTL value, list and map states: values, elements and entries expire during the run (reads
+/// drop some), and its checkpoints (cleanup at snapshot) are restored and verified.
+#[test]
+fn the_ttl_soak_expires_values_elements_and_entries() {
+    let out = bin()
+        .args(["soak", "--ttl", "--duration", "3s", "--keys", "1000", "--seed", "3"])
+        .args(["--checkpoint-every", "50ms", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let target = s["target"].as_str().unwrap();
+    assert!(
+        ["TTL value", "TTL list", "TTL map"].iter().all(|k| target.contains(k)),
+        "{target}"
+    );
+    assert!(s["checkpoints_verified"].as_u64().unwrap() >= 2, "{s}");
+    let line = stderr.lines().find(|l| l.starts_with("ttl soak: ")).unwrap();
+    let dropped: u64 = line
+        .split(", ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(dropped > 0, "nothing expired: {line}");
+}
+
+/// The TTL soak's verification can fail: a value put behind the model's back is reported with the seed.
+#[test]
+fn a_planted_divergence_fails_the_ttl_soak_with_the_seed() {
+    let out = bin()
+        // 100 000 keys: the time-to-live is 450 000 operations, so the planted value outlives many live checks.
+        .args(["soak", "--ttl", "--duration", "8s", "--keys", "100000", "--seed", "5"])
+        .args(["--inject-fault", "2000", "--checkpoint-every", "10ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("error: soak mismatch (seed 5; rerun with --seed 5)") && last.contains("live"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -61,7 +61,7 @@ pub struct Config {
     pub progress: bool,
     /// Put an entry behind the model's back after this many operations (tests the verification itself).
     pub inject_fault: Option<u64>,
-    /// Drive TTL value states with a manual clock instead (`soak --ttl`, docs/DESIGN.md T1–T8).
+    /// Drive TTL value, list and map states with a manual clock instead (`soak --ttl`, docs/DESIGN.md T1–T8).
     pub ttl: bool,
     /// Checkpoint incrementally with a full checkpoint every this many, restoring every chain (`soak
     /// --incremental`, docs/DESIGN.md C6–C9).

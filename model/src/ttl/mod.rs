@@ -1,10 +1,10 @@
-//! The TTL list, map and reducing states against a reference model (docs/DESIGN.md T1–T10), the clock an
-//! operation.
+//! The TTL list, map, reducing and aggregating states against a reference model (docs/DESIGN.md T1–T10), the
+//! clock an operation.
 //!
-//! * [`TtlMode`] — one run's configuration: update type (`OnCreateAndWrite` / `OnReadAndWrite`), visibility
-//!   (`NeverReturnExpired` / `ReturnExpiredIfNotCleanedUp`), cleanup at snapshot (T5) and incremental cleanup
-//!   (T6, with or without a step per record).
-//! * [`TtlOp`] — the operations of the three states (reads, writes, merges, the map's views and cursor, clear,
+//! * [`TtlMode`] — one run's configuration: update type (`Disabled` / `OnCreateAndWrite` / `OnReadAndWrite`),
+//!   visibility (`NeverReturnExpired` / `ReturnExpiredIfNotCleanedUp`), cleanup at snapshot (T5) and incremental
+//!   cleanup (T6, with or without a step per record).
+//! * [`TtlOp`] — the operations of the four states (reads, writes, merges, the map's views and cursor, clear,
 //!   `cleanup_full`, `record_processed`), the clock, and checkpoint start / finish / restore, as data.
 //! * [`TtlModel`] — per state a `BTreeMap<(key, namespace), stored>` with every element's stamp.
 //! * [`TtlRunner`] — applies each operation to a real backend and to the model. Reads that may see what a
@@ -16,8 +16,9 @@
 //!   the state captured at its start, less (with cleanup at snapshot) what was expired when it ran (T5).
 //!
 //! ```
+//! use cow_state_table::backend::ttl::UpdateType;
 //! use cow_state_table_model::ttl::{TtlMode, TtlOp, TtlRunner};
-//! let mode = TtlMode { read_and_write: true, return_expired: false, full_snapshot: true, incremental: Some(2),
+//! let mode = TtlMode { update: UpdateType::OnReadAndWrite, return_expired: false, full_snapshot: true, incremental: Some(2),
 //!     every_record: false };
 //! let ops = [
 //!     TtlOp::SetKey { key: 1 },
@@ -38,7 +39,7 @@ mod model;
 mod op;
 mod runner;
 
-pub use model::{Stamped, TtlModel, TtlStates};
+pub use model::{agg_add, agg_merge, agg_result, Stamped, TtlModel, TtlStates, AGG_START};
 pub use op::{
     ttl_case, ttl_mode, ttl_op, TtlMode, TtlOp, TtlOutcome, TTL_KEYS, TTL_MAP_KEYS, TTL_MILLIS, TTL_NAMESPACES,
 };

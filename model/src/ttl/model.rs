@@ -1,7 +1,7 @@
-//! The reference model of the TTL list, map and reducing states (docs/DESIGN.md T2–T4, T9, T10).
+//! The reference model of the TTL list, map, reducing and aggregating states (docs/DESIGN.md T2–T4, T9, T10).
 
 use super::op::{TtlMode, TtlOp, TtlOutcome, TTL_KEYS, TTL_MAP_KEYS, TTL_MILLIS, TTL_NAMESPACES};
-use cow_state_table::backend::ttl::expired;
+use cow_state_table::backend::ttl::{expired, UpdateType};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A user value and its stamp.
@@ -9,7 +9,7 @@ pub type Stamped = (u64, i64);
 
 type Key = (u64, u32);
 
-/// The stored state of the three TTL states, stamps included.
+/// The stored state of the four TTL states, stamps included.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TtlStates {
     /// List state: the elements in order.
@@ -18,11 +18,32 @@ pub struct TtlStates {
     pub map: BTreeMap<Key, BTreeMap<u8, Stamped>>,
     /// Reducing state.
     pub reducing: BTreeMap<Key, Stamped>,
+    /// Aggregating state: the accumulator.
+    pub aggregating: BTreeMap<Key, Stamped>,
 }
 
 /// The reducing states' function: not commutative, so that merge order shows.
 pub fn reduce(a: u64, b: u64) -> u64 {
     a.wrapping_mul(3).wrapping_add(b) % 1_000_000_007
+}
+
+/// The aggregating state's fresh accumulator.
+pub const AGG_START: u64 = 1;
+
+/// The aggregating state's `add` (of `value` to `acc`): not commutative, and from [`AGG_START`], not the reducing
+/// function's result.
+pub fn agg_add(value: u64, acc: u64) -> u64 {
+    reduce(acc, value)
+}
+
+/// The aggregating state's `merge`: not commutative, so that merge order shows.
+pub fn agg_merge(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(7).wrapping_add(b) % 1_000_000_007
+}
+
+/// The aggregating state's result of an accumulator (not the accumulator itself).
+pub fn agg_result(acc: u64) -> u64 {
+    acc + 1_000_000_000
 }
 
 fn live(e: &Stamped, now: i64) -> bool {
@@ -58,18 +79,19 @@ impl TtlStates {
     /// What cleanup at snapshot writes when its filter reads `now` (T5): nothing expired, no empty list or map.
     pub fn filtered(&self, now: i64) -> TtlStates {
         let mut s = self.clone();
-        for state in 0..3 {
+        for state in 0..4 {
             s.cleanup(state, now);
         }
         s
     }
 
-    /// `cleanup_full` of state `state` (mod 3) at `now` (T7).
+    /// `cleanup_full` of state `state` (mod 4) at `now` (T7).
     pub fn cleanup(&mut self, state: u8, now: i64) {
-        match state % 3 {
+        match state % 4 {
             0 => self.list.retain(|_, l| trim_list(l, now)),
             1 => self.map.retain(|_, m| trim_map(m, now)),
-            _ => self.reducing.retain(|_, e| live(e, now)),
+            2 => self.reducing.retain(|_, e| live(e, now)),
+            _ => self.aggregating.retain(|_, e| live(e, now)),
         }
     }
 
@@ -119,9 +141,14 @@ impl TtlStates {
                 return Err(format!("map {key:?}: unexpired [{uk}] = {e:?} missing"));
             }
         }
-        for (key, g) in &got.reducing {
-            if self.reducing.get(key) != Some(g) {
-                return Err(format!("reducing {key:?} = {g:?}, model {:?}", self.reducing.get(key)));
+        for (what, got, model) in [
+            ("reducing", &got.reducing, &self.reducing),
+            ("aggregating", &got.aggregating, &self.aggregating),
+        ] {
+            for (key, g) in got {
+                if model.get(key) != Some(g) {
+                    return Err(format!("{what} {key:?} = {g:?}, model {:?}", model.get(key)));
+                }
             }
         }
         let missing = |present: bool, any_live: bool| !present && any_live;
@@ -135,12 +162,49 @@ impl TtlStates {
                 return Err(format!("map {key:?} = {m:?} (unexpired at {now}) missing"));
             }
         }
-        for (key, e) in &self.reducing {
-            if missing(got.reducing.contains_key(key), live(e, now)) {
-                return Err(format!("reducing {key:?} = {e:?} (unexpired at {now}) missing"));
+        for (what, got, model) in [
+            ("reducing", &got.reducing, &self.reducing),
+            ("aggregating", &got.aggregating, &self.aggregating),
+        ] {
+            for (key, e) in model {
+                if missing(got.contains_key(key), live(e, now)) {
+                    return Err(format!("{what} {key:?} = {e:?} (unexpired at {now}) missing"));
+                }
             }
         }
         Ok(())
+    }
+}
+
+/// T9, the reducing and aggregating merge: expired operands are absent, every source is removed, the result
+/// (`merge` of the target and the sources' merge, in order) stamped now.
+fn merge_unexpired(
+    states: &mut BTreeMap<Key, Stamped>,
+    k: u64,
+    t: u32,
+    sources: &[u8],
+    now: i64,
+    merge: fn(u64, u64) -> u64,
+) {
+    let mut seen = BTreeSet::new();
+    let mut merged: Option<u64> = None;
+    for src in sources.iter().map(|n| ns(*n)) {
+        if !seen.insert(src) {
+            continue;
+        }
+        if let Some(e) = states.get(&(k, src)).filter(|e| live(e, now)) {
+            merged = Some(merged.map_or(e.0, |m| merge(m, e.0)));
+        }
+    }
+    let new = merged.map(|m| {
+        let old = states.get(&(k, t)).filter(|e| live(e, now) && !seen.contains(&t));
+        old.map_or(m, |o| merge(o.0, m))
+    });
+    for src in &seen {
+        states.remove(&(k, *src));
+    }
+    if let Some(v) = new {
+        states.insert((k, t), (v, now));
     }
 }
 
@@ -203,7 +267,15 @@ impl TtlModel {
         let Some(k) = self.current_key else {
             return expect(TtlOutcome::Err("no-key"));
         };
-        let (now, rw, never) = (self.now, self.mode.read_and_write, !self.mode.return_expired);
+        let (now, never) = (self.now, !self.mode.return_expired);
+        // T3: reads stamp only under `OnReadAndWrite`; under `Disabled` a write of a map entry keeps the stamp of
+        // the unexpired entry it replaces (a new list element is created, so stamped, whatever the update type).
+        let rw = self.mode.update == UpdateType::OnReadAndWrite;
+        let disabled = self.mode.update == UpdateType::Disabled;
+        let write_stamp = |old: Option<&Stamped>| match old {
+            Some(e) if disabled && live(e, now) => e.1,
+            _ => now,
+        };
         let s = &mut self.states;
         match op {
             TtlOp::ListAdd { ns: n, value } => {
@@ -259,7 +331,9 @@ impl TtlModel {
             }
             TtlOp::MapPut { ns: n, user_key, value } => {
                 let uk = user_key % TTL_MAP_KEYS;
-                s.map.entry((k, ns(*n))).or_default().insert(uk, (*value, now));
+                let m = s.map.entry((k, ns(*n))).or_default();
+                let stamp = write_stamp(m.get(&uk));
+                m.insert(uk, (*value, stamp));
                 expect(TtlOutcome::Unit)
             }
             TtlOp::MapRemove { ns: n, user_key } => {
@@ -336,7 +410,8 @@ impl TtlModel {
                     if v % 2 == 1 {
                         m.remove(&uk);
                     } else {
-                        m.insert(uk, (v + 1, now));
+                        let stamp = write_stamp(m.get(&uk));
+                        m.insert(uk, (v + 1, stamp));
                     }
                 }
                 if m.is_empty() {
@@ -371,36 +446,47 @@ impl TtlModel {
                 expect(TtlOutcome::Value(post.reducing.get(&key).map(|e| e.0)))
             }
             TtlOp::ReduceMerge { target, sources } => {
-                // T9: expired operands are absent, every source is removed, the result stamped now.
-                let mut seen = BTreeSet::new();
-                let mut merged: Option<u64> = None;
-                for src in sources.iter().map(|n| ns(*n)) {
-                    if !seen.insert(src) {
-                        continue;
+                merge_unexpired(&mut s.reducing, k, ns(*target), sources, now, reduce);
+                expect(TtlOutcome::Unit)
+            }
+            TtlOp::AggAdd { ns: n, value } => {
+                // T3: an expired accumulator counts as absent; the result is stamped now.
+                let key = (k, ns(*n));
+                let acc = match s.aggregating.get(&key) {
+                    Some(e) if live(e, now) => e.0,
+                    _ => AGG_START,
+                };
+                s.aggregating.insert(key, (agg_add(*value, acc), now));
+                expect(TtlOutcome::Unit)
+            }
+            TtlOp::AggGet { ns: n } => {
+                let key = (k, ns(*n));
+                let Some(e) = s.aggregating.get_mut(&key) else {
+                    return expect(TtlOutcome::Value(None));
+                };
+                if live(e, now) {
+                    if rw {
+                        e.1 = now;
                     }
-                    if let Some(e) = s.reducing.get(&(k, src)).filter(|e| live(e, now)) {
-                        merged = Some(merged.map_or(e.0, |m| reduce(m, e.0)));
-                    }
+                    return expect(TtlOutcome::Value(Some(agg_result(e.0))));
                 }
-                let t = ns(*target);
-                let new = merged.map(|m| {
-                    let old = s.reducing.get(&(k, t)).filter(|e| live(e, now) && !seen.contains(&t));
-                    old.map_or(m, |o| reduce(o.0, m))
-                });
-                for src in &seen {
-                    s.reducing.remove(&(k, *src));
+                if never {
+                    s.aggregating.remove(&key);
+                    return expect(TtlOutcome::Value(None));
                 }
-                if let Some(v) = new {
-                    s.reducing.insert((k, t), (v, now));
-                }
+                expect(TtlOutcome::Value(post.aggregating.get(&key).map(|e| agg_result(e.0))))
+            }
+            TtlOp::AggMerge { target, sources } => {
+                merge_unexpired(&mut s.aggregating, k, ns(*target), sources, now, agg_merge);
                 expect(TtlOutcome::Unit)
             }
             TtlOp::Clear { state, ns: n } => {
                 let key = (k, ns(*n));
-                match state % 3 {
+                match state % 4 {
                     0 => drop(s.list.remove(&key)),
                     1 => drop(s.map.remove(&key)),
-                    _ => drop(s.reducing.remove(&key)),
+                    2 => drop(s.reducing.remove(&key)),
+                    _ => drop(s.aggregating.remove(&key)),
                 }
                 expect(TtlOutcome::Unit)
             }

@@ -1,5 +1,6 @@
 //! The TTL operation language and its proptest strategies.
 
+use cow_state_table::backend::ttl::UpdateType;
 use proptest::prelude::*;
 
 /// The states' time-to-live, in milliseconds.
@@ -13,11 +14,12 @@ pub const TTL_MAP_KEYS: u8 = 4;
 /// Checkpoints in flight at once.
 pub const TTL_SLOTS: usize = 2;
 
-/// One run's TTL configuration (the same for the three states).
+/// One run's TTL configuration (the same for the four states).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TtlMode {
-    /// `UpdateType::OnReadAndWrite` (else `OnCreateAndWrite`).
-    pub read_and_write: bool,
+    /// When stamps are refreshed (T3): `Disabled` (only a creating write stamps), `OnCreateAndWrite` or
+    /// `OnReadAndWrite`.
+    pub update: UpdateType,
     /// `StateVisibility::ReturnExpiredIfNotCleanedUp` (else `NeverReturnExpired`).
     pub return_expired: bool,
     /// Cleanup at snapshot (T5).
@@ -29,7 +31,7 @@ pub struct TtlMode {
 }
 
 /// One operation. Namespaces are taken mod [`TTL_NAMESPACES`], keys mod [`TTL_KEYS`], user keys mod
-/// [`TTL_MAP_KEYS`], states mod 3 (list, map, reducing).
+/// [`TTL_MAP_KEYS`], states mod 4 (list, map, reducing, aggregating).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TtlOp {
     /// `set_current_key`.
@@ -120,6 +122,25 @@ pub enum TtlOp {
         /// Sources, in order.
         sources: Vec<u8>,
     },
+    /// Aggregating `add`.
+    AggAdd {
+        /// Namespace.
+        ns: u8,
+        /// Value.
+        value: u64,
+    },
+    /// Aggregating `get` (the function's result).
+    AggGet {
+        /// Namespace.
+        ns: u8,
+    },
+    /// Aggregating `merge_namespaces` (T9).
+    AggMerge {
+        /// Target.
+        target: u8,
+        /// Sources, in order.
+        sources: Vec<u8>,
+    },
     /// `clear` of a state.
     Clear {
         /// Which state.
@@ -195,9 +216,12 @@ pub fn ttl_op() -> impl Strategy<Value = TtlOp> {
         5 => (ns(), 0u64..100).prop_map(|(ns, value)| TtlOp::ReduceAdd { ns, value }),
         3 => ns().prop_map(|ns| TtlOp::ReduceGet { ns }),
         2 => (ns(), sources()).prop_map(|(target, sources)| TtlOp::ReduceMerge { target, sources }),
-        1 => (0u8..3, ns()).prop_map(|(state, ns)| TtlOp::Clear { state, ns }),
-        1 => (0u8..3).prop_map(|state| TtlOp::CleanupFull { state }),
-        1 => (0u8..3).prop_map(|state| TtlOp::RecordProcessed { state }),
+        4 => (ns(), 0u64..100).prop_map(|(ns, value)| TtlOp::AggAdd { ns, value }),
+        3 => ns().prop_map(|ns| TtlOp::AggGet { ns }),
+        2 => (ns(), sources()).prop_map(|(target, sources)| TtlOp::AggMerge { target, sources }),
+        1 => (0u8..4, ns()).prop_map(|(state, ns)| TtlOp::Clear { state, ns }),
+        1 => (0u8..4).prop_map(|state| TtlOp::CleanupFull { state }),
+        1 => (0u8..4).prop_map(|state| TtlOp::RecordProcessed { state }),
         2 => (0u8..TTL_SLOTS as u8).prop_map(|slot| TtlOp::CheckpointStart { slot }),
         2 => (0u8..TTL_SLOTS as u8).prop_map(|slot| TtlOp::CheckpointFinish { slot }),
         1 => any::<u8>().prop_map(|index| TtlOp::Restore { index }),
@@ -206,16 +230,21 @@ pub fn ttl_op() -> impl Strategy<Value = TtlOp> {
 
 /// A strategy for a run's configuration: every combination of update type, visibility and cleanups.
 pub fn ttl_mode() -> impl Strategy<Value = TtlMode> {
+    let update = prop_oneof![
+        Just(UpdateType::Disabled),
+        Just(UpdateType::OnCreateAndWrite),
+        Just(UpdateType::OnReadAndWrite),
+    ];
     (
-        any::<bool>(),
+        update,
         any::<bool>(),
         any::<bool>(),
         prop::option::of(1u8..4),
         any::<bool>(),
     )
         .prop_map(
-            |(read_and_write, return_expired, full_snapshot, incremental, every_record)| TtlMode {
-                read_and_write,
+            |(update, return_expired, full_snapshot, incremental, every_record)| TtlMode {
+                update,
                 return_expired,
                 full_snapshot,
                 incremental,

@@ -1,14 +1,15 @@
-//! The TTL differential runner: a real backend with TTL list, map and reducing states against [`TtlModel`].
+//! The TTL differential runner: a real backend with TTL list, map, reducing and aggregating states against
+//! [`TtlModel`].
 
-use super::model::{reduce, TtlModel, TtlStates};
+use super::model::{agg_add, agg_merge, agg_result, reduce, TtlModel, TtlStates, AGG_START};
 use super::op::{TtlMode, TtlOp, TtlOutcome, TTL_KEYS, TTL_MAP_KEYS, TTL_MILLIS, TTL_NAMESPACES, TTL_SLOTS};
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
 use cow_state_table::backend::ttl::{
-    ManualClock, StateTtlConfig, StateVisibility, TtlListState, TtlMapState, TtlReducingState, UpdateType,
+    ManualClock, StateTtlConfig, StateVisibility, TtlAggregatingState, TtlListState, TtlMapState, TtlReducingState,
 };
 use cow_state_table::backend::{
-    BackendError, KeyedStateBackend, ListStateDescriptor, MapStateDescriptor, PendingCheckpoint,
-    ReducingStateDescriptor,
+    AggregateFunction, AggregatingStateDescriptor, BackendError, KeyedStateBackend, ListStateDescriptor,
+    MapStateDescriptor, PendingCheckpoint, ReducingStateDescriptor,
 };
 use cow_state_table::keygroup::KeyGroupRange;
 use cow_state_table::serializer::{U32Serializer, U64Serializer, U8Serializer};
@@ -20,12 +21,31 @@ type Backend = KeyedStateBackend<u64, U64Serializer, DeterministicState>;
 
 const MAX_PARALLELISM: u32 = 8;
 
-/// The real backend with the three TTL states.
+/// The aggregating state's function ([`agg_add`], [`agg_merge`], [`agg_result`] from [`AGG_START`]).
+struct Agg;
+
+impl AggregateFunction<u64, u64, u64> for Agg {
+    fn create_accumulator(&self) -> u64 {
+        AGG_START
+    }
+    fn add(&self, value: u64, acc: u64) -> u64 {
+        agg_add(value, acc)
+    }
+    fn get_result(&self, acc: &u64) -> u64 {
+        agg_result(*acc)
+    }
+    fn merge(&self, a: u64, b: u64) -> u64 {
+        agg_merge(a, b)
+    }
+}
+
+/// The real backend with the four TTL states.
 struct Subject {
     backend: Backend,
     list: TtlListState<u32, u64>,
     map: TtlMapState<u32, u8, u64>,
     reducing: TtlReducingState<u32, u64>,
+    aggregating: TtlAggregatingState<u32, u64, u64, u64>,
     /// `ReturnExpiredIfNotCleanedUp`: a cleanup step between two reads may remove an expired entry.
     return_expired: bool,
 }
@@ -40,11 +60,7 @@ impl Subject {
         let mut backend: Backend = KeyedStateBackend::new(U64Serializer, MAX_PARALLELISM, range).expect("valid");
         let mut config = StateTtlConfig::new(std::time::Duration::from_millis(TTL_MILLIS as u64))
             .expect("valid")
-            .with_update_type(if mode.read_and_write {
-                UpdateType::OnReadAndWrite
-            } else {
-                UpdateType::OnCreateAndWrite
-            })
+            .with_update_type(mode.update)
             .with_state_visibility(if mode.return_expired {
                 StateVisibility::ReturnExpiredIfNotCleanedUp
             } else {
@@ -74,6 +90,12 @@ impl Subject {
         let reducing = backend
             .register_ttl_reducing(
                 ReducingStateDescriptor::new("reducing", U32Serializer, U64Serializer, reduce),
+                config.clone(),
+            )
+            .expect("register");
+        let aggregating = backend
+            .register_ttl_aggregating(
+                AggregatingStateDescriptor::new("aggregating", U32Serializer, U64Serializer, Agg),
                 config,
             )
             .expect("register");
@@ -82,6 +104,7 @@ impl Subject {
             list,
             map,
             reducing,
+            aggregating,
             return_expired: mode.return_expired,
         }
     }
@@ -192,8 +215,22 @@ impl Subject {
                 self.reducing.merge_namespaces(b, ns(*target), &sources)?;
                 unit
             }
+            TtlOp::AggAdd { ns: n, value } => {
+                self.aggregating.set_current_namespace(ns(*n));
+                self.aggregating.add(b, *value)?;
+                unit
+            }
+            TtlOp::AggGet { ns: n } => {
+                self.aggregating.set_current_namespace(ns(*n));
+                TtlOutcome::Value(self.aggregating.get(b)?)
+            }
+            TtlOp::AggMerge { target, sources } => {
+                let sources: Vec<u32> = sources.iter().map(|n| ns(*n)).collect();
+                self.aggregating.merge_namespaces(b, ns(*target), &sources)?;
+                unit
+            }
             TtlOp::Clear { state, ns: n } => {
-                match state % 3 {
+                match state % 4 {
                     0 => {
                         self.list.set_current_namespace(ns(*n));
                         self.list.clear(b)?;
@@ -202,26 +239,32 @@ impl Subject {
                         self.map.set_current_namespace(ns(*n));
                         self.map.clear(b)?;
                     }
-                    _ => {
+                    2 => {
                         self.reducing.set_current_namespace(ns(*n));
                         self.reducing.clear(b)?;
+                    }
+                    _ => {
+                        self.aggregating.set_current_namespace(ns(*n));
+                        self.aggregating.clear(b)?;
                     }
                 }
                 unit
             }
             TtlOp::CleanupFull { state } => {
-                match state % 3 {
+                match state % 4 {
                     0 => self.list.cleanup_full(b)?,
                     1 => self.map.cleanup_full(b)?,
-                    _ => self.reducing.cleanup_full(b)?,
+                    2 => self.reducing.cleanup_full(b)?,
+                    _ => self.aggregating.cleanup_full(b)?,
                 };
                 unit
             }
             TtlOp::RecordProcessed { state } => {
-                match state % 3 {
+                match state % 4 {
                     0 => self.list.record_processed(b)?,
                     1 => self.map.record_processed(b)?,
-                    _ => self.reducing.record_processed(b)?,
+                    2 => self.reducing.record_processed(b)?,
+                    _ => self.aggregating.record_processed(b)?,
                 }
                 unit
             }
@@ -229,7 +272,7 @@ impl Subject {
         })
     }
 
-    /// The stored state of the three tables (stamps included; nothing is read through a handle, so nothing is
+    /// The stored state of the four tables (stamps included; nothing is read through a handle, so nothing is
     /// stamped or cleaned) and the tables' invariants.
     fn contents(&self) -> Result<TtlStates, String> {
         let b = &self.backend;
@@ -247,6 +290,9 @@ impl Subject {
         }
         for (k, n, v) in b.state_table(self.reducing.stored()).map_err(e)?.iter() {
             out.reducing.insert((*k, *n), (v.user_value, v.last_access));
+        }
+        for (k, n, v) in b.state_table(self.aggregating.stored()).map_err(e)?.iter() {
+            out.aggregating.insert((*k, *n), (v.user_value, v.last_access));
         }
         b.check_invariants().map_err(|e| e.to_string())?;
         Ok(out)
@@ -289,7 +335,7 @@ impl fmt::Display for TtlDivergence {
 
 impl std::error::Error for TtlDivergence {}
 
-/// Runs operations against a backend with TTL list, map and reducing states and against [`TtlModel`] (see the
+/// Runs operations against a backend with TTL list, map, reducing and aggregating states and against [`TtlModel`] (see the
 /// module docs).
 pub struct TtlRunner {
     clock: Arc<ManualClock>,
@@ -408,6 +454,9 @@ impl TtlRunner {
             }
             (TtlOp::ReduceGet { ns: n }, TtlOutcome::Value(Some(_))) => {
                 before.reducing.get(&(k, ns(*n))).is_some_and(|e| exp(e.1))
+            }
+            (TtlOp::AggGet { ns: n }, TtlOutcome::Value(Some(_))) => {
+                before.aggregating.get(&(k, ns(*n))).is_some_and(|e| exp(e.1))
             }
             _ => false,
         }
