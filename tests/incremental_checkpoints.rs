@@ -1,11 +1,14 @@
 //! Incremental checkpoints (docs/DESIGN.md C6–C9; docs/FORMAT.md "Delta streams"):
 //!
-//! 1. a model-based proptest over interleavings of writes (puts, updates, removes, clears), growth and shrink of
-//!    the tables (rehashes between base and now), full and incremental checkpoints, checkpoints held in flight
-//!    across writes, and checkpoints that fail (in the write, at the commit), are cancelled or dropped: restoring
-//!    any completed checkpoint's chain — into the whole range and split over two sub-ranges — equals the model
-//!    captured at its synchronous part, and every delta names the last completed incremental checkpoint whose
-//!    tables are still the backend's (C8);
+//! 1. a model-based proptest over two states checkpointed together — a value state and a list state — and
+//!    interleavings of writes (puts, updates and removes of values; appends to lists, clears of lists, and
+//!    `merge_namespaces(target, sources)` of the list state for a key, B6, with the model doing the same merge:
+//!    the present sources removed, their elements appended to the target's in order), growth and shrink of both
+//!    tables (rehashes between base and now), full and incremental checkpoints, checkpoints held in flight across
+//!    writes, and checkpoints that fail (in the write, at the commit), are cancelled or dropped: restoring any
+//!    completed checkpoint's chain — into the whole range and split over two sub-ranges — equals the model of
+//!    both states captured at its synchronous part, and every delta names the last completed incremental
+//!    checkpoint whose tables are still the backend's (C8);
 //! 2. corruption of a delta stream (every byte flipped, every prefix): a typed error, never a panic or a wrong
 //!    state;
 //! 3. the chain checks of restore: a delta without its base, with a base of another lineage;
@@ -17,8 +20,8 @@
 use cow_state_table::backend::storage::{CheckpointStorage, DirectoryStorage, FailingStorage, MemoryStorage};
 use cow_state_table::backend::stream::{peek_base_id, StreamCheckpoint};
 use cow_state_table::backend::{
-    BackendError, CheckpointMode, IncrementalPolicy, KeyedStateBackend, PendingCheckpoint, RestoreError, ValueState,
-    ValueStateDescriptor,
+    BackendError, CheckpointMode, IncrementalPolicy, KeyedStateBackend, ListState, ListStateDescriptor,
+    PendingCheckpoint, RestoreError, ValueState, ValueStateDescriptor,
 };
 use cow_state_table::keygroup::KeyGroupRange;
 use cow_state_table::serializer::{U32Serializer, U64Serializer};
@@ -30,6 +33,31 @@ use std::sync::atomic::AtomicBool;
 type Backend = KeyedStateBackend<u64, U64Serializer>;
 type Model = BTreeMap<(u64, u32), u64>;
 type Handle = ValueState<u32, u64>;
+type ListHandle = ListState<u32, u64>;
+
+/// Both states of the model proptest: the value state `v` and the list state `l`, checkpointed together.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Models {
+    values: Model,
+    lists: BTreeMap<(u64, u32), Vec<u64>>,
+}
+
+impl Models {
+    /// B6 for a list (`addAll`), written from DESIGN.md: the present sources, in the given order (one listed twice
+    /// counts once: its second removal finds nothing), are removed and appended one after the other; if any was
+    /// present, the result is appended to the target's list (the target among the sources was removed with them).
+    fn merge(&mut self, key: u64, target: u32, sources: &[u32]) {
+        let mut merged: Option<Vec<u64>> = None;
+        for &source in sources {
+            if let Some(list) = self.lists.remove(&(key, source)) {
+                merged.get_or_insert_with(Vec::new).extend(list);
+            }
+        }
+        if let Some(merged) = merged {
+            self.lists.entry((key, target)).or_default().extend(merged);
+        }
+    }
+}
 
 const MAX: u32 = 16;
 
@@ -53,6 +81,27 @@ fn backend(range: KeyGroupRange) -> (Backend, Handle) {
     (b, v)
 }
 
+/// A backend with the value state `v` and the list state `l`.
+fn backend2(range: KeyGroupRange) -> (Backend, Handle, ListHandle) {
+    let (mut b, v) = backend(range);
+    let l = b
+        .register_list(ListStateDescriptor::new("l", U32Serializer, U64Serializer))
+        .unwrap();
+    (b, v, l)
+}
+
+fn contents2(b: &Backend, v: &Handle, l: &ListHandle) -> Models {
+    Models {
+        values: contents(b, v),
+        lists: b
+            .state_table(l)
+            .unwrap()
+            .iter()
+            .map(|(k, n, s)| ((*k, *n), s.clone()))
+            .collect(),
+    }
+}
+
 fn contents(b: &Backend, v: &Handle) -> Model {
     b.state_table(v)
         .unwrap()
@@ -65,6 +114,13 @@ fn put(b: &mut Backend, v: &mut Handle, key: u64, ns: u32, value: Option<u64>) {
     b.set_current_key(key).unwrap();
     v.set_current_namespace(ns);
     v.update(b, value).unwrap();
+}
+
+/// Appends `value` to the list of `(key, ns)`, or clears it (`None`).
+fn add(b: &mut Backend, l: &mut ListHandle, key: u64, ns: u32, value: Option<u64>) {
+    b.set_current_key(key).unwrap();
+    l.set_current_namespace(ns);
+    l.add(b, value).unwrap();
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +136,12 @@ enum Outcome {
 enum Op {
     Put(u64, u32, u64),
     Remove(u64, u32),
+    /// Appends to the list state.
+    Add(u64, u32, u64),
+    /// Clears a list.
+    ClearList(u64, u32),
+    /// `merge_namespaces(target, sources)` of the list state for a key (B6; a session-window merge).
+    Merge(u64, u32, Vec<u32>),
     /// Inserts many fresh keys (a growth: a rehash between base and now, C5).
     Grow(u64),
     /// Removes what `Grow` inserted.
@@ -94,6 +156,11 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (0u64..48, 0u32..3, 0u64..1000).prop_map(|(k, n, v)| Op::Put(k, n, v)),
         3 => (0u64..48, 0u32..3).prop_map(|(k, n)| Op::Remove(k, n)),
+        5 => (0u64..24, 0u32..4, 0u64..1000).prop_map(|(k, n, v)| Op::Add(k, n, v)),
+        1 => (0u64..24, 0u32..4).prop_map(|(k, n)| Op::ClearList(k, n)),
+        3 => (0u64..24, 0u32..4, proptest::collection::vec(0u32..4, 0..4)).prop_map(|(k, t, s)| Op::Merge(k, t, s)),
+        // Many sources, each namespace listed several times (B6: a source listed twice counts once).
+        1 => (0u64..24, 0u32..4, proptest::collection::vec(0u32..4, 17..21)).prop_map(|(k, t, s)| Op::Merge(k, t, s)),
         1 => (50u64..400).prop_map(Op::Grow),
         1 => Just(Op::Shrink),
         3 => any::<bool>().prop_map(Op::Take),
@@ -120,25 +187,31 @@ fn chain(storage: &MemoryStorage, id: u64) -> Vec<u64> {
     ids
 }
 
-fn restored(storage: &MemoryStorage, ids: &[u64], range: KeyGroupRange) -> Result<Model, BackendError> {
-    let (mut b, v) = backend(range);
+fn restored(storage: &MemoryStorage, ids: &[u64], range: KeyGroupRange) -> Result<Models, BackendError> {
+    let (mut b, v, l) = backend2(range);
     b.restore_from(storage, ids)?;
-    Ok(contents(&b, &v))
+    Ok(contents2(&b, &v, &l))
 }
 
 struct Run {
     storage: MemoryStorage,
     /// The model at each completed checkpoint's synchronous part.
-    completed: BTreeMap<u64, Model>,
+    completed: BTreeMap<u64, Models>,
     /// Whether each completed checkpoint was incremental, and the base its delta named.
     bases: BTreeMap<u64, Option<u64>>,
 }
 
 fn run(ops: &[Op], policy: IncrementalPolicy) -> Run {
-    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    let (mut b, mut v, mut l) = backend2(KeyGroupRange::with_len(0, MAX).unwrap());
     let storage = MemoryStorage::new();
-    let mut model = Model::new();
-    let mut in_flight: Vec<(PendingCheckpoint, Model, bool)> = Vec::new();
+    let mut model = Models::default();
+    // One entry in each table from the start, outside the keys the ops touch: a checkpoint whose base saw a table
+    // still empty is always a full one (the diff of a table's first entries is no bucket walk, C5).
+    put(&mut b, &mut v, 5000, 0, Some(1));
+    add(&mut b, &mut l, 5000, 0, Some(1));
+    model.values.insert((5000, 0), 1);
+    model.lists.insert((5000, 0), vec![1]);
+    let mut in_flight: Vec<(PendingCheckpoint, Models, bool)> = Vec::new();
     let mut completed = BTreeMap::new();
     let mut bases = BTreeMap::new();
     // The id of the last completed incremental checkpoint: the base the next delta must name (C8).
@@ -149,23 +222,44 @@ fn run(ops: &[Op], policy: IncrementalPolicy) -> Run {
         match *op {
             Op::Put(k, n, x) => {
                 put(&mut b, &mut v, k, n, Some(x));
-                model.insert((k, n), x);
+                model.values.insert((k, n), x);
             }
             Op::Remove(k, n) => {
                 put(&mut b, &mut v, k, n, None);
-                model.remove(&(k, n));
+                model.values.remove(&(k, n));
+            }
+            Op::Add(k, n, x) => {
+                add(&mut b, &mut l, k, n, Some(x));
+                model.lists.entry((k, n)).or_default().push(x);
+            }
+            Op::ClearList(k, n) => {
+                add(&mut b, &mut l, k, n, None);
+                model.lists.remove(&(k, n));
+            }
+            Op::Merge(k, target, ref sources) => {
+                b.set_current_key(k).unwrap();
+                l.merge_namespaces(&mut b, target, sources).unwrap();
+                model.merge(k, target, sources);
             }
             Op::Grow(count) => {
+                // Both tables grow: every new key gets a value and, one in two, a list of two elements.
                 for k in 1000..1000 + count {
                     put(&mut b, &mut v, k, 0, Some(k));
-                    model.insert((k, 0), k);
+                    model.values.insert((k, 0), k);
+                    if k % 2 == 0 {
+                        add(&mut b, &mut l, k, 1, Some(k));
+                        add(&mut b, &mut l, k, 1, Some(k + 1));
+                        model.lists.entry((k, 1)).or_default().extend([k, k + 1]);
+                    }
                     grown.push(k);
                 }
             }
             Op::Shrink => {
                 for k in grown.drain(..) {
                     put(&mut b, &mut v, k, 0, None);
-                    model.remove(&(k, 0));
+                    add(&mut b, &mut l, k, 1, None);
+                    model.values.remove(&(k, 0));
+                    model.lists.remove(&(k, 1));
                 }
             }
             Op::Take(incremental) => {
@@ -214,7 +308,9 @@ fn run(ops: &[Op], policy: IncrementalPolicy) -> Run {
         }
     }
     drop(in_flight);
-    assert_eq!(b.live_snapshots(), usize::from(expected_base.is_some()));
+    // The retained base: one snapshot per state (two states).
+    assert_eq!(b.live_snapshots(), 2 * usize::from(expected_base.is_some()));
+    b.check_invariants().unwrap();
     Run {
         storage,
         completed,
@@ -237,7 +333,9 @@ fn check_restores(run: &Run) {
         assert_eq!(whole.as_ref().ok(), Some(model), "checkpoint {id}, chain {ids:?}");
         // Rescaled: the chain split over two instances.
         let mut split = restored(&run.storage, &ids, low).unwrap();
-        split.extend(restored(&run.storage, &ids, high).unwrap());
+        let high = restored(&run.storage, &ids, high).unwrap();
+        split.values.extend(high.values);
+        split.lists.extend(high.lists);
         assert_eq!(&split, model, "checkpoint {id} split at key group {mid}, chain {ids:?}");
     }
 }
@@ -247,7 +345,7 @@ proptest! {
 
     #[test]
     fn restoring_any_completed_chain_equals_the_model(
-        ops in proptest::collection::vec(op(), 1..70),
+        ops in proptest::collection::vec(op(), 1..90),
         full_every in 2u32..6,
     ) {
         let run = run(&ops, IncrementalPolicy::every(full_every).with_max_delta_fraction(1.0));
@@ -261,12 +359,21 @@ proptest! {
 fn failed_cancelled_and_dropped_checkpoints_leave_the_base() {
     let mut ops = vec![Op::Put(1, 0, 1), Op::Take(true), Op::Finish(Outcome::Complete)];
     for outcome in [Outcome::FailWrite, Outcome::FailCommit, Outcome::Cancel, Outcome::Drop] {
-        ops.extend([Op::Put(2, 1, 2), Op::Take(true), Op::Finish(outcome)]);
+        ops.extend([Op::Put(2, 1, 2), Op::Add(2, 1, 2), Op::Take(true), Op::Finish(outcome)]);
     }
-    ops.extend([Op::Put(3, 2, 3), Op::Take(true), Op::Finish(Outcome::Complete)]);
+    ops.extend([
+        Op::Put(3, 2, 3),
+        Op::Merge(2, 0, vec![1]),
+        Op::Take(true),
+        Op::Finish(Outcome::Complete),
+    ]);
     let run = run(&ops, IncrementalPolicy::every(10).with_max_delta_fraction(1.0));
     assert_eq!(run.completed.keys().copied().collect::<Vec<_>>(), vec![1, 6]);
     assert_eq!(run.bases[&6], Some(1));
+    assert_eq!(
+        run.completed[&6].lists,
+        BTreeMap::from([((2, 0), vec![2; 4]), ((5000, 0), vec![1])])
+    );
     check_restores(&run);
 }
 
