@@ -1,11 +1,16 @@
 //! Incremental checkpoints (docs/DESIGN.md C6–C9; docs/FORMAT.md "Delta streams"):
 //!
-//! 1. a model-based proptest over interleavings of writes (puts, updates, removes, clears), growth and shrink of
-//!    the tables (rehashes between base and now), full and incremental checkpoints, checkpoints held in flight
-//!    across writes, and checkpoints that fail (in the write, at the commit), are cancelled or dropped: restoring
-//!    any completed checkpoint's chain — into the whole range and split over two sub-ranges — equals the model
-//!    captured at its synchronous part, and every delta names the last completed incremental checkpoint whose
-//!    tables are still the backend's (C8);
+//! 1. a model-based proptest over three states checkpointed together — a value state, a list state and a
+//!    reducing state (by a function neither commutative nor associative) — and interleavings of writes (puts,
+//!    updates and removes of values; appends to lists, reductions, clears of both; `merge_namespaces(target,
+//!    sources)` of the list and the reducing state for a key, as a session-window merge, with the model doing
+//!    B6's merge: the present sources removed and folded in order, a source listed twice counted once, the
+//!    target combined with the result), growth and shrink of every table (rehashes between base and now), full
+//!    and incremental checkpoints, checkpoints held in flight across writes, and checkpoints that fail (in the
+//!    write, at the commit), are cancelled or dropped: restoring any completed checkpoint's chain — into the
+//!    whole range and split over two sub-ranges — equals the model of all three states captured at its
+//!    synchronous part, and every delta names the last completed incremental checkpoint whose tables are still
+//!    the backend's (C8);
 //! 2. corruption of a delta stream (every byte flipped, every prefix): a typed error, never a panic or a wrong
 //!    state;
 //! 3. the chain checks of restore: a delta without its base, with a base of another lineage;
@@ -17,8 +22,8 @@
 use cow_state_table::backend::storage::{CheckpointStorage, DirectoryStorage, FailingStorage, MemoryStorage};
 use cow_state_table::backend::stream::{peek_base_id, StreamCheckpoint};
 use cow_state_table::backend::{
-    BackendError, CheckpointMode, IncrementalPolicy, KeyedStateBackend, PendingCheckpoint, RestoreError, ValueState,
-    ValueStateDescriptor,
+    BackendError, CheckpointMode, IncrementalPolicy, KeyedStateBackend, ListState, ListStateDescriptor,
+    PendingCheckpoint, ReducingState, ReducingStateDescriptor, RestoreError, ValueState, ValueStateDescriptor,
 };
 use cow_state_table::keygroup::KeyGroupRange;
 use cow_state_table::serializer::{U32Serializer, U64Serializer};
@@ -30,8 +35,65 @@ use std::sync::atomic::AtomicBool;
 type Backend = KeyedStateBackend<u64, U64Serializer>;
 type Model = BTreeMap<(u64, u32), u64>;
 type Handle = ValueState<u32, u64>;
+type ListHandle = ListState<u32, u64>;
+type ReduceHandle = ReducingState<u32, u64>;
+
+/// The reducing state's function: neither commutative nor associative, so that the order B6 merges in shows.
+fn mix(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(1_000_003).wrapping_add(b)
+}
+
+/// The states of the model proptest, checkpointed together.
+struct States {
+    v: Handle,
+    l: ListHandle,
+    r: ReduceHandle,
+}
+
+/// The model of the three states: values, lists and reduced values.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Models {
+    values: Model,
+    lists: BTreeMap<(u64, u32), Vec<u64>>,
+    reduced: Model,
+}
+
+impl Models {
+    /// B6, written from DESIGN.md, for both merging states: the present sources, in the given order (one listed
+    /// twice counts once: its second removal finds nothing), are removed and folded left to right
+    /// (`merged = merge(merged, source)`: lists appended, values `mix`ed); if any was present, the target becomes
+    /// `merge(target, merged)`, or `merged` if it is absent or was itself among the sources (removed with them).
+    fn merge(&mut self, key: u64, target: u32, sources: &[u32]) {
+        let mut merged: Option<Vec<u64>> = None;
+        for &source in sources {
+            if let Some(list) = self.lists.remove(&(key, source)) {
+                merged.get_or_insert_with(Vec::new).extend(list);
+            }
+        }
+        if let Some(merged) = merged {
+            self.lists.entry((key, target)).or_default().extend(merged);
+        }
+        let mut merged: Option<u64> = None;
+        for &source in sources {
+            if let Some(x) = self.reduced.remove(&(key, source)) {
+                merged = Some(merged.map_or(x, |m| mix(m, x)));
+            }
+        }
+        if let Some(merged) = merged {
+            let now = self.reduced.get(&(key, target)).map_or(merged, |&t| mix(t, merged));
+            self.reduced.insert((key, target), now);
+        }
+    }
+
+    fn reduce(&mut self, key: u64, ns: u32, x: u64) {
+        let now = self.reduced.get(&(key, ns)).map_or(x, |&old| mix(old, x));
+        self.reduced.insert((key, ns), now);
+    }
+}
 
 const MAX: u32 = 16;
+/// Entries of each state before the ops run.
+const PREFILL: u64 = 64;
 
 fn config(cases: u32) -> Config {
     let mut config = Config {
@@ -53,6 +115,36 @@ fn backend(range: KeyGroupRange) -> (Backend, Handle) {
     (b, v)
 }
 
+/// A backend with the value state `v`, the list state `l` and the reducing state `r` (by `mix`).
+fn backend3(range: KeyGroupRange) -> (Backend, States) {
+    let (mut b, v) = backend(range);
+    let l = b
+        .register_list(ListStateDescriptor::new("l", U32Serializer, U64Serializer))
+        .unwrap();
+    let r = b
+        .register_reducing(ReducingStateDescriptor::new("r", U32Serializer, U64Serializer, mix))
+        .unwrap();
+    (b, States { v, l, r })
+}
+
+fn contents3(b: &Backend, s: &States) -> Models {
+    Models {
+        values: contents(b, &s.v),
+        lists: b
+            .state_table(&s.l)
+            .unwrap()
+            .iter()
+            .map(|(k, n, s)| ((*k, *n), s.clone()))
+            .collect(),
+        reduced: b
+            .state_table(&s.r)
+            .unwrap()
+            .iter()
+            .map(|(k, n, s)| ((*k, *n), *s))
+            .collect(),
+    }
+}
+
 fn contents(b: &Backend, v: &Handle) -> Model {
     b.state_table(v)
         .unwrap()
@@ -65,6 +157,20 @@ fn put(b: &mut Backend, v: &mut Handle, key: u64, ns: u32, value: Option<u64>) {
     b.set_current_key(key).unwrap();
     v.set_current_namespace(ns);
     v.update(b, value).unwrap();
+}
+
+/// Appends `value` to the list of `(key, ns)`, or clears it (`None`).
+fn add(b: &mut Backend, l: &mut ListHandle, key: u64, ns: u32, value: Option<u64>) {
+    b.set_current_key(key).unwrap();
+    l.set_current_namespace(ns);
+    l.add(b, value).unwrap();
+}
+
+/// Reduces `value` into `(key, ns)`, or clears it (`None`).
+fn reduce(b: &mut Backend, r: &mut ReduceHandle, key: u64, ns: u32, value: Option<u64>) {
+    b.set_current_key(key).unwrap();
+    r.set_current_namespace(ns);
+    r.add(b, value).unwrap();
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +186,16 @@ enum Outcome {
 enum Op {
     Put(u64, u32, u64),
     Remove(u64, u32),
+    /// Appends to the list state.
+    Add(u64, u32, u64),
+    /// Clears a list.
+    ClearList(u64, u32),
+    /// Reduces into the reducing state.
+    Reduce(u64, u32, u64),
+    /// Clears a reduced value.
+    ClearReduced(u64, u32),
+    /// `merge_namespaces(target, sources)` of both merging states for a key (B6; a session-window merge).
+    Merge(u64, u32, Vec<u32>),
     /// Inserts many fresh keys (a growth: a rehash between base and now, C5).
     Grow(u64),
     /// Removes what `Grow` inserted.
@@ -94,6 +210,14 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (0u64..48, 0u32..3, 0u64..1000).prop_map(|(k, n, v)| Op::Put(k, n, v)),
         3 => (0u64..48, 0u32..3).prop_map(|(k, n)| Op::Remove(k, n)),
+        5 => (0u64..24, 0u32..4, 0u64..1000).prop_map(|(k, n, v)| Op::Add(k, n, v)),
+        1 => (0u64..24, 0u32..4).prop_map(|(k, n)| Op::ClearList(k, n)),
+        4 => (0u64..24, 0u32..4, 0u64..1000).prop_map(|(k, n, v)| Op::Reduce(k, n, v)),
+        1 => (0u64..24, 0u32..4).prop_map(|(k, n)| Op::ClearReduced(k, n)),
+        3 => (0u64..24, 0u32..4, proptest::collection::vec(0u32..4, 0..4)).prop_map(|(k, t, s)| Op::Merge(k, t, s)),
+        // Many sources, each namespace listed several times (B6: a source listed twice counts once; above 16
+        // sources the reducing merge finds repeats with a set).
+        1 => (0u64..24, 0u32..4, proptest::collection::vec(0u32..4, 17..21)).prop_map(|(k, t, s)| Op::Merge(k, t, s)),
         1 => (50u64..400).prop_map(Op::Grow),
         1 => Just(Op::Shrink),
         3 => any::<bool>().prop_map(Op::Take),
@@ -120,25 +244,37 @@ fn chain(storage: &MemoryStorage, id: u64) -> Vec<u64> {
     ids
 }
 
-fn restored(storage: &MemoryStorage, ids: &[u64], range: KeyGroupRange) -> Result<Model, BackendError> {
-    let (mut b, v) = backend(range);
+fn restored(storage: &MemoryStorage, ids: &[u64], range: KeyGroupRange) -> Result<Models, BackendError> {
+    let (mut b, s) = backend3(range);
     b.restore_from(storage, ids)?;
-    Ok(contents(&b, &v))
+    Ok(contents3(&b, &s))
 }
 
 struct Run {
     storage: MemoryStorage,
     /// The model at each completed checkpoint's synchronous part.
-    completed: BTreeMap<u64, Model>,
+    completed: BTreeMap<u64, Models>,
     /// Whether each completed checkpoint was incremental, and the base its delta named.
     bases: BTreeMap<u64, Option<u64>>,
 }
 
 fn run(ops: &[Op], policy: IncrementalPolicy) -> Run {
-    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    let (mut b, s) = backend3(KeyGroupRange::with_len(0, MAX).unwrap());
+    let States { mut v, mut l, mut r } = s;
     let storage = MemoryStorage::new();
-    let mut model = Model::new();
-    let mut in_flight: Vec<(PendingCheckpoint, Model, bool)> = Vec::new();
+    let mut model = Models::default();
+    // Entries in each table from the start, outside the keys the ops touch: a checkpoint whose base saw a table
+    // still empty is always a full one (the diff of a table's first entries is no bucket walk, C5), and so is one
+    // whose writes copied more nodes than the tables hold (`max_delta_fraction` 1.0).
+    for k in 5000..5000 + PREFILL {
+        put(&mut b, &mut v, k, 0, Some(k));
+        add(&mut b, &mut l, k, 0, Some(k));
+        reduce(&mut b, &mut r, k, 0, Some(k));
+        model.values.insert((k, 0), k);
+        model.lists.insert((k, 0), vec![k]);
+        model.reduced.insert((k, 0), k);
+    }
+    let mut in_flight: Vec<(PendingCheckpoint, Models, bool)> = Vec::new();
     let mut completed = BTreeMap::new();
     let mut bases = BTreeMap::new();
     // The id of the last completed incremental checkpoint: the base the next delta must name (C8).
@@ -149,23 +285,60 @@ fn run(ops: &[Op], policy: IncrementalPolicy) -> Run {
         match *op {
             Op::Put(k, n, x) => {
                 put(&mut b, &mut v, k, n, Some(x));
-                model.insert((k, n), x);
+                model.values.insert((k, n), x);
             }
             Op::Remove(k, n) => {
                 put(&mut b, &mut v, k, n, None);
-                model.remove(&(k, n));
+                model.values.remove(&(k, n));
+            }
+            Op::Add(k, n, x) => {
+                add(&mut b, &mut l, k, n, Some(x));
+                model.lists.entry((k, n)).or_default().push(x);
+            }
+            Op::ClearList(k, n) => {
+                add(&mut b, &mut l, k, n, None);
+                model.lists.remove(&(k, n));
+            }
+            Op::Reduce(k, n, x) => {
+                reduce(&mut b, &mut r, k, n, Some(x));
+                model.reduce(k, n, x);
+            }
+            Op::ClearReduced(k, n) => {
+                reduce(&mut b, &mut r, k, n, None);
+                model.reduced.remove(&(k, n));
+            }
+            Op::Merge(k, target, ref sources) => {
+                b.set_current_key(k).unwrap();
+                l.merge_namespaces(&mut b, target, sources).unwrap();
+                r.merge_namespaces(&mut b, target, sources).unwrap();
+                model.merge(k, target, sources);
             }
             Op::Grow(count) => {
+                // Every table grows: each new key gets a value, one in two a list of two elements, one in three a
+                // reduced value.
                 for k in 1000..1000 + count {
                     put(&mut b, &mut v, k, 0, Some(k));
-                    model.insert((k, 0), k);
+                    model.values.insert((k, 0), k);
+                    if k % 2 == 0 {
+                        add(&mut b, &mut l, k, 1, Some(k));
+                        add(&mut b, &mut l, k, 1, Some(k + 1));
+                        model.lists.entry((k, 1)).or_default().extend([k, k + 1]);
+                    }
+                    if k % 3 == 0 {
+                        reduce(&mut b, &mut r, k, 2, Some(k));
+                        model.reduce(k, 2, k);
+                    }
                     grown.push(k);
                 }
             }
             Op::Shrink => {
                 for k in grown.drain(..) {
                     put(&mut b, &mut v, k, 0, None);
-                    model.remove(&(k, 0));
+                    add(&mut b, &mut l, k, 1, None);
+                    reduce(&mut b, &mut r, k, 2, None);
+                    model.values.remove(&(k, 0));
+                    model.lists.remove(&(k, 1));
+                    model.reduced.remove(&(k, 2));
                 }
             }
             Op::Take(incremental) => {
@@ -214,7 +387,9 @@ fn run(ops: &[Op], policy: IncrementalPolicy) -> Run {
         }
     }
     drop(in_flight);
-    assert_eq!(b.live_snapshots(), usize::from(expected_base.is_some()));
+    // The retained base: one snapshot per state (three states).
+    assert_eq!(b.live_snapshots(), 3 * usize::from(expected_base.is_some()));
+    b.check_invariants().unwrap();
     Run {
         storage,
         completed,
@@ -237,7 +412,10 @@ fn check_restores(run: &Run) {
         assert_eq!(whole.as_ref().ok(), Some(model), "checkpoint {id}, chain {ids:?}");
         // Rescaled: the chain split over two instances.
         let mut split = restored(&run.storage, &ids, low).unwrap();
-        split.extend(restored(&run.storage, &ids, high).unwrap());
+        let high = restored(&run.storage, &ids, high).unwrap();
+        split.values.extend(high.values);
+        split.lists.extend(high.lists);
+        split.reduced.extend(high.reduced);
         assert_eq!(&split, model, "checkpoint {id} split at key group {mid}, chain {ids:?}");
     }
 }
@@ -247,7 +425,7 @@ proptest! {
 
     #[test]
     fn restoring_any_completed_chain_equals_the_model(
-        ops in proptest::collection::vec(op(), 1..70),
+        ops in proptest::collection::vec(op(), 1..130),
         full_every in 2u32..6,
     ) {
         let run = run(&ops, IncrementalPolicy::every(full_every).with_max_delta_fraction(1.0));
@@ -261,12 +439,32 @@ proptest! {
 fn failed_cancelled_and_dropped_checkpoints_leave_the_base() {
     let mut ops = vec![Op::Put(1, 0, 1), Op::Take(true), Op::Finish(Outcome::Complete)];
     for outcome in [Outcome::FailWrite, Outcome::FailCommit, Outcome::Cancel, Outcome::Drop] {
-        ops.extend([Op::Put(2, 1, 2), Op::Take(true), Op::Finish(outcome)]);
+        ops.extend([
+            Op::Put(2, 1, 2),
+            Op::Add(2, 1, 2),
+            Op::Reduce(2, 1, 2),
+            Op::Take(true),
+            Op::Finish(outcome),
+        ]);
     }
-    ops.extend([Op::Put(3, 2, 3), Op::Take(true), Op::Finish(Outcome::Complete)]);
+    ops.extend([
+        Op::Put(3, 2, 3),
+        Op::Reduce(2, 0, 7),
+        Op::Merge(2, 0, vec![1]),
+        Op::Take(true),
+        Op::Finish(Outcome::Complete),
+    ]);
     let run = run(&ops, IncrementalPolicy::every(10).with_max_delta_fraction(1.0));
     assert_eq!(run.completed.keys().copied().collect::<Vec<_>>(), vec![1, 6]);
     assert_eq!(run.bases[&6], Some(1));
+    // Without the prefilled entries (keys from 5000).
+    let at_6 = &run.completed[&6];
+    let lists: BTreeMap<_, _> = at_6.lists.range(..(5000, 0)).map(|(k, l)| (*k, l.clone())).collect();
+    assert_eq!(lists, BTreeMap::from([((2, 0), vec![2; 4])]));
+    // The target's 7, then the source's four 2s reduced: `mix(7, mix(mix(mix(2, 2), 2), 2))`.
+    let source = [2; 3].into_iter().fold(2, mix);
+    let reduced: BTreeMap<_, _> = at_6.reduced.range(..(5000, 0)).map(|(k, x)| (*k, *x)).collect();
+    assert_eq!(reduced, BTreeMap::from([((2, 0), mix(7, source))]));
     check_restores(&run);
 }
 
