@@ -19,6 +19,7 @@ mod options;
 mod reader;
 mod writer;
 
+pub(crate) use body::read_key_of_group;
 pub use body::{decode_body, decode_body_at};
 pub use error::{FormatError, SerializerRole, WriteError};
 pub use header::{BodyFormat, Header, KeyGroupBlock, BLOCK_ENTRY_LEN, CONTAINER_VERSION, MAGIC};

@@ -8,6 +8,7 @@
 //! A delta body is the V2 body of the upserts (count, then `namespace · key · state` per entry, exactly as a full
 //! body) followed by the removals: an `int` count, then `namespace · key` per removed entry.
 
+use crate::format::read_key_of_group;
 use crate::format::FormatError;
 use crate::keygroup::KeyGroupContext;
 use crate::serializer::{DecodeError, Input, KeySerializer, NamespaceSerializer, Serializers, TypeSerializer};
@@ -88,19 +89,7 @@ where
 {
     let dec = |source: DecodeError| FormatError::Decode { key_group, source };
     let mut input = Input::with_base(bytes, base);
-    let read_key = |input: &mut Input<'_>| {
-        let at = input.offset();
-        let key = serializers.key.deserialize(input).map_err(dec)?;
-        let found = context.key_group_of(&key);
-        if found != key_group {
-            return Err(FormatError::WrongKeyGroup {
-                key_group,
-                offset: at,
-                found,
-            });
-        }
-        Ok(key)
-    };
+    let read_key = |input: &mut Input<'_>| read_key_of_group(input, &serializers.key, key_group, context);
     let entry_min = serializers.min_entry_len();
     let count = input.read_count(entry_min).map_err(dec)?;
     let mut upserts = Vec::with_capacity(input.bounded_capacity(count, entry_min));

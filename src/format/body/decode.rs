@@ -7,6 +7,29 @@ use crate::serializer::{
     DecodeError, DecodeErrorKind, Input, KeySerializer, NamespaceSerializer, Serializers, TypeSerializer,
 };
 
+/// Reads one key of `key_group`'s body and checks that it belongs to `key_group` (a body holds its key group's
+/// keys only): `FormatError::WrongKeyGroup` at the key's offset otherwise.
+pub(crate) fn read_key_of_group<KS: KeySerializer>(
+    input: &mut Input<'_>,
+    key: &KS,
+    key_group: u32,
+    context: KeyGroupContext,
+) -> Result<KS::Value, FormatError> {
+    let at = input.offset();
+    let value = key
+        .deserialize(input)
+        .map_err(|source| FormatError::Decode { key_group, source })?;
+    let found = context.key_group_of(&value);
+    if found != key_group {
+        return Err(FormatError::WrongKeyGroup {
+            key_group,
+            offset: at,
+            found,
+        });
+    }
+    Ok(value)
+}
+
 /// Decodes the body of `key_group` (exactly `input`'s bytes) and appends its entries to `out`.
 pub(crate) fn read_body<KS, NS, SS>(
     format: BodyFormat,
@@ -25,19 +48,7 @@ where
     let key_min = serializers.key.min_len();
     let state_min = serializers.state.min_len();
     let namespace_min = serializers.namespace.min_len();
-    let read_key = |input: &mut Input<'_>| {
-        let at = input.offset();
-        let key = serializers.key.deserialize(input).map_err(dec)?;
-        let found = context.key_group_of(&key);
-        if found != key_group {
-            return Err(FormatError::WrongKeyGroup {
-                key_group,
-                offset: at,
-                found,
-            });
-        }
-        Ok(key)
-    };
+    let read_key = |input: &mut Input<'_>| read_key_of_group(input, &serializers.key, key_group, context);
     match format {
         BodyFormat::V2 => {
             let entry_min = serializers.min_entry_len();

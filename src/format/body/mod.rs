@@ -6,7 +6,7 @@ mod decode;
 mod encode;
 mod one_pass;
 
-pub(crate) use decode::read_body;
 pub use decode::{decode_body, decode_body_at};
+pub(crate) use decode::{read_body, read_key_of_group};
 pub(crate) use encode::write_body;
 pub(crate) use one_pass::v2_bodies_in_snapshot_order;
