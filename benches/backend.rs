@@ -10,13 +10,17 @@
 //!   keys, namespaces and hasher (`u64` key, `u32` namespace, `u64` value, 100k entries, the default keyed
 //!   hasher): `fixed_key/*` with the current key set once (the target: backend ≤ 1.3× table),
 //!   `key_stream/*` with `set_current_key` (key group computed) before each update over all keys.
-//! * `checkpoint_sync` — the synchronous part with 4 states of 1M entries each (target: ≤ 50 µs in total).
+//! * `checkpoint_sync` — the synchronous part with 4 states of 1M entries each (target: ≤ 50 µs in total); also
+//!   printed, directly timed: the synchronous part of an incremental checkpoint with a base (C6, C7).
 //! * `checkpoint_async` — the asynchronous part writing `(u64, u32) → u64` entries of one 1M-entry state into a
 //!   presized `Vec` (target: ≤ 30 ns per entry); criterion reports elements per second.
 //!
 //! The machine these run on may be shared; compare the ratios within one run, not absolute numbers across runs.
 
-use cow_state_table::backend::{KeyedStateBackend, ValueState, ValueStateDescriptor};
+use cow_state_table::backend::storage::MemoryStorage;
+use cow_state_table::backend::{
+    CheckpointMode, IncrementalPolicy, KeyedStateBackend, ValueState, ValueStateDescriptor,
+};
 use cow_state_table::keygroup::KeyGroupRange;
 use cow_state_table::serializer::{U32Serializer, U64Serializer};
 use cow_state_table::StateTable;
@@ -140,9 +144,7 @@ fn value_update(c: &mut Criterion) {
 fn checkpoint_sync(c: &mut Criterion) {
     let n = entries();
     let mut b = backend();
-    for s in 0..4 {
-        filled(&mut b, &format!("s{s}"), n);
-    }
+    let states: Vec<_> = (0..4).map(|s| filled(&mut b, &format!("s{s}"), n)).collect();
     let mut best = Duration::MAX;
     for id in 0..200 {
         let t = std::time::Instant::now();
@@ -151,6 +153,7 @@ fn checkpoint_sync(c: &mut Criterion) {
         drop(pending);
     }
     println!("checkpoint_sync direct (min of 200): {best:.2?} for 4 states x {n}");
+    incremental_sync(&mut b, &states, n);
     let mut g = c.benchmark_group("checkpoint_sync");
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
@@ -162,6 +165,35 @@ fn checkpoint_sync(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// The synchronous part of an incremental checkpoint with a base (docs/DESIGN.md C6, C7): one snapshot and one
+/// diff construction per state (O(directory), no entry visited), on the same 4 states once settled (an update of
+/// every entry finishes the growth's rehash, so the delta takes the bucket walk) and checkpointed once as the base.
+fn incremental_sync(b: &mut Backend, states: &[ValueState<u32, u64>], n: usize) {
+    for v in states {
+        for i in 0..n as u64 {
+            b.set_current_key(key(i)).unwrap();
+            v.update(b, i + 1).unwrap();
+        }
+    }
+    let policy = IncrementalPolicy::every(u32::MAX).with_max_delta_fraction(1.0);
+    let storage = MemoryStorage::with_max_size(u64::MAX);
+    b.checkpoint_with(1, CheckpointMode::Incremental(policy))
+        .unwrap()
+        .run(&storage)
+        .unwrap();
+    let mut best = Duration::MAX;
+    for id in 0..200 {
+        let t = std::time::Instant::now();
+        let pending = b
+            .checkpoint_with(2_000_000 + id, CheckpointMode::Incremental(policy))
+            .unwrap();
+        best = best.min(t.elapsed());
+        assert_eq!(pending.base_id(), Some(1), "a delta of the base");
+        drop(pending);
+    }
+    println!("checkpoint_sync incremental direct (min of 200): {best:.2?} for 4 states x {n}, a delta of a base");
 }
 
 /// On-CPU time of the current thread (Linux `/proc/thread-self/schedstat`; zero elsewhere), which leaves out
