@@ -7,7 +7,8 @@
 //!    B6's merge: the present sources removed and folded in order, a source listed twice counted once, the
 //!    target combined with the result), growth and shrink of every table (rehashes between base and now), full
 //!    and incremental checkpoints, checkpoints held in flight across writes, and checkpoints that fail (in the
-//!    write, at the commit), are cancelled or dropped: restoring any completed checkpoint's chain — into the
+//!    write, at the commit), are cancelled or dropped, and version renormalisation (I12) at a drawn threshold
+//!    before the first base (never while one is retained): restoring any completed checkpoint's chain — into the
 //!    whole range and split over two sub-ranges — equals the model of all three states captured at its
 //!    synchronous part, and every delta names the last completed incremental checkpoint whose tables are still
 //!    the backend's (C8);
@@ -256,10 +257,15 @@ struct Run {
     completed: BTreeMap<u64, Models>,
     /// Whether each completed checkpoint was incremental, and the base its delta named.
     bases: BTreeMap<u64, Option<u64>>,
+    /// Checkpoints whose snapshots renormalised the tables' versions first (I12).
+    renormalisations: usize,
 }
 
-fn run(ops: &[Op], policy: IncrementalPolicy) -> Run {
+/// Runs `ops`; the tables renormalise their versions (I12) once they reach `version_limit` with no snapshot live.
+fn run(ops: &[Op], policy: IncrementalPolicy, version_limit: u32) -> Run {
     let (mut b, s) = backend3(KeyGroupRange::with_len(0, MAX).unwrap());
+    b.set_version_limit_for_test(version_limit);
+    let mut renormalisations = 0;
     let States { mut v, mut l, mut r } = s;
     let storage = MemoryStorage::new();
     let mut model = Models::default();
@@ -350,8 +356,17 @@ fn run(ops: &[Op], policy: IncrementalPolicy) -> Run {
                 } else {
                     CheckpointMode::Full
                 };
+                let version = b.state_table(&v).unwrap().stats().version;
                 let pending = b.checkpoint_with(next_id, mode).unwrap();
                 next_id += 1;
+                if b.state_table(&v).unwrap().stats().version <= version {
+                    // I12: only with no snapshot live — no base retained, no checkpoint in flight (C6).
+                    assert!(
+                        expected_base.is_none() && in_flight.is_empty(),
+                        "versions renormalised under a live snapshot"
+                    );
+                    renormalisations += 1;
+                }
                 if let Some(base) = pending.base_id() {
                     assert_eq!(Some(base), expected_base, "a delta names the last completed base (C8)");
                 }
@@ -394,6 +409,7 @@ fn run(ops: &[Op], policy: IncrementalPolicy) -> Run {
         storage,
         completed,
         bases,
+        renormalisations,
     }
 }
 
@@ -427,8 +443,9 @@ proptest! {
     fn restoring_any_completed_chain_equals_the_model(
         ops in proptest::collection::vec(op(), 1..130),
         full_every in 2u32..6,
+        version_limit in prop_oneof![Just(u32::MAX), 2u32..6],
     ) {
-        let run = run(&ops, IncrementalPolicy::every(full_every).with_max_delta_fraction(1.0));
+        let run = run(&ops, IncrementalPolicy::every(full_every).with_max_delta_fraction(1.0), version_limit);
         check_restores(&run);
     }
 }
@@ -454,7 +471,11 @@ fn failed_cancelled_and_dropped_checkpoints_leave_the_base() {
         Op::Take(true),
         Op::Finish(Outcome::Complete),
     ]);
-    let run = run(&ops, IncrementalPolicy::every(10).with_max_delta_fraction(1.0));
+    let run = run(
+        &ops,
+        IncrementalPolicy::every(10).with_max_delta_fraction(1.0),
+        u32::MAX,
+    );
     assert_eq!(run.completed.keys().copied().collect::<Vec<_>>(), vec![1, 6]);
     assert_eq!(run.bases[&6], Some(1));
     // Without the prefilled entries (keys from 5000).
@@ -465,6 +486,41 @@ fn failed_cancelled_and_dropped_checkpoints_leave_the_base() {
     let source = [2; 3].into_iter().fold(2, mix);
     let reduced: BTreeMap<_, _> = at_6.reduced.range(..(5000, 0)).map(|(k, x)| (*k, *x)).collect();
     assert_eq!(reduced, BTreeMap::from([((2, 0), mix(7, source))]));
+    check_restores(&run);
+}
+
+/// Renormalisation between checkpoints (I12, C1, C6): full checkpoints completed before the first incremental one
+/// leave no snapshot live, so the tables renormalise their versions at the limit; the base taken after it, and the
+/// deltas on that base, restore exactly. Once a base is retained no renormalisation runs (`run` asserts it).
+#[test]
+fn renormalisation_before_the_base_leaves_every_chain_exact() {
+    let mut ops = Vec::new();
+    for i in 0..6 {
+        ops.extend([
+            Op::Put(i, 0, i),
+            Op::Add(i, 1, i),
+            Op::Take(false),
+            Op::Finish(Outcome::Complete),
+        ]);
+    }
+    for i in 0..4 {
+        ops.extend([
+            Op::Put(i, 0, 10 + i),
+            Op::Remove(i + 1, 0),
+            Op::Reduce(i, 2, i),
+            Op::Merge(i, 1, vec![0]),
+            Op::Take(true),
+            Op::Finish(Outcome::Complete),
+        ]);
+    }
+    let run = run(&ops, IncrementalPolicy::every(10).with_max_delta_fraction(1.0), 3);
+    assert!(run.renormalisations >= 2, "{} renormalisations", run.renormalisations);
+    let deltas = run.bases.values().filter(|b| b.is_some()).count();
+    assert_eq!(
+        deltas, 3,
+        "the incremental checkpoints after the first are deltas: {:?}",
+        run.bases
+    );
     check_restores(&run);
 }
 

@@ -382,6 +382,15 @@ where
         self.states.iter().try_for_each(|s| s.codec.check(&*s.data))
     }
 
+    /// Test knob: lowers the version at which every registered state's table renormalises its versions (I12;
+    /// `StateTable::set_version_limit_for_test`), so that tests reach renormalisation between checkpoints.
+    #[doc(hidden)]
+    pub fn set_version_limit_for_test(&mut self, limit: u32) {
+        for s in &mut self.states {
+            s.codec.set_version_limit_for_test(&mut *s.data, limit);
+        }
+    }
+
     /// Registers `name` or returns the existing state of that name (B2), binding the restored state of that name
     /// if there is one (B24).
     #[allow(clippy::too_many_arguments)]

@@ -97,6 +97,8 @@ pub(crate) trait Codec<K, KS, H, P>: Send + Sync {
     fn live_snapshots(&self, data: &(dyn Any + Send + Sync)) -> usize;
     /// Runs the table's invariant checker.
     fn check(&self, data: &(dyn Any + Send + Sync)) -> Result<(), crate::InvariantViolation>;
+    /// Test knob: the live table's renormalisation threshold (I12, `StateTable::set_version_limit_for_test`).
+    fn set_version_limit_for_test(&self, data: &mut (dyn Any + Send + Sync), limit: u32);
     /// Sets the filter the asynchronous part writes the state's entries through (TTL cleanup at snapshot,
     /// docs/DESIGN.md T5): an `Arc<dyn SnapshotFilter<S>>` of the state's type, else ignored.
     fn set_snapshot_filter(&mut self, filter: Box<dyn Any + Send + Sync>);
@@ -259,6 +261,12 @@ where
 
     fn live_snapshots(&self, data: &(dyn Any + Send + Sync)) -> usize {
         downcast::<Data<K, N, S, H, P, X>>(data).table.live_snapshots()
+    }
+
+    fn set_version_limit_for_test(&self, data: &mut (dyn Any + Send + Sync), limit: u32) {
+        downcast_mut::<Data<K, N, S, H, P, X>>(data)
+            .table
+            .set_version_limit_for_test(limit);
     }
 
     fn check(&self, data: &(dyn Any + Send + Sync)) -> Result<(), crate::InvariantViolation> {
