@@ -63,8 +63,8 @@ group_shards() {
         serializer) echo 4 ;;
         format) echo 3 ;;
         restore) echo 1 ;;
-        backend) echo 14 ;;
-        conform) echo 6 ;;
+        backend) echo 22 ;;
+        conform) echo 8 ;;
     esac
 }
 groups="keygroup serializer format restore backend conform"

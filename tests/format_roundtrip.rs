@@ -307,6 +307,59 @@ fn empty_range_and_empty_table() {
     }
 }
 
+/// The largest key-group count a header holds is the largest max parallelism, 2^15 = 32,768: a checkpoint of the
+/// whole range at that parallelism is read back (the header's bound refuses more than 32,768, not 32,768 itself).
+#[test]
+fn the_largest_key_group_count_is_read_back() {
+    let mut table: StateTable<u64, u32, u64> = (0..100).map(|k| (k, 0, k)).collect();
+    let snapshot = table.snapshot().unwrap();
+    let ctx = KeyGroupContext::all(32_768).unwrap();
+    let mut bytes = Vec::new();
+    write_checkpoint(&snapshot, ctx, &SERS, WriteOptions::default(), &mut bytes).unwrap();
+    let checkpoint = Checkpoint::parse(&bytes).unwrap();
+    assert_eq!(checkpoint.key_groups(), ctx.range());
+    assert_eq!(checkpoint.read_all(&SERS).unwrap().len(), 100);
+}
+
+/// `WriteOptions`' builders set their own field and keep the other.
+#[test]
+fn write_options_builders_set_their_field() {
+    let v1 = WriteOptions::default().with_body_format(BodyFormat::V1);
+    assert_eq!(
+        (v1.body_format, v1.order),
+        (BodyFormat::V1, WriteOptions::default().order)
+    );
+    let canonical = v1.with_order(EntryOrder::Canonical);
+    assert_eq!(
+        (canonical.body_format, canonical.order),
+        (BodyFormat::V1, EntryOrder::Canonical)
+    );
+    assert_eq!(
+        WriteOptions::default().with_order(EntryOrder::Canonical),
+        WriteOptions::canonical()
+    );
+}
+
+/// A parsed checkpoint's `Debug` names its length, header and key-group count.
+#[test]
+fn a_checkpoint_debugs_its_length_and_header() {
+    let mut table: StateTable<u64, u32, u64> = (0..10).map(|k| (k, 0, k)).collect();
+    let snapshot = table.snapshot().unwrap();
+    let mut bytes = Vec::new();
+    write_checkpoint(
+        &snapshot,
+        KeyGroupContext::all(4).unwrap(),
+        &SERS,
+        WriteOptions::default(),
+        &mut bytes,
+    )
+    .unwrap();
+    let debug = format!("{:?}", Checkpoint::parse(&bytes).unwrap());
+    assert!(debug.starts_with("Checkpoint {"), "{debug}");
+    assert!(debug.contains(&format!("len: {}", bytes.len())), "{debug}");
+    assert!(debug.contains("header: ") && debug.contains("blocks: 4"), "{debug}");
+}
+
 #[cfg(feature = "serde")]
 mod serde_adapter {
     use super::*;
