@@ -153,7 +153,12 @@ fn differential_small_chunks() {
 /// reach it: every entry put on a table of chunks of 2 heads (4 buckets growing to 64, every rehash allocating the
 /// new directory's chunks lazily and giving up the old one's behind it), with a `retain`, an iteration and a
 /// snapshot read after each put. A walk that reads an empty directory slot (W1) fails here, whatever the seed.
+///
+/// Not under Miri: a `retain` and an iteration after each of its puts make it quadratic, which took over half an
+/// hour of Miri's pass 1; Miri reaches the same walks at every stage of a multi-chunk growth and shrink through
+/// `src/table/walk_tests.rs` (the lib tests of passes 1 and 3, reduced under `cfg(miri)`).
 #[test]
+#[cfg_attr(miri, ignore)]
 fn differential_small_chunks_walk_every_stage_of_growth() {
     let mut ops = Vec::new();
     for ns in 0..3u8 {
