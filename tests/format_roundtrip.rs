@@ -1,7 +1,9 @@
 //! Round trips: random tables, snapshots taken while the writer keeps writing, written on another thread, read
 //! back for every key-group range split and compared with the contents at snapshot time.
 
-use cow_state_table::format::{write_checkpoint, BodyFormat, Checkpoint, EntryOrder, WriteOptions};
+use cow_state_table::format::{
+    decode_body, decode_body_at, write_checkpoint, BodyFormat, Checkpoint, EntryOrder, FormatError, WriteOptions,
+};
 use cow_state_table::keygroup::{compute_key_group_range_for_operator_index, KeyGroupContext, KeyGroupRange};
 use cow_state_table::restore::restore;
 use cow_state_table::serializer::{
@@ -358,6 +360,64 @@ fn a_checkpoint_debugs_its_length_and_header() {
     assert!(debug.starts_with("Checkpoint {"), "{debug}");
     assert!(debug.contains(&format!("len: {}", bytes.len())), "{debug}");
     assert!(debug.contains("header: ") && debug.contains("blocks: 4"), "{debug}");
+}
+
+/// `decode_body` and `decode_body_at` read each key group's body of a checkpoint (cut out by its block's offset
+/// and length) into what `read_key_group` reads, in both body formats; `decode_body_at` reports offsets from its
+/// base.
+#[test]
+fn decode_body_reads_each_key_group_body_of_a_checkpoint() {
+    let mut table: StateTable<u64, u32, u64> = (0..200).map(|k| (k, (k % 3) as u32, k * 10)).collect();
+    let snapshot = table.snapshot().unwrap();
+    let ctx = KeyGroupContext::all(8).unwrap();
+    for options in [
+        WriteOptions::default(),
+        WriteOptions::new(BodyFormat::V1, EntryOrder::Canonical),
+    ] {
+        let mut bytes = Vec::new();
+        write_checkpoint(&snapshot, ctx, &SERS, options, &mut bytes).unwrap();
+        let checkpoint = Checkpoint::parse(&bytes).unwrap();
+        let mut total = 0;
+        for block in checkpoint.blocks() {
+            let body = &bytes[block.offset as usize..(block.offset + block.length) as usize];
+            let expected = checkpoint.read_key_group(block.key_group, &SERS).unwrap();
+            let mut out = Vec::new();
+            decode_body(options.body_format, body, block.key_group, ctx, &SERS, &mut out).unwrap();
+            assert_eq!(out, expected, "key group {}", block.key_group);
+            let mut at = Vec::new();
+            decode_body_at(
+                options.body_format,
+                body,
+                block.offset,
+                block.key_group,
+                ctx,
+                &SERS,
+                &mut at,
+            )
+            .unwrap();
+            assert_eq!(at, expected);
+            total += out.len();
+            // Under another key group the body's first key is refused, at its absolute offset.
+            if !expected.is_empty() {
+                let other = (block.key_group + 1) % 8;
+                let err = decode_body_at(
+                    options.body_format,
+                    body,
+                    block.offset,
+                    other,
+                    ctx,
+                    &SERS,
+                    &mut Vec::new(),
+                )
+                .unwrap_err();
+                assert!(
+                    matches!(err, FormatError::WrongKeyGroup { offset, .. } if offset >= block.offset),
+                    "{err:?}"
+                );
+            }
+        }
+        assert_eq!(total, 200);
+    }
 }
 
 #[cfg(feature = "serde")]
