@@ -137,11 +137,13 @@ run_suite() { # $1 = mutant or "", $2 = suite
     elif grep -qE "signal: [0-9]+|SIGSEGV|SIGABRT|SIGILL|SIGBUS" "$log"; then
         echo "caught (crash)"
     elif [[ $suite == backend ]] && grep -q "test result: FAILED" "$log"; then
-        # Which test binary failed first (cargo stops there).
+        # Which test binary failed first (cargo stops there): the last `Running tests/….rs` before the first
+        # failed result, however long the failing binary's output (a shrunk proptest case can run to thousands of
+        # lines).
         local binary
-        binary="$(grep -B1000 -m1 "test result: FAILED" "$log" | grep -oE "Running tests/[a-z_]+\.rs" | tail -1)"
-        binary="${binary#Running tests/}"
-        echo "caught (${binary%.rs})"
+        binary="$(awk '/Running tests\/[a-z_]+\.rs/ { match($0, /tests\/[a-z_]+\.rs/); b = substr($0, RSTART + 6, RLENGTH - 9) }
+            /test result: FAILED/ { print b; exit }' "$log")"
+        echo "caught (${binary:-a backend test})"
     elif grep -q "test result: FAILED" "$log"; then
         # What reported it: the first panic message of the run.
         local msg
