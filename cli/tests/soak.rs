@@ -6,6 +6,18 @@ mod common;
 
 use common::{bin, fails_with};
 
+/// The last line of a soak run that must fail on a planted fault: exit 1, and the seed to rerun with.
+fn mismatch_line(out: &std::process::Output) -> String {
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.trim_end().lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.starts_with("error: soak mismatch (seed 5; rerun with --seed 5)"),
+        "{stderr}"
+    );
+    last
+}
+
 #[test]
 fn a_short_soak_verifies_snapshots_and_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
@@ -122,14 +134,8 @@ fn a_planted_divergence_fails_the_run_with_the_seed() {
             .args(["--inject-fault", "2000"])
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.trim_end().lines().last().unwrap();
-        assert!(
-            last.starts_with("error: soak mismatch (seed 5; rerun with --seed 5)"),
-            "{stderr}"
-        );
-        assert!(last.contains("state 0") && last.contains("key group"), "{stderr}");
+        let last = mismatch_line(&out);
+        assert!(last.contains("state 0") && last.contains("key group"), "{last}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
     }
 }
@@ -174,13 +180,8 @@ fn a_planted_divergence_fails_the_ttl_soak_with_the_seed() {
         .args(["--inject-fault", "2000", "--checkpoint-every", "10ms"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.trim_end().lines().last().unwrap();
-    assert!(
-        last.starts_with("error: soak mismatch (seed 5; rerun with --seed 5)") && last.contains("live"),
-        "{stderr}"
-    );
+    let last = mismatch_line(&out);
+    assert!(last.contains("live"), "{last}");
 }
 
 #[test]
@@ -254,14 +255,8 @@ fn the_incremental_soak_restores_chains() {
         .args(["--checkpoint-every", "20ms", "--inject-fault", "50000"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.trim_end().lines().last().unwrap();
-    assert!(
-        last.starts_with("error: soak mismatch (seed 5; rerun with --seed 5)"),
-        "{stderr}"
-    );
-    assert!(last.contains("checkpoint") && last.contains("state 0"), "{stderr}");
+    let last = mismatch_line(&out);
+    assert!(last.contains("checkpoint") && last.contains("state 0"), "{last}");
     assert!(fails_with(&["soak", "--incremental", "--ttl"], 2).contains("--ttl"));
     assert!(
         fails_with(&["soak", "--incremental", "--target", "tables", "--duration", "1s"], 2).contains("--incremental")
