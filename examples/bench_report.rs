@@ -28,7 +28,9 @@
 //! with no timing, for instruction counts: `valgrind --tool=callgrind --toggle-collect='*measured_*'
 //! target/release/examples/bench_report --only get`. `--only checkpoint` (`--only incremental`) times the checkpoint
 //! (incremental) section alone; `--only remove-phases` times "remove all" by tenths (where a removal's time goes).
-//! `--ttl-only` times the state TTL section alone (100k keys) and prints its rows.
+//! `--ttl-only` times the state TTL section alone (100k keys, 21 interleaved rounds) and prints its rows; `--only
+//! ttl-get` (`ttl-plain-get`, `ttl-inc-get`, `ttl-update`, `ttl-plain-update`, `ttl-checkpoint`) runs one of its
+//! loops untimed (bench_report_parts/ttl.rs).
 
 use cow_state_table::format::{write_checkpoint, WriteOptions};
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupPartition};
@@ -51,6 +53,9 @@ mod incremental;
 // Its backend rows (the delta stream and the restore of a chain).
 #[path = "bench_report_parts/incremental_backend.rs"]
 mod incremental_backend;
+
+#[path = "bench_report_parts/ttl.rs"]
+mod ttl;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Counting allocator
@@ -1444,10 +1449,12 @@ fn only(op: &str, n: usize) {
                 black_box(t.len());
             }
         }
+        other if ttl::only(other, n) => {}
         other => {
             eprintln!(
                 "unknown --only operation {other:?} (put, get, update, remove, snapshot-pass; hashmap-put, \
-                 hashmap-get, hashmap-update, hashmap-remove; write, restore; checkpoint, incremental, remove-phases)"
+                 hashmap-get, hashmap-update, hashmap-remove; write, restore; checkpoint, incremental, remove-phases; \
+                 ttl-get, ttl-plain-get, ttl-inc-get, ttl-update, ttl-plain-update, ttl-checkpoint)"
             );
             std::process::exit(2);
         }
@@ -1513,7 +1520,7 @@ fn main() {
     if args.iter().any(|a| a == "--ttl-only") {
         // The TTL section alone, its rows printed.
         let mut report = Report::default();
-        ttl_section(&mut report, 100_000, 5);
+        ttl::ttl_section(&mut report, 100_000, 21);
         for r in &report.rows {
             let values: Vec<String> = r.values.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
             let check = r.check.as_ref().map(|(v, t)| format!("{v:.2} (target {})", t.text));
@@ -1576,7 +1583,7 @@ fn main() {
             memory_plot(&mut report, &keys);
         }
     }
-    ttl_section(&mut report, 100_000, cfg.reps.min(3) * 2 - 1);
+    ttl::ttl_section(&mut report, 100_000, cfg.reps.min(3) * 2 - 1);
     for &n in &cfg.string_sizes {
         let keys = string_keys(n);
         ops_section(
@@ -1610,207 +1617,4 @@ fn main() {
     }
     println!("{md}");
     eprintln!("written: {}", dir.display());
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// State TTL (docs/DESIGN.md T1–T7; issue 24's speed targets)
-
-type TtlBackend = cow_state_table::backend::KeyedStateBackend<u64, U64Serializer>;
-
-fn ttl_backend() -> TtlBackend {
-    use cow_state_table::keygroup::KeyGroupRange;
-    TtlBackend::new(U64Serializer, 128, KeyGroupRange::of(0, 127).expect("range")).expect("backend")
-}
-
-/// Value get and update through the backend with TTL on and off, the incremental cleanup's extra cost per access
-/// at the default visit count, and a checkpoint with cleanup at snapshot (10% expired) against one without TTL.
-fn ttl_section(report: &mut Report, n: usize, reps: usize) {
-    use cow_state_table::backend::ttl::{IncrementalCleanup, ManualClock, StateTtlConfig};
-    use cow_state_table::backend::ValueStateDescriptor;
-    use cow_state_table::serializer::VoidNamespaceSerializer;
-    use std::sync::Arc;
-    eprintln!("[ttl {}]", size_label(n));
-    let keys: Vec<u64> = (0..n as u64).map(|j| fmix64(j + 1)).collect();
-    let order = shuffled(&keys);
-    let clock = Arc::new(ManualClock::new(1_000));
-    let hour = std::time::Duration::from_secs(3600);
-    let desc = || ValueStateDescriptor::new("v", VoidNamespaceSerializer, U64Serializer);
-    let config = || {
-        StateTtlConfig::new(hour)
-            .expect("ttl")
-            .with_time_provider(clock.clone())
-    };
-
-    let mut plain_b = ttl_backend();
-    let plain = plain_b.register_value(desc()).expect("register");
-    let mut ttl_b = ttl_backend();
-    let ttl = ttl_b.register_ttl_value(desc(), config()).expect("register");
-    let mut inc_b = ttl_backend();
-    let inc = inc_b
-        .register_ttl_value(
-            desc(),
-            config()
-                .cleanup_incrementally(IncrementalCleanup::DEFAULT_VISIT_COUNT, false)
-                .expect("visit count"),
-        )
-        .expect("register");
-    for &k in &keys {
-        plain_b.set_current_key(k).expect("key");
-        plain.update(&mut plain_b, k).expect("update");
-        ttl_b.set_current_key(k).expect("key");
-        ttl.update(&mut ttl_b, k).expect("update");
-        inc_b.set_current_key(k).expect("key");
-        inc.update(&mut inc_b, k).expect("update");
-    }
-    let per = |ns: f64| ns / n as f64;
-    let plain_get = measure(
-        reps,
-        || (),
-        |_| {
-            let mut s = 0u64;
-            for &k in &order {
-                plain_b.set_current_key(k).expect("key");
-                s = s.wrapping_add(*plain.value(&plain_b).expect("get").expect("present"));
-            }
-            black_box(s);
-        },
-    );
-    let ttl_get = measure(
-        reps,
-        || (),
-        |_| {
-            let mut s = 0u64;
-            for &k in &order {
-                ttl_b.set_current_key(k).expect("key");
-                s = s.wrapping_add(*ttl.value(&mut ttl_b).expect("get").expect("present"));
-            }
-            black_box(s);
-        },
-    );
-    let inc_get = measure(
-        reps,
-        || (),
-        |_| {
-            let mut s = 0u64;
-            for &k in &order {
-                inc_b.set_current_key(k).expect("key");
-                s = s.wrapping_add(*inc.value(&mut inc_b).expect("get").expect("present"));
-            }
-            black_box(s);
-        },
-    );
-    let plain_update = measure(
-        reps,
-        || (),
-        |_| {
-            for &k in &order {
-                plain_b.set_current_key(k).expect("key");
-                plain.update(&mut plain_b, k ^ 1).expect("update");
-            }
-        },
-    );
-    let ttl_update = measure(
-        reps,
-        || (),
-        |_| {
-            for &k in &order {
-                ttl_b.set_current_key(k).expect("key");
-                ttl.update(&mut ttl_b, k ^ 1).expect("update");
-            }
-        },
-    );
-    let section = "state TTL (backend ValueState, u64 key → u64, VoidNamespace)";
-    report.rows.push(ratio_row(
-        section,
-        "get (set_current_key + value), TTL on / off",
-        n,
-        "ns/op",
-        vec![("TTL".into(), per(ttl_get)), ("no TTL".into(), per(plain_get))],
-        Some(target(1.3, "≤ 1.3×")),
-    ));
-    report.rows.push(ratio_row(
-        section,
-        "update (set_current_key + update), TTL on / off",
-        n,
-        "ns/op",
-        vec![("TTL".into(), per(ttl_update)), ("no TTL".into(), per(plain_update))],
-        Some(target(1.3, "≤ 1.3×")),
-    ));
-    let extra = per(inc_get) - per(ttl_get);
-    report.rows.push(Row {
-        section: section.into(),
-        op: "incremental cleanup, extra per get (visit count 5, nothing expired)".into(),
-        n,
-        unit: "ns/op".into(),
-        values: vec![("extra".into(), extra), ("get with cleanup".into(), per(inc_get))],
-        check: Some((extra, target(50.0, "≤ 50 ns/access"))),
-        note: String::new(),
-    });
-    drop((plain_b, ttl_b, inc_b));
-
-    // Checkpoints: the same n keys without TTL, and with cleanup at snapshot where 10% are expired.
-    let mut plain_b = ttl_backend();
-    let plain = plain_b.register_value(desc()).expect("register");
-    let mut snap_b = ttl_backend();
-    let snap = snap_b
-        .register_ttl_value(desc(), config().cleanup_full_snapshot())
-        .expect("register");
-    let mut nofilter_b = ttl_backend();
-    let nofilter = nofilter_b.register_ttl_value(desc(), config()).expect("register");
-    for (j, &k) in keys.iter().enumerate() {
-        plain_b.set_current_key(k).expect("key");
-        plain.update(&mut plain_b, k).expect("update");
-        nofilter_b.set_current_key(k).expect("key");
-        nofilter.update(&mut nofilter_b, k).expect("update");
-        clock.set(if j % 10 == 0 { 0 } else { 1_000 });
-        snap_b.set_current_key(k).expect("key");
-        snap.update(&mut snap_b, k).expect("update");
-    }
-    clock.set(3_600_500); // the 10% stamped 0 are expired, the rest not
-    let mut out = Vec::new();
-    let mut written = (0u64, 0u64);
-    let plain_ckpt = measure(
-        reps,
-        || plain_b.checkpoint(1).expect("checkpoint"),
-        |p| {
-            out.clear();
-            written.0 = p.write_to(&mut out).expect("write").entries;
-        },
-    );
-    let snap_ckpt = measure(
-        reps,
-        || snap_b.checkpoint(1).expect("checkpoint"),
-        |p| {
-            out.clear();
-            written.1 = p.write_to(&mut out).expect("write").entries;
-        },
-    );
-    let nofilter_ckpt = measure(
-        reps,
-        || nofilter_b.checkpoint(1).expect("checkpoint"),
-        |p| {
-            out.clear();
-            black_box(p.write_to(&mut out).expect("write"));
-        },
-    );
-    assert_eq!(written.0, n as u64);
-    assert_eq!(
-        written.1,
-        (n - n.div_ceil(10)) as u64,
-        "the filter dropped the expired 10%"
-    );
-    let (a, b) = (snap_ckpt / written.1 as f64, plain_ckpt / written.0 as f64);
-    report.rows.push(Row {
-        section: section.into(),
-        op: "checkpoint (sync + async), cleanup at snapshot with 10% expired / no TTL, per entry written".into(),
-        n,
-        unit: "ns/entry".into(),
-        values: vec![
-            ("TTL filtered".into(), a),
-            ("no TTL".into(), b),
-            ("TTL, no filter".into(), nofilter_ckpt / n as f64),
-        ],
-        check: Some((a / b, target(1.1, "≤ 1.1×"))),
-        note: "the TTL stream also carries an 8-byte stamp per entry".into(),
-    });
 }

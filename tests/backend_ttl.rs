@@ -537,3 +537,48 @@ fn one_visit_never_sees_an_entry_twice() {
     let all = table.visit_some(&mut cursor, 10_000, |_, _, _| Visit::Keep);
     assert_eq!((all.visited, cursor.rounds), (100, 2));
 }
+
+/// T6: a call scans at most `16 * max_entries + 64` buckets, empty ones included, and stops after the bucket in
+/// which it reached `max_entries`: on a sparse table a call that finds nothing moves the cursor by exactly its
+/// budget; one that finds an entry stops right after that entry's bucket. Over a round, every entry is visited
+/// once whatever the calls' sizes.
+#[test]
+fn a_visit_keeps_to_its_bucket_budget() {
+    let mut table: StateTable<u64, u32, u64> = StateTable::with_capacity(50_000);
+    for k in 0..40u64 {
+        table.put(k, 0, k);
+    }
+    let buckets = table.buckets();
+    assert!(buckets >= 50_000, "{buckets}");
+    let budget = 16 + 64;
+    let mut cursor = VisitCursor::default();
+    let (mut calls, mut visited, mut empty_calls) = (0usize, 0usize, 0usize);
+    while cursor.rounds == 0 {
+        let before = cursor.bucket;
+        let s = table.visit_some(&mut cursor, 1, |_, _, _| Visit::Keep);
+        calls += 1;
+        visited += s.visited;
+        if cursor.rounds == 0 {
+            let moved = cursor.bucket - before;
+            assert!((1..=budget).contains(&moved), "moved {moved} buckets: {s:?}");
+            if s.visited == 0 {
+                assert_eq!(moved, budget, "a call that finds nothing scans its whole budget");
+                empty_calls += 1;
+            }
+        }
+    }
+    assert_eq!(visited, 40, "each entry once per round");
+    assert!(
+        calls >= buckets / budget && empty_calls > 0,
+        "{calls} calls, {empty_calls} empty"
+    );
+    // With a larger count the same round takes fewer calls, and still visits each entry once.
+    let mut cursor = VisitCursor::default();
+    let (mut calls8, mut visited8) = (0, 0);
+    while cursor.rounds == 0 {
+        visited8 += table.visit_some(&mut cursor, 8, |_, _, _| Visit::Keep).visited;
+        calls8 += 1;
+    }
+    assert_eq!(visited8, 40);
+    assert!(calls8 < calls, "{calls8} vs {calls}");
+}

@@ -499,13 +499,13 @@ where
     }
 
     /// T5: makes the checkpoints of the state at `core` write its entries through `filter` (an
-    /// `Arc<dyn SnapshotFilter<S>>`).
-    pub(crate) fn set_snapshot_filter(&mut self, core: HandleCore, filter: Box<dyn Any + Send + Sync>) {
-        if core.backend == self.id {
-            if let Some(slot) = self.states.get_mut(core.index as usize) {
-                slot.codec.set_snapshot_filter(filter);
-            }
-        }
+    /// `Arc<dyn SnapshotFilter<K, N, S, P, KS, NS, SS>>` of the state's types); whether it was installed.
+    pub(crate) fn set_snapshot_filter(&mut self, core: HandleCore, filter: Box<dyn Any + Send + Sync>) -> bool {
+        core.backend == self.id
+            && self
+                .states
+                .get_mut(core.index as usize)
+                .is_some_and(|slot| slot.codec.set_snapshot_filter(filter))
     }
 
     fn core(&self, index: usize) -> HandleCore {

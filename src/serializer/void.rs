@@ -25,10 +25,12 @@ impl TypeSerializer for VoidNamespaceSerializer {
     fn min_len(&self) -> usize {
         1
     }
+    #[inline]
     fn serialize(&self, _: &VoidNamespace, out: &mut Vec<u8>) -> Result<(), SerializeError> {
         out.push(0);
         Ok(())
     }
+    #[inline]
     fn deserialize(&self, input: &mut Input<'_>) -> Result<VoidNamespace, DecodeError> {
         let at = input.offset();
         match input.read_u8()? {

@@ -7,6 +7,7 @@ pub(crate) mod directory;
 pub mod entry;
 pub mod iter;
 pub(crate) mod node;
+pub(crate) mod prefetch;
 pub(crate) mod rehash;
 pub mod visit;
 
@@ -565,7 +566,7 @@ where
     /// assert_eq!(table.get("alice", "clicks"), Some(&3));
     /// assert_eq!(table.get("bob", "clicks"), None);
     /// ```
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn get<Q, R>(&self, key: &Q, namespace: &R) -> Option<&S>
     where

@@ -100,16 +100,19 @@ pub(crate) trait Codec<K, KS, H, P>: Send + Sync {
     /// Test knob: the live table's renormalisation threshold (I12, `StateTable::set_version_limit_for_test`).
     fn set_version_limit_for_test(&self, data: &mut (dyn Any + Send + Sync), limit: u32);
     /// Sets the filter the asynchronous part writes the state's entries through (TTL cleanup at snapshot,
-    /// docs/DESIGN.md T5): an `Arc<dyn SnapshotFilter<S>>` of the state's type, else ignored.
-    fn set_snapshot_filter(&mut self, filter: Box<dyn Any + Send + Sync>);
+    /// docs/DESIGN.md T5): an `Arc<dyn SnapshotFilter<K, N, S, P, KS, NS, SS>>` of the state's types; anything else
+    /// is ignored and `false` returned.
+    fn set_snapshot_filter(&mut self, filter: Box<dyn Any + Send + Sync>) -> bool;
 }
 
 /// [`Codec`] for a state whose data is `Data<K, N, S, H, P, X>` with serializers `NS`, `SS`.
 pub(crate) struct TypedCodec<N, S, NS, SS, X> {
     pub(crate) namespace: NS,
     pub(crate) state: SS,
-    /// T5: the filter of the asynchronous part, for a TTL state with cleanup at snapshot.
-    filter: Option<Arc<dyn SnapshotFilter<S>>>,
+    /// T5: the filter of the asynchronous part, for a TTL state with cleanup at snapshot: an
+    /// `Arc<dyn SnapshotFilter<K, N, S, P, KS, NS, SS>>` (the key, primitives and key serializer types are the
+    /// backend's, which this type does not name), checked by `set_snapshot_filter`.
+    filter: Option<Box<dyn Any + Send + Sync>>,
     _types: PhantomData<fn() -> (N, S, X)>,
 }
 
@@ -164,7 +167,11 @@ where
         Ok(Box::new(TypedSnapshot {
             snapshot,
             serializers: Serializers::new(key.clone(), self.namespace.clone(), self.state.clone()),
-            filter: self.filter.clone(),
+            filter: self
+                .filter
+                .as_ref()
+                .and_then(|f| f.downcast_ref::<Arc<dyn SnapshotFilter<K, N, S, P, KS, NS, SS>>>())
+                .cloned(),
         }))
     }
 
@@ -273,10 +280,12 @@ where
         downcast::<Data<K, N, S, H, P, X>>(data).table.check_invariants()
     }
 
-    fn set_snapshot_filter(&mut self, filter: Box<dyn Any + Send + Sync>) {
-        if let Ok(filter) = filter.downcast::<Arc<dyn SnapshotFilter<S>>>() {
-            self.filter = Some(*filter);
+    fn set_snapshot_filter(&mut self, filter: Box<dyn Any + Send + Sync>) -> bool {
+        let typed = filter.is::<Arc<dyn SnapshotFilter<K, N, S, P, KS, NS, SS>>>();
+        if typed {
+            self.filter = Some(filter);
         }
+        typed
     }
 }
 
@@ -313,7 +322,7 @@ pub(crate) trait GroupWriter {
 struct TypedSnapshot<K, N, S, P: Primitives, KS, NS, SS> {
     snapshot: Snapshot<K, N, S, P>,
     serializers: Serializers<KS, NS, SS>,
-    filter: Option<Arc<dyn SnapshotFilter<S>>>,
+    filter: Option<Arc<dyn SnapshotFilter<K, N, S, P, KS, NS, SS>>>,
 }
 
 struct TypedWriter<'s, K, N, S, P: Primitives, KS, NS, SS> {

@@ -123,7 +123,7 @@ where
             TtlSerializer(d.accumulator_serializer),
             function,
         ))?;
-        self.install_ttl_filter::<TtlValue<ACC>>(inner.handle.core, &config);
+        self.install_ttl_filter::<N, TtlValue<ACC>, NS, TtlSerializer<AS>>(inner.handle.core, &config);
         Ok(TtlAggregatingState {
             inner,
             rt: Arc::new(TtlRuntime::new(config)),

@@ -92,7 +92,7 @@ where
                 TtlValue::new(fold(acc, value), now)
             },
         ))?;
-        self.install_ttl_filter::<TtlValue<ACC>>(inner.handle.core, &config);
+        self.install_ttl_filter::<N, TtlValue<ACC>, NS, TtlSerializer<AS>>(inner.handle.core, &config);
         Ok(TtlFoldingState {
             inner,
             rt: Arc::new(TtlRuntime::new(config)),

@@ -51,8 +51,31 @@ where
         StateVisibility::NeverReturnExpired => live.filter_expired(ttl, now),
     };
     let stamp = config.update_type == UpdateType::OnReadAndWrite && live.any_unexpired(ttl, now);
+    if matches!(action, Visit::Keep) && !stamp {
+        return Some(live);
+    }
+    write_back(table, key, ns, action, stamp.then_some((ttl, now)))
+}
+
+/// The writes of a [`read_stored`] that drops or stamps something (T3, T4), then the state as the read returns
+/// it. Kept out of line: the read that needs no write (T8) then stays small enough for the lookup to be inlined
+/// into it.
+#[inline(never)]
+fn write_back<'a, K, N, S, H, P>(
+    table: &'a mut StateTable<K, N, S, H, P>,
+    key: &K,
+    ns: &N,
+    action: Visit<S>,
+    stamp: Option<(i64, i64)>,
+) -> Option<&'a S>
+where
+    K: Hash + Eq + Clone,
+    N: Hash + Eq + Clone,
+    S: Clone + TtlStored,
+    H: BuildHasher,
+    P: Primitives,
+{
     match action {
-        Visit::Keep if !stamp => return Some(live),
         Visit::Keep => {}
         Visit::Remove => {
             table.remove(key, ns);
@@ -64,7 +87,7 @@ where
             }
         }
     }
-    if stamp {
+    if let Some((ttl, now)) = stamp {
         if let Some(slot) = table.get_mut(key, ns) {
             slot.stamp_unexpired(ttl, now);
         }
@@ -79,14 +102,22 @@ where
     H: StateHasher,
     P: Primitives,
 {
-    /// T5: a TTL state with cleanup at snapshot writes its checkpoints through the TTL filter.
-    pub(crate) fn install_ttl_filter<S: TtlStored + 'static>(&mut self, core: HandleCore, config: &StateTtlConfig) {
+    /// T5: a TTL state with cleanup at snapshot writes its checkpoints through the TTL filter, built for the
+    /// state's types (`N`, the stored form `S`, their serializers `NS`, `SS`) so that it is applied inline.
+    pub(crate) fn install_ttl_filter<N, S, NS, SS>(&mut self, core: HandleCore, config: &StateTtlConfig)
+    where
+        N: Hash + Eq + StateType,
+        S: TtlStored + StateType,
+        NS: TypeSerializer<Value = N> + StateType,
+        SS: TypeSerializer<Value = S> + StateType,
+    {
         if config.full_snapshot {
-            let filter: Arc<dyn SnapshotFilter<S>> = Arc::new(TtlSnapshotFilter {
+            let filter: Arc<dyn SnapshotFilter<K, N, S, P, KS, NS, SS>> = Arc::new(TtlSnapshotFilter {
                 ttl: config.ttl,
                 clock: config.clock.clone(),
             });
-            self.set_snapshot_filter(core, Box::new(filter));
+            let installed = self.set_snapshot_filter(core, Box::new(filter));
+            debug_assert!(installed, "the filter's types are the registered state's (T5)");
         }
     }
 }

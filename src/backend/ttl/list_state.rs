@@ -7,7 +7,7 @@ use super::value::{TtlSerializer, TtlValue};
 use crate::backend::{
     BackendError, KeyedStateBackend, ListState, ListStateDescriptor, StateHasher, StateKey, StateType,
 };
-use crate::serializer::TypeSerializer;
+use crate::serializer::{ListSerializer, TypeSerializer};
 use crate::sync::Primitives;
 use core::fmt;
 use core::hash::Hash;
@@ -68,7 +68,10 @@ where
             d.namespace_serializer,
             TtlSerializer(d.element_serializer),
         ))?;
-        self.install_ttl_filter::<Vec<TtlValue<E>>>(inner.handle.core, &config);
+        self.install_ttl_filter::<N, Vec<TtlValue<E>>, NS, ListSerializer<TtlSerializer<ES>>>(
+            inner.handle.core,
+            &config,
+        );
         Ok(TtlListState {
             inner,
             rt: Arc::new(TtlRuntime::new(config)),

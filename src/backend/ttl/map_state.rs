@@ -5,7 +5,7 @@ use super::handle::ttl_common;
 use super::runtime::TtlRuntime;
 use super::value::{TtlSerializer, TtlValue};
 use crate::backend::{BackendError, KeyedStateBackend, MapState, MapStateDescriptor, StateHasher, StateKey, StateType};
-use crate::serializer::TypeSerializer;
+use crate::serializer::{MapSerializer, TypeSerializer};
 use crate::sync::Primitives;
 use core::fmt;
 use core::hash::Hash;
@@ -69,7 +69,7 @@ where
             d.key_serializer,
             TtlSerializer(d.value_serializer),
         ))?;
-        self.install_ttl_filter::<std::collections::HashMap<UK, TtlValue<UV>>>(inner.handle.core, &config);
+        self.install_ttl_filter::<N, std::collections::HashMap<UK, TtlValue<UV>>, NS, MapSerializer<UKS, TtlSerializer<UVS>>>(inner.handle.core, &config);
         Ok(TtlMapState {
             inner,
             rt: Arc::new(TtlRuntime::new(config)),

@@ -82,7 +82,7 @@ where
                 }
             },
         ))?;
-        self.install_ttl_filter::<TtlValue<V>>(inner.handle.core, &config);
+        self.install_ttl_filter::<N, TtlValue<V>, NS, TtlSerializer<VS>>(inner.handle.core, &config);
         Ok(TtlReducingState {
             inner,
             rt: Arc::new(TtlRuntime::new(config)),

@@ -71,7 +71,7 @@ where
             d.namespace_serializer,
             TtlSerializer(d.value_serializer),
         ))?;
-        self.install_ttl_filter::<TtlValue<V>>(inner.handle.core, &config);
+        self.install_ttl_filter::<N, TtlValue<V>, NS, TtlSerializer<VS>>(inner.handle.core, &config);
         Ok(TtlValueState {
             inner,
             rt: Arc::new(TtlRuntime::new(config)),
@@ -89,6 +89,7 @@ where
 
     /// The value of the current key and namespace, or the default if it is absent or expired (T4). Under
     /// `OnReadAndWrite` a returned value is stamped (T3).
+    #[inline(always)]
     pub fn value<'a, K, KS, H, P>(
         &'a self,
         backend: &'a mut KeyedStateBackend<K, KS, H, P>,
