@@ -48,6 +48,7 @@ fn b1_key_context_and_range() {
     assert!(matches!(v.value(&b), Err(BackendError::NoCurrentKey)));
     assert!(matches!(v.update(&mut b, 1), Err(BackendError::NoCurrentKey)));
     let ctx = b.key_group_context();
+    assert_eq!(b.max_parallelism(), MAX_PAR);
     let inside = (0..1000u64)
         .find(|k| b.key_group_range().contains(ctx.key_group_of(k)))
         .unwrap();
