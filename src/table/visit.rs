@@ -7,7 +7,6 @@
 //! at every visit (I10), so rehashes between visits are harmless.
 
 use super::directory::present_chunks;
-use super::prefetch::prefetch;
 use super::StateTable;
 use crate::sync::Primitives;
 use core::hash::{BuildHasher, Hash};
@@ -45,6 +44,9 @@ pub struct VisitSummary {
     /// States replaced.
     pub replaced: usize,
 }
+
+/// Heads tested per step of the visit's scan.
+const GROUP: usize = 8;
 
 impl<K, N, S, H, P> StateTable<K, N, S, H, P>
 where
@@ -121,7 +123,8 @@ where
             }
             // W1: learn from `present_chunks` whether the cursor's chunk is present, else skip to the next one.
             let chunk = cursor.bucket >> dir.chunk_bits;
-            let heads = match present_chunks(&dir.chunks, chunk).next() {
+            let present = dir.chunks.get(chunk).filter(|c| c.is_present()).map(|c| (chunk, c));
+            let heads = match present.or_else(|| present_chunks(&dir.chunks, chunk).next()) {
                 None => {
                     cursor.bucket = dir.capacity;
                     continue;
@@ -134,39 +137,63 @@ where
                 }
             };
             // The buckets of this chunk, scanned in one loop (the presence test above holds for all of them), up to
-            // the bucket budget.
+            // the bucket budget, eight at a time: which of the eight heads are non-null is computed without a branch
+            // per head, and only those buckets are walked (half the buckets are empty at growth load, and a branch
+            // on each head would be mispredicted about as often).
             let base = cursor.bucket & !(dir.chunk_len() - 1);
             let start = cursor.bucket - base;
             let stop = dir.chunk_len().min(start + (max_buckets - scanned));
             let mut slot = start;
-            while slot < stop {
-                // SAFETY: the chunk was just found present by the W1 walk's test (I10, W1) and `slot < stop <=` its
-                // length; nothing writes the table during this read-only walk (`&mut self`, `f` cannot reach it).
-                let mut cur = unsafe { heads.head(slot) };
-                slot += 1;
-                if cur.is_null() {
-                    continue;
-                }
-                while !cur.is_null() {
-                    // SAFETY: `cur` is live in this bucket (I5) and not written while the walk reads (see above):
-                    // the writer holds `&mut self` and writes nothing until the walk ends (I3).
-                    let (node, state) = unsafe { (&*cur, (*cur).state()) };
-                    summary.visited += 1;
-                    match f(&node.key, &node.namespace, state) {
-                        Visit::Keep => {}
-                        Visit::Remove => actions.push((node.key.clone(), node.namespace.clone(), None)),
-                        Visit::Replace(s) => actions.push((node.key.clone(), node.namespace.clone(), Some(s))),
+            'scan: while slot < stop {
+                let group_end = stop.min(slot + GROUP);
+                // SAFETY: the chunk was just found present by the W1 walk's test (I10, W1) and `slot + j < group_end
+                // <= stop <=` its length; nothing writes the table during this read-only walk (`&mut self`, `f`
+                // cannot reach it).
+                let occupied_at = |j: usize| u32::from(!unsafe { heads.head(slot + j) }.is_null()) << j;
+                let mut occupied = if group_end - slot == GROUP {
+                    (0..GROUP).fold(0, |m, j| m | occupied_at(j)) // a constant count: unrolled
+                } else {
+                    (0..group_end - slot).fold(0, |m, j| m | occupied_at(j))
+                };
+                while occupied != 0 {
+                    let b = slot + occupied.trailing_zeros() as usize;
+                    occupied &= occupied - 1;
+                    // SAFETY: as above, `b < group_end <= stop`.
+                    let mut cur = unsafe { heads.head(b) };
+                    while !cur.is_null() {
+                        // SAFETY: `cur` is live in this bucket (I5) and not written while the walk reads (see
+                        // above): the writer holds `&mut self` and writes nothing until the walk ends (I3).
+                        let (node, state) = unsafe { (&*cur, (*cur).state()) };
+                        summary.visited += 1;
+                        match f(&node.key, &node.namespace, state) {
+                            Visit::Keep => {}
+                            Visit::Remove => actions.push((node.key.clone(), node.namespace.clone(), None)),
+                            Visit::Replace(s) => actions.push((node.key.clone(), node.namespace.clone(), Some(s))),
+                        }
+                        cur = node.next();
                     }
-                    cur = node.next();
+                    if summary.visited >= max_entries {
+                        // Stop after the bucket in which the count was reached.
+                        slot = b + 1;
+                        break 'scan;
+                    }
                 }
-                if summary.visited >= max_entries {
-                    break;
-                }
+                slot = group_end;
             }
             scanned += slot - start;
             cursor.bucket = base + slot;
         }
         // The writes, each an ordinary write operation (T6: I3, I6 as for any remove / get_mut).
+        if !actions.is_empty() {
+            self.apply_visit(actions, &mut summary);
+        }
+        summary
+    }
+
+    /// Applies a visit's removals and replacements, each an ordinary write (T6: I3, I6 as for any remove /
+    /// get_mut). Out of line: most visits find nothing to change.
+    #[inline(never)]
+    fn apply_visit(&mut self, actions: Vec<(K, N, Option<S>)>, summary: &mut VisitSummary) {
         for (key, namespace, replacement) in actions {
             match replacement {
                 None => {
@@ -181,46 +208,6 @@ where
                     }
                 }
             }
-        }
-        self.prefetch_visit(cursor, max_entries);
-        summary
-    }
-
-    /// Prefetches the first nodes of the buckets a [`visit_some`](Self::visit_some) from `cursor` starts with (up
-    /// to `count` of them, in the cursor's chunk): the next state access then finds them in cache instead of
-    /// waiting on one node after another, since bucket order is not the nodes' order in memory (T6). A hint
-    /// only: no node is read.
-    fn prefetch_visit(&self, cursor: &VisitCursor, count: usize) {
-        let dir = match (cursor.in_new, &self.rehash) {
-            (false, _) => &self.primary,
-            (true, Some(r)) => &r.new,
-            (true, None) => return,
-        };
-        if cursor.bucket >= dir.capacity {
-            return;
-        }
-        let chunk = cursor.bucket >> dir.chunk_bits;
-        // W1: only a present chunk's heads are read.
-        let Some((c, heads)) = present_chunks(&dir.chunks, chunk).next() else {
-            return;
-        };
-        if c != chunk {
-            return;
-        }
-        let base = chunk << dir.chunk_bits;
-        let mut slot = cursor.bucket - base;
-        // At growth load about half the buckets are empty: four buckets per entry wanted is plenty.
-        let end = dir.chunk_len().min(slot.saturating_add(count.saturating_mul(4)));
-        for _ in 0..count {
-            // SAFETY: the chunk is present (the W1 test above; I10) and `end` is at most its length; `&self`
-            // excludes writes (I3).
-            let next = unsafe { heads.first_non_null(slot, end) };
-            if next == end {
-                break;
-            }
-            // SAFETY: as above, `next < end`.
-            prefetch(unsafe { heads.head(next) });
-            slot = next + 1;
         }
     }
 }

@@ -41,8 +41,15 @@ impl<V> TtlValue<V> {
 /// ```
 #[inline]
 pub fn expired(ts: i64, ttl: i64, now: i64) -> bool {
-    let ttl = if ts > 0 { ttl.min(i64::MAX - ts) } else { ttl };
-    ts.wrapping_add(ttl) <= now
+    // Flink caps `ttl` at `i64::MAX - ts` for a positive `ts`, else adds as Java does (wrapping). For `ttl >= 0`
+    // (every configured time-to-live) that is a saturating add: `ts <= 0` cannot overflow upwards; for a negative
+    // `ttl`, `min` keeps `ttl` and the sum cannot overflow when `ts > 0`.
+    let expires = if ttl >= 0 {
+        ts.saturating_add(ttl)
+    } else {
+        ts.wrapping_add(ttl)
+    };
+    expires <= now
 }
 
 /// Serializer of a [`TtlValue`]: the timestamp as a big-endian `i64`, then the user value (Flink
