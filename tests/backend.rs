@@ -101,6 +101,18 @@ fn b2_registry_same_state_or_mismatch() {
         .register_value(ValueStateDescriptor::new("v", VoidNamespaceSerializer, U64Serializer))
         .is_err());
     assert_eq!(b.state_names().count(), 1);
+    // Another serializer of the same Rust type: the identities differ, the stored types do not.
+    use cow_state_table::serializer::{FlinkStringSerializer, StringSerializer};
+    b.register_value(ValueStateDescriptor::new("text", U32Serializer, StringSerializer))
+        .unwrap();
+    let e = b
+        .register_value(ValueStateDescriptor::new("text", U32Serializer, FlinkStringSerializer))
+        .unwrap_err();
+    assert!(
+        matches!(&e, BackendError::StateMismatch(m) if m.requested.state_serializer == "flink_string"),
+        "{e:?}"
+    );
+    assert_eq!(b.state_names().count(), 2);
 }
 
 /// B3: a handle of another backend is refused, never served from the wrong state.
@@ -915,6 +927,15 @@ fn max_states_is_what_the_stream_numbers() {
     assert_eq!(b.restore(&[&bytes]).unwrap().entries, 2);
     assert_eq!(handles[0].value(&b).unwrap(), Some(&5));
     assert_eq!(handles[MAX_STATES - 1].value(&b).unwrap(), Some(&6));
+    // The limit counts the restored states not yet registered (B23): a fresh backend restored from the checkpoint
+    // holds all of them, so a new name is refused while a restored one still binds.
+    let mut fresh: Backend = KeyedStateBackend::new(U64Serializer, 1, KeyGroupRange::of(0, 0).unwrap()).unwrap();
+    fresh.restore(&[&bytes]).unwrap();
+    let err = fresh.register_value(desc(MAX_STATES)).unwrap_err();
+    assert!(matches!(err, BackendError::TooManyStates { limit: 32_767 }), "{err:?}");
+    let last = fresh.register_value(desc(MAX_STATES - 1)).unwrap();
+    fresh.set_current_key(1).unwrap();
+    assert_eq!(last.value(&fresh).unwrap(), Some(&6));
 }
 
 /// B19: a map cursor's writes (set_value, value_mut, remove) under a checkpoint in flight copy the map once; the

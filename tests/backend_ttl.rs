@@ -582,3 +582,37 @@ fn a_visit_keeps_to_its_bucket_budget() {
     assert_eq!(visited8, 40);
     assert!(calls8 < calls, "{calls8} vs {calls}");
 }
+
+/// T2: `expired` is Flink's `TtlUtils.expired` — `ts + min(ttl, i64::MAX - ts)` for a positive `ts`, else
+/// `ts + ttl` (Java's wrapping add) — at every combination of the edges of `i64`.
+#[test]
+fn expired_is_flinks_formula_at_the_edges() {
+    use cow_state_table::backend::ttl::expired;
+    let flink = |ts: i64, ttl: i64, now: i64| {
+        let ttl = if ts > 0 { ttl.min(i64::MAX - ts) } else { ttl };
+        ts.wrapping_add(ttl) <= now
+    };
+    let edges = [
+        i64::MIN,
+        i64::MIN + 1,
+        -1_000,
+        -1,
+        0,
+        1,
+        1_000,
+        i64::MAX - 1_000,
+        i64::MAX - 1,
+        i64::MAX,
+    ];
+    for ts in edges {
+        for ttl in edges {
+            for now in edges {
+                assert_eq!(
+                    expired(ts, ttl, now),
+                    flink(ts, ttl, now),
+                    "ts {ts}, ttl {ttl}, now {now}"
+                );
+            }
+        }
+    }
+}
