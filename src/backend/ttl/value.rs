@@ -42,14 +42,19 @@ impl<V> TtlValue<V> {
 #[inline]
 pub fn expired(ts: i64, ttl: i64, now: i64) -> bool {
     // Flink caps `ttl` at `i64::MAX - ts` for a positive `ts`, else adds as Java does (wrapping). For `ttl >= 0`
-    // (every configured time-to-live) that is a saturating add: `ts <= 0` cannot overflow upwards; for a negative
-    // `ttl`, `min` keeps `ttl` and the sum cannot overflow when `ts > 0`.
-    let expires = if ttl >= 0 {
-        ts.saturating_add(ttl)
+    // (every configured time-to-live) that is `min(ts + ttl, i64::MAX) <= now`, monotone in `ts`: every stamp is
+    // expired at `now == i64::MAX`, else exactly those up to `now - ttl` (none if that is below `i64::MIN`). Only
+    // the last comparison depends on `ts`, so a loop over many stamps (a visit, a checkpoint filter) computes the
+    // cutoff once. For a negative `ttl`, `min` keeps `ttl` and the sum cannot overflow when `ts > 0`.
+    if ttl >= 0 {
+        match now.checked_sub(ttl) {
+            _ if now == i64::MAX => true,
+            Some(cutoff) => ts <= cutoff,
+            None => false,
+        }
     } else {
-        ts.wrapping_add(ttl)
-    };
-    expires <= now
+        ts.wrapping_add(ttl) <= now
+    }
 }
 
 /// Serializer of a [`TtlValue`]: the timestamp as a big-endian `i64`, then the user value (Flink
