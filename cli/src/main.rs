@@ -300,6 +300,12 @@ fn soak_command(a: SoakArgs) -> Result<()> {
             "soak --incremental: seed {seed}, {:?}, {} keys x {} namespaces x {} states, checkpoints every {:?}, a full one every {k}",
             cfg.duration, a.keys, a.namespaces, a.states, cfg.checkpoint_every
         );
+    } else if !a.json && cfg.ttl {
+        // `soak --ttl` has no snapshot readers: its checks are the reads against the model and the restores.
+        eprintln!(
+            "soak --ttl: seed {seed}, {:?}, {} keys x {} namespaces, TTL value, list and map states on a manual clock, checkpoints every {:?}",
+            cfg.duration, a.keys, a.namespaces, cfg.checkpoint_every
+        );
     } else if !a.json {
         eprintln!(
             "soak: seed {seed}, {:?}, {} keys x {} namespaces x {} states, snapshots every {:?}, checkpoints every {:?}, {} readers",

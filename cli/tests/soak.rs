@@ -182,6 +182,16 @@ fn a_planted_divergence_fails_the_ttl_soak_with_the_seed() {
         .unwrap();
     let last = mismatch_line(&out);
     assert!(last.contains("live"), "{last}");
+    // The banner names what `--ttl` runs, and no snapshot readers (it has none).
+    let banner = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        banner.starts_with("soak --ttl: seed 5,") && !banner.contains("readers"),
+        "{banner}"
+    );
 }
 
 #[test]
