@@ -1554,3 +1554,24 @@ fn b24_decode_error_keeps_the_state_restored() {
     assert_eq!(t.state_names().count(), 0);
     assert_three_states(&mut t, 0..50);
 }
+
+/// The backend's `Debug` names its key serializer, its key context and its states (by name and signature).
+#[test]
+fn backend_debug_names_its_key_context_and_states() {
+    let mut b = full();
+    b.register_value(value_desc()).unwrap();
+    b.set_current_key(1).unwrap();
+    let text = format!("{b:?}");
+    assert!(text.starts_with("KeyedStateBackend {"), "{text}");
+    for part in [
+        "key_serializer: U64Serializer",
+        "has_current_key: true",
+        "states: [(\"v\"",
+        "closed: false",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from {text}");
+    }
+    b.close();
+    let text = format!("{b:?}");
+    assert!(text.contains("closed: true"), "{text}");
+}
