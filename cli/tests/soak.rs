@@ -158,6 +158,11 @@ fn the_ttl_soak_expires_values_elements_and_entries() {
         "{target}"
     );
     assert!(s["checkpoints_verified"].as_u64().unwrap() >= 2, "{s}");
+    let (avg, max) = (
+        s["checkpoint_bytes_avg"].as_u64().unwrap(),
+        s["checkpoint_bytes_max"].as_u64().unwrap(),
+    );
+    assert!(avg > 0 && max >= avg, "checkpoint sizes: avg {avg}, max {max}");
     let line = stderr.lines().find(|l| l.starts_with("ttl soak: ")).unwrap();
     let dropped: u64 = line
         .split(", ")

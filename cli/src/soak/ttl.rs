@@ -273,6 +273,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
     let mut last_checkpoint = Instant::now();
     let mut in_flight: Option<InFlight> = None;
     let (mut ops, mut reads_expired, mut checkpoints, mut verified, mut bytes) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut max_bytes = 0u64;
     let mut failure: Option<String> = None;
     let hot = (cfg.shape.keys / 100).max(1);
     while start.elapsed() < cfg.duration && failure.is_none() {
@@ -416,6 +417,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
                     Ok(n) => {
                         verified += 1;
                         bytes += n;
+                        max_bytes = max_bytes.max(n);
                     }
                     Err(e) => failure = Some(e),
                 }
@@ -450,6 +452,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
                 Ok(n) => {
                     verified += 1;
                     bytes += n;
+                    max_bytes = max_bytes.max(n);
                 }
                 Err(e) => failure = Some(e),
             }
@@ -493,7 +496,7 @@ pub fn run(cfg: &Config) -> Result<Summary> {
         checkpoints_verified: verified,
         checkpoints_rescaled: 0,
         checkpoint_bytes_avg: bytes.checked_div(verified).unwrap_or(0),
-        checkpoint_bytes_max: 0,
+        checkpoint_bytes_max: max_bytes,
         write_mb_per_sec: 0.0,
         restore_mb_per_sec: 0.0,
         storage: match &cfg.storage {
