@@ -117,6 +117,22 @@ pub(crate) fn present_chunks<K, N, S, P: Primitives>(
     chunks.iter().enumerate().skip(from).filter(|(_, c)| c.is_present())
 }
 
+/// A present chunk and its index in the directory.
+pub(crate) type PresentChunk<'d, K, N, S, P> = (usize, &'d ChunkRef<K, N, S, P>);
+
+/// The first item of [`present_chunks`]: the first present chunk at or after `from`. `from` itself is tested first,
+/// since a walk is usually already inside a present chunk.
+#[inline]
+pub(crate) fn first_present_chunk<K, N, S, P: Primitives>(
+    chunks: &[ChunkRef<K, N, S, P>],
+    from: usize,
+) -> Option<PresentChunk<'_, K, N, S, P>> {
+    match chunks.get(from) {
+        Some(c) if c.is_present() => Some((from, c)),
+        _ => present_chunks(chunks, from).next(),
+    }
+}
+
 /// The writer's walk over the buckets of a directory's present chunks (W1), chunk by chunk. It holds an index,
 /// not a borrow, so the writer may write the directory between two steps (copy a chunk, unlink a node: neither
 /// changes which slots are present).
@@ -129,7 +145,7 @@ impl PresentChunks {
     /// The buckets of the next present chunk of `dir`, or `None` after the last one.
     #[inline]
     pub(crate) fn next<K, N, S, P: Primitives>(&mut self, dir: &Directory<K, N, S, P>) -> Option<Range<usize>> {
-        let (c, _) = present_chunks(&dir.chunks, self.next).next()?;
+        let (c, _) = first_present_chunk(&dir.chunks, self.next)?;
         self.next = c + 1;
         Some(c << dir.chunk_bits..(c + 1) << dir.chunk_bits)
     }
@@ -498,7 +514,7 @@ impl<K, N, S, P: Primitives> Directory<K, N, S, P> {
                 }
                 if b & self.slot_mask == 0 {
                     // The start of a chunk: go on at the first present one (W1).
-                    match present_chunks(&self.chunks, b >> self.chunk_bits).next() {
+                    match first_present_chunk(&self.chunks, b >> self.chunk_bits) {
                         Some((c, _)) => b = c << self.chunk_bits,
                         None => return,
                     }

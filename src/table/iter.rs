@@ -6,7 +6,7 @@
 //!
 //! The iterators borrow the directories they walk and allocate nothing.
 
-use super::directory::{present_chunks, DirView};
+use super::directory::{first_present_chunk, DirView};
 use super::node::{prefetch, Node, NodePtr};
 use crate::sync::Primitives;
 use core::fmt;
@@ -69,7 +69,7 @@ impl<'a, K, N, S, P: Primitives> Entries<'a, K, N, S, P> {
             let dir = self.dirs.get(self.dir)?;
             // The present chunk at or after `chunk` (W1: an empty slot is a chunk of empty buckets, I10, with
             // nothing to scan). Mid-chunk (`slot > 0`) this is the chunk being scanned.
-            let Some((c, chunk)) = present_chunks(dir.chunks, self.chunk).next() else {
+            let Some((c, chunk)) = first_present_chunk(dir.chunks, self.chunk) else {
                 self.dir += 1;
                 self.chunk = 0;
                 self.slot = 0;

@@ -6,7 +6,7 @@
 //! write does (I3, I6). The cursor is a position, never a pointer, and is re-checked against the directories
 //! at every visit (I10), so rehashes between visits are harmless.
 
-use super::directory::present_chunks;
+use super::directory::first_present_chunk;
 use super::StateTable;
 use crate::sync::Primitives;
 use core::hash::{BuildHasher, Hash};
@@ -123,8 +123,7 @@ where
             }
             // W1: learn from `present_chunks` whether the cursor's chunk is present, else skip to the next one.
             let chunk = cursor.bucket >> dir.chunk_bits;
-            let present = dir.chunks.get(chunk).filter(|c| c.is_present()).map(|c| (chunk, c));
-            let heads = match present.or_else(|| present_chunks(&dir.chunks, chunk).next()) {
+            let heads = match first_present_chunk(&dir.chunks, chunk) {
                 None => {
                     cursor.bucket = dir.capacity;
                     continue;
