@@ -7,14 +7,15 @@ use crate::sync::Primitives;
 use crate::table::visit::{VisitCursor, VisitSummary};
 use crate::StateTable;
 use core::hash::{BuildHasher, Hash};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// A TTL state's configuration and cleanup cursor, shared by the clones of its handle.
 #[derive(Debug)]
 pub(crate) struct TtlRuntime {
     pub(crate) config: StateTtlConfig,
-    in_new: AtomicBool,
-    bucket: AtomicU64,
+    /// The cursor's position, `bucket << 1 | in_new`: one load and one store per visit.
+    position: AtomicU64,
+    /// The cursor's completed rounds, written only when a visit completes one.
     rounds: AtomicU64,
 }
 
@@ -22,24 +23,30 @@ impl TtlRuntime {
     pub(crate) fn new(config: StateTtlConfig) -> Self {
         TtlRuntime {
             config,
-            in_new: AtomicBool::new(false),
-            bucket: AtomicU64::new(0),
+            position: AtomicU64::new(0),
             rounds: AtomicU64::new(0),
         }
     }
 
+    #[inline]
     fn cursor(&self) -> VisitCursor {
+        let position = self.position.load(Ordering::Relaxed);
         VisitCursor {
-            in_new: self.in_new.load(Ordering::Relaxed),
-            bucket: self.bucket.load(Ordering::Relaxed) as usize,
+            in_new: position & 1 == 1,
+            bucket: (position >> 1) as usize,
             rounds: self.rounds.load(Ordering::Relaxed),
         }
     }
 
-    fn set_cursor(&self, c: VisitCursor) {
-        self.in_new.store(c.in_new, Ordering::Relaxed);
-        self.bucket.store(c.bucket as u64, Ordering::Relaxed);
-        self.rounds.store(c.rounds, Ordering::Relaxed);
+    #[inline]
+    fn set_cursor(&self, before: VisitCursor, c: VisitCursor) {
+        // A bucket index is at most a directory's capacity (at most 2^30 buckets, docs/DESIGN.md "sub-table"), so
+        // it fits 63 bits.
+        self.position
+            .store((c.bucket as u64) << 1 | u64::from(c.in_new), Ordering::Relaxed);
+        if c.rounds != before.rounds {
+            self.rounds.store(c.rounds, Ordering::Relaxed);
+        }
     }
 
     /// Completed rounds of the incremental cleanup.
@@ -77,6 +84,7 @@ impl TtlRuntime {
     }
 
     /// Visits `count` entries from the cursor, removing or trimming the expired (T6).
+    #[inline]
     pub(crate) fn visit<K, N, S, H, P>(
         &self,
         table: &mut StateTable<K, N, S, H, P>,
@@ -91,9 +99,10 @@ impl TtlRuntime {
         P: Primitives,
     {
         let ttl = self.config.ttl;
-        let mut cursor = self.cursor();
+        let before = self.cursor();
+        let mut cursor = before;
         let summary = table.visit_some(&mut cursor, count, |_, _, s| s.filter_expired(ttl, now));
-        self.set_cursor(cursor);
+        self.set_cursor(before, cursor);
         summary
     }
 
