@@ -163,6 +163,7 @@ fn the_ttl_soak_expires_values_elements_and_entries() {
         s["checkpoint_bytes_max"].as_u64().unwrap(),
     );
     assert!(avg > 0 && max >= avg, "checkpoint sizes: avg {avg}, max {max}");
+    assert_rates_measured(&s);
     let line = stderr.lines().find(|l| l.starts_with("ttl soak: ")).unwrap();
     let dropped: u64 = line
         .split(", ")
@@ -246,6 +247,7 @@ fn the_incremental_soak_restores_chains() {
     assert!(i["longest_chain"].as_u64().unwrap() >= 2, "{s}");
     assert!(i["longest_chain"].as_u64().unwrap() <= 4, "{s}");
     assert!(i["rescaled"].as_u64().unwrap() >= 1, "{s}");
+    assert_rates_measured(&s);
     assert!(
         i["base_bytes_max"].as_u64().unwrap() > 0,
         "the base keeps copies alive: {s}"
@@ -277,4 +279,12 @@ fn the_incremental_soak_restores_chains() {
         fails_with(&["soak", "--incremental", "--target", "tables", "--duration", "1s"], 2).contains("--incremental")
     );
     assert!(fails_with(&["soak", "--full-every", "3"], 2).contains("--incremental"));
+}
+
+/// A soak that wrote and restored checkpoints reports how fast: both rates measured, neither left at 0.
+fn assert_rates_measured(s: &serde_json::Value) {
+    for rate in ["write_mb_per_sec", "restore_mb_per_sec"] {
+        let r = s[rate].as_f64().unwrap();
+        assert!(r.is_finite() && r > 0.0, "{rate} = {r}: {s}");
+    }
 }

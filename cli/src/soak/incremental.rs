@@ -8,7 +8,7 @@
 //! (C8). Any mismatch stops the run with the seed and the first divergence.
 
 use super::backend::{restore_and_verify, BackendSet};
-use super::checkpoint::{Storage, KEEP};
+use super::checkpoint::{mb_per_sec, Storage, TimedStorage, KEEP};
 use super::model::{Capture, Model};
 use super::report::{memory, percentile, IncrementalSummary, Summary};
 use super::target::KeyedTarget;
@@ -179,7 +179,9 @@ pub fn run(cfg: &Config, full_every: u32) -> Result<Summary> {
     let ctx = KeyGroupContext::all(cfg.max_parallelism).map_err(|e| usage(e.to_string()))?;
     let states = cfg.shape.states;
     let mut target = BackendSet::new(states, ctx).map_err(usage)?;
-    let (storage, in_memory) = open(&cfg.storage)?;
+    let (inner, in_memory) = open(&cfg.storage)?;
+    let timed = Arc::new(TimedStorage::new(inner));
+    let storage: Arc<dyn CheckpointStorage> = timed.clone();
     // Deltas whenever the chain allows, however much changed (the fraction is tested by the backend's tests).
     let mode = CheckpointMode::Incremental(IncrementalPolicy::every(full_every).with_max_delta_fraction(f64::MAX));
     let mut model = Model::new(states, ctx);
@@ -301,8 +303,8 @@ pub fn run(cfg: &Config, full_every: u32) -> Result<Summary> {
             .checked_div(written)
             .unwrap_or(0),
         checkpoint_bytes_max: ledger.max_bytes,
-        write_mb_per_sec: 0.0,
-        restore_mb_per_sec: ledger.restored_bytes as f64 / 1e6 / ledger.restore.as_secs_f64().max(1e-9),
+        write_mb_per_sec: mb_per_sec(timed.committed()),
+        restore_mb_per_sec: mb_per_sec((ledger.restored_bytes, ledger.restore)),
         storage: match &cfg.storage {
             Storage::Memory => "memory".to_string(),
             Storage::Dir(d) => d.display().to_string(),

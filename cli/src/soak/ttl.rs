@@ -8,7 +8,7 @@
 //! unexpired at its end present, a list's elements in their order). Every state also has incremental cleanup, so
 //! expired values, elements and entries leave the live tables during rehashes with a checkpoint in flight.
 
-use super::checkpoint::Storage;
+use super::checkpoint::{mb_per_sec, Storage, TimedStorage};
 use super::report::{memory, Summary};
 use super::Config;
 use crate::error::{CliError, Result};
@@ -21,6 +21,7 @@ use cow_state_table::backend::{
 };
 use cow_state_table::serializer::{U32Serializer, U64Serializer};
 use cow_state_table::DeterministicState;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -175,19 +176,22 @@ struct InFlight {
 }
 
 /// Restores a finished checkpoint and checks its TTL window (T5): what it holds is the captured cells without
-/// what was expired at `now`, and nothing it holds was expired at its synchronous part.
+/// what was expired at `now`, and nothing it holds was expired at its synchronous part. Returns the checkpoint's
+/// size and the time its restore took.
 fn verify(
     cfg: &Config,
     storage: &Arc<dyn CheckpointStorage>,
     f: InFlight,
     ttl: i64,
     now: i64,
-) -> std::result::Result<u64, String> {
+) -> std::result::Result<(u64, Duration), String> {
     let summary = f.handle.wait().map_err(|e| format!("checkpoint {}: {e}", f.id))?;
     let bytes = storage.read(f.id).map_err(|e| e.to_string())?;
     let clock = Arc::new(ManualClock::new(0));
     let (mut r, states) = backend(cfg, &clock, ttl).map_err(|e| e.to_string())?;
+    let started = Instant::now();
     r.restore(&[&bytes]).map_err(|e| format!("restore {}: {e}", f.id))?;
+    let took = started.elapsed();
     let got = stored(&r, &states).map_err(|e| format!("checkpoint {}: {e}", f.id))?;
     compare(&format!("checkpoint {}:", f.id), &got, &f.captured, ttl, now)?;
     let stale = got
@@ -206,7 +210,7 @@ fn verify(
             f.id
         ));
     }
-    Ok(summary.bytes)
+    Ok((summary.bytes, took))
 }
 
 /// The model's read of a value or map entry at `now`: the value if unexpired; an expired one is dropped (the read
@@ -255,12 +259,19 @@ pub fn run(cfg: &Config) -> Result<Summary> {
     let ttl = (cells / 8).clamp(2, i64::MAX as u64) as i64;
     let clock = Arc::new(ManualClock::new(1));
     let (mut b, states) = backend(cfg, &clock, ttl)?;
-    let storage: Arc<dyn CheckpointStorage> = match &cfg.storage {
+    let timed = Arc::new(TimedStorage::new(match &cfg.storage {
         Storage::Memory => Arc::new(MemoryStorage::new()),
         Storage::Dir(dir) => Arc::new(DirectoryStorage::open(dir, 3).map_err(|e| CliError::Usage(e.to_string()))?),
-    };
+    }));
+    let storage: Arc<dyn CheckpointStorage> = timed.clone();
+    let restored = Cell::new((0u64, Duration::ZERO));
     // Waits for a checkpoint in flight and verifies what it holds at the clock's current time (T5).
-    let settle = |f: InFlight| verify(cfg, &storage, f, ttl, TtlTimeProvider::current_timestamp(&*clock));
+    let settle = |f: InFlight| {
+        let (bytes, took) = verify(cfg, &storage, f, ttl, TtlTimeProvider::current_timestamp(&*clock))?;
+        let (b, t) = restored.get();
+        restored.set((b + bytes, t + took));
+        Ok::<u64, String>(bytes)
+    };
     let mut model = Cells::default();
     let mut rng = cfg.seed | 1;
     let mut next = move || {
@@ -497,8 +508,8 @@ pub fn run(cfg: &Config) -> Result<Summary> {
         checkpoints_rescaled: 0,
         checkpoint_bytes_avg: bytes.checked_div(verified).unwrap_or(0),
         checkpoint_bytes_max: max_bytes,
-        write_mb_per_sec: 0.0,
-        restore_mb_per_sec: 0.0,
+        write_mb_per_sec: mb_per_sec(timed.committed()),
+        restore_mb_per_sec: mb_per_sec(restored.get()),
         storage: match &cfg.storage {
             Storage::Memory => "memory".to_string(),
             Storage::Dir(d) => d.display().to_string(),
