@@ -1575,3 +1575,27 @@ fn backend_debug_names_its_key_context_and_states() {
     let text = format!("{b:?}");
     assert!(text.contains("closed: true"), "{text}");
 }
+
+/// A pending checkpoint's `Debug` names its id, its key-group context, its states and whether it was cancelled;
+/// a spawned checkpoint's handle names its id and whether it was cancelled. Both see the backend's `close`.
+#[test]
+fn checkpoint_debug_names_its_id_states_and_cancellation() {
+    let mut b = full();
+    b.register_value(value_desc()).unwrap();
+    let pending = b.checkpoint(42).unwrap();
+    let text = format!("{pending:?}");
+    assert!(text.starts_with("PendingCheckpoint {"), "{text}");
+    for part in ["id: 42", "context: ", "states: [", "name: \"v\"", "cancelled: false"] {
+        assert!(text.contains(part), "{part:?} missing from {text}");
+    }
+    let storage: Arc<dyn CheckpointStorage> = Arc::new(MemoryStorage::new());
+    let handle = b.checkpoint(43).unwrap().spawn(storage);
+    let text = format!("{handle:?}");
+    assert!(text.starts_with("CheckpointHandle {"), "{text}");
+    for part in ["id: 43", "cancelled: false", "finished: "] {
+        assert!(text.contains(part), "{part:?} missing from {text}");
+    }
+    b.close();
+    assert!(format!("{pending:?}").contains("cancelled: true"), "{pending:?}");
+    assert!(format!("{handle:?}").contains("cancelled: true"), "{handle:?}");
+}

@@ -246,7 +246,8 @@ proptest! {
     #![proptest_config(config(48))]
 
     /// The same states registered in any order, in writer and reader, restore to the same contents: the stream
-    /// numbers states by the writer's registration, and restore matches them by name.
+    /// numbers states by the writer's registration, and restore matches them by name. The pending checkpoint
+    /// reports the id it was taken with (any `u64`) and, as `states()`, exactly the meta entries of its stream.
     #[test]
     fn state_ids_independent_of_registration_order(
         (kinds, writer_order, reader_order) in kinds().prop_flat_map(|k| {
@@ -255,6 +256,7 @@ proptest! {
             (Just(k), Just(order.clone()).prop_shuffle(), Just(order).prop_shuffle())
         }),
         ops in prop::collection::vec((any::<prop::sample::Index>(), 0u64..40, 0u32..3, 0u64..1000), 0..80),
+        id in any::<u64>(),
     ) {
         let name = |i: usize| format!("s{i}");
         let mut w = full(16);
@@ -288,13 +290,19 @@ proptest! {
             }
         }
         let mut bytes = Vec::new();
-        w.checkpoint(3).unwrap().write_to(&mut bytes).unwrap();
+        let pending = w.checkpoint(id).unwrap();
+        let summary = pending.write_to(&mut bytes).unwrap();
+        // The pending checkpoint reports the id it was taken with and the meta entries its stream carries.
+        prop_assert_eq!(pending.id(), id);
+        prop_assert_eq!(summary.id, id);
         // The stream numbers the states 0.. in the writer's registration order.
         let stream = StreamCheckpoint::parse(&bytes).unwrap();
+        prop_assert_eq!(pending.states(), stream.states());
         let ids: Vec<(u16, String)> = stream.states().iter().map(|m| (m.id, m.name.clone())).collect();
         let expected: Vec<(u16, String)> =
             writer_order.iter().enumerate().map(|(id, &i)| (id as u16, name(i))).collect();
         prop_assert_eq!(ids, expected);
+        drop(pending);
 
         let mut r = full(16);
         let mut read: Vec<Option<Any3>> = (0..kinds.len()).map(|_| None).collect();
@@ -882,9 +890,10 @@ proptest! {
     /// handle returned), and a committed checkpoint restores the state of its synchronous part. A cancelled one
     /// that reports `Cancelled` stored nothing. A pending checkpoint dropped, or run with the flag set, stores
     /// nothing and releases its snapshots at once. The other checkpoints in flight complete; at the end no
-    /// snapshot is held.
+    /// snapshot is held. Every pending checkpoint and handle reports the id it was taken with (numbered from any
+    /// first id).
     #[test]
-    fn dropped_or_cancelled_handles_join_and_release(ops in life_ops()) {
+    fn dropped_or_cancelled_handles_join_and_release(ops in life_ops(), first_id in 0u64..u64::MAX / 2) {
         const STATES: usize = 2;
         let storage = Recording {
             inner: MemoryStorage::new(),
@@ -900,7 +909,7 @@ proptest! {
         let mut handles: Vec<(u64, CheckpointHandle)> = Vec::new();
         let mut pendings: Vec<(u64, PendingCheckpoint)> = Vec::new();
         let mut committed: BTreeSet<u64> = BTreeSet::new();
-        let mut next_id = 1u64;
+        let mut next_id = first_id;
 
         // After a handle's `wait`, `cancel` or drop returned.
         let joined = |id: u64, outcome: Option<Result<u64, ()>>, handles: &Vec<(u64, CheckpointHandle)>,
@@ -943,16 +952,23 @@ proptest! {
                     next_id += 1;
                     let before = b.live_snapshots();
                     let pending = b.checkpoint(id).unwrap();
+                    prop_assert_eq!(pending.id(), id);
                     prop_assert_eq!(b.live_snapshots(), before + STATES);
                     at_sync.insert(id, model.clone());
                     match op {
-                        LifeOp::Spawn => handles.push((id, pending.spawn(shared.clone()))),
+                        LifeOp::Spawn => {
+                            let h = pending.spawn(shared.clone());
+                            prop_assert_eq!(h.id(), id);
+                            handles.push((id, h));
+                        }
                         _ => pendings.push((id, pending)),
                     }
                 }
                 LifeOp::SpawnPending(i) => {
                     if let Some((id, p)) = pick(&mut pendings, *i) {
-                        handles.push((id, p.spawn(shared.clone())));
+                        let h = p.spawn(shared.clone());
+                        prop_assert_eq!(h.id(), id);
+                        handles.push((id, h));
                     }
                 }
                 LifeOp::DropPending(i) | LifeOp::RunCancelled(i) => {
@@ -974,6 +990,7 @@ proptest! {
                 }
                 LifeOp::Wait(i) => {
                     if let Some((id, h)) = pick(&mut handles, *i) {
+                        prop_assert_eq!(h.id(), id);
                         let summary = h.wait().unwrap();
                         prop_assert_eq!(summary.id, id);
                         let want = &at_sync[&id];
@@ -983,6 +1000,7 @@ proptest! {
                 }
                 LifeOp::Cancel(i) => {
                     if let Some((id, h)) = pick(&mut handles, *i) {
+                        prop_assert_eq!(h.id(), id);
                         let outcome = match h.cancel() {
                             Ok(summary) => Ok(summary.id),
                             Err(CheckpointError::Cancelled { id: c }) if c == id => Err(()),
@@ -993,6 +1011,7 @@ proptest! {
                 }
                 LifeOp::DropHandle(i) => {
                     if let Some((id, h)) = pick(&mut handles, *i) {
+                        prop_assert_eq!(h.id(), id);
                         drop(h);
                         joined(id, None, &handles, &pendings, &b, &mut committed, &at_sync)?;
                     }
@@ -1001,6 +1020,7 @@ proptest! {
         }
         // What keeps running: every handle left completes, whatever was cancelled or dropped before.
         while let Some((id, h)) = handles.pop() {
+            prop_assert_eq!(h.id(), id);
             prop_assert!(h.wait().is_ok(), "checkpoint {} in flight failed", id);
             joined(id, Some(Ok(id)), &handles, &pendings, &b, &mut committed, &at_sync)?;
         }
