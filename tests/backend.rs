@@ -96,6 +96,11 @@ fn b2_registry_same_state_or_mismatch() {
         matches!(&e, BackendError::StateMismatch(m) if m.requested.state_serializer == "i64"),
         "{e:?}"
     );
+    // The message names both signatures: kind, namespace and state serializer.
+    assert_eq!(
+        e.to_string(),
+        "state \"v\" is registered as value (namespace u32, state u64), requested as value (namespace u32, state i64)"
+    );
     // Another namespace serializer.
     assert!(b
         .register_value(ValueStateDescriptor::new("v", VoidNamespaceSerializer, U64Serializer))
@@ -1598,4 +1603,84 @@ fn checkpoint_debug_names_its_id_states_and_cancellation() {
     b.close();
     assert!(format!("{pending:?}").contains("cancelled: true"), "{pending:?}");
     assert!(format!("{handle:?}").contains("cancelled: true"), "{handle:?}");
+}
+
+/// A namespace that counts its equality comparisons (in `NS_EQ`), serialized as a `u32`.
+#[derive(Clone, Debug, Default)]
+struct CountedNs(u32);
+
+impl std::hash::Hash for CountedNs {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+static NS_EQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl PartialEq for CountedNs {
+    fn eq(&self, other: &Self) -> bool {
+        NS_EQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0 == other.0
+    }
+}
+
+impl Eq for CountedNs {}
+
+#[derive(Clone)]
+struct CountedNsSerializer;
+
+impl cow_state_table::serializer::TypeSerializer for CountedNsSerializer {
+    type Value = CountedNs;
+    fn identity(&self) -> String {
+        "counted-u32".into()
+    }
+    fn serialize(
+        &self,
+        value: &CountedNs,
+        out: &mut Vec<u8>,
+    ) -> Result<(), cow_state_table::serializer::SerializeError> {
+        U32Serializer.serialize(&value.0, out)
+    }
+    fn deserialize(
+        &self,
+        input: &mut cow_state_table::serializer::Input<'_>,
+    ) -> Result<CountedNs, cow_state_table::serializer::DecodeError> {
+        U32Serializer.deserialize(input).map(CountedNs)
+    }
+}
+
+/// B6 with many sources, each listed twice: each counts once, and finding the repeated ones costs a bounded
+/// number of namespace comparisons per source (a set above a handful of sources), not one per earlier source.
+#[test]
+fn b6_merge_of_many_sources_compares_each_a_bounded_number_of_times() {
+    use std::sync::atomic::Ordering::Relaxed;
+    const N: u32 = 4096;
+    let mut b = full();
+    let mut r = b
+        .register_reducing(ReducingStateDescriptor::new(
+            "r",
+            CountedNsSerializer,
+            U64Serializer,
+            |a, b| a + b,
+        ))
+        .unwrap();
+    b.set_current_key(3).unwrap();
+    for ns in 0..N {
+        r.set_current_namespace(CountedNs(ns));
+        r.add(&mut b, u64::from(ns)).unwrap();
+    }
+    let sources: Vec<CountedNs> = (0..N).chain(0..N).map(CountedNs).collect();
+    NS_EQ.store(0, Relaxed);
+    r.merge_namespaces(&mut b, CountedNs(N), &sources).unwrap();
+    let compared = NS_EQ.load(Relaxed);
+    // The table's lookups and removals compare a few times per source; a scan of the earlier sources would
+    // compare about sources.len()² / 4 = 16.8 million times.
+    assert!(
+        compared <= 16 * sources.len(),
+        "{compared} comparisons for {} sources",
+        sources.len()
+    );
+    r.set_current_namespace(CountedNs(N));
+    assert_eq!(r.get(&b).unwrap(), Some(&(u64::from(N) * u64::from(N - 1) / 2)));
+    assert_eq!(b.state_len("r"), Some(1), "sources removed");
 }
