@@ -941,6 +941,23 @@ fn max_states_is_what_the_stream_numbers() {
     let last = fresh.register_value(desc(MAX_STATES - 1)).unwrap();
     fresh.set_current_key(1).unwrap();
     assert_eq!(last.value(&fresh).unwrap(), Some(&6));
+    // Registered and restored states count together: with one other state registered, the 32,767 restored ones
+    // are one too many, and the restore changes nothing.
+    let mut one: Backend = KeyedStateBackend::new(U64Serializer, 1, KeyGroupRange::of(0, 0).unwrap()).unwrap();
+    let other = one
+        .register_value(ValueStateDescriptor::new(
+            "other",
+            VoidNamespaceSerializer,
+            U64Serializer,
+        ))
+        .unwrap();
+    one.set_current_key(1).unwrap();
+    other.update(&mut one, 9).unwrap();
+    let err = one.restore(&[&bytes]).unwrap_err();
+    assert!(matches!(err, BackendError::TooManyStates { limit: 32_767 }), "{err:?}");
+    assert_eq!(one.restored_unregistered().count(), 0);
+    assert_eq!(one.state_names().collect::<Vec<_>>(), ["other"]);
+    assert_eq!(other.value(&one).unwrap(), Some(&9));
 }
 
 /// B19: a map cursor's writes (set_value, value_mut, remove) under a checkpoint in flight copy the map once; the
@@ -1442,6 +1459,8 @@ fn b23_checkpoint_before_registration_contains_them_all() {
     t.restore(&[&bytes]).unwrap();
     t.set_current_key(0).unwrap();
     v.update(&mut t, 7).unwrap();
+    // The pending checkpoint counts the restored states' entries with the registered one's.
+    assert_eq!(t.checkpoint(2).unwrap().entries(), 900);
     let again = checkpoint_bytes(&mut t, 2);
     let (a, b) = (
         StreamCheckpoint::parse(&bytes).unwrap(),
@@ -1470,6 +1489,7 @@ fn b23_checkpoint_before_registration_contains_them_all() {
     let mut none = full();
     let summary = none.restore(&[&again]).unwrap();
     assert_eq!((summary.unregistered_states, summary.unregistered_entries), (3, 900));
+    assert_eq!(none.checkpoint(2).unwrap().entries(), 900);
     assert_eq!(checkpoint_bytes(&mut none, 2), again);
     assert_eq!(none.live_snapshots(), 0, "restored bodies need no snapshot");
 }

@@ -598,9 +598,23 @@ fn a_delta_without_its_base_or_of_another_lineage_is_refused() {
         matches!(&err, BackendError::Restore(e) if matches!(**e, RestoreError::DeltaLineage { index: 1, .. })),
         "{err}"
     );
-    // The base, but not right before the delta.
+    // The base, but not right before the delta: two full checkpoints of the same key groups overlap.
     let err = b.restore(&[&full, &other_full, &delta]).unwrap_err();
-    assert!(matches!(err, BackendError::Restore(_)), "{err}");
+    assert!(
+        matches!(&err, BackendError::Restore(e)
+            if matches!(**e, RestoreError::OverlappingKeyGroup { key_group: 0, first: 0, second: 1 })),
+        "{err}"
+    );
+    // A checkpoint of another id right before the delta: its base is missing there, and the error names both ids
+    // (not a lineage mismatch, which is about a checkpoint of the base's id).
+    let mut seven = Vec::new();
+    other.checkpoint(7).unwrap().write_to(&mut seven).unwrap();
+    let err = b.restore(&[&seven, &delta]).unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Restore(e)
+            if matches!(**e, RestoreError::DeltaBaseMissing { index: 1, base: 1, found: Some(7) })),
+        "{err}"
+    );
     assert_eq!(StreamCheckpoint::parse(&delta).unwrap().base().map(|b| b.id), Some(1));
     assert_eq!(chain(&storage, 2), vec![1, 2]);
 }
