@@ -1704,3 +1704,32 @@ fn b6_merge_of_many_sources_compares_each_a_bounded_number_of_times() {
     assert_eq!(r.get(&b).unwrap(), Some(&(u64::from(N) * u64::from(N - 1) / 2)));
     assert_eq!(b.state_len("r"), Some(1), "sources removed");
 }
+
+/// B10: a restore builds each table at its final size (the decoded entries are counted before the table is
+/// made): no growth, no incremental rehash left in progress, the buckets a table made for that many entries has.
+#[test]
+fn b10_restored_tables_are_built_at_their_size() {
+    use cow_state_table::StateTable;
+    for n in [1u64, 2, 3, 4, 7, 13, 50, 97, 200, 385, 700, 1000, 1537, 3000] {
+        let mut src = full();
+        let v = src.register_value(value_desc()).unwrap();
+        for k in 0..n {
+            src.set_current_key(k).unwrap();
+            v.update(&mut src, k).unwrap();
+        }
+        let bytes = checkpoint_bytes(&mut src, 1);
+        let mut r = full();
+        let rv = r.register_value(value_desc()).unwrap();
+        r.restore(&[&bytes]).unwrap();
+        let stats = r.state_table(&rv).unwrap().stats();
+        let sized: StateTable<u64, u32, u64, DeterministicState> =
+            StateTable::with_capacity_and_hasher(n as usize, DeterministicState::default());
+        assert_eq!(stats.len, n as usize);
+        assert!(!stats.rehashing, "{n} entries: a rehash in progress");
+        assert_eq!(
+            (stats.buckets, stats.capacity),
+            (sized.buckets(), sized.capacity()),
+            "{n} entries"
+        );
+    }
+}

@@ -750,3 +750,44 @@ fn the_retained_base_reports_the_bytes_it_keeps_alive() {
     let stats = b.incremental_stats();
     assert_eq!((stats.base, stats.bytes_copied_since_base), (Some(2), 0));
 }
+
+/// C6, C7: the retained base goes when the tables change — a registration, a restore, a close — so the next
+/// incremental checkpoint is full, and its snapshots are released at once (B21: none is held once closed). A
+/// checkpoint taken before the change and completed after it does not become the base (C8: its snapshots are of
+/// the old tables).
+#[test]
+fn registration_restore_and_close_drop_the_base() {
+    let storage = MemoryStorage::new();
+    let mode = CheckpointMode::Incremental(IncrementalPolicy::every(10).with_max_delta_fraction(1.0));
+    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    put(&mut b, &mut v, 1, 0, Some(1));
+    b.checkpoint_with(1, mode).unwrap().run(&storage).unwrap();
+    assert_eq!(b.incremental_stats().base, Some(1));
+    assert_eq!(b.live_snapshots(), 1, "the base's snapshot");
+    // A new state.
+    let stale = b.checkpoint_with(10, mode).unwrap();
+    b.register_list(ListStateDescriptor::new("l", U32Serializer, U64Serializer))
+        .unwrap();
+    assert_eq!(b.incremental_stats().base, None, "after a registration");
+    stale.run(&storage).unwrap();
+    assert_eq!(b.incremental_stats().base, None, "taken before the registration");
+    assert_eq!(b.live_snapshots(), 0);
+    let pending = b.checkpoint_with(2, mode).unwrap();
+    assert_eq!(pending.base_id(), None, "full after a registration");
+    pending.run(&storage).unwrap();
+    assert_eq!(b.incremental_stats().base, Some(2));
+    // A restore (of checkpoint 2: the same contents, other tables).
+    let stale = b.checkpoint_with(11, mode).unwrap();
+    b.restore(&[&storage.read(2).unwrap()]).unwrap();
+    assert_eq!(b.incremental_stats().base, None, "after a restore");
+    stale.run(&storage).unwrap();
+    assert_eq!(b.incremental_stats().base, None, "taken before the restore");
+    assert_eq!(b.live_snapshots(), 0);
+    let pending = b.checkpoint_with(3, mode).unwrap();
+    assert_eq!(pending.base_id(), None, "full after a restore");
+    pending.run(&storage).unwrap();
+    assert_eq!(b.incremental_stats().base, Some(3));
+    // A close.
+    b.close();
+    assert_eq!(b.incremental_stats().base, None, "after close");
+}
