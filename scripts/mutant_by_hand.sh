@@ -10,6 +10,7 @@
 # The arguments after the diff are `cargo test` arguments. Prints "KILLED" and exits 0 if the tests fail with the
 # mutant applied, prints "SURVIVED" and exits 1 if they pass; exits 2 if the diff does not apply or the mutant does
 # not build, 3 if the tests already fail without the mutant (they are run first).
+# A run that does not finish in MUTANT_TIMEOUT seconds (default 300) is stopped and counts as killed (a hang).
 # Environment: MUTANT_TREE (the copy, default target/mutant-tree), CARGO_TARGET_DIR (default
 # target/mutant-build; one used only for the copy: a workspace's artifacts are named by their relative path, so a
 # directory shared with the working tree's builds would swap test binaries between the two).
@@ -36,8 +37,16 @@ patch --quiet "$file" <"$diff_file" || exit 2
 touch "$file"
 echo "mutant: $(sed -n '2s/^+++ //p' "$diff_file") ($file)"
 cargo test --no-run "$@" >/dev/null 2>&1 || { echo "UNVIABLE (does not build)"; exit 2; }
-if cargo test "$@" >/dev/null 2>&1; then
+# A mutant that makes a test hang is detected, as cargo-mutants counts a timeout: the run is stopped after
+# MUTANT_TIMEOUT seconds (default 300, the shards' per-mutant timeout).
+status=0
+timeout --kill-after=10 "${MUTANT_TIMEOUT:-300}" cargo test "$@" >/dev/null 2>&1 || status=$?
+if [ "$status" = 0 ]; then
     echo "SURVIVED"
     exit 1
+fi
+if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+    echo "KILLED (timeout: the tests did not finish in ${MUTANT_TIMEOUT:-300} s)"
+    exit 0
 fi
 echo "KILLED"
