@@ -28,7 +28,7 @@
 //! with no timing, for instruction counts: `valgrind --tool=callgrind --toggle-collect='*measured_*'
 //! target/release/examples/bench_report --only get`. `--only checkpoint` (`--only incremental`) times the checkpoint
 //! (incremental) section alone; `--only remove-phases` times "remove all" by tenths (where a removal's time goes).
-//! `--ttl-only` times the state TTL section alone (100k keys, 21 interleaved rounds) and prints its rows; `--only
+//! `--ttl-only` times the state TTL section alone (100k keys, or `--n N`, 21 interleaved rounds) and prints its rows; `--only
 //! ttl-get` (`ttl-plain-get`, `ttl-inc-get`, `ttl-update`, `ttl-plain-update`, `ttl-checkpoint`) runs one of its
 //! loops untimed (bench_report_parts/ttl.rs).
 
@@ -1509,20 +1509,16 @@ fn remove_phases(keys: &[(u64, u32)], order: &[(u64, u32)]) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let n_arg = || -> Option<usize> { args.get(args.iter().position(|a| a == "--n")? + 1)?.parse().ok() };
     if let Some(i) = args.iter().position(|a| a == "--only") {
         let op = args.get(i + 1).map_or("get", String::as_str);
-        let n = args
-            .iter()
-            .position(|a| a == "--n")
-            .and_then(|j| args.get(j + 1)?.parse().ok())
-            .unwrap_or(1_000_000);
-        only(op, n);
+        only(op, n_arg().unwrap_or(1_000_000));
         return;
     }
     if args.iter().any(|a| a == "--ttl-only") {
-        // The TTL section alone, its rows printed.
+        // The TTL section alone (100k keys, or `--n N`), its rows printed.
         let mut report = Report::default();
-        ttl::ttl_section(&mut report, 100_000, 21);
+        ttl::ttl_section(&mut report, n_arg().unwrap_or(100_000), 21);
         for r in &report.rows {
             let values: Vec<String> = r.values.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
             let check = r.check.as_ref().map(|(v, t)| format!("{v:.2} (target {})", t.text));
