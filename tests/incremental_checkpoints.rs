@@ -764,29 +764,37 @@ fn registration_restore_and_close_drop_the_base() {
     b.checkpoint_with(1, mode).unwrap().run(&storage).unwrap();
     assert_eq!(b.incremental_stats().base, Some(1));
     assert_eq!(b.live_snapshots(), 1, "the base's snapshot");
-    // A new state.
-    let stale = b.checkpoint_with(10, mode).unwrap();
-    b.register_list(ListStateDescriptor::new("l", U32Serializer, U64Serializer))
-        .unwrap();
-    assert_eq!(b.incremental_stats().base, None, "after a registration");
-    stale.run(&storage).unwrap();
-    assert_eq!(b.incremental_stats().base, None, "taken before the registration");
-    assert_eq!(b.live_snapshots(), 0);
-    let pending = b.checkpoint_with(2, mode).unwrap();
-    assert_eq!(pending.base_id(), None, "full after a registration");
-    pending.run(&storage).unwrap();
-    assert_eq!(b.incremental_stats().base, Some(2));
+    // `change` (named `what`) between the synchronous part of checkpoint `stale` and its run drops the base,
+    // keeps `stale` from becoming it, and makes checkpoint `next` full; `next` is the base after.
+    let drops_the_base = |b: &mut Backend, what: &str, change: &dyn Fn(&mut Backend), stale: u64, next: u64| {
+        let stale = b.checkpoint_with(stale, mode).unwrap();
+        change(b);
+        assert_eq!(b.incremental_stats().base, None, "after a {what}");
+        stale.run(&storage).unwrap();
+        assert_eq!(b.incremental_stats().base, None, "taken before the {what}");
+        assert_eq!(b.live_snapshots(), 0);
+        let pending = b.checkpoint_with(next, mode).unwrap();
+        assert_eq!(pending.base_id(), None, "full after a {what}");
+        pending.run(&storage).unwrap();
+        assert_eq!(b.incremental_stats().base, Some(next));
+    };
+    let register = |b: &mut Backend| {
+        b.register_list(ListStateDescriptor::new("l", U32Serializer, U64Serializer))
+            .map(drop)
+            .unwrap();
+    };
+    drops_the_base(&mut b, "registration", &register, 10, 2);
     // A restore (of checkpoint 2: the same contents, other tables).
-    let stale = b.checkpoint_with(11, mode).unwrap();
-    b.restore(&[&storage.read(2).unwrap()]).unwrap();
-    assert_eq!(b.incremental_stats().base, None, "after a restore");
-    stale.run(&storage).unwrap();
-    assert_eq!(b.incremental_stats().base, None, "taken before the restore");
-    assert_eq!(b.live_snapshots(), 0);
-    let pending = b.checkpoint_with(3, mode).unwrap();
-    assert_eq!(pending.base_id(), None, "full after a restore");
-    pending.run(&storage).unwrap();
-    assert_eq!(b.incremental_stats().base, Some(3));
+    let checkpoint_2 = storage.read(2).unwrap();
+    drops_the_base(
+        &mut b,
+        "restore",
+        &|b| {
+            b.restore(&[&checkpoint_2]).unwrap();
+        },
+        11,
+        3,
+    );
     // A close.
     b.close();
     assert_eq!(b.incremental_stats().base, None, "after close");

@@ -8,7 +8,6 @@ use super::Snapshot;
 use crate::sync::Primitives;
 use crate::table::directory::{ChunkRef, DirView, Head};
 use crate::table::node::{Node, NodePtr};
-use crate::table::prefetch::prefetch;
 use core::fmt;
 use core::hash::Hash;
 use core::iter::FusedIterator;
@@ -303,6 +302,22 @@ fn same_chunk<K, N, S, P: Primitives>(later: &ChunkRef<K, N, S, P>, base: &Chunk
                 // SAFETY: both chunks are present in live snapshots (I9).
                 && unsafe { later.head(0) == base.head(0) })
     }
+}
+
+/// A hint to the processor to bring the cache line at `p` in (C4); no access in Rust's memory model, so any
+/// address, null included, is fine.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // `_mm_prefetch` is an `unsafe fn` before Rust 1.87 (the MSRV is 1.82), a safe one since.
+    #[allow(unused_unsafe)]
+    // SAFETY: a prefetch never faults and reads nothing the program can observe, whatever the address (C4);
+    // SSE is part of every x86_64 target.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
 }
 
 /// Slots compared per step of C3's scan: eight heads, one cache line of pointers.

@@ -7,7 +7,6 @@ pub(crate) mod directory;
 pub mod entry;
 pub mod iter;
 pub(crate) mod node;
-pub(crate) mod prefetch;
 pub(crate) mod rehash;
 pub mod visit;
 

@@ -7,7 +7,7 @@
 //! at every visit (I10), so rehashes between visits are harmless.
 
 use super::directory::first_present_chunk;
-use super::prefetch::prefetch;
+use super::node::prefetch;
 use super::StateTable;
 use crate::sync::Primitives;
 use core::hash::{BuildHasher, Hash};

@@ -15,7 +15,7 @@ pub mod verify;
 pub mod workload;
 
 use crate::error::{CliError, Result};
-use checkpoint::{CheckpointStats, Storage};
+use checkpoint::{mb_per_sec, CheckpointStats, Storage};
 use cow_state_table::keygroup::{KeyGroupContext, KeyGroupRange};
 use model::{Capture, Model};
 use report::{memory, percentile, Summary};
@@ -434,13 +434,8 @@ fn run_on<T: KeyedTarget>(cfg: &Config) -> Result<Summary> {
     pauses.sort_unstable();
     let us = |ns: u64| ns as f64 / 1e3;
     let snapshot_sets = pauses.len().max(1) as f64;
-    let (bytes, write_s, restore_s, restored): (u64, f64, f64, u64) = cs.iter().fold((0, 0.0, 0.0, 0), |a, c| {
-        (
-            a.0 + c.bytes,
-            a.1 + c.write.as_secs_f64(),
-            a.2 + c.restore.as_secs_f64(),
-            a.3 + c.restored_bytes,
-        )
+    let (bytes, write, restore, restored) = cs.iter().fold((0, Duration::ZERO, Duration::ZERO, 0), |a, c| {
+        (a.0 + c.bytes, a.1 + c.write, a.2 + c.restore, a.3 + c.restored_bytes)
     });
     let failure = shared.failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let ops = shared.ops.load(Relaxed);
@@ -468,8 +463,8 @@ fn run_on<T: KeyedTarget>(cfg: &Config) -> Result<Summary> {
         checkpoints_rescaled: cs.iter().filter(|c| c.rescaled).count() as u64,
         checkpoint_bytes_avg: if cs.is_empty() { 0 } else { bytes / cs.len() as u64 },
         checkpoint_bytes_max: cs.iter().map(|c| c.bytes).max().unwrap_or(0),
-        write_mb_per_sec: bytes as f64 / 1e6 / write_s.max(1e-9),
-        restore_mb_per_sec: restored as f64 / 1e6 / restore_s.max(1e-9),
+        write_mb_per_sec: mb_per_sec((bytes, write)),
+        restore_mb_per_sec: mb_per_sec((restored, restore)),
         storage: match &cfg.storage {
             Storage::Memory => "memory".to_string(),
             Storage::Dir(d) => d.display().to_string(),
