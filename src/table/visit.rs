@@ -153,7 +153,9 @@ where
                 let mut occupied = if group_end - slot == GROUP {
                     for j in 0..GROUP {
                         // The group's first nodes, prefetched before any branch on them: their cache misses
-                        // overlap (T6). SAFETY: as above.
+                        // overlap (T6).
+                        // SAFETY: the same reads as `occupied_at`'s: the chunk is present (I10, W1), `slot + j <
+                        // group_end <= stop <=` its length, and nothing writes the table during the walk (I3).
                         prefetch(unsafe { heads.head(slot + j) });
                     }
                     (0..GROUP).fold(0, |m, j| m | occupied_at(j)) // a constant count: unrolled
