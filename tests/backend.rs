@@ -1448,6 +1448,70 @@ fn b23_b24_restore_keeps_unregistered_and_binds_on_registration() {
     assert_eq!((t.state_len("l"), t.state_len("r")), (Some(300), Some(300)));
 }
 
+/// B23, B24: a body must hold exactly its entries whether or not its state is registered. A body with a count of 0
+/// and bytes after it is refused with `TrailingBytes` by a restore that keeps the state for a later registration,
+/// as by one that decodes it at once (it used to be dropped unread when the state was not registered).
+#[test]
+fn b23_trailing_bytes_after_an_empty_body_are_refused_registered_or_not() {
+    use cow_state_table::backend::stream::{write_stream, StateKind, StateMeta};
+    use cow_state_table::format::FormatError;
+    use cow_state_table::serializer::TypeSerializer;
+    let context = full().key_group_context();
+    let states = [StateMeta::new(
+        0,
+        "v",
+        StateKind::Value,
+        U32Serializer.identity(),
+        U64Serializer.identity(),
+    )];
+    let mut forged = Vec::new();
+    write_stream(
+        1,
+        context,
+        &U64Serializer.identity(),
+        &states,
+        &mut |_, key_group, body| {
+            body.extend_from_slice(&0i32.to_be_bytes());
+            if key_group == 5 {
+                body.push(0xAB);
+            }
+            Ok(())
+        },
+        &mut forged,
+    )
+    .unwrap();
+    let good = checkpoint_bytes(&mut three_states(range_of(0, 1), 0..50), 1);
+    for registered in [true, false] {
+        let mut t = full();
+        if registered {
+            t.register_value(value_desc()).unwrap();
+        }
+        t.restore(&[&good]).unwrap();
+        let before = (t.num_state_entries(), t.restored_unregistered().count());
+        match t.restore(&[&forged]) {
+            Err(BackendError::Restore(e)) => match *e {
+                RestoreError::Decode {
+                    index: 0,
+                    ref name,
+                    source:
+                        FormatError::TrailingBytes {
+                            key_group: 5,
+                            offset: 4,
+                            count: 1,
+                        },
+                } if name == "v" => {}
+                other => panic!("registered {registered}: {other:?}"),
+            },
+            other => panic!("registered {registered}: {other:?}"),
+        }
+        assert_eq!(
+            (t.num_state_entries(), t.restored_unregistered().count()),
+            before,
+            "B10: the refused restore changed nothing"
+        );
+    }
+}
+
 /// B23: a checkpoint taken before the restored states are registered contains them, their bodies byte for byte
 /// as restored; a backend with nothing registered checkpoints exactly the bytes it restored.
 #[test]

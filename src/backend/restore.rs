@@ -8,6 +8,7 @@ use super::state::{StateHasher, StateKey, StateType};
 use super::storage::CheckpointStorage;
 use super::stream::{StreamCheckpoint, StreamError, StreamFingerprint};
 use super::{KeyedStateBackend, MAX_STATES};
+use crate::format::FormatError;
 use crate::keygroup::KeyGroupRange;
 use crate::serializer::TypeSerializer;
 use crate::sync::Primitives;
@@ -260,6 +261,20 @@ where
                                     reason: "no 4-byte count, or a negative one",
                                 })
                             })?;
+                            // B23: an empty body is not kept, so its bytes are checked now, as a registered
+                            // state's decode checks them (a kept body is decoded at registration, B24).
+                            if count == 0 && body.len() > 4 {
+                                return Err(RestoreError::Decode {
+                                    index,
+                                    name: checkpoint.states()[state_index].name.clone(),
+                                    source: FormatError::TrailingBytes {
+                                        key_group,
+                                        offset: 4,
+                                        count: body.len() as u64 - 4,
+                                    },
+                                }
+                                .into());
+                            }
                             if count > 0 {
                                 let collecting = &mut unregistered[at];
                                 collecting.entries += u64::from(count);
