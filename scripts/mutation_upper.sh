@@ -8,6 +8,7 @@
 #   scripts/mutation_upper.sh list                       # the groups, their files, tests, mutants and shards
 #   scripts/mutation_upper.sh keygroup                   # every shard of a group, one after the other
 #   scripts/mutation_upper.sh keygroup 2                 # shard 2 of the group (0-based)
+#   scripts/mutation_upper.sh state all --exclude F      # the group unsharded, here without one file
 #   scripts/mutation_upper.sh keygroup 2 --re hash_code  # any further cargo-mutants arguments
 #   scripts/mutation_upper.sh determinism [group…]       # each group's fast command twice, results compared
 #
@@ -34,7 +35,14 @@ group_files() {
         serializer) echo 'src/serializer/**/*.rs' ;;
         format) echo 'src/format/**/*.rs' ;;
         restore) echo 'src/restore.rs' ;;
-        backend) echo 'src/backend/**/*.rs' ;;
+        # The backend layer, one group per folder (until 2026-12-08 one group of 22 shards, `src/backend/**`:
+        # its shards 0-4 are recorded under that name in docs/MODEL_CHECKING.md). `*` stops at a `/`.
+        backend) echo 'src/backend/*.rs' ;;
+        state) echo 'src/backend/state/**/*.rs' ;;
+        incremental) echo 'src/backend/incremental/**/*.rs' ;;
+        stream) echo 'src/backend/stream/**/*.rs' ;;
+        storage) echo 'src/backend/storage/**/*.rs' ;;
+        ttl) echo 'src/backend/ttl/**/*.rs' ;;
         conform) echo 'cli/src/conform/**/*.rs' ;;
         *) echo "unknown group $1" >&2; exit 2 ;;
     esac
@@ -48,13 +56,17 @@ group_package() {
 group_tests() {
     case "$1" in
         keygroup) echo --lib --test keygroup --test placement_vectors ;;
-        serializer) echo --lib --test format_roundtrip --test format_vectors --test stream_vectors --test backend_properties \
+        # `--features serde`: src/serializer/postcard_serde.rs is compiled only with it (without it every mutant
+        # there "survives" unbuilt; shards 0-3 ran without it, and the file's mutants were run again with it).
+        serializer) echo --features serde --lib --test format_roundtrip --test format_vectors --test stream_vectors --test backend_properties \
             --test serializer_contracts ;;
         format) echo --lib --test format_roundtrip --test format_corrupt --test format_vectors --test restore ;;
         restore) echo --test restore --test backend_properties ;;
-        # TTL and incremental checkpoints (src/backend/ttl/, src/backend/incremental/) have their own test files:
-        # added after shards 0 and 1 had run without them (their survivors there were checked by hand).
-        backend) echo --lib --test backend --test backend_properties --test storage --test storage_crash \
+        # Every group of the backend layer runs the layer's tests: its folders call each other (a state kind's
+        # handle, the stream it is written to, the storage that holds it), so a narrower command would only move
+        # catches into survivors to check by hand. TTL and incremental checkpoints have their own test files,
+        # added after `backend` shards 0 and 1 had run without them (their survivors were checked by hand).
+        backend | state | incremental | stream | storage | ttl) echo --lib --test backend --test backend_properties --test storage --test storage_crash \
             --test stream_format --test stream_vectors --test checkpoint_spawn --test backend_ttl \
             --test backend_ttl_api --test ttl_differential --test incremental_checkpoints ;;
         conform) echo --test conform ;;
@@ -66,11 +78,16 @@ group_shards() {
         serializer) echo 4 ;;
         format) echo 3 ;;
         restore) echo 1 ;;
-        backend) echo 22 ;;
+        backend) echo 4 ;;
+        state) echo 3 ;;
+        incremental) echo 2 ;;
+        stream) echo 5 ;;
+        storage) echo 4 ;;
+        ttl) echo 5 ;;
         conform) echo 8 ;;
     esac
 }
-groups="keygroup serializer format restore backend conform"
+groups="keygroup serializer format restore backend state incremental stream storage ttl conform"
 
 # `--exclude-re` for every line of a positive `cfg(cow_mutant = …)` statement or block in the group's files.
 planted_excludes() {
@@ -137,7 +154,7 @@ g="$1"
 shift
 files=$(group_files "$g")
 shards=$(group_shards "$g")
-if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then
+if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$|^all$ ]]; then
     list="$1"
     shift
 else
@@ -149,7 +166,9 @@ cargo_args=()
 for a in $(group_tests "$g"); do cargo_args+=("--cargo-arg=$a"); done
 for s in $list; do
     mkdir -p "$out_root/$g-$s"
+    shard=(--shard "$s/$shards")
+    [ "$s" != all ] || shard=()
     cargo mutants --no-config -p "$(group_package "$g")" --file "$files" "${excludes[@]}" "${cargo_args[@]}" \
         --jobs 1 --timeout "${MUTATION_TIMEOUT:-300}" --build-timeout 900 --profile mutants --no-shuffle \
-        --shard "$s/$shards" --output "$out_root/$g-$s" "$@" || true
+        "${shard[@]}" --output "$out_root/$g-$s" "$@" || true
 done

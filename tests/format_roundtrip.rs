@@ -272,6 +272,11 @@ fn serializer_identities() {
         "list<option<tuple<i64,string>>>"
     );
     assert_eq!(BytesSerializer.identity(), "bytes");
+    // docs/FORMAT.md §3: a map state's serializer is `map<K,V>`.
+    assert_eq!(
+        cow_state_table::serializer::MapSerializer(I32Serializer, StringSerializer).identity(),
+        "map<i32,string>"
+    );
     assert_eq!(<&U64Serializer as TypeSerializer>::identity(&&U64Serializer), "u64");
 }
 

@@ -107,6 +107,18 @@ proptest! {
         prop_assert_eq!((v as u64).java_hash_code(), expected);
     }
 
+    /// Java's `Byte`, `Short`, `Character` and `Integer` hash codes are the value widened to an `int`: sign-extended,
+    /// except a `char` (Rust `u16`); a Rust `u8` is a Java `byte`, a `u32` an `int` of the same bits.
+    #[test]
+    fn small_integer_hashes_are_the_java_value_widened(v in any::<i32>()) {
+        prop_assert_eq!((v as i8).java_hash_code(), i32::from(v as i8));
+        prop_assert_eq!((v as u8).java_hash_code(), i32::from(v as i8));
+        prop_assert_eq!((v as i16).java_hash_code(), i32::from(v as i16));
+        prop_assert_eq!((v as u16).java_hash_code(), i32::from(v as u16));
+        prop_assert_eq!(v.java_hash_code(), v);
+        prop_assert_eq!((v as u32).java_hash_code(), v);
+    }
+
     #[test]
     fn ranges_partition_all_key_groups(max in 1u32..=4096, p_seed in any::<u32>()) {
         let p = 1 + p_seed % max.min(64);
@@ -371,6 +383,15 @@ fn partition_of_an_empty_snapshot() {
     for kg in 0..8 {
         assert!(partition.entries(kg).unwrap().is_empty());
     }
+}
+
+#[test]
+fn partition_of_one_entry_is_not_empty() {
+    let mut table: StateTable<u64, u32, u64> = StateTable::new();
+    table.put(42, 0, 1);
+    let snapshot = table.snapshot().unwrap();
+    let partition = KeyGroupPartition::new(&snapshot, KeyGroupContext::all(8).unwrap());
+    assert_eq!((partition.len(), partition.is_empty()), (Ok(1), Ok(false)));
 }
 
 #[test]

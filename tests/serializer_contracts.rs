@@ -221,3 +221,45 @@ fn input_is_empty_only_at_the_end() {
     assert!(input.is_empty());
     assert!(Input::new(&[]).is_empty());
 }
+
+/// `Input::bounded_capacity` caps a decoder's allocation by what the remaining bytes can hold (a count read from
+/// the input is never trusted for more), and `Debug` shows where the input stands.
+#[test]
+fn input_bounds_capacities_by_its_remaining_bytes() {
+    let mut input = Input::new(&[0; 10]);
+    assert_eq!(input.bounded_capacity(100, 4), 2, "10 bytes hold two 4-byte elements");
+    assert_eq!(input.bounded_capacity(100, 3), 3);
+    assert_eq!(input.bounded_capacity(2, 4), 2, "never more than the count");
+    assert_eq!(input.bounded_capacity(7, 1), 7);
+    assert_eq!(input.bounded_capacity(100, 0), 10, "a zero min_len counts as one byte");
+    assert_eq!(input.bounded_capacity(0, 4), 0);
+    input.read_bytes(3).unwrap();
+    assert_eq!(input.bounded_capacity(100, 2), 3, "only the bytes not read yet");
+    assert_eq!(format!("{input:?}"), "Input { offset: 3, remaining: 7 }");
+}
+
+/// A string's invalid UTF-8 is reported at the offset of its first bad byte in the whole input, not in the string.
+#[test]
+fn invalid_utf8_is_reported_where_it_is() {
+    // Three bytes before the string, its 4-byte length, two good bytes, then 0xff.
+    let bytes = [9, 9, 9, 0, 0, 0, 4, b'o', b'k', 0xff, b'!'];
+    let mut input = Input::new(&bytes);
+    input.read_bytes(3).unwrap();
+    let err = StringSerializer.deserialize(&mut input).unwrap_err();
+    assert_eq!((err.offset, err.kind), (9, DecodeErrorKind::InvalidUtf8));
+}
+
+/// The serde adapter keeps the contract too: its shortest encoding is the 4-byte length of an empty postcard
+/// encoding (a unit value), a bound for every type, and `Debug` names the identity it was given.
+#[cfg(feature = "serde")]
+#[test]
+fn postcard_min_len_is_its_length_prefix() {
+    use cow_state_table::serializer::PostcardSerializer;
+    check(PostcardSerializer::<()>::new("unit"), (), &[], 4);
+    // A lower bound for every other type (postcard cannot say more): 4 for `Option<u64>`, whose shortest is 5.
+    assert_eq!(PostcardSerializer::<Option<u64>>::new("opt").min_len(), 4);
+    assert_eq!(
+        format!("{:?}", PostcardSerializer::<u8>::new("v")),
+        r#"PostcardSerializer { identity: "v" }"#
+    );
+}
