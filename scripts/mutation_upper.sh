@@ -13,7 +13,7 @@
 #   scripts/mutation_upper.sh determinism [group…]       # each group's fast command twice, results compared
 #
 # Output: target/mutation-upper/<group>-<shard>/mutants.out (scripts/mutation_summary.sh makes the table).
-# Environment: MUTATION_TIMEOUT (seconds per test run, default 300), MUTATION_OUT (default target/mutation-upper).
+# Environment: MUTATION_TIMEOUT (seconds per test run; default ten times the baseline's, at least 60), MUTATION_OUT (default target/mutation-upper).
 # Needs `cargo install cargo-mutants --locked` (v27.1.0 measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -162,6 +162,14 @@ else
 fi
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 mapfile -t excludes < <(planted_excludes "$files")
+# A test run's limit: MUTATION_TIMEOUT seconds if set (300 was used through 2026-12-07, when the machine was
+# shared), else ten times the unmutated run's, at least 60 s (the fast commands run in seconds, so a hanging mutant
+# costs a minute instead of five).
+if [ -n "${MUTATION_TIMEOUT:-}" ]; then
+    timeout=(--timeout "$MUTATION_TIMEOUT")
+else
+    timeout=(--timeout-multiplier 10 --minimum-test-timeout 60)
+fi
 cargo_args=()
 for a in $(group_tests "$g"); do cargo_args+=("--cargo-arg=$a"); done
 for s in $list; do
@@ -169,6 +177,6 @@ for s in $list; do
     shard=(--shard "$s/$shards")
     [ "$s" != all ] || shard=()
     cargo mutants --no-config -p "$(group_package "$g")" --file "$files" "${excludes[@]}" "${cargo_args[@]}" \
-        --jobs 1 --timeout "${MUTATION_TIMEOUT:-300}" --build-timeout 900 --profile mutants --no-shuffle \
+        --jobs 1 "${timeout[@]}" --build-timeout 900 --profile mutants --no-shuffle \
         "${shard[@]}" --output "$out_root/$g-$s" "$@" || true
 done

@@ -598,6 +598,18 @@ fn a_delta_without_its_base_or_of_another_lineage_is_refused() {
         matches!(&err, BackendError::Restore(e) if matches!(**e, RestoreError::DeltaLineage { index: 1, .. })),
         "{err}"
     );
+    // The message names both streams by id, length and trailer checksum (the stream's last four bytes).
+    let fingerprint = |s: &[u8]| {
+        let crc = u32::from_be_bytes(s[s.len() - 4..].try_into().unwrap());
+        format!("checkpoint 1 ({} bytes, trailer CRC32C {crc:#010x})", s.len())
+    };
+    let text = err.to_string();
+    let want = format!(
+        "is a delta of {}, but the checkpoint before it is {}",
+        fingerprint(&full),
+        fingerprint(&other_full)
+    );
+    assert!(text.contains(&want), "{text}\nwants {want}");
     // The base, but not right before the delta: two full checkpoints of the same key groups overlap.
     let err = b.restore(&[&full, &other_full, &delta]).unwrap_err();
     assert!(

@@ -744,3 +744,46 @@ proptest::proptest! {
         }
     }
 }
+
+/// A refused header value is reported at its field's offset, in a full stream and in a delta stream, whose fields
+/// after the checkpoint id lie 20 bytes further (the base's fingerprint, docs/FORMAT.md §11).
+#[test]
+fn header_errors_name_their_field_in_full_and_delta_streams() {
+    use cow_state_table::backend::stream::{write_delta_stream, StreamFingerprint};
+    let context = ctx(4, 1, 3);
+    let empty = &mut |_: usize, _: u32, b: &mut Vec<u8>| -> Result<(), WriteError> {
+        b.extend_from_slice(&[0; 4]);
+        Ok(())
+    };
+    let full = write(5, context, &mut tables(12, context));
+    let mut delta = Vec::new();
+    let base = StreamFingerprint {
+        id: 4,
+        len: 100,
+        trailer_crc: 7,
+    };
+    write_delta_stream(6, base, context, &COUNTS.key.identity(), &metas(), empty, &mut delta).unwrap();
+    for (bytes, shift) in [(&full, 0), (&delta, 20)] {
+        // max parallelism at 20 + shift, the range's first key group at 24 + shift, its length at 28 + shift.
+        let forged = |field: usize, value: u32| {
+            let mut b = bytes.clone();
+            b[field + shift..field + shift + 4].copy_from_slice(&value.to_be_bytes());
+            reseal(&mut b, bytes);
+            match StreamCheckpoint::parse(&b) {
+                Err(StreamError::InvalidHeader { offset, .. }) => offset,
+                other => panic!("shift {shift}, field {field} = {value}: {other:?}"),
+            }
+        };
+        let at = |field: usize| (field + shift) as u64;
+        assert_eq!(forged(28, 40_000), at(28), "more key groups than Flink allows");
+        let mut b = bytes.clone();
+        b[24 + shift..32 + shift].copy_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
+        reseal(&mut b, bytes);
+        assert!(
+            matches!(StreamCheckpoint::parse(&b), Err(StreamError::InvalidHeader { offset, .. }) if offset == at(24)),
+            "an empty range that starts elsewhere than 0"
+        );
+        assert_eq!(forged(24, u32::MAX), at(24), "a range past u32");
+        assert_eq!(forged(20, 3), at(20), "a range beyond the max parallelism");
+    }
+}
