@@ -787,3 +787,65 @@ fn header_errors_name_their_field_in_full_and_delta_streams() {
         assert_eq!(forged(20, 3), at(20), "a range beyond the max parallelism");
     }
 }
+
+/// A stream cut after its header, too short for the trailer the header implies, says where the trailer was
+/// looked for and how many bytes it needs and has.
+#[test]
+fn a_stream_too_short_for_its_trailer_says_what_is_missing() {
+    use cow_state_table::serializer::{DecodeError, DecodeErrorKind};
+    let bytes = small_stream();
+    let stream = StreamCheckpoint::parse(&bytes).unwrap();
+    let header_len = stream.key_group_section().start;
+    let trailer_len = bytes.len() as u64 - stream.key_group_section().end;
+    for extra in [0, 5] {
+        let cut = &bytes[..(header_len + extra) as usize];
+        match StreamCheckpoint::parse(cut) {
+            Err(StreamError::Truncated {
+                what: "trailer",
+                source:
+                    DecodeError {
+                        offset,
+                        kind: DecodeErrorKind::UnexpectedEnd { needed, remaining },
+                        ..
+                    },
+            }) => assert_eq!((offset, needed, remaining), (header_len, trailer_len, extra)),
+            other => panic!("{extra} bytes after the header: {other:?}"),
+        }
+    }
+}
+
+/// A trailer that does not match its checksum is reported at the checksum, the stream's last four bytes.
+#[test]
+fn a_trailer_checksum_mismatch_is_reported_at_the_checksum() {
+    let bytes = small_stream();
+    let trailer_start = StreamCheckpoint::parse(&bytes).unwrap().key_group_section().end as usize;
+    let mut b = bytes.clone();
+    b[trailer_start + 9] ^= 1; // a key group's section checksum, inside the trailer
+    match StreamCheckpoint::parse(&b) {
+        Err(StreamError::Checksum {
+            what: "trailer",
+            offset,
+            ..
+        }) => assert_eq!(offset, bytes.len() as u64 - 4),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A body whose count is negative is not a V2 body; the error names its key group, state and length.
+#[test]
+fn a_negative_body_count_is_refused_with_the_body_length() {
+    let bytes = small_stream();
+    let body = StreamCheckpoint::parse(&bytes).unwrap().body_range(1, 2).unwrap();
+    let mut b = bytes.clone();
+    b[body.start as usize] |= 0x80;
+    reseal(&mut b, &bytes);
+    match StreamCheckpoint::parse(&b) {
+        Err(StreamError::NotAV2Body {
+            key_group: 2,
+            state: 1,
+            len,
+            reason: "negative count",
+        }) => assert_eq!(len as u64, body.end - body.start),
+        other => panic!("{other:?}"),
+    }
+}
