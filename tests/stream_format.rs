@@ -164,7 +164,16 @@ fn round_trip_several_states_and_ranges() {
         assert_eq!(stream.context(), context);
         assert_eq!(stream.key_serializer(), "i64");
         assert_eq!(stream.states(), metas().as_slice());
-        assert_eq!(stream.state_index("lists"), Some(1));
+        let indices = ["counts", "lists", "names", "none"].map(|name| stream.state_index(name));
+        assert_eq!(indices, [Some(0), Some(1), Some(2), None]);
+        assert_eq!((stream.len(), stream.is_empty()), (bytes.len(), false));
+        let debug = format!("{stream:?}");
+        let len = format!("len: {}", bytes.len());
+        assert!(
+            debug.starts_with("StreamCheckpoint {") && debug.contains(&len),
+            "{debug}"
+        );
+        assert!(debug.contains("base: None") && debug.contains("\"lists\""), "{debug}");
         assert_eq!(read_state(&stream, 0, &COUNTS), contents(&t.0));
         assert_eq!(read_state(&stream, 1, &LISTS), contents(&t.1));
         assert_eq!(read_state(&stream, 2, &NAMES), contents(&t.2));
