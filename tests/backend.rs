@@ -1209,8 +1209,15 @@ impl Gate {
         self.changed.notify_all();
     }
 
+    /// Waits for the checkpoint's part to enter the gated serializer. Bounded, so that a checkpoint that fails
+    /// before its bodies (a broken header writer) fails the test instead of hanging it.
     fn wait_entered(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while !self.entered.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checkpoint never reached the gated state's serializer"
+            );
             std::thread::yield_now();
         }
     }
