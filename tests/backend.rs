@@ -261,6 +261,7 @@ fn map_state_ops() {
     assert_eq!(b.state_len("m"), Some(0));
     m.put_all(&mut b, [("x".to_string(), 1), ("y".to_string(), 2)]).unwrap();
     assert!(m.contains(&b, &"x".to_string()).unwrap());
+    assert!(!m.contains(&b, &"z".to_string()).unwrap(), "a user key never put");
     let mut e: Vec<_> = m.entries(&b).unwrap().map(|(k, v)| (k.clone(), *v)).collect();
     e.sort();
     assert_eq!(e, [("x".to_string(), 1), ("y".to_string(), 2)]);
@@ -1480,7 +1481,7 @@ fn b23_trailing_bytes_after_an_empty_body_are_refused_registered_or_not() {
         &mut |_, key_group, body| {
             body.extend_from_slice(&0i32.to_be_bytes());
             if key_group == 5 {
-                body.push(0xAB);
+                body.extend_from_slice(&[0xAB, 0xCD]);
             }
             Ok(())
         },
@@ -1504,7 +1505,7 @@ fn b23_trailing_bytes_after_an_empty_body_are_refused_registered_or_not() {
                         FormatError::TrailingBytes {
                             key_group: 5,
                             offset: 4,
-                            count: 1,
+                            count: 2,
                         },
                 } if name == "v" => {}
                 other => panic!("registered {registered}: {other:?}"),
@@ -1803,4 +1804,35 @@ fn b10_restored_tables_are_built_at_their_size() {
             "{n} entries"
         );
     }
+}
+
+/// The descriptors' `Debug` names the state and its serializers (the functions are not `Debug`).
+#[test]
+#[allow(deprecated)] // FoldingStateDescriptor, deprecated as in Flink
+fn descriptors_debug_their_name_and_serializers() {
+    let folding = cow_state_table::backend::FoldingStateDescriptor::new(
+        "f",
+        U32Serializer,
+        U64Serializer,
+        0u64,
+        |acc: u64, v: u64| acc + v,
+    );
+    let aggregating = AggregatingStateDescriptor::new("a", U32Serializer, (U64Serializer, U64Serializer), Avg);
+    let texts = [
+        format!("{folding:?}"),
+        format!("{aggregating:?}"),
+        format!("{:?}", sum_desc()),
+    ];
+    assert_eq!(
+        texts[..2],
+        [
+            r#"FoldingStateDescriptor { name: "f", namespace_serializer: U32Serializer, accumulator_serializer: U64Serializer, .. }"#,
+            r#"AggregatingStateDescriptor { name: "a", namespace_serializer: U32Serializer, accumulator_serializer: (U64Serializer, U64Serializer), .. }"#,
+        ]
+    );
+    assert!(
+        texts[2].starts_with(r#"ReducingStateDescriptor { name: "r""#),
+        "{}",
+        texts[2]
+    );
 }
