@@ -13,7 +13,8 @@
 #   scripts/mutation_upper.sh determinism [group…]       # each group's fast command twice, results compared
 #
 # Output: target/mutation-upper/<group>-<shard>/mutants.out (scripts/mutation_summary.sh makes the table).
-# Environment: MUTATION_TIMEOUT (seconds per test run; default ten times the baseline's, at least 60), MUTATION_OUT (default target/mutation-upper).
+# Environment: MUTATION_TIMEOUT (seconds per test run; default ten times the baseline's, at least 60),
+# MUTATION_OUT (default target/mutation-upper).
 # Needs `cargo install cargo-mutants --locked` (v27.1.0 measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +28,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutation-build}"
 # run here uses one fixed seed. tests/properties_quickcheck.rs has a fixed seed of its own (COW_QUICKCHECK_SEED) but
 # is in no group: the shards run so far were measured without it, and adding it would change their command.
 export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261207}"
-# Shards: about 45 mutants each (a mutant costs 40–80 s on the shared 2-core machine: the rebuild of the crate
-# and of the group's test binaries, then the tests).
+# Shards: about 45 mutants each (a mutant costs 6–10 s on the 2-core machine alone and 40–80 s beside other
+# builds: the incremental rebuild of the crate and of the group's test binaries, then the tests).
 group_files() {
     case "$1" in
         keygroup) echo 'src/keygroup/**/*.rs' ;;
@@ -145,7 +146,7 @@ case "${1:-}" in
         exit $status
         ;;
     "" | -h | --help)
-        sed -n '2,17p' "$0"
+        sed -n '2,19p' "$0"
         exit 0
         ;;
 esac
