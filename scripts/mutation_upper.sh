@@ -146,7 +146,7 @@ case "${1:-}" in
         exit $status
         ;;
     "" | -h | --help)
-        sed -n '2,19p' "$0"
+        sed -n '2,18p' "$0"
         exit 0
         ;;
 esac
