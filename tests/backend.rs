@@ -1836,3 +1836,18 @@ fn descriptors_debug_their_name_and_serializers() {
         texts[2]
     );
 }
+
+/// A handle's `Debug` names its kind, its state's index and its namespace.
+#[test]
+fn handles_debug_their_kind_index_and_namespace() {
+    let mut b = full();
+    let v = b.register_value(value_desc()).unwrap();
+    let l = b.register_list(list_desc()).unwrap();
+    assert_eq!(
+        [format!("{v:?}"), format!("{l:?}")],
+        [
+            "ValueState { index: 0, namespace: 0 }",
+            "ListState { index: 1, namespace: 0 }"
+        ]
+    );
+}
