@@ -7,7 +7,7 @@
 use super::Snapshot;
 use crate::sync::Primitives;
 use crate::table::directory::{ChunkRef, DirView, Head};
-use crate::table::node::{Node, NodePtr};
+use crate::table::node::{prefetch_line, Node, NodePtr};
 use core::fmt;
 use core::hash::Hash;
 use core::iter::FusedIterator;
@@ -304,22 +304,6 @@ fn same_chunk<K, N, S, P: Primitives>(later: &ChunkRef<K, N, S, P>, base: &Chunk
     }
 }
 
-/// A hint to the processor to bring the cache line at `p` in (C4); no access in Rust's memory model, so any
-/// address, null included, is fine.
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // `_mm_prefetch` is an `unsafe fn` before Rust 1.87 (the MSRV is 1.82), a safe one since.
-    #[allow(unused_unsafe)]
-    // SAFETY: a prefetch never faults and reads nothing the program can observe, whatever the address (C4);
-    // SSE is part of every x86_64 target.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = p;
-}
-
 /// Slots compared per step of C3's scan: eight heads, one cache line of pointers.
 const GROUP: usize = 8;
 
@@ -358,8 +342,8 @@ unsafe fn next_differing<K, N, S, P: Primitives>(
 ) -> (usize, u32) {
     if later.is_present() && base.is_present() {
         while from + GROUP <= end {
-            prefetch(next_later.wrapping_add(from));
-            prefetch(next_base.wrapping_add(from));
+            prefetch_line(next_later.wrapping_add(from));
+            prefetch_line(next_base.wrapping_add(from));
             let mut differ = 0usize;
             for j in 0..GROUP {
                 // SAFETY: per the caller, two present chunks of live snapshots (I9); `from + j < end`.
@@ -447,8 +431,8 @@ impl<'a, K: Eq, N: Eq, S, P: Primitives> Buckets<'a, K, N, S, P> {
             // Keep the scan AHEAD buckets in front, prefetching the heads it finds (C4).
             while self.found < AHEAD {
                 let Some(heads) = self.scan() else { break };
-                prefetch(heads.0);
-                prefetch(heads.1);
+                prefetch_line(heads.0);
+                prefetch_line(heads.1);
                 self.ahead[(self.first + self.found) % AHEAD] = heads;
                 self.found += 1;
             }

@@ -210,18 +210,26 @@ impl<K: Clone, N: Clone, S: Clone, P: Primitives> Node<K, N, S, P> {
     }
 }
 
-/// Hints the CPU to bring `node` into the cache (no effect on the program's meaning; a no-op off x86-64 and
-/// under Miri). Used where the next operations will read nodes at addresses known now.
+/// Hints the CPU to bring `node` into the cache, both ends of it (no effect on the program's meaning; a no-op off
+/// x86-64 and under Miri). Used where the next operations will read nodes at addresses known now.
 #[inline(always)]
 pub(crate) fn prefetch<K, N, S, P: Primitives>(node: NodePtr<K, N, S, P>) {
+    prefetch_line(node);
+    prefetch_line((node as *const u8).wrapping_add(core::mem::size_of::<Node<K, N, S, P>>() - 1));
+}
+
+/// Hints the CPU to bring the cache line at `p` in (the snapshot diff's walk, docs/DESIGN.md C4; the nodes of
+/// [`prefetch`]). No access in Rust's memory model, so any address, null included, is fine.
+#[inline(always)]
+pub(crate) fn prefetch_line<T>(p: *const T) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: a prefetch never faults and reads nothing the program can observe, whatever the address.
+    // `_mm_prefetch` is an `unsafe fn` before Rust 1.87 (the MSRV is 1.82), a safe one since.
+    #[allow(unused_unsafe)]
+    // SAFETY: a prefetch never faults and reads nothing the program can observe, whatever the address (C4: "a
+    // prefetch is a hint … it needs no rule of its own"); SSE is part of every x86_64 target.
     unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(node as *const i8);
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-            (node as *const i8).wrapping_add(core::mem::size_of::<Node<K, N, S, P>>() - 1),
-        );
-    };
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = node;
+    let _ = p;
 }
