@@ -602,13 +602,16 @@ fn decoding_checks_serializers_and_key_groups() {
     }
 }
 
+/// A body writer that writes every body empty (a V2 count of 0).
+fn empty_bodies(_: usize, _: u32, body: &mut Vec<u8>) -> Result<(), WriteError> {
+    body.extend_from_slice(&[0; 4]);
+    Ok(())
+}
+
 #[test]
 fn writer_rejects_bad_input_and_reports_failures() {
     let context = ctx(4, 0, 1);
-    let empty = &mut |_: usize, _: u32, b: &mut Vec<u8>| -> Result<(), WriteError> {
-        b.extend_from_slice(&[0; 4]);
-        Ok(())
-    };
+    let empty = &mut empty_bodies;
     let m = |id, name: &str| StateMeta::new(id, name, StateKind::Value, "void", "i64");
     for states in [
         vec![m(0, "a"), m(0, "b")],
@@ -760,10 +763,7 @@ proptest::proptest! {
 fn header_errors_name_their_field_in_full_and_delta_streams() {
     use cow_state_table::backend::stream::{write_delta_stream, StreamFingerprint};
     let context = ctx(4, 1, 3);
-    let empty = &mut |_: usize, _: u32, b: &mut Vec<u8>| -> Result<(), WriteError> {
-        b.extend_from_slice(&[0; 4]);
-        Ok(())
-    };
+    let empty = &mut empty_bodies;
     let full = write(5, context, &mut tables(12, context));
     let mut delta = Vec::new();
     let base = StreamFingerprint {
@@ -774,26 +774,26 @@ fn header_errors_name_their_field_in_full_and_delta_streams() {
     write_delta_stream(6, base, context, &COUNTS.key.identity(), &metas(), empty, &mut delta).unwrap();
     for (bytes, shift) in [(&full, 0), (&delta, 20)] {
         // max parallelism at 20 + shift, the range's first key group at 24 + shift, its length at 28 + shift.
-        let forged = |field: usize, value: u32| {
+        // The offset of the `InvalidHeader` refusing `value` written at `field + shift`.
+        let forged = |field: usize, value: &[u8]| {
             let mut b = bytes.clone();
-            b[field + shift..field + shift + 4].copy_from_slice(&value.to_be_bytes());
+            b[field + shift..field + shift + value.len()].copy_from_slice(value);
             reseal(&mut b, bytes);
             match StreamCheckpoint::parse(&b) {
                 Err(StreamError::InvalidHeader { offset, .. }) => offset,
-                other => panic!("shift {shift}, field {field} = {value}: {other:?}"),
+                other => panic!("shift {shift}, field {field} = {value:?}: {other:?}"),
             }
         };
         let at = |field: usize| (field + shift) as u64;
-        assert_eq!(forged(28, 40_000), at(28), "more key groups than Flink allows");
-        let mut b = bytes.clone();
-        b[24 + shift..32 + shift].copy_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
-        reseal(&mut b, bytes);
-        assert!(
-            matches!(StreamCheckpoint::parse(&b), Err(StreamError::InvalidHeader { offset, .. }) if offset == at(24)),
+        let be = u32::to_be_bytes;
+        assert_eq!(forged(28, &be(40_000)), at(28), "more key groups than Flink allows");
+        assert_eq!(
+            forged(24, &[be(1), be(0)].concat()),
+            at(24),
             "an empty range that starts elsewhere than 0"
         );
-        assert_eq!(forged(24, u32::MAX), at(24), "a range past u32");
-        assert_eq!(forged(20, 3), at(20), "a range beyond the max parallelism");
+        assert_eq!(forged(24, &be(u32::MAX)), at(24), "a range past u32");
+        assert_eq!(forged(20, &be(3)), at(20), "a range beyond the max parallelism");
     }
 }
 
