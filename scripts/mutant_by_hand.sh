@@ -11,9 +11,10 @@
 # mutant applied, prints "SURVIVED" and exits 1 if they pass; exits 2 if the diff does not apply or the mutant does
 # not build, 3 if the tests already fail without the mutant (they are run first).
 # A run that does not finish in MUTANT_TIMEOUT seconds (default 300) is stopped and counts as killed (a hang).
-# Environment: MUTANT_TREE (the copy, default target/mutant-tree), CARGO_TARGET_DIR (default
+# Environment: MUTANT_TREE (the copy, default target/mutant-tree), MUTANT_TARGET_DIR (default
 # target/mutant-build; one used only for the copy: a workspace's artifacts are named by their relative path, so a
-# directory shared with the working tree's builds would swap test binaries between the two).
+# directory shared with the working tree's builds would swap artifacts between the two). An inherited
+# CARGO_TARGET_DIR is ignored: exported for the working tree's builds, it once left a mutated library there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 diff_file=$(realpath "$1")
@@ -21,7 +22,7 @@ shift
 file=$(sed -n '1s/^--- //p' "$diff_file")
 [ -n "$file" ] && [ -f "$file" ] || { echo "no source file named in $diff_file" >&2; exit 2; }
 tree="${MUTANT_TREE:-target/mutant-tree}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutant-build}"
+export CARGO_TARGET_DIR="${MUTANT_TARGET_DIR:-$PWD/target/mutant-build}"
 rm -rf "$tree"
 mkdir -p "$tree"
 # The working tree as it is (tracked and untracked files, not the ignored build output), modification times kept
