@@ -14,7 +14,7 @@
 #
 # Output: target/mutation-upper/<group>-<shard>/mutants.out (scripts/mutation_summary.sh makes the table).
 # Environment: MUTATION_TIMEOUT (seconds per test run; default ten times the baseline's, at least 60),
-# MUTATION_OUT (default target/mutation-upper).
+# MUTATION_OUT (default target/mutation-upper), MUTATION_JOBS (mutants built and tested at once; default 1).
 # Needs `cargo install cargo-mutants --locked` (v27.1.0 measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -178,6 +178,6 @@ for s in $list; do
     shard=(--shard "$s/$shards")
     [ "$s" != all ] || shard=()
     cargo mutants --no-config -p "$(group_package "$g")" --file "$files" "${excludes[@]}" "${cargo_args[@]}" \
-        --jobs 1 "${timeout[@]}" --build-timeout 900 --profile mutants --no-shuffle \
+        --jobs "${MUTATION_JOBS:-1}" "${timeout[@]}" --build-timeout 900 --profile mutants --no-shuffle \
         "${shard[@]}" --output "$out_root/$g-$s" "$@" || true
 done
