@@ -20,7 +20,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out_root="${MUTATION_OUT:-target/mutation-upper}"
 # One build directory for every group and shard (and the determinism check): the dependencies are built once.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutation-build}"
+# Not with MUTATION_JOBS > 1: cargo-mutants' parallel jobs each build in a scratch copy of the tree, and one shared
+# target directory would make them wait for each other's lock and run each other's (differently mutated) binaries.
+# Each copy then builds in a target directory of its own (a cold build per job, once per run).
+if [ "${MUTATION_JOBS:-1}" = 1 ]; then
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutation-build}"
+else
+    unset CARGO_TARGET_DIR
+fi
 
 # group → files (cargo-mutants globs), package, fast test command (cargo test arguments), shards.
 # The fast commands are deterministic (`determinism` below checks it), so that whether a mutant is caught is never
