@@ -161,6 +161,7 @@ fn memory_cap_boundary_and_sink_rules() {
 fn directory_round_trip_keep_last_and_listing() {
     let dir = temp_dir("keep");
     let storage = DirectoryStorage::open(&dir, 3).unwrap();
+    assert_eq!(storage.keep_last(), 3);
     for id in 1..=5 {
         checkpoint(&storage, id * 10, &mut table(100, id as i64)).unwrap();
     }
@@ -193,6 +194,7 @@ fn directory_round_trip_keep_last_and_listing() {
     assert_eq!(storage.list().unwrap(), vec![30, 40, 50]);
     // keep_last = 0 keeps everything.
     let all = DirectoryStorage::open(temp_dir("all"), 0).unwrap();
+    assert_eq!(all.keep_last(), 0);
     for id in 0..6 {
         checkpoint(&all, id, &mut table(5, 1)).unwrap();
     }
@@ -205,14 +207,17 @@ fn directory_temp_files_never_listed_and_cleaned_on_open() {
     let storage = DirectoryStorage::open(&dir, 2).unwrap();
     checkpoint(&storage, 1, &mut table(20, 1)).unwrap();
     let mut sink = storage.begin(2).unwrap();
-    sink.write_all(&storage.read(1).unwrap()).unwrap();
+    let bytes = storage.read(1).unwrap();
+    sink.write_all(&bytes).unwrap();
     sink.flush().unwrap();
-    // Written in full but not committed: a temporary file, not a checkpoint.
+    // Written in full but not committed: a temporary file, not a checkpoint; flushed, so it holds every byte.
     let names = files(&dir);
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names
+    let temp = names
         .iter()
-        .any(|n| n.starts_with(".chk-00000000000000000002.") && n.ends_with(".tmp")));
+        .find(|n| n.starts_with(".chk-00000000000000000002.") && n.ends_with(".tmp"))
+        .unwrap();
+    assert_eq!(std::fs::read(dir.join(temp)).unwrap(), bytes);
     assert_eq!(storage.list().unwrap(), vec![1]);
     assert!(matches!(storage.read(2), Err(StorageError::NotFound { id: 2 })));
     // A second open meanwhile is refused, and deletes nothing (B16).
@@ -223,15 +228,22 @@ fn directory_temp_files_never_listed_and_cleaned_on_open() {
     assert_eq!(files(&dir).len(), 2);
     // A crash: temporary files stay behind (here: copied under another writer's name before the sink and the
     // storage go away) ...
-    let temp = names.iter().find(|n| n.ends_with(".tmp")).unwrap();
     std::fs::copy(dir.join(temp), dir.join(".chk-00000000000000000002.4242-0.tmp")).unwrap();
     std::fs::write(dir.join(".chk-00000000000000000009.77-0.tmp"), b"stale").unwrap();
     drop(sink);
     drop(storage);
-    assert_eq!(files(&dir).len(), 3);
-    // ... and the next open deletes it.
+    // Names with only the temporary prefix or only its suffix are someone else's files.
+    std::fs::write(dir.join(".chk-notes"), b"keep").unwrap();
+    std::fs::write(dir.join("draft.tmp"), b"keep").unwrap();
+    assert_eq!(files(&dir).len(), 5);
+    // ... and the next open deletes it, and only it.
     let reopened = DirectoryStorage::open(&dir, 2).unwrap();
-    assert_eq!(files(&dir), vec!["chk-00000000000000000001.cowkeyed"]);
+    assert_eq!(
+        files(&dir),
+        vec![".chk-notes", "chk-00000000000000000001.cowkeyed", "draft.tmp"]
+    );
+    std::fs::remove_file(dir.join(".chk-notes")).unwrap();
+    std::fs::remove_file(dir.join("draft.tmp")).unwrap();
     assert_eq!(reopened.list().unwrap(), vec![1]);
     // Dropping an uncommitted sink deletes its temporary file.
     let mut sink = reopened.begin(3).unwrap();
@@ -465,4 +477,35 @@ fn directory_error_after_the_rename_says_committed_but_not_durable() {
     assert!(matches!(commit(5, b"five"), Err(StorageError::Io { op: "fsync", .. })));
     assert_eq!(storage.list().unwrap(), vec![3, 4]);
     assert_eq!(fs.state().names(Path::new("/sim/d")).len(), 2);
+    // A checkpoint that someone else removed first (listed, then gone before its unlink) counts as pruned, in a
+    // commit's pruning and in an explicit one.
+    fs.race_next_remove();
+    commit(5, b"five").unwrap();
+    assert_eq!(storage.prune_failures(), 1);
+    assert_eq!(storage.list().unwrap(), vec![4, 5]);
+    fs.fail_next("remove");
+    commit(6, b"six").unwrap();
+    assert_eq!(storage.prune_failures(), 2);
+    fs.race_next_remove();
+    assert_eq!(storage.prune().unwrap(), 1);
+    assert_eq!(storage.list().unwrap(), vec![5, 6]);
+}
+
+#[test]
+fn failing_storage_reads_lists_and_flushes_through_the_wrapped_storage() {
+    let dir = temp_dir("failing-through");
+    let inner = DirectoryStorage::open(&dir, 0).unwrap();
+    for id in [3, 5] {
+        checkpoint(&inner, id, &mut table(10, id as i64)).unwrap();
+    }
+    let failing = FailingStorage::new(inner.clone(), u64::MAX);
+    assert_eq!(failing.list().unwrap(), vec![3, 5]);
+    assert_eq!(failing.read(5).unwrap(), inner.read(5).unwrap());
+    assert!(matches!(failing.read(4), Err(StorageError::NotFound { id: 4 })));
+    // A flush reaches the wrapped sink: the bytes are in its temporary file before the commit.
+    let mut sink = failing.begin(7).unwrap();
+    sink.write_all(b"not yet committed").unwrap();
+    sink.flush().unwrap();
+    let temp = files(&dir).into_iter().find(|n| n.ends_with(".tmp")).unwrap();
+    assert_eq!(std::fs::read(dir.join(temp)).unwrap(), b"not yet committed");
 }

@@ -197,6 +197,8 @@ struct Sim {
     locked: BTreeSet<PathBuf>,
     /// Kinds whose next operation fails.
     fail: Vec<&'static str>,
+    /// The next `remove_file` finds its file already gone.
+    remove_raced: bool,
 }
 
 /// The simulated file system (a shared handle: clones see the same state).
@@ -246,6 +248,12 @@ impl SimFs {
     /// The next operation of `kind` (`create`, `write`, `fsync`, `rename`, `remove`, `sync_dir`) fails.
     pub fn fail_next(&self, kind: &'static str) {
         self.sim().fail.push(kind);
+    }
+
+    /// The next `remove_file` loses a race: another process unlinks the file just before it (unrecorded), so
+    /// the call fails with `NotFound` and the file is gone.
+    pub fn race_next_remove(&self) {
+        self.sim().remove_raced = true;
     }
 
     /// Runs `op` on the state (failing it if injected), then records it.
@@ -352,6 +360,12 @@ impl StorageFs for SimFs {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
+        {
+            let mut sim = self.sim();
+            if std::mem::take(&mut sim.remove_raced) {
+                sim.state.live.remove(path);
+            }
+        }
         self.mutate(
             "remove",
             || format!("unlink {}", short(path)),
