@@ -7,7 +7,7 @@
 mod sim_fs;
 
 use cow_state_table::backend::storage::{
-    CheckpointSink, CheckpointStorage, DirectoryStorage, FailingStorage, MemoryStorage, StorageError,
+    CheckpointSink, CheckpointStorage, DirectoryStorage, FailingStorage, MemoryStorage, StdFs, StorageError, StorageFs,
     DEFAULT_MAX_STATE_SIZE,
 };
 use cow_state_table::backend::stream::{write_stream, StateKind, StateMeta, StreamCheckpoint, StreamError};
@@ -418,6 +418,91 @@ fn directory_stale_lock_file_is_taken_over() {
         assert!(err.to_string().contains("process 1"), "{err}");
         assert!(dir.join(LOCK_FILE).exists());
     }
+}
+
+#[test]
+fn directory_stale_lock_that_cannot_be_removed_is_an_error() {
+    // A "lock file" that is a directory: stale (it names no process) but not removable. The error says so; it
+    // is not reported as a lock held by someone.
+    let dir = temp_dir("lock-dir");
+    std::fs::create_dir_all(dir.join(LOCK_FILE)).unwrap();
+    let err = DirectoryStorage::open(&dir, 2).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::Io {
+                op: "remove stale lock file",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn directory_where_no_lock_file_can_be_made_reports_the_creation() {
+    // /proc takes no new files (the creation fails with `NotFound`): that error, not "locked by someone".
+    if !(cfg!(target_os = "linux") && Path::new("/proc/self").exists()) {
+        return;
+    }
+    let err = DirectoryStorage::open("/proc", 2).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::Io {
+                op: "create lock file",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn std_fs_reports_a_failed_directory_sync() {
+    let dir = temp_dir("std-fs-sync");
+    std::fs::create_dir_all(&dir).unwrap();
+    StdFs.sync_dir(&dir).unwrap();
+    let err = StdFs.sync_dir(&dir.join("missing")).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+}
+
+/// A stale lock file that another process removes first, between this open's look at it and its unlink: the
+/// unlink's `NotFound` is that removal, and the open takes the lock. Made deterministic with a FIFO as the lock
+/// file: reading it (to learn its holder) waits for the writer below, which unlinks it before it writes this
+/// process's id (a stale holder: a restart with the same id) and closes it.
+#[cfg(unix)]
+#[test]
+fn directory_stale_lock_removed_by_another_process_meanwhile_is_taken() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = temp_dir("lock-race");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join(LOCK_FILE);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !matches!(made, Ok(status) if status.success()) {
+        eprintln!("no mkfifo here: the lock race is not checked");
+        return;
+    }
+    let writer = std::thread::spawn(move || {
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        std::fs::remove_file(&fifo).unwrap();
+        writeln!(pipe, "pid {}", std::process::id()).unwrap();
+    });
+    let storage = DirectoryStorage::open(&dir, 2);
+    let fifo = dir.join(LOCK_FILE);
+    if std::fs::symlink_metadata(&fifo).is_ok_and(|m| m.file_type().is_fifo()) {
+        // The open never read the lock file: release the writer before failing.
+        drop(std::fs::File::open(&fifo));
+        writer.join().unwrap();
+        panic!("the open did not read the lock file: {storage:?}");
+    }
+    writer.join().unwrap();
+    let storage = storage.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap(),
+        format!("pid {}\n", std::process::id())
+    );
+    drop(storage);
 }
 
 #[test]
