@@ -4,7 +4,10 @@
 //! expired element.
 
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
-use cow_state_table::backend::ttl::{ManualClock, StateTtlConfig, StateVisibility, TtlValue, UpdateType};
+use cow_state_table::backend::ttl::{
+    IncrementalCleanup, ManualClock, StateTtlConfig, StateVisibility, SystemClock, TtlTimeProvider, TtlValue,
+    UpdateType,
+};
 use cow_state_table::backend::{
     AggregateFunction, AggregatingStateDescriptor, BackendError, KeyedStateBackend, ListStateDescriptor,
     MapStateDescriptor, ReducingStateDescriptor,
@@ -247,8 +250,15 @@ fn map_cursor_skips_expired_and_its_writes_stamp_under_a_checkpoint() {
     {
         let mut cursor = m.entries_mut(&mut b).unwrap();
         assert!(matches!(cursor.set_value(0), Err(BackendError::NoCurrentEntry)));
+        assert_eq!((cursor.key(), cursor.value()), (None, None));
+        let text = format!("{cursor:?}");
+        assert!(
+            text.starts_with("TtlMapEntriesMut { inner: ") && text.contains(", now: 10, .. }"),
+            "{text}"
+        );
         while let Some((&k, &v)) = cursor.next_entry() {
             seen.push((k, v));
+            assert_eq!((cursor.key(), cursor.value()), (Some(&k), Some(&v)));
             match k {
                 3 => {
                     assert_eq!(cursor.set_value(33).unwrap(), 30);
@@ -453,4 +463,108 @@ fn folding_state_expires_refreshes_and_is_filtered() {
         3,
         "the live table keeps them until a read or cleanup"
     );
+}
+
+/// The configuration reads back what was set (and Flink's defaults when nothing was); the system clock is the
+/// wall clock in milliseconds.
+#[test]
+fn ttl_config_reads_back_its_settings_and_the_system_clock_is_the_wall_clock() {
+    let clock = Arc::new(ManualClock::new(0));
+    let set = StateTtlConfig::new(Duration::from_millis(1234))
+        .unwrap()
+        .with_update_type(UpdateType::OnReadAndWrite)
+        .with_state_visibility(StateVisibility::ReturnExpiredIfNotCleanedUp)
+        .cleanup_full_snapshot()
+        .cleanup_incrementally(7, true)
+        .unwrap()
+        .with_time_provider(clock.clone());
+    assert_eq!(set.ttl_millis(), 1234);
+    assert_eq!(set.update_type(), UpdateType::OnReadAndWrite);
+    assert_eq!(set.state_visibility(), StateVisibility::ReturnExpiredIfNotCleanedUp);
+    assert!(set.is_cleanup_in_full_snapshot());
+    assert_eq!(
+        set.incremental_cleanup(),
+        Some(IncrementalCleanup {
+            visit_count: 7,
+            run_for_every_record: true
+        })
+    );
+    clock.set(77);
+    assert_eq!(set.now(), 77);
+    let defaults = StateTtlConfig::new(Duration::from_secs(2)).unwrap();
+    assert_eq!(defaults.ttl_millis(), 2000);
+    assert_eq!(defaults.update_type(), UpdateType::OnCreateAndWrite);
+    assert_eq!(defaults.state_visibility(), StateVisibility::NeverReturnExpired);
+    assert!(!defaults.is_cleanup_in_full_snapshot());
+    assert_eq!(defaults.incremental_cleanup(), None);
+    let wall = || {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        i64::try_from(since.as_millis()).unwrap()
+    };
+    let before = wall();
+    let now = SystemClock.current_timestamp();
+    assert!(before <= now && now <= wall(), "{before} <= {now}");
+    assert!(before <= defaults.now() && defaults.now() <= wall());
+}
+
+/// Each TTL handle's `Debug` names its type, the plain handle it wraps and its TTL configuration.
+#[test]
+#[allow(deprecated)]
+fn ttl_handles_debug_their_handle_and_configuration() {
+    use cow_state_table::backend::{FoldingStateDescriptor, ValueStateDescriptor};
+    let clock = Arc::new(ManualClock::new(0));
+    let mut b = backend();
+    let c = || config(&clock, 10);
+    let texts = [
+        format!(
+            "{:?}",
+            b.register_ttl_value(ValueStateDescriptor::new("v", U32Serializer, U64Serializer), c())
+                .unwrap()
+        ),
+        format!(
+            "{:?}",
+            b.register_ttl_list(ListStateDescriptor::new("l", U32Serializer, U64Serializer), c())
+                .unwrap()
+        ),
+        format!(
+            "{:?}",
+            b.register_ttl_reducing(
+                ReducingStateDescriptor::new("r", U32Serializer, U64Serializer, |a: u64, b: u64| a + b),
+                c()
+            )
+            .unwrap()
+        ),
+        format!(
+            "{:?}",
+            b.register_ttl_aggregating(
+                AggregatingStateDescriptor::new("a", U32Serializer, U64Serializer, Sum),
+                c()
+            )
+            .unwrap()
+        ),
+        format!(
+            "{:?}",
+            b.register_ttl_folding(
+                FoldingStateDescriptor::new("f", U32Serializer, U64Serializer, 0, |acc: u64, v: u64| acc + v),
+                c()
+            )
+            .unwrap()
+        ),
+        format!(
+            "{:?}",
+            b.register_ttl_map(
+                MapStateDescriptor::new("m", U32Serializer, U32Serializer, U64Serializer),
+                c()
+            )
+            .unwrap()
+        ),
+    ];
+    let kinds = ["Value", "List", "Reducing", "Aggregating", "Folding", "Map"];
+    for (text, kind) in texts.iter().zip(kinds) {
+        let head = format!("Ttl{kind}State {{ inner: ");
+        assert!(text.starts_with(&head), "{text}");
+        assert!(text.contains(", ttl: StateTtlConfig { ttl: 10, "), "{text}");
+    }
 }
