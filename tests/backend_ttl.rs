@@ -376,6 +376,49 @@ fn stored_bytes_are_flinks_ttl_serializer_layout() {
     assert_eq!(TtlSerializer(U64Serializer).identity(), "ttl<u64>");
 }
 
+/// T6: `cleanup_rounds` counts the incremental cleanup's completed passes over the table from 0. The cursor
+/// starts at the table's first bucket: on a full table (restored, so no access has moved the cursor yet) a first
+/// access that visits one entry completes no pass, and a pass takes about one access per occupied bucket.
+#[test]
+fn incremental_cleanup_counts_its_passes_from_the_start_of_the_table() {
+    let clock = Arc::new(ManualClock::new(0));
+    let mut source = backend();
+    let filled = source.register_ttl_value(value_desc("v"), config(&clock, 10)).unwrap();
+    for k in 0..1_000u64 {
+        source.set_current_key(k).unwrap();
+        filled.update(&mut source, k).unwrap();
+    }
+    let storage = MemoryStorage::new();
+    source.checkpoint(1).unwrap().run(&storage).unwrap();
+    let mut b = backend();
+    let v = b
+        .register_ttl_value(
+            value_desc("v"),
+            config(&clock, 10).cleanup_incrementally(1, false).unwrap(),
+        )
+        .unwrap();
+    b.restore(&[&storage.read(1).unwrap()]).unwrap();
+    assert_eq!(v.cleanup_rounds(), 0);
+    b.set_current_key(7).unwrap();
+    assert_eq!(v.value(&mut b).unwrap(), Some(&7));
+    assert_eq!(
+        v.cleanup_rounds(),
+        0,
+        "one entry visited from the first bucket: no pass completed"
+    );
+    let mut accesses = 1;
+    while v.cleanup_rounds() == 0 {
+        v.value(&mut b).unwrap();
+        accesses += 1;
+        assert!(accesses <= 2_000, "the cursor does not progress");
+    }
+    assert_eq!(v.cleanup_rounds(), 1);
+    assert!(
+        accesses >= 100,
+        "a pass over 1,000 entries took {accesses} accesses of one entry each"
+    );
+}
+
 #[test]
 fn incremental_cleanup_removes_expired_entries_a_few_per_access_with_a_live_checkpoint() {
     let clock = Arc::new(ManualClock::new(0));

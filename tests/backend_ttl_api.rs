@@ -220,6 +220,9 @@ fn map_views_hide_expired_entries_by_visibility() {
         };
         assert_eq!(sorted(m.keys(&mut b).unwrap().copied()), keys, "{visibility:?}");
         assert_eq!(sorted(m.values(&mut b).unwrap().copied()), values, "{visibility:?}");
+        assert!(m.contains(&mut b, &3).unwrap());
+        assert_eq!(m.contains(&mut b, &1).unwrap(), !hidden, "{visibility:?}");
+        assert!(!m.contains(&mut b, &4).unwrap(), "never put");
         assert!(!m.is_empty(&mut b).unwrap());
         clock.set(15);
         assert_eq!(m.is_empty(&mut b).unwrap(), hidden, "{visibility:?}");
