@@ -659,3 +659,73 @@ fn expired_is_flinks_formula_at_the_edges() {
         }
     }
 }
+
+/// T1: the stored form's shortest encoding is the stamp's 8 bytes and the user value's shortest one.
+#[test]
+fn ttl_serializer_min_len_is_the_stamp_and_the_shortest_user_value() {
+    use cow_state_table::serializer::TypeSerializer;
+    let ints = TtlSerializer(U32Serializer);
+    assert_eq!(ints.min_len(), 12);
+    let strings = TtlSerializer(StringSerializer);
+    let mut out = Vec::new();
+    strings.serialize(&TtlValue::new(String::new(), 0), &mut out).unwrap();
+    assert_eq!(strings.min_len(), out.len());
+    assert_eq!(strings.min_len(), 8 + StringSerializer.min_len());
+}
+
+/// T3, T8: a read that stamps nothing writes nothing. Under `OnReadAndWrite` with `ReturnExpiredIfNotCleanedUp`
+/// an expired value is returned unstamped, without the write (and, with a checkpoint in flight, the node copy)
+/// that stamping an unexpired value costs.
+#[test]
+fn a_read_of_an_expired_value_it_does_not_stamp_copies_nothing() {
+    let clock = Arc::new(ManualClock::new(0));
+    let mut b = backend();
+    let v = b
+        .register_ttl_value(
+            value_desc("v"),
+            config(&clock, 10)
+                .with_update_type(UpdateType::OnReadAndWrite)
+                .with_state_visibility(StateVisibility::ReturnExpiredIfNotCleanedUp),
+        )
+        .unwrap();
+    for k in 0..2u64 {
+        b.set_current_key(k).unwrap();
+        v.update(&mut b, k).unwrap();
+    }
+    let _pending = b.checkpoint(1).unwrap();
+    let copies = |b: &Backend| b.state_table(v.stored()).unwrap().stats().cow.node_copies;
+    let before = copies(&b);
+    clock.set(5);
+    b.set_current_key(0).unwrap();
+    assert_eq!(v.value(&mut b).unwrap(), Some(&0));
+    assert_eq!(
+        copies(&b),
+        before + 1,
+        "an unexpired value read is stamped: its node is copied"
+    );
+    clock.set(10);
+    b.set_current_key(1).unwrap();
+    assert_eq!(v.value(&mut b).unwrap(), Some(&1), "expired, not cleaned up: returned");
+    assert_eq!(
+        copies(&b),
+        before + 1,
+        "an expired value read is not stamped: nothing copied"
+    );
+    assert_eq!(v.stored().value(&b).unwrap(), Some(&TtlValue::new(1, 0)));
+    // The same for a list whose elements all expired.
+    let l = b
+        .register_ttl_list(
+            ListStateDescriptor::new("l", VoidNamespaceSerializer, U64Serializer),
+            config(&clock, 10)
+                .with_update_type(UpdateType::OnReadAndWrite)
+                .with_state_visibility(StateVisibility::ReturnExpiredIfNotCleanedUp),
+        )
+        .unwrap();
+    l.add(&mut b, 7).unwrap();
+    let _pending = b.checkpoint(2).unwrap();
+    let copies = |b: &Backend| b.state_table(l.stored()).unwrap().stats().cow.node_copies;
+    let before = copies(&b);
+    clock.set(20);
+    assert_eq!(l.get(&mut b).unwrap().unwrap().copied().collect::<Vec<_>>(), [7]);
+    assert_eq!(copies(&b), before, "no element to stamp: nothing copied");
+}
