@@ -92,6 +92,40 @@ fn disabled_update_type_keeps_the_creation_stamp() {
     assert_eq!(v.value(&mut b).unwrap(), None, "the second write did not refresh");
 }
 
+/// T3: a write over a stored value stamps it, except under `Disabled`, where only an expired one is stamped
+/// (it is a new value).
+#[test]
+fn a_write_over_a_value_stamps_it_unless_disabled_keeps_an_unexpired_stamp() {
+    for update_type in [
+        UpdateType::OnCreateAndWrite,
+        UpdateType::OnReadAndWrite,
+        UpdateType::Disabled,
+    ] {
+        let clock = Arc::new(ManualClock::new(0));
+        let mut b = backend();
+        let v = b
+            .register_ttl_value(value_desc("v"), config(&clock, 10).with_update_type(update_type))
+            .unwrap();
+        b.set_current_key(3).unwrap();
+        v.update(&mut b, 1).unwrap();
+        clock.set(5);
+        v.update(&mut b, 2).unwrap(); // unexpired: stamped 5 unless Disabled
+        let stamp = if update_type == UpdateType::Disabled { 0 } else { 5 };
+        assert_eq!(
+            v.stored().value(&b).unwrap(),
+            Some(&TtlValue::new(2, stamp)),
+            "{update_type:?}"
+        );
+        clock.set(25); // expired, not read (so not cleaned up): the write stamps it under every update type
+        v.update(&mut b, 3).unwrap();
+        assert_eq!(
+            v.stored().value(&b).unwrap(),
+            Some(&TtlValue::new(3, 25)),
+            "{update_type:?}"
+        );
+    }
+}
+
 #[test]
 fn return_expired_if_not_cleaned_up_returns_it_until_a_cleanup() {
     let clock = Arc::new(ManualClock::new(0));
@@ -728,4 +762,20 @@ fn a_read_of_an_expired_value_it_does_not_stamp_copies_nothing() {
     clock.set(20);
     assert_eq!(l.get(&mut b).unwrap().unwrap().copied().collect::<Vec<_>>(), [7]);
     assert_eq!(copies(&b), before, "no element to stamp: nothing copied");
+    // And for a map whose entries all expired.
+    let m = b
+        .register_ttl_map(
+            MapStateDescriptor::new("m", VoidNamespaceSerializer, StringSerializer, U32Serializer),
+            config(&clock, 10)
+                .with_update_type(UpdateType::OnReadAndWrite)
+                .with_state_visibility(StateVisibility::ReturnExpiredIfNotCleanedUp),
+        )
+        .unwrap();
+    m.put(&mut b, "a".to_string(), 1).unwrap();
+    let _pending = b.checkpoint(3).unwrap();
+    let copies = |b: &Backend| b.state_table(m.stored()).unwrap().stats().cow.node_copies;
+    let before = copies(&b);
+    clock.set(30);
+    assert_eq!(m.get(&mut b, "a").unwrap(), Some(&1));
+    assert_eq!(copies(&b), before, "no entry to stamp: nothing copied");
 }
