@@ -4,14 +4,16 @@
 
 use cow_state_table::backend::storage::{CheckpointStorage, MemoryStorage};
 use cow_state_table::backend::ttl::{
-    ManualClock, StateTtlConfig, StateVisibility, TtlSerializer, TtlValue, UpdateType,
+    ManualClock, StateTtlConfig, StateVisibility, TtlSerializer, TtlValue, TtlValueState, UpdateType,
 };
 use cow_state_table::backend::{
     AggregateFunction, AggregatingStateDescriptor, BackendError, KeyedStateBackend, ListStateDescriptor,
     MapStateDescriptor, ReducingStateDescriptor, ValueStateDescriptor,
 };
 use cow_state_table::keygroup::KeyGroupRange;
-use cow_state_table::serializer::{StringSerializer, U32Serializer, U64Serializer, VoidNamespaceSerializer};
+use cow_state_table::serializer::{
+    StringSerializer, U32Serializer, U64Serializer, VoidNamespace, VoidNamespaceSerializer,
+};
 use cow_state_table::table::visit::{Visit, VisitCursor};
 use cow_state_table::StateTable;
 use std::sync::Arc;
@@ -54,6 +56,23 @@ fn value_expires_exactly_at_ttl_and_default_applies() {
     assert_eq!(b.num_state_entries(), 0, "the read removed it (T4)");
 }
 
+/// A backend with one TTL value state (ttl 10 ms, `update_type`) and key 3 current.
+fn value_at_key_3(clock: &Arc<ManualClock>, update_type: UpdateType) -> (Backend, TtlValueState<VoidNamespace, u64>) {
+    let mut b = backend();
+    let v = b
+        .register_ttl_value(value_desc("v"), config(clock, 10).with_update_type(update_type))
+        .unwrap();
+    b.set_current_key(3).unwrap();
+    (b, v)
+}
+
+/// `OnReadAndWrite` and `ReturnExpiredIfNotCleanedUp`: reads stamp, expired values are returned.
+fn read_stamping_returning_expired(clock: &Arc<ManualClock>) -> StateTtlConfig {
+    config(clock, 10)
+        .with_update_type(UpdateType::OnReadAndWrite)
+        .with_state_visibility(StateVisibility::ReturnExpiredIfNotCleanedUp)
+}
+
 #[test]
 fn on_create_and_write_reads_do_not_refresh_but_on_read_and_write_do() {
     for (update_type, alive_after) in [
@@ -61,11 +80,7 @@ fn on_create_and_write_reads_do_not_refresh_but_on_read_and_write_do() {
         (UpdateType::OnReadAndWrite, true),
     ] {
         let clock = Arc::new(ManualClock::new(0));
-        let mut b = backend();
-        let v = b
-            .register_ttl_value(value_desc("v"), config(&clock, 10).with_update_type(update_type))
-            .unwrap();
-        b.set_current_key(3).unwrap();
+        let (mut b, v) = value_at_key_3(&clock, update_type);
         v.update(&mut b, 1).unwrap();
         clock.set(8);
         assert_eq!(v.value(&mut b).unwrap(), Some(&1));
@@ -102,11 +117,7 @@ fn a_write_over_a_value_stamps_it_unless_disabled_keeps_an_unexpired_stamp() {
         UpdateType::Disabled,
     ] {
         let clock = Arc::new(ManualClock::new(0));
-        let mut b = backend();
-        let v = b
-            .register_ttl_value(value_desc("v"), config(&clock, 10).with_update_type(update_type))
-            .unwrap();
-        b.set_current_key(3).unwrap();
+        let (mut b, v) = value_at_key_3(&clock, update_type);
         v.update(&mut b, 1).unwrap();
         clock.set(5);
         v.update(&mut b, 2).unwrap(); // unexpired: stamped 5 unless Disabled
@@ -715,12 +726,7 @@ fn a_read_of_an_expired_value_it_does_not_stamp_copies_nothing() {
     let clock = Arc::new(ManualClock::new(0));
     let mut b = backend();
     let v = b
-        .register_ttl_value(
-            value_desc("v"),
-            config(&clock, 10)
-                .with_update_type(UpdateType::OnReadAndWrite)
-                .with_state_visibility(StateVisibility::ReturnExpiredIfNotCleanedUp),
-        )
+        .register_ttl_value(value_desc("v"), read_stamping_returning_expired(&clock))
         .unwrap();
     for k in 0..2u64 {
         b.set_current_key(k).unwrap();
@@ -750,9 +756,7 @@ fn a_read_of_an_expired_value_it_does_not_stamp_copies_nothing() {
     let l = b
         .register_ttl_list(
             ListStateDescriptor::new("l", VoidNamespaceSerializer, U64Serializer),
-            config(&clock, 10)
-                .with_update_type(UpdateType::OnReadAndWrite)
-                .with_state_visibility(StateVisibility::ReturnExpiredIfNotCleanedUp),
+            read_stamping_returning_expired(&clock),
         )
         .unwrap();
     l.add(&mut b, 7).unwrap();
@@ -766,9 +770,7 @@ fn a_read_of_an_expired_value_it_does_not_stamp_copies_nothing() {
     let m = b
         .register_ttl_map(
             MapStateDescriptor::new("m", VoidNamespaceSerializer, StringSerializer, U32Serializer),
-            config(&clock, 10)
-                .with_update_type(UpdateType::OnReadAndWrite)
-                .with_state_visibility(StateVisibility::ReturnExpiredIfNotCleanedUp),
+            read_stamping_returning_expired(&clock),
         )
         .unwrap();
     m.put(&mut b, "a".to_string(), 1).unwrap();
