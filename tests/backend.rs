@@ -986,10 +986,20 @@ fn b19_map_cursor_copy_on_write() {
     // Reading through the cursor copies nothing (the map stays where the snapshot sees it).
     let mut cursor = m.entries_mut(&mut b).unwrap();
     assert!(matches!(cursor.remove(), Err(BackendError::NoCurrentEntry)));
+    assert_eq!(
+        format!("{cursor:?}"),
+        "MapEntriesMut { current: None, remaining: 10, .. }"
+    );
     let mut seen = 0;
     while let Some((&k, &v)) = cursor.next_entry() {
         assert_eq!(u64::from(k) * 10, v);
         assert_eq!((cursor.key(), cursor.value()), (Some(&k), Some(&v)));
+        if seen == 0 {
+            assert_eq!(
+                format!("{cursor:?}"),
+                format!("MapEntriesMut {{ current: Some({k}), remaining: 9, .. }}")
+            );
+        }
         seen += 1;
     }
     assert_eq!(seen, 10);
