@@ -811,3 +811,42 @@ fn registration_restore_and_close_drop_the_base() {
     b.close();
     assert_eq!(b.incremental_stats().base, None, "after close");
 }
+
+/// C7: a delta only over a bucket walk. A growth since the base (a rehash: another capacity, C5's lookup walk)
+/// makes the next checkpoint full, where a few updates make a delta. `incremental_stats` names the base, its
+/// chain length and the snapshots it holds; a pending incremental checkpoint's `Debug` shows its place in the
+/// chain.
+#[test]
+fn a_growth_since_the_base_makes_the_next_checkpoint_full() {
+    let storage = MemoryStorage::new();
+    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    let mode = CheckpointMode::Incremental(IncrementalPolicy::every(10).with_max_delta_fraction(1.0));
+    for k in 0..10 {
+        put(&mut b, &mut v, k, 0, Some(k));
+    }
+    let first = b.checkpoint_with(1, mode).unwrap();
+    let text = format!("{first:?}");
+    assert!(text.contains(", chain_len: 0, base: None })"), "{text}");
+    assert_eq!(first.run(&storage).unwrap().base, None);
+    let stats = b.incremental_stats();
+    assert_eq!((stats.base, stats.chain_len, stats.base_snapshots), (Some(1), 0, 1));
+    put(&mut b, &mut v, 3, 0, Some(33));
+    let second = b.checkpoint_with(2, mode).unwrap();
+    let text = format!("{second:?}");
+    assert!(
+        text.contains(", chain_len: 1, base: Some(StreamFingerprint { id: 1, "),
+        "{text}"
+    );
+    assert_eq!(second.run(&storage).unwrap().base, Some(1), "a few updates: a delta");
+    let stats = b.incremental_stats();
+    assert_eq!((stats.base, stats.chain_len, stats.base_snapshots), (Some(2), 1, 1));
+    for k in 10..5_000 {
+        put(&mut b, &mut v, k, 0, Some(k));
+    }
+    let third = b.checkpoint_with(3, mode).unwrap().run(&storage).unwrap();
+    assert_eq!(third.base, None, "the table grew since the base: full");
+    assert_eq!(b.incremental_stats().chain_len, 0);
+    let (mut r, rv) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    r.restore_from(&storage, &[3]).unwrap();
+    assert_eq!(contents(&r, &rv), contents(&b, &v));
+}
