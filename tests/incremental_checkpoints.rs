@@ -850,3 +850,44 @@ fn a_growth_since_the_base_makes_the_next_checkpoint_full() {
     r.restore_from(&storage, &[3]).unwrap();
     assert_eq!(contents(&r, &rv), contents(&b, &v));
 }
+
+/// C7: `IncrementalPolicy::every(n)` writes a full checkpoint, then `n - 1` deltas, for any `n` (a chain holds at
+/// most `n - 1` deltas); `every(1)` writes only full checkpoints.
+#[test]
+fn every_n_writes_a_full_checkpoint_then_n_minus_one_deltas() {
+    for n in [1u64, 2, 3, 5, 7] {
+        let storage = MemoryStorage::new();
+        let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+        for k in 0..100 {
+            put(&mut b, &mut v, k, 0, Some(k));
+        }
+        let mode = CheckpointMode::Incremental(IncrementalPolicy::every(n as u32).with_max_delta_fraction(1.0));
+        for id in 1..=2 * n + 1 {
+            put(&mut b, &mut v, id, 0, Some(id * 10));
+            let summary = b.checkpoint_with(id, mode).unwrap().run(&storage).unwrap();
+            assert_eq!(summary.base.is_none(), id % n == 1 % n, "every({n}), checkpoint {id}");
+        }
+    }
+}
+
+/// C7: the estimated change decides too. Updating more than `max_delta_fraction` of the entries since the base
+/// makes the next checkpoint full; updating fewer makes a delta.
+#[test]
+fn a_change_above_the_delta_fraction_makes_the_next_checkpoint_full() {
+    let storage = MemoryStorage::new();
+    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    for k in 0..100 {
+        put(&mut b, &mut v, k, 0, Some(k));
+    }
+    let mode = CheckpointMode::Incremental(IncrementalPolicy::every(10).with_max_delta_fraction(0.2));
+    let checkpoint = |b: &mut Backend, id: u64| b.checkpoint_with(id, mode).unwrap().run(&storage).unwrap().base;
+    assert_eq!(checkpoint(&mut b, 1), None);
+    for k in 0..10 {
+        put(&mut b, &mut v, k, 0, Some(k + 1));
+    }
+    assert_eq!(checkpoint(&mut b, 2), Some(1), "10 of 100 entries changed: a delta");
+    for k in 0..50 {
+        put(&mut b, &mut v, k, 0, Some(k + 2));
+    }
+    assert_eq!(checkpoint(&mut b, 3), None, "50 of 100 entries changed: full");
+}
