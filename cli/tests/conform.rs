@@ -227,6 +227,16 @@ fn unsupported_operations_are_skipped_and_listed() {
         line.contains("put_and_get_old ×") && line.contains("write_key_group ×") && !line.contains(" get ×"),
         "{line}"
     );
+    // Each count is how many times the operation was skipped over the 10 cases: at least once.
+    let count = |op: &str| -> u64 {
+        let rest = line.split(&format!("{op} ×")).nth(1).unwrap_or("");
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap_or("")
+            .parse()
+            .unwrap_or(0)
+    };
+    assert!(count("put_and_get_old") > 0 && count("write_key_group") > 0, "{line}");
     // Skipping a write keeps the model in step: a divergence found with skips shows them in the trace.
     let out = bin()
         .args([
