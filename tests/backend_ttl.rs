@@ -8,7 +8,7 @@ use cow_state_table::backend::ttl::{
 };
 use cow_state_table::backend::{
     AggregateFunction, AggregatingStateDescriptor, BackendError, KeyedStateBackend, ListStateDescriptor,
-    MapStateDescriptor, ReducingStateDescriptor, ValueStateDescriptor,
+    MapStateDescriptor, ReducingStateDescriptor, StateHandle, ValueStateDescriptor,
 };
 use cow_state_table::keygroup::KeyGroupRange;
 use cow_state_table::serializer::{
@@ -64,6 +64,19 @@ fn value_at_key_3(clock: &Arc<ManualClock>, update_type: UpdateType) -> (Backend
         .unwrap();
     b.set_current_key(3).unwrap();
     (b, v)
+}
+
+/// Sets the value state `v` of each key in `keys` to the key itself.
+fn update_each_key_to_itself(b: &mut Backend, v: &TtlValueState<VoidNamespace, u64>, keys: std::ops::Range<u64>) {
+    for k in keys {
+        b.set_current_key(k).unwrap();
+        v.update(b, k).unwrap();
+    }
+}
+
+/// The nodes the table of `state` has copied for the snapshots alive (copy-on-write, I9).
+fn node_copies<S: StateHandle>(b: &Backend, state: &S) -> u64 {
+    b.state_table(state).unwrap().stats().cow.node_copies
 }
 
 /// `OnReadAndWrite` and `ReturnExpiredIfNotCleanedUp`: reads stamp, expired values are returned.
@@ -326,10 +339,7 @@ fn without_cleanup_at_snapshot_expired_entries_are_written() {
     let clock = Arc::new(ManualClock::new(0));
     let mut b = backend();
     let v = b.register_ttl_value(value_desc("v"), config(&clock, 100)).unwrap();
-    for k in 0..20u64 {
-        b.set_current_key(k).unwrap();
-        v.update(&mut b, k).unwrap();
-    }
+    update_each_key_to_itself(&mut b, &v, 0..20);
     clock.set(1_000);
     let storage = MemoryStorage::new();
     let summary = b.checkpoint(1).unwrap().run(&storage).unwrap();
@@ -429,10 +439,7 @@ fn incremental_cleanup_counts_its_passes_from_the_start_of_the_table() {
     let clock = Arc::new(ManualClock::new(0));
     let mut source = backend();
     let filled = source.register_ttl_value(value_desc("v"), config(&clock, 10)).unwrap();
-    for k in 0..1_000u64 {
-        source.set_current_key(k).unwrap();
-        filled.update(&mut source, k).unwrap();
-    }
+    update_each_key_to_itself(&mut source, &filled, 0..1_000);
     let storage = MemoryStorage::new();
     source.checkpoint(1).unwrap().run(&storage).unwrap();
     let mut b = backend();
@@ -474,15 +481,9 @@ fn incremental_cleanup_removes_expired_entries_a_few_per_access_with_a_live_chec
             config(&clock, 10).cleanup_incrementally(5, false).unwrap(),
         )
         .unwrap();
-    for k in 0..2_000u64 {
-        b.set_current_key(k).unwrap();
-        v.update(&mut b, k).unwrap();
-    }
+    update_each_key_to_itself(&mut b, &v, 0..2_000);
     clock.set(5);
-    for k in 2_000..2_100u64 {
-        b.set_current_key(k).unwrap();
-        v.update(&mut b, k).unwrap();
-    }
+    update_each_key_to_itself(&mut b, &v, 2_000..2_100);
     clock.set(12); // keys < 2000 expired, the 100 others not
     let pending = b.checkpoint(7).unwrap();
     let mut accesses = 0;
@@ -518,10 +519,7 @@ fn record_processed_runs_only_with_the_flag() {
                 config(&clock, 10).cleanup_incrementally(1_000, flag).unwrap(),
             )
             .unwrap();
-        for k in 0..100u64 {
-            b.set_current_key(k).unwrap();
-            v.update(&mut b, k).unwrap();
-        }
+        update_each_key_to_itself(&mut b, &v, 0..100);
         clock.set(10);
         v.record_processed(&mut b).unwrap();
         assert_eq!(b.num_state_entries(), if flag { 0 } else { 100 }, "flag {flag}");
@@ -728,18 +726,14 @@ fn a_read_of_an_expired_value_it_does_not_stamp_copies_nothing() {
     let v = b
         .register_ttl_value(value_desc("v"), read_stamping_returning_expired(&clock))
         .unwrap();
-    for k in 0..2u64 {
-        b.set_current_key(k).unwrap();
-        v.update(&mut b, k).unwrap();
-    }
+    update_each_key_to_itself(&mut b, &v, 0..2);
     let _pending = b.checkpoint(1).unwrap();
-    let copies = |b: &Backend| b.state_table(v.stored()).unwrap().stats().cow.node_copies;
-    let before = copies(&b);
+    let before = node_copies(&b, v.stored());
     clock.set(5);
     b.set_current_key(0).unwrap();
     assert_eq!(v.value(&mut b).unwrap(), Some(&0));
     assert_eq!(
-        copies(&b),
+        node_copies(&b, v.stored()),
         before + 1,
         "an unexpired value read is stamped: its node is copied"
     );
@@ -747,7 +741,7 @@ fn a_read_of_an_expired_value_it_does_not_stamp_copies_nothing() {
     b.set_current_key(1).unwrap();
     assert_eq!(v.value(&mut b).unwrap(), Some(&1), "expired, not cleaned up: returned");
     assert_eq!(
-        copies(&b),
+        node_copies(&b, v.stored()),
         before + 1,
         "an expired value read is not stamped: nothing copied"
     );
@@ -761,11 +755,14 @@ fn a_read_of_an_expired_value_it_does_not_stamp_copies_nothing() {
         .unwrap();
     l.add(&mut b, 7).unwrap();
     let _pending = b.checkpoint(2).unwrap();
-    let copies = |b: &Backend| b.state_table(l.stored()).unwrap().stats().cow.node_copies;
-    let before = copies(&b);
+    let before = node_copies(&b, l.stored());
     clock.set(20);
     assert_eq!(l.get(&mut b).unwrap().unwrap().copied().collect::<Vec<_>>(), [7]);
-    assert_eq!(copies(&b), before, "no element to stamp: nothing copied");
+    assert_eq!(
+        node_copies(&b, l.stored()),
+        before,
+        "no element to stamp: nothing copied"
+    );
     // And for a map whose entries all expired.
     let m = b
         .register_ttl_map(
@@ -775,10 +772,9 @@ fn a_read_of_an_expired_value_it_does_not_stamp_copies_nothing() {
         .unwrap();
     m.put(&mut b, "a".to_string(), 1).unwrap();
     let _pending = b.checkpoint(3).unwrap();
-    let copies = |b: &Backend| b.state_table(m.stored()).unwrap().stats().cow.node_copies;
-    let before = copies(&b);
+    let before = node_copies(&b, m.stored());
     clock.set(30);
     let entries: Vec<(String, u32)> = m.entries(&mut b).unwrap().map(|(k, v)| (k.clone(), *v)).collect();
     assert_eq!(entries, [("a".to_string(), 1)]);
-    assert_eq!(copies(&b), before, "no entry to stamp: nothing copied");
+    assert_eq!(node_copies(&b, m.stored()), before, "no entry to stamp: nothing copied");
 }

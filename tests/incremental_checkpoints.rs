@@ -154,6 +154,15 @@ fn contents(b: &Backend, v: &Handle) -> Model {
         .collect()
 }
 
+/// A backend over every key group whose value state holds keys `0..n` (value = key, namespace 0).
+fn filled(n: u64) -> (Backend, Handle) {
+    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    for k in 0..n {
+        put(&mut b, &mut v, k, 0, Some(k));
+    }
+    (b, v)
+}
+
 fn put(b: &mut Backend, v: &mut Handle, key: u64, ns: u32, value: Option<u64>) {
     b.set_current_key(key).unwrap();
     v.set_current_namespace(ns);
@@ -819,11 +828,8 @@ fn registration_restore_and_close_drop_the_base() {
 #[test]
 fn a_growth_since_the_base_makes_the_next_checkpoint_full() {
     let storage = MemoryStorage::new();
-    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
+    let (mut b, mut v) = filled(10);
     let mode = CheckpointMode::Incremental(IncrementalPolicy::every(10).with_max_delta_fraction(1.0));
-    for k in 0..10 {
-        put(&mut b, &mut v, k, 0, Some(k));
-    }
     let first = b.checkpoint_with(1, mode).unwrap();
     let text = format!("{first:?}");
     assert!(text.contains(", chain_len: 0, base: None })"), "{text}");
@@ -857,10 +863,7 @@ fn a_growth_since_the_base_makes_the_next_checkpoint_full() {
 fn every_n_writes_a_full_checkpoint_then_n_minus_one_deltas() {
     for n in [1u64, 2, 3, 5, 7] {
         let storage = MemoryStorage::new();
-        let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
-        for k in 0..100 {
-            put(&mut b, &mut v, k, 0, Some(k));
-        }
+        let (mut b, mut v) = filled(100);
         let mode = CheckpointMode::Incremental(IncrementalPolicy::every(n as u32).with_max_delta_fraction(1.0));
         for id in 1..=2 * n + 1 {
             put(&mut b, &mut v, id, 0, Some(id * 10));
@@ -875,10 +878,7 @@ fn every_n_writes_a_full_checkpoint_then_n_minus_one_deltas() {
 #[test]
 fn a_change_above_the_delta_fraction_makes_the_next_checkpoint_full() {
     let storage = MemoryStorage::new();
-    let (mut b, mut v) = backend(KeyGroupRange::with_len(0, MAX).unwrap());
-    for k in 0..100 {
-        put(&mut b, &mut v, k, 0, Some(k));
-    }
+    let (mut b, mut v) = filled(100);
     let mode = CheckpointMode::Incremental(IncrementalPolicy::every(10).with_max_delta_fraction(0.2));
     let checkpoint = |b: &mut Backend, id: u64| b.checkpoint_with(id, mode).unwrap().run(&storage).unwrap().base;
     assert_eq!(checkpoint(&mut b, 1), None);

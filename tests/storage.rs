@@ -483,13 +483,13 @@ fn directory_stale_lock_removed_by_another_process_meanwhile_is_taken() {
         eprintln!("no mkfifo here: the lock race is not checked");
         return;
     }
+    let unlinked = fifo.clone();
     let writer = std::thread::spawn(move || {
-        let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-        std::fs::remove_file(&fifo).unwrap();
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(&unlinked).unwrap();
+        std::fs::remove_file(&unlinked).unwrap();
         writeln!(pipe, "pid {}", std::process::id()).unwrap();
     });
     let storage = DirectoryStorage::open(&dir, 2);
-    let fifo = dir.join(LOCK_FILE);
     if std::fs::symlink_metadata(&fifo).is_ok_and(|m| m.file_type().is_fifo()) {
         // The open never read the lock file: release the writer before failing.
         drop(std::fs::File::open(&fifo));
@@ -499,7 +499,7 @@ fn directory_stale_lock_removed_by_another_process_meanwhile_is_taken() {
     writer.join().unwrap();
     let storage = storage.unwrap();
     assert_eq!(
-        std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap(),
+        std::fs::read_to_string(&fifo).unwrap(),
         format!("pid {}\n", std::process::id())
     );
     drop(storage);
